@@ -1,0 +1,1 @@
+//! authmedia core (placeholder)

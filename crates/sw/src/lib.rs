@@ -1,0 +1,1 @@
+//! authmedia sw (placeholder)

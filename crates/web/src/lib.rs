@@ -1,0 +1,1 @@
+//! authmedia web (placeholder)
