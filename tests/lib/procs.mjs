@@ -5,7 +5,8 @@
  *   spawnGroup(cmd, args, {cwd, env, logFile, stdio}) → { child, pid, exited: Promise<{code, signal}>, kill(timeoutMs) }
  *       Starts `cmd` as the leader of a new process group (detached). `logFile` (optional) receives
  *       stdout and stderr (appended). `kill()` sends SIGTERM to the whole group, waits up to
- *       `timeoutMs` (default 10 s) for the leader to exit, then SIGKILLs the group.
+ *       `timeoutMs` (default 10 s) for the leader to exit, then SIGKILLs the group. The child is
+ *       unref'd: it does not keep the parent alive (the parent's exit kills it).
  *   killAllGroups()   synchronous SIGKILL of every group still registered (used on exit).
  *   waitUntil(fn, {timeoutMs, intervalMs, what}) → resolves with fn()'s first truthy value;
  *       rejects with an Error naming `what` after the deadline. A bounded poll, not a sleep.
@@ -72,6 +73,8 @@ export function spawnGroup(cmd, args, opts = {}) {
     detached: true,
   });
   if (fd !== null) closeSync(fd);
+  // Do not keep the parent alive just for this child: the exit hook kills it when the parent ends.
+  child.unref();
   const pid = child.pid;
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
