@@ -1,1 +1,33 @@
-//! authmedia core (placeholder)
+//! authmedia core: the sans-IO decisions behind authenticated Matrix media (MSC3916,
+//! spec v1.11).
+//!
+//! No I/O, no clock, no JavaScript: inputs are strings, parsed bodies and `now_ms`
+//! arguments; outputs are validated identifiers, URLs, enums and decisions. The wasm
+//! adapters (`authmedia-sw`, `authmedia-web`) and the `authmedia` CLI act on them.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`mxc`] | [`MxcUri`], [`ServerName`], [`MediaId`] |
+//! | [`homeserver`] | [`Homeserver`]: origin + optional path prefix |
+//! | [`endpoint`] | [`Api`], [`MediaRequest`], [`media_url`] |
+//! | [`versions`] | [`negotiate`] a `/versions` body, [`NegotiationCache`] |
+//! | [`classify`](mod@classify) | [`classify()`] a request URL |
+//! | [`thumbnail`] | [`thumbnail_size`] |
+//! | [`error`] | [`MatrixError`], [`ErrorKind`] |
+#![deny(missing_docs)]
+
+pub mod classify;
+pub mod endpoint;
+pub mod error;
+pub mod homeserver;
+pub mod mxc;
+pub mod thumbnail;
+pub mod versions;
+
+pub use classify::{classify, Classification, MediaMatch, Route};
+pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
+pub use error::{ErrorBody, ErrorKind, MatrixError};
+pub use homeserver::{Homeserver, HomeserverError};
+pub use mxc::{MediaId, MxcError, MxcUri, ServerName};
+pub use thumbnail::{thumbnail_size, ThumbnailSizeError};
+pub use versions::{negotiate, NegotiationCache, Versions, VersionsError};

@@ -1,0 +1,303 @@
+//! `GET /_matrix/client/versions` — <https://spec.matrix.org/v1.11/client-server-api/#get_matrixclientversions>
+//!
+//! Turns a `/versions` body into the media API flavour to use, and caches that decision
+//! per homeserver with a TTL (time is an argument: this crate has no clock).
+//!
+//! Rules (spec-notes, versioning policy <https://spec.matrix.org/v1.11/#specification-versions>):
+//! 1. any `versions` entry `vX.Y` with `(X, Y) >= (1, 11)`, compared numerically, a
+//!    `-suffix` ignored; or `unstable_features["org.matrix.msc3916.stable"] == true`
+//!    → [`Api::V1`];
+//! 2. else `unstable_features["org.matrix.msc3916"] == true` → [`Api::Unstable`];
+//! 3. else [`Api::Legacy`]. `r0.*` and anything unparsable never count.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::endpoint::Api;
+
+/// Unstable feature flag of MSC3916's unstable prefix.
+pub const MSC3916: &str = "org.matrix.msc3916";
+/// Unstable feature flag saying the stable v1 endpoints are served before v1.11.
+pub const MSC3916_STABLE: &str = "org.matrix.msc3916.stable";
+/// First spec version with authenticated media.
+pub const AUTHENTICATED_MEDIA_SINCE: (u32, u32) = (1, 11);
+
+/// A `/versions` response body.
+///
+/// Deserialises with any serde format (serde_json, serde-wasm-bindgen): `versions` must be
+/// an array of strings; `unstable_features` is lenient — a missing or non-object value is
+/// empty, and a non-boolean flag counts as `false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Versions {
+    /// Supported spec versions, such as `"v1.11"` or `"r0.6.1"`.
+    pub versions: Vec<String>,
+    /// Unstable feature flags.
+    #[serde(default, deserialize_with = "lenient_features")]
+    pub unstable_features: BTreeMap<String, bool>,
+}
+
+/// A `/versions` body that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionsError {
+    /// The body is not JSON.
+    #[error("versions body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but `versions` is missing or not an array of strings.
+    #[error("versions body is malformed: {0}")]
+    InvalidBody(String),
+}
+
+impl VersionsError {
+    /// A stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidBody(_) => "invalid_versions",
+        }
+    }
+}
+
+impl Versions {
+    /// Parses a `/versions` JSON body.
+    #[cfg(feature = "json")]
+    pub fn from_json(body: &str) -> Result<Versions, VersionsError> {
+        serde_json::from_str(body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() || e.is_io() {
+                VersionsError::InvalidJson(e.to_string())
+            } else {
+                VersionsError::InvalidBody(e.to_string())
+            }
+        })
+    }
+
+    /// Whether an unstable feature flag is `true`.
+    pub fn feature(&self, name: &str) -> bool {
+        self.unstable_features.get(name).copied().unwrap_or(false)
+    }
+}
+
+/// `"vX.Y"` (optionally `"vX.Y-suffix"`) → `(X, Y)`; anything else → `None`.
+pub fn parse_spec_version(v: &str) -> Option<(u32, u32)> {
+    let rest = v.strip_prefix('v')?;
+    let rest = rest.split_once('-').map_or(rest, |(core, _suffix)| core);
+    let (major, minor) = rest.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(major) || !digits(minor) {
+        return None;
+    }
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Chooses the media API flavour a server supports.
+pub fn negotiate(v: &Versions) -> Api {
+    let numeric = v
+        .versions
+        .iter()
+        .filter_map(|s| parse_spec_version(s))
+        .any(|ver| ver >= AUTHENTICATED_MEDIA_SINCE);
+    if numeric || v.feature(MSC3916_STABLE) {
+        Api::V1
+    } else if v.feature(MSC3916) {
+        Api::Unstable
+    } else {
+        Api::Legacy
+    }
+}
+
+/// Per-homeserver cache of negotiation results, keyed by [`crate::Homeserver::base`].
+#[derive(Debug, Clone, Default)]
+pub struct NegotiationCache {
+    ttl_ms: u64,
+    entries: BTreeMap<String, CacheEntry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CacheEntry {
+    api: Api,
+    stored_ms: u64,
+}
+
+impl NegotiationCache {
+    /// A cache whose entries live `ttl_ms` milliseconds.
+    pub fn new(ttl_ms: u64) -> Self {
+        Self {
+            ttl_ms,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// The cached flavour, if stored less than the TTL ago. An entry "from the future"
+    /// (the caller's clock went backwards) counts as expired.
+    pub fn get(&self, base: &str, now_ms: u64) -> Option<Api> {
+        let e = self.entries.get(base)?;
+        let age = now_ms.checked_sub(e.stored_ms)?;
+        (age < self.ttl_ms).then_some(e.api)
+    }
+
+    /// Stores a decision made at `now_ms`.
+    pub fn insert(&mut self, base: &str, api: Api, now_ms: u64) {
+        self.entries.insert(
+            base.to_owned(),
+            CacheEntry {
+                api,
+                stored_ms: now_ms,
+            },
+        );
+    }
+
+    /// Forgets a homeserver (after a v1 request came back 404/405 `M_UNRECOGNIZED`).
+    pub fn invalidate(&mut self, base: &str) {
+        self.entries.remove(base);
+    }
+
+    /// Drops expired entries.
+    pub fn purge(&mut self, now_ms: u64) {
+        let ttl = self.ttl_ms;
+        self.entries
+            .retain(|_, e| now_ms.checked_sub(e.stored_ms).is_some_and(|age| age < ttl));
+    }
+
+    /// Number of entries, expired ones included until [`Self::purge`].
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A flag value: `true` only for a JSON `true`; any other value is consumed and `false`.
+struct LenientBool(bool);
+
+impl<'de> Deserialize<'de> for LenientBool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientBoolVisitor)
+    }
+}
+
+struct LenientBoolVisitor;
+
+impl<'de> Visitor<'de> for LenientBoolVisitor {
+    type Value = LenientBool;
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientBool, E> {
+        Ok(LenientBool(v))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<LenientBool, E> {
+        Ok(LenientBool(false))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<LenientBool, D::Error> {
+        LenientBool::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LenientBool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(LenientBool(false))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LenientBool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(LenientBool(false))
+    }
+}
+
+fn lenient_features<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, bool>, D::Error> {
+    struct FeaturesVisitor;
+    impl<'de> Visitor<'de> for FeaturesVisitor {
+        type Value = BTreeMap<String, bool>;
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a map of feature flags")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, LenientBool>()? {
+                out.insert(k, v.0);
+            }
+            Ok(out)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(FeaturesVisitor)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(BTreeMap::new())
+        }
+    }
+    d.deserialize_any(FeaturesVisitor)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_versions() {
+        assert_eq!(parse_spec_version("v1.11"), Some((1, 11)));
+        assert_eq!(parse_spec_version("v1.12-rc1"), Some((1, 12)));
+        assert_eq!(parse_spec_version("r0.6.1"), None);
+        assert_eq!(parse_spec_version("v1."), None);
+        assert_eq!(parse_spec_version("v1.1x"), None);
+        assert_eq!(parse_spec_version("v99999999999.1"), None);
+    }
+
+    #[test]
+    fn cache_ttl_and_invalidation() {
+        let mut c = NegotiationCache::new(1000);
+        c.insert("https://a", Api::V1, 5000);
+        assert_eq!(c.get("https://a", 5999), Some(Api::V1));
+        assert_eq!(c.get("https://a", 6000), None);
+        assert_eq!(c.get("https://a", 4999), None);
+        c.invalidate("https://a");
+        assert_eq!(c.get("https://a", 5000), None);
+    }
+}
