@@ -2,19 +2,20 @@
  * Child processes that must never outlive the test run.
  *
  * API:
- *   spawnGroup(cmd, args, {cwd, env, logFile, stdio}) → { child, pid, exited: Promise<{code, signal}>, kill(timeoutMs) }
+ *   spawnGroup(cmd, args, {cwd, env, logFile, stdio, keepAlive}) → { child, pid, exited: Promise<{code, signal}>, kill(timeoutMs) }
  *       Starts `cmd` as the leader of a new process group (detached). `logFile` (optional) receives
  *       stdout and stderr (appended). `kill()` sends SIGTERM to the whole group, waits up to
  *       `timeoutMs` (default 10 s) for the leader to exit, then SIGKILLs the group. The child is
- *       unref'd: it does not keep the parent alive (the parent's exit kills it).
+ *       unref'd unless `keepAlive`: it does not keep the parent alive (the parent's exit kills it).
  *   killAllGroups()   synchronous SIGKILL of every group still registered (used on exit).
+ *   terminateAllGroups(timeoutMs) → SIGTERM every group, wait (bounded), SIGKILL what is left.
  *   waitUntil(fn, {timeoutMs, intervalMs, what}) → resolves with fn()'s first truthy value;
  *       rejects with an Error naming `what` after the deadline. A bounded poll, not a sleep.
  *       Errors thrown by fn are retried, except those with a truthy `fatal` property (rethrown).
  *   freePort() → Promise<number>   an unused TCP port on 127.0.0.1.
  *
- * On the parent's `exit`, SIGINT, SIGTERM and SIGHUP every registered group is killed; for the
- * signals the process then exits with 128 + signal number, like the default behaviour.
+ * On the parent's `exit` every registered group is SIGKILLed; on SIGINT, SIGTERM and SIGHUP they get
+ * SIGTERM, up to 5 s, then SIGKILL, and the process exits with 128 + signal number (the default code).
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
@@ -39,6 +40,23 @@ export function killAllGroups() {
   groups.clear();
 }
 
+/** SIGTERM every registered group, wait up to timeoutMs for them to go, then SIGKILL the rest. */
+export async function terminateAllGroups(timeoutMs = 5000) {
+  for (const pgid of groups) killGroupSync(pgid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && [...groups].some(groupAlive)) await delay(100);
+  killAllGroups();
+}
+
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function installHooks() {
   if (hooksInstalled) return;
   hooksInstalled = true;
@@ -46,8 +64,9 @@ function installHooks() {
   const signals = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
   for (const [sig, num] of Object.entries(signals)) {
     process.once(sig, () => {
-      killAllGroups();
-      process.exit(128 + num);
+      // SIGTERM first so children can clean up their own children (a test file's browser
+      // drivers), then SIGKILL whatever is left after a bounded wait.
+      terminateAllGroups(5000).finally(() => process.exit(128 + num));
     });
   }
 }
@@ -56,7 +75,7 @@ function installHooks() {
  * Spawn a command as its own process group and register it for cleanup.
  * @param {string} cmd
  * @param {string[]} args
- * @param {{cwd?: string, env?: NodeJS.ProcessEnv, logFile?: string, stdio?: any}} [opts]
+ * @param {{cwd?: string, env?: NodeJS.ProcessEnv, logFile?: string, stdio?: any, keepAlive?: boolean}} [opts]
  */
 export function spawnGroup(cmd, args, opts = {}) {
   installHooks();
@@ -73,8 +92,9 @@ export function spawnGroup(cmd, args, opts = {}) {
     detached: true,
   });
   if (fd !== null) closeSync(fd);
-  // Do not keep the parent alive just for this child: the exit hook kills it when the parent ends.
-  child.unref();
+  // By default the child does not keep the parent alive (the exit hook kills it when the parent
+  // ends); `keepAlive: true` keeps the parent's event loop running until the child exits.
+  if (!opts.keepAlive) child.unref();
   const pid = child.pid;
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
