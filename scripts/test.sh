@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The README's test command: setup, lints, docs, architecture check, native tests, wasm tests in
+# headless Chromium and Firefox, the wasm/npm build, and the end-to-end suite against a real Synapse.
+# Fails fast; every section is timed. Logs of each section: tests/artifacts/test-logs/.
+#
+#   scripts/test.sh            everything
+#   SKIP_SETUP=1 scripts/test.sh   skip scripts/setup.sh (when you know it is done)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+LOGS="$ROOT/tests/artifacts/test-logs"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+TOTAL_START=$(date +%s)
+TIMINGS=()
+PASSED=0
+FAILED=0
+COUNTED=()
+
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+print_timings() {
+  echo
+  echo "== section times =="
+  for t in "${TIMINGS[@]}"; do echo "  $t"; done
+  echo "  total: $(fmt_secs $(($(date +%s) - TOTAL_START)))"
+}
+
+# Sum the "test result: ok. N passed; M failed" lines cargo's and wasm-bindgen-test's runners print.
+count_rust_results() {
+  local log="$1" p f
+  p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$6} END {print s+0}')
+  PASSED=$((PASSED + p))
+  FAILED=$((FAILED + f))
+  COUNTED+=("$2: $p passed, $f failed")
+}
+
+# run_section NAME LOGNAME CMD...: runs CMD with output to the terminal and to a log; stops on failure.
+run_section() {
+  local name="$1" logname="$2"
+  shift 2
+  local start rc
+  start=$(date +%s)
+  echo
+  echo "================================================================================"
+  echo "== $name"
+  echo "================================================================================"
+  set +e
+  "$@" 2>&1 | tee "$LOGS/$logname.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  local took=$(($(date +%s) - start))
+  TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs "$took")")")
+  if [ "$rc" -ne 0 ]; then
+    echo
+    echo "!! FAILED: $name (exit $rc, after $(fmt_secs "$took")); log: $LOGS/$logname.log"
+    print_timings
+    exit "$rc"
+  fi
+  echo "-- ok: $name ($(fmt_secs "$took"))"
+}
+
+if [ "${SKIP_SETUP:-0}" != "1" ]; then
+  run_section "setup (scripts/setup.sh)" setup bash scripts/setup.sh
+fi
+
+run_section "cargo fmt --all --check" fmt cargo fmt --all --check
+run_section "cargo clippy (host, all targets, -D warnings)" clippy-host \
+  cargo clippy --workspace --all-targets -- -D warnings
+run_section "cargo clippy (wasm32, all targets, -D warnings)" clippy-wasm \
+  cargo clippy --workspace --exclude authmedia-cli --all-targets --target wasm32-unknown-unknown -- -D warnings
+run_section "cargo doc (RUSTDOCFLAGS=-Dwarnings)" doc \
+  env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+
+# The core must stay free of JS bindings on every target (test-only dependencies are allowed).
+arch_check() {
+  local target out bad=0
+  for target in host wasm32-unknown-unknown; do
+    if [ "$target" = host ]; then
+      out=$(cargo tree -p authmedia-core -e normal --prefix none)
+    else
+      out=$(cargo tree -p authmedia-core -e normal --prefix none --target "$target")
+    fi
+    echo "-- cargo tree -p authmedia-core -e normal ($target):"
+    echo "$out" | sed 's/^/   /'
+    if echo "$out" | grep -Eq '^(wasm-bindgen|web-sys|js-sys)( |$)'; then
+      echo "!! authmedia-core depends on a JS binding crate on $target:"
+      echo "$out" | grep -E '^(wasm-bindgen|web-sys|js-sys)( |$)'
+      bad=1
+    fi
+  done
+  return $bad
+}
+run_section "architecture: authmedia-core has no wasm-bindgen/web-sys/js-sys" arch arch_check
+
+run_section "cargo test --workspace" cargo-test cargo test --workspace
+count_rust_results "$LOGS/cargo-test.log" "cargo test"
+
+# wasm tests in real browsers, for every crate that has them.
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+GECKODRIVER="${GECKODRIVER:-$(command -v geckodriver || true)}"
+export GECKODRIVER
+for crate in core sw web; do
+  dir="crates/$crate"
+  [ -d "$dir" ] || continue
+  if grep -rqs 'wasm_bindgen_test' "$dir/src" "$dir/tests"; then
+    run_section "wasm-pack test --headless --chrome --firefox $dir" "wasm-$crate" \
+      wasm-pack test --headless --chrome --firefox "$dir"
+    count_rust_results "$LOGS/wasm-$crate.log" "wasm $crate (chrome+firefox)"
+  else
+    echo "-- $dir has no wasm_bindgen_test tests; skipped"
+  fi
+done
+
+if [ -x scripts/build.sh ] || [ -f scripts/build.sh ]; then
+  run_section "build (scripts/build.sh: wasm + npm package)" build bash scripts/build.sh
+fi
+
+rm -f tests/artifacts/e2e-summary.json
+run_section "end-to-end (node tests/run-e2e.mjs: real Synapse, real browsers)" e2e node tests/run-e2e.mjs
+if [ -f tests/artifacts/e2e-summary.json ]; then
+  read -r ep ef < <(node -e 'const s=require(process.argv[1]); console.log((s.pass||0)+" "+(s.fail||0))' \
+    "$ROOT/tests/artifacts/e2e-summary.json")
+  PASSED=$((PASSED + ep))
+  FAILED=$((FAILED + ef))
+  COUNTED+=("e2e: $ep passed, $ef failed")
+fi
+
+print_timings
+echo
+echo "== test counts (from the runners' result lines) =="
+for c in "${COUNTED[@]}"; do echo "  $c"; done
+echo "$PASSED passed, $FAILED failed"
