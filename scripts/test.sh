@@ -94,6 +94,12 @@ arch_check() {
       bad=1
     fi
   done
+  # The check itself must be able to fail: the worker crate does depend on wasm-bindgen.
+  if ! cargo tree -p authmedia-sw -e normal --prefix none --target wasm32-unknown-unknown \
+    | grep -Eq '^wasm-bindgen( |$)'; then
+    echo "!! sanity: the pattern did not find wasm-bindgen in authmedia-sw's tree; the check is broken"
+    bad=1
+  fi
   return $bad
 }
 run_section "architecture: authmedia-core has no wasm-bindgen/web-sys/js-sys" arch arch_check

@@ -102,6 +102,8 @@ async function main() {
       [
         '--test',
         '--test-concurrency=1',
+        // A hung test fails after 10 minutes instead of hanging CI (tests may set their own, shorter timeouts).
+        '--test-timeout=600000',
         '--test-reporter=spec',
         '--test-reporter-destination=stdout',
         '--test-reporter=tap',
