@@ -6,7 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { loadWorld } from '../harness/env.mjs';
 import * as mx from '../harness/matrix.mjs';
 import { startStaticServer } from '../lib/static-server.mjs';
@@ -156,6 +158,39 @@ test('recorder: sees an Authorization header that reaches it, and answers a 307 
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('static server: MIME types for wasm/js, Service-Worker-Allowed, no caching, no path traversal', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-static-'));
+  const outside = mkdtempSync(path.join(os.tmpdir(), 'authmedia-outside-'));
+  writeFileSync(path.join(dir, 'm.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+  writeFileSync(path.join(dir, 'sw.js'), 'self.x = 1;');
+  writeFileSync(path.join(dir, 'index.html'), '<!doctype html>');
+  writeFileSync(path.join(outside, 'secret.txt'), 'secret');
+  const srv = await startStaticServer({ root: dir });
+  try {
+    const wasm = await fetch(srv.url('/m.wasm'));
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    assert.equal(wasm.headers.get('service-worker-allowed'), '/');
+    assert.equal(wasm.headers.get('cache-control'), 'no-store');
+    assert.equal((await wasm.arrayBuffer()).byteLength, 8);
+    const js = await fetch(srv.url('/sw.js'));
+    assert.match(js.headers.get('content-type') ?? '', /^text\/javascript/);
+    assert.equal(await js.text(), 'self.x = 1;');
+    const index = await fetch(srv.url('/'));
+    assert.match(index.headers.get('content-type') ?? '', /^text\/html/);
+    const rel = path.relative(dir, path.join(outside, 'secret.txt'));
+    for (const p of [`/${rel}`, `/${encodeURIComponent(rel)}`, '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc/passwd']) {
+      const res = await fetch(srv.url(p));
+      const body = await res.text();
+      assert.equal(res.status, 404, `${p} answered ${res.status}: ${body.slice(0, 40)}`);
+    }
+  } finally {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
   }
 });
 
