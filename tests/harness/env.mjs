@@ -150,7 +150,9 @@ export function loadWorld() {
     cached = Promise.resolve(JSON.parse(readFileSync(file, 'utf8')));
   } else {
     cached = startWorld().then((world) => {
-      // Synapse is killed by tests/lib/procs.mjs on process exit; nothing more to do here.
+      // Synapse is killed by tests/lib/procs.mjs's exit hook (registered earlier, so it runs first);
+      // then its private directory goes.
+      process.on('exit', () => rmSync(world.synapse.dir, { recursive: true, force: true }));
       return world;
     });
   }
