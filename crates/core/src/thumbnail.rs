@@ -4,8 +4,8 @@
 //! <https://spec.matrix.org/v1.11/client-server-api/#thumbnails>): width and height are
 //! the minimum wanted and servers never upscale; servers SHOULD pre-generate the sizes in
 //! [`PRESETS`], so asking for one of those exactly maximises cache hits. We therefore:
-//! 1. compute the device-pixel need, `ceil(css × dpr)` per axis (a relative tolerance of
-//!    1e-9 absorbs float noise such as `100 × 1.1 = 110.00000000000001`), at least 1;
+//! 1. compute the device-pixel need, `ceil(css × dpr)` per axis (a value within 16 ulps of
+//!    an integer is that integer, so `100 × 1.1 = 110.00000000000001` stays 110), at least 1;
 //! 2. snap up to the smallest preset of the same method that covers the need on both axes;
 //! 3. otherwise ask for the exact need.
 
@@ -78,7 +78,15 @@ fn device_pixels(x: f64) -> Result<u32, ThumbnailSizeError> {
     if !x.is_finite() {
         return Err(ThumbnailSizeError::TooLarge);
     }
-    let px = (x - x * 1e-9).ceil().max(1.0);
+    // Float noise (`100 × 1.1 = 110.00000000000001`) must not add a pixel: a value within
+    // a few ulps of an integer is that integer.
+    let nearest = x.round();
+    let px = if (x - nearest).abs() <= x.abs() * 16.0 * f64::EPSILON {
+        nearest
+    } else {
+        x.ceil()
+    };
+    let px = px.max(1.0);
     if px > f64::from(u32::MAX) {
         return Err(ThumbnailSizeError::TooLarge);
     }

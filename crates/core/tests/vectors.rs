@@ -1,0 +1,363 @@
+//! The JSON vectors of `tests/vectors/*.json` and the property tests, as one test binary.
+//!
+//! Vectors are compiled in with `include_str!` (no filesystem under wasm), so the same
+//! tests run natively (`cargo test`) and in browsers
+//! (`wasm-pack test --headless --chrome --firefox crates/core`).
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "vectors/properties.rs"]
+mod properties;
+
+use authmedia_core::{
+    classify, media_url, negotiate, thumbnail_size, Api, Classification, ErrorBody, Homeserver,
+    MatrixError, MediaRequest, Method, MxcUri, Route, Versions,
+};
+use serde_json::Value;
+
+const MXC: &str = include_str!("vectors/mxc.json");
+const HOMESERVER: &str = include_str!("vectors/homeserver.json");
+const URLS: &str = include_str!("vectors/urls.json");
+const VERSIONS: &str = include_str!("vectors/versions.json");
+const CLASSIFY: &str = include_str!("vectors/classify.json");
+const THUMBNAILS: &str = include_str!("vectors/thumbnails.json");
+const ERRORS: &str = include_str!("vectors/errors.json");
+
+const ALL: [(&str, &str); 7] = [
+    ("mxc", MXC),
+    ("homeserver", HOMESERVER),
+    ("urls", URLS),
+    ("versions", VERSIONS),
+    ("classify", CLASSIFY),
+    ("thumbnails", THUMBNAILS),
+    ("errors", ERRORS),
+];
+
+fn cases(file: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(file).expect("vector file is JSON");
+    v["cases"].as_array().expect("cases array").clone()
+}
+
+/// Runs `check` on every case, collecting failures so one run reports them all.
+fn run(name: &str, file: &str, check: impl Fn(&Value) -> Result<(), String>) {
+    let all = cases(file);
+    let mut failures = Vec::new();
+    for (i, case) in all.iter().enumerate() {
+        if let Err(e) = check(case) {
+            let rule = case["rule"].as_str().unwrap_or("?");
+            failures.push(format!("{name}[{i}] ({rule}): {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} {name} vectors failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
+
+fn eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:?}, want {want:?}"))
+    }
+}
+
+/// Replaces `{R}` with `repeat.text` × `repeat.times` (for the very long inputs).
+fn expand(case: &Value, s: &str) -> String {
+    match case.get("repeat") {
+        Some(r) => {
+            let text = r["text"].as_str().unwrap();
+            let times = usize::try_from(r["times"].as_u64().unwrap()).unwrap();
+            s.replace("{R}", &text.repeat(times))
+        }
+        None => s.to_owned(),
+    }
+}
+
+fn str_field<'a>(case: &'a Value, key: &str) -> &'a str {
+    case[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("field {key} missing in {case}"))
+}
+
+#[test]
+fn every_vector_names_its_rule_and_there_are_enough() {
+    let mut total = 0;
+    for (name, file) in ALL {
+        for case in cases(file) {
+            let rule = case["rule"].as_str().unwrap_or("");
+            assert!(
+                !rule.trim().is_empty(),
+                "{name}: case without a rule: {case}"
+            );
+            total += 1;
+        }
+    }
+    assert!(total >= 200, "only {total} vector cases");
+}
+
+#[test]
+fn mxc_vectors() {
+    run("mxc", MXC, |case| {
+        let input = expand(case, str_field(case, "input"));
+        let got = MxcUri::parse(&input);
+        if let Some(code) = case["error"].as_str() {
+            return match got {
+                Ok(m) => Err(format!("parsed as {m}, want error {code}")),
+                Err(e) => {
+                    eq("error code", e.code(), code)?;
+                    // Messages name the part that is wrong and never echo a huge input.
+                    let msg = e.to_string();
+                    if msg.len() > 200 {
+                        return Err(format!("message too long: {} bytes", msg.len()));
+                    }
+                    Ok(())
+                }
+            };
+        }
+        let m = got.map_err(|e| format!("want valid, got {} ({e})", e.code()))?;
+        eq(
+            "server_name",
+            m.server_name().as_str(),
+            &expand(case, str_field(case, "server_name")),
+        )?;
+        eq(
+            "host",
+            m.server_name().host(),
+            &expand(case, str_field(case, "host")),
+        )?;
+        eq(
+            "port",
+            m.server_name().port().map(u64::from),
+            case["port"].as_u64(),
+        )?;
+        eq(
+            "media_id",
+            m.media_id().as_str(),
+            &expand(case, str_field(case, "media_id")),
+        )?;
+        eq("display", m.to_string(), input.clone())?;
+        eq("from_str", input.parse::<MxcUri>().ok(), Some(m.clone()))?;
+        // The parts parse on their own too.
+        eq(
+            "ServerName::parse",
+            authmedia_core::ServerName::parse(m.server_name().as_str())
+                .ok()
+                .as_ref(),
+            Some(m.server_name()),
+        )?;
+        eq(
+            "MediaId::parse",
+            authmedia_core::MediaId::parse(m.media_id().as_str())
+                .ok()
+                .as_ref(),
+            Some(m.media_id()),
+        )
+    });
+}
+
+#[test]
+fn homeserver_vectors() {
+    run("homeserver", HOMESERVER, |case| {
+        let got = Homeserver::parse(str_field(case, "input"));
+        if let Some(code) = case["error"].as_str() {
+            return match got {
+                Ok(h) => Err(format!("parsed as {h}, want error {code}")),
+                Err(e) => eq("error code", e.code(), code),
+            };
+        }
+        let hs = got.map_err(|e| format!("want valid, got {} ({e})", e.code()))?;
+        eq("base", hs.base(), str_field(case, "base"))?;
+        eq("origin", hs.origin(), str_field(case, "origin"))?;
+        // Normalisation is idempotent.
+        eq(
+            "reparse",
+            Homeserver::parse(hs.base()).ok().as_ref(),
+            Some(&hs),
+        )
+    });
+}
+
+fn request(case: &Value) -> MediaRequest {
+    serde_json::from_value(case["request"].clone()).expect("request shape")
+}
+
+#[test]
+fn url_vectors() {
+    run("urls", URLS, |case| {
+        let hs = Homeserver::parse(str_field(case, "homeserver")).map_err(|e| e.to_string())?;
+        let api: Api = str_field(case, "api")
+            .parse()
+            .map_err(|_| "bad api".to_owned())?;
+        let mxc = MxcUri::parse(str_field(case, "mxc")).map_err(|e| e.to_string())?;
+        let req = request(case);
+        let timeout = case["timeout_ms"].as_u64();
+        let url = media_url(&hs, api, &mxc, &req, timeout);
+        eq("url", url.as_str(), str_field(case, "url"))?;
+        // What a browser would put in Request.url is the very same string.
+        let normalised = url::Url::parse(&url).map_err(|e| e.to_string())?;
+        eq("WHATWG-normalised", normalised.as_str(), url.as_str())
+    });
+}
+
+#[test]
+fn versions_vectors() {
+    run("versions", VERSIONS, |case| {
+        let body = match (case.get("json"), case.get("raw")) {
+            (Some(j), None) => j.to_string(),
+            (None, Some(Value::String(raw))) => raw.clone(),
+            _ => return Err("case needs exactly one of json / raw".into()),
+        };
+        let got = Versions::from_json(&body);
+        if let Some(code) = case["error"].as_str() {
+            return match got {
+                Ok(v) => Err(format!("parsed as {v:?}, want error {code}")),
+                Err(e) => eq("error code", e.code(), code),
+            };
+        }
+        let v = got.map_err(|e| format!("want valid, got {} ({e})", e.code()))?;
+        eq("api", negotiate(&v).as_str(), str_field(case, "api"))
+    });
+}
+
+#[test]
+fn classify_vectors() {
+    run("classify", CLASSIFY, |case| {
+        let bases: Vec<&str> = match case.get("homeservers") {
+            Some(list) => list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect(),
+            None => vec!["https://example.org"],
+        };
+        let hss: Vec<Homeserver> = bases
+            .iter()
+            .map(|b| Homeserver::parse(b))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let url = str_field(case, "url");
+        let got = classify(url, &hss);
+        let want_route = str_field(case, "route");
+        let m = match (got, want_route) {
+            (Classification::Other, "other") => return Ok(()),
+            (Classification::Other, r) => return Err(format!("got other, want {r}")),
+            (Classification::Media(m), "other") => return Err(format!("got {m:?}, want other")),
+            (Classification::Media(m), _) => m,
+        };
+        eq("route", m.route.as_str(), want_route)?;
+        eq(
+            "homeserver",
+            m.homeserver as u64,
+            case["homeserver"].as_u64().unwrap_or(0),
+        )?;
+        eq("mxc", m.mxc.to_string().as_str(), str_field(case, "mxc"))?;
+        eq("request", &m.request, &request(case))?;
+        eq("timeout_ms", m.timeout_ms, case["timeout_ms"].as_u64())?;
+        eq("upgraded", m.upgraded.as_deref(), case["upgraded"].as_str())?;
+        // Only legacy is upgraded, and the upgrade is itself authenticated media.
+        if m.route == Route::Legacy {
+            let up = m.upgraded.as_deref().ok_or("legacy without upgrade")?;
+            match classify(up, &hss) {
+                Classification::Media(u) if u.route == Route::Authenticated && u.mxc == m.mxc => {
+                    Ok(())
+                }
+                other => Err(format!("upgraded URL classifies as {other:?}")),
+            }
+        } else {
+            Ok(())
+        }
+    });
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap(),
+        Value::String(s) => s.parse().unwrap(),
+        _ => panic!("not a number: {v}"),
+    }
+}
+
+#[test]
+fn thumbnail_vectors() {
+    run("thumbnails", THUMBNAILS, |case| {
+        let (w, h) = (number(&case["css"][0]), number(&case["css"][1]));
+        let dpr = number(&case["dpr"]);
+        let method: Method = str_field(case, "method")
+            .parse()
+            .map_err(|_| "bad method".to_owned())?;
+        let got = thumbnail_size(w, h, dpr, method);
+        if let Some(code) = case["error"].as_str() {
+            return match got {
+                Ok(t) => Err(format!("got {t:?}, want error {code}")),
+                Err(e) => eq("error code", e.code(), code),
+            };
+        }
+        let t = got.map_err(|e| format!("want a size, got {}", e.code()))?;
+        let want = (
+            case["size"][0].as_u64().unwrap(),
+            case["size"][1].as_u64().unwrap(),
+        );
+        eq("size", (u64::from(t.width), u64::from(t.height)), want)?;
+        eq("method", t.method, Some(method))?;
+        eq("animated", t.animated, None)
+    });
+}
+
+#[test]
+fn error_vectors() {
+    run("errors", ERRORS, |case| {
+        let status = u16::try_from(case["status"].as_u64().unwrap()).unwrap();
+        let header = case["retry_after"].as_str();
+        let e = match case["body"].as_str() {
+            Some(body) => MatrixError::from_json(status, body, header),
+            None => MatrixError::from_body(status, None, header),
+        };
+        eq("kind", e.kind().code(), str_field(case, "kind"))?;
+        eq("status", e.status, status)?;
+        eq("errcode", e.errcode.as_deref(), case["errcode"].as_str())?;
+        eq("message", e.message.as_deref(), case["message"].as_str())?;
+        eq(
+            "soft_logout",
+            e.soft_logout,
+            case["soft_logout"].as_bool().unwrap_or(false),
+        )?;
+        eq(
+            "retry_after_ms",
+            e.retry_after_ms,
+            case["retry_after_ms"].as_u64(),
+        )?;
+        // from_body with the parsed body agrees with from_json.
+        if let Some(body) = case["body"].as_str() {
+            let parsed: Option<ErrorBody> = serde_json::from_str(body).ok();
+            eq(
+                "from_body",
+                MatrixError::from_body(status, parsed, header),
+                e.clone(),
+            )?;
+        }
+        match e.kind() {
+            authmedia_core::ErrorKind::UnknownToken { soft_logout } => {
+                eq("kind.soft_logout", soft_logout, e.soft_logout)
+            }
+            authmedia_core::ErrorKind::LimitExceeded { retry_after_ms } => {
+                eq("kind.retry_after_ms", retry_after_ms, e.retry_after_ms)
+            }
+            _ => Ok(()),
+        }
+    });
+}
