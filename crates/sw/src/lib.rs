@@ -1,1 +1,26 @@
-//! authmedia sw (placeholder)
+//! authmedia-sw: the wasm half of a drop-in service worker that puts the Matrix access token on
+//! authenticated media requests (MSC3916, spec v1.11) — and only there.
+//!
+//! A thin adapter over [`authmedia_core`]: the core decides (is this URL media of this tab's
+//! homeserver? which endpoint flavour? what does this error mean?), this crate performs the
+//! `fetch`es, keeps per-tab sessions, the negotiation cache, the media store and counters, and
+//! talks to tabs. The hand-written entry script `sw/authmedia-sw.js` registers the event
+//! listeners and owns the wasm instance (re-instantiating it after a trap).
+//!
+//! Pure logic lives in [`range`], [`store`] and [`sessions`] and is unit-tested natively; the
+//! browser-facing parts are tested inside a real service worker (`wasm-pack test`).
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod net;
+pub mod range;
+pub mod sessions;
+pub mod stats;
+pub mod store;
+mod tab;
+pub mod worker;
+
+pub use worker::AuthMediaWorker;

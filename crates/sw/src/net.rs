@@ -1,0 +1,165 @@
+//! `fetch` and `Response` plumbing: the authenticated request, re-wrapped answers, error answers.
+//!
+//! Every answer the worker gives is a `Response` it builds itself, marked
+//! `Cache-Control: no-store`, so that neither the browser's HTTP cache nor its image cache keeps a
+//! logged-in user's media beyond logout (Synapse sends `public, max-age=86400` without
+//! `Vary: Authorization`; see `toolchain.md`). The worker's own fetches use `cache: 'no-store'`
+//! for the same reason: a later tokenless request for the same URL must not be answered from a
+//! copy that was fetched with a token.
+
+use js_sys::{ArrayBuffer, JsString, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Headers, Request, RequestCache, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
+    Response, ResponseInit, ServiceWorkerGlobalScope,
+};
+
+use crate::range::RangeAnswer;
+
+/// The service worker's global scope.
+pub(crate) fn scope() -> ServiceWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Builds `GET target` from `original`: its headers (`Range`, `Accept`…) are kept, except a
+/// `Range` the worker will answer itself (`drop_range`), and `Authorization: Bearer` is added.
+///
+/// `mode: 'cors'` because the homeserver is another origin; `credentials: 'same-origin'` because
+/// `include` (inherited from `<img>` requests) fails CORS against Synapse's
+/// `Access-Control-Allow-Origin: *`; `redirect: 'follow'` because media endpoints may redirect
+/// (CDNs) and browsers drop `Authorization` when a redirect crosses origins; `cache: 'no-store'`
+/// (see the module docs).
+pub(crate) fn authenticated_request(
+    original: &Request,
+    target: &str,
+    token: &str,
+    drop_range: bool,
+) -> Result<Request, JsValue> {
+    let headers = Headers::new_with_headers(&original.headers())?;
+    if drop_range {
+        headers.delete("range")?;
+    }
+    headers.set("authorization", &format!("Bearer {token}"))?;
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_mode(RequestMode::Cors);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_cache(RequestCache::NoStore);
+    init.set_redirect(RequestRedirect::Follow);
+    init.set_signal(Some(&original.signal()));
+    Request::new_with_str_and_init(target, &init)
+}
+
+/// `GET url` with a token and nothing else (`/versions`).
+pub(crate) fn plain_authenticated_request(url: &str, token: &str) -> Result<Request, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("authorization", &format!("Bearer {token}"))?;
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_mode(RequestMode::Cors);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_cache(RequestCache::NoStore);
+    init.set_redirect(RequestRedirect::Follow);
+    Request::new_with_str_and_init(url, &init)
+}
+
+/// Runs `fetch(request)` from the worker (which does not go through its own fetch listener).
+pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
+    let response = JsFuture::from(scope().fetch_with_request(request)).await?;
+    response.dyn_into::<Response>()
+}
+
+/// Reads a response body whole.
+pub(crate) async fn array_buffer(response: &Response) -> Result<ArrayBuffer, JsValue> {
+    JsFuture::from(response.array_buffer()?)
+        .await?
+        .dyn_into::<ArrayBuffer>()
+}
+
+/// Reads a JSON body (`None` when it is not JSON).
+pub(crate) async fn json(response: &Response) -> Option<JsValue> {
+    JsFuture::from(response.json().ok()?).await.ok()
+}
+
+/// The upstream response with the same status and body, and its readable headers plus `no-store`.
+pub(crate) fn rewrap(upstream: &Response) -> Result<Response, JsValue> {
+    let headers = Headers::new_with_headers(&upstream.headers())?;
+    headers.set("cache-control", "no-store")?;
+    let init = ResponseInit::new();
+    init.set_status(upstream.status());
+    init.set_status_text(&upstream.status_text());
+    init.set_headers(&headers);
+    let body = upstream.body();
+    Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
+}
+
+/// An answer cut from a whole body the worker holds: 200, 206 or 416.
+pub(crate) fn from_body(
+    body: &ArrayBuffer,
+    content_type: Option<&str>,
+    answer: RangeAnswer,
+) -> Result<Response, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("accept-ranges", "bytes")?;
+    if let Some(content_type) = content_type {
+        headers.set("content-type", content_type)?;
+    }
+    if let Some(content_range) = answer.content_range() {
+        headers.set("content-range", &content_range)?;
+    }
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let (status, slice) = match answer {
+        RangeAnswer::Whole => (200, Some(body.clone())),
+        RangeAnswer::Partial { start, end, .. } => {
+            let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end.saturating_add(1)))
+            else {
+                return Err(JsValue::from_str("range beyond 4 GiB"));
+            };
+            (206, Some(body.slice_with_end(start, end)))
+        }
+        RangeAnswer::NotSatisfiable { .. } => (416, None),
+    };
+    if let Some(slice) = &slice {
+        headers.set("content-length", &slice.byte_length().to_string())?;
+    }
+    init.set_status(status);
+    let slice: Option<&Object> = slice.as_ref().map(|s| s.as_ref());
+    Response::new_with_opt_buffer_source_and_init(slice, &init)
+}
+
+/// A Matrix-style JSON error answer (`{errcode, error}`) the page can read.
+pub(crate) fn error_response(status: u16, errcode: &str, message: &str) -> Response {
+    let body = Object::new();
+    // Setting plain data properties on a fresh object cannot fail.
+    let _ = Reflect::set(&body, &"errcode".into(), &errcode.into());
+    let _ = Reflect::set(&body, &"error".into(), &message.into());
+    let text: JsString = js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"));
+    let init = ResponseInit::new();
+    init.set_status(status);
+    if let Ok(headers) = Headers::new() {
+        let _ = headers.set("content-type", "application/json");
+        let _ = headers.set("cache-control", "no-store");
+        init.set_headers(&headers);
+    }
+    let text: String = text.into();
+    Response::new_with_opt_str_and_init(Some(&text), &init).unwrap_or_else(|_| {
+        // Only reachable with an invalid status; 500 is always valid.
+        Response::new().unwrap_or_else(|_| JsValue::UNDEFINED.unchecked_into())
+    })
+}
+
+/// Describes a JavaScript error value for an error body (`TypeError: Failed to fetch`).
+pub(crate) fn describe(error: &JsValue) -> String {
+    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
+        let text: String = error.to_string().into();
+        return text;
+    }
+    error
+        .as_string()
+        .unwrap_or_else(|| "unknown error".to_owned())
+}

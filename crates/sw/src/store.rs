@@ -1,0 +1,168 @@
+//! The worker's media store: whole bodies kept under a byte budget.
+//!
+//! Media is immutable per mxc URI, so a body fetched once can answer later requests for the same
+//! URL — above all the many `Range` requests a `<video>` sends while it plays and seeks (Synapse
+//! ignores `Range`, so without this every seek would download the whole file again).
+//!
+//! Entries are keyed by the user **and** a token-free URL: two accounts never share an entry, and
+//! [`BodyStore::purge_user`] drops everything of one user at logout. Eviction is least recently
+//! used. The body type is generic so the bookkeeping is tested natively; in the worker it is a
+//! JavaScript `ArrayBuffer`, which keeps the bytes out of wasm linear memory (that never shrinks).
+
+use std::collections::VecDeque;
+
+/// One stored body with what is needed to answer from it.
+#[derive(Debug, Clone)]
+pub struct Stored<B> {
+    /// The body.
+    pub body: B,
+    /// Its length in bytes.
+    pub len: u64,
+    /// The upstream `Content-Type`, if any.
+    pub content_type: Option<String>,
+}
+
+/// A least-recently-used map `(user, url) → body` bounded by total bytes.
+#[derive(Debug)]
+pub struct BodyStore<B> {
+    /// Most recently used last.
+    entries: VecDeque<(String, String, Stored<B>)>,
+    used: u64,
+    budget: u64,
+    max_entry: u64,
+}
+
+impl<B: Clone> BodyStore<B> {
+    /// A store holding at most `budget` bytes, none of its entries larger than `max_entry`.
+    pub fn new(budget: u64, max_entry: u64) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            used: 0,
+            budget,
+            max_entry: max_entry.min(budget),
+        }
+    }
+
+    /// Whether a body of `len` bytes would be kept by [`BodyStore::insert`].
+    pub fn accepts(&self, len: u64) -> bool {
+        len <= self.max_entry
+    }
+
+    /// Bytes currently held.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Looks an entry up and marks it as recently used.
+    pub fn get(&mut self, user: &str, url: &str) -> Option<Stored<B>> {
+        let index = self
+            .entries
+            .iter()
+            .position(|(u, k, _)| u == user && k == url)?;
+        let entry = self.entries.remove(index)?;
+        let stored = entry.2.clone();
+        self.entries.push_back(entry);
+        Some(stored)
+    }
+
+    /// Stores a body, evicting the least recently used entries to stay under budget. Returns
+    /// `false` (and stores nothing) when the body alone is larger than the per-entry limit.
+    pub fn insert(&mut self, user: &str, url: &str, stored: Stored<B>) -> bool {
+        if !self.accepts(stored.len) {
+            return false;
+        }
+        self.remove(|u, k| u == user && k == url);
+        while self.used.saturating_add(stored.len) > self.budget {
+            let Some((_, _, old)) = self.entries.pop_front() else {
+                break;
+            };
+            self.used = self.used.saturating_sub(old.len);
+        }
+        self.used = self.used.saturating_add(stored.len);
+        self.entries
+            .push_back((user.to_owned(), url.to_owned(), stored));
+        true
+    }
+
+    /// Drops every entry of `user` (logout). Returns how many were dropped.
+    pub fn purge_user(&mut self, user: &str) -> usize {
+        self.remove(|u, _| u == user)
+    }
+
+    fn remove(&mut self, mut doomed: impl FnMut(&str, &str) -> bool) -> usize {
+        let before = self.entries.len();
+        let mut freed = 0u64;
+        self.entries.retain(|(u, k, stored)| {
+            let drop_it = doomed(u, k);
+            if drop_it {
+                freed = freed.saturating_add(stored.len);
+            }
+            !drop_it
+        });
+        self.used = self.used.saturating_sub(freed);
+        before - self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(len: u64) -> Stored<Vec<u8>> {
+        Stored {
+            body: vec![7; len as usize],
+            len,
+            content_type: Some("image/png".into()),
+        }
+    }
+
+    #[test]
+    fn entries_are_per_user() {
+        let mut store = BodyStore::new(100, 100);
+        assert!(store.insert("@a:hs", "https://hs/m/1", body(10)));
+        assert!(store.get("@a:hs", "https://hs/m/1").is_some());
+        assert!(store.get("@b:hs", "https://hs/m/1").is_none());
+    }
+
+    #[test]
+    fn evicts_least_recently_used_to_stay_in_budget() {
+        let mut store = BodyStore::new(30, 30);
+        store.insert("u", "1", body(10));
+        store.insert("u", "2", body(10));
+        store.insert("u", "3", body(10));
+        assert!(store.get("u", "1").is_some()); // 1 is now the most recent
+        store.insert("u", "4", body(10));
+        assert!(store.get("u", "2").is_none());
+        assert!(store.get("u", "1").is_some());
+        assert!(store.get("u", "3").is_some());
+        assert_eq!(store.used(), 30);
+    }
+
+    #[test]
+    fn refuses_bodies_over_the_entry_limit() {
+        let mut store = BodyStore::new(100, 20);
+        assert!(!store.insert("u", "big", body(21)));
+        assert_eq!(store.used(), 0);
+        assert!(store.insert("u", "ok", body(20)));
+    }
+
+    #[test]
+    fn replacing_an_entry_does_not_leak_budget() {
+        let mut store = BodyStore::new(100, 100);
+        store.insert("u", "1", body(40));
+        store.insert("u", "1", body(30));
+        assert_eq!(store.used(), 30);
+    }
+
+    #[test]
+    fn logout_purges_only_that_user() {
+        let mut store = BodyStore::new(100, 100);
+        store.insert("@a:hs", "1", body(10));
+        store.insert("@a:hs", "2", body(10));
+        store.insert("@b:hs", "1", body(10));
+        assert_eq!(store.purge_user("@a:hs"), 2);
+        assert!(store.get("@a:hs", "1").is_none());
+        assert!(store.get("@b:hs", "1").is_some());
+        assert_eq!(store.used(), 10);
+    }
+}

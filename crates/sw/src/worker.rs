@@ -1,0 +1,634 @@
+//! The exported worker: routing, the authenticated fetch path and the page messages.
+//!
+//! JavaScript (the entry script `sw/authmedia-sw.js`) calls [`AuthMediaWorker::route`]
+//! synchronously for every fetch to decide whether to call `respondWith`, then
+//! [`AuthMediaWorker::handle_fetch`] for the requests it took. The returned promises never reject
+//! for request failures: every failure becomes a JSON error `Response` (and never a tokenless
+//! retry). Shared state sits in one `RefCell` that is never borrowed across an `await`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use authmedia_core::{
+    classify, media_url, negotiate, Api, Classification, ErrorBody, ErrorKind, Homeserver,
+    MatrixError, MediaMatch, NegotiationCache, Route, Versions,
+};
+use js_sys::{ArrayBuffer, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{Client, ExtendableMessageEvent, FetchEvent, MessagePort, Request, Response};
+
+use crate::net::{self, error_response};
+use crate::range::{RangeAnswer, RangeRequest};
+use crate::sessions::{ClientState, Session, Sessions};
+use crate::stats::{bump, Stats};
+use crate::store::{BodyStore, Stored};
+use crate::tab;
+
+/// [`AuthMediaWorker::route`]: not ours, leave it to the network.
+pub const ROUTE_OTHER: u8 = 0;
+/// [`AuthMediaWorker::route`]: media of this client's homeserver, take it.
+pub const ROUTE_MEDIA: u8 = 1;
+/// [`AuthMediaWorker::route`]: nothing known about this client (new tab, restarted worker).
+pub const ROUTE_UNKNOWN: u8 = 2;
+/// [`AuthMediaWorker::route`]: this client has no session; media-looking requests pass through.
+pub const ROUTE_NO_SESSION: u8 = 3;
+
+/// Tunables, all optional in the object given to the constructor.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    /// How long to wait for a tab's answer (`need-session`, `need-token`).
+    ask_timeout_ms: i32,
+    /// How long a `/versions` decision is trusted.
+    negotiation_ttl_ms: u64,
+    /// Bytes of media bodies kept in memory.
+    store_budget: u64,
+    /// Largest single body kept.
+    store_entry_max: u64,
+}
+
+impl Config {
+    fn from_js(options: &JsValue) -> Self {
+        let number = |name: &str, default: f64| {
+            Reflect::get(options, &name.into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|v| *v >= 0.0)
+                .unwrap_or(default)
+        };
+        Self {
+            ask_timeout_ms: number("askTimeoutMs", 1000.0).min(1000.0) as i32,
+            negotiation_ttl_ms: number("negotiationTtlMs", 4.0 * 3600.0 * 1000.0) as u64,
+            store_budget: number("storeBudgetBytes", 64.0 * 1024.0 * 1024.0) as u64,
+            store_entry_max: number("storeEntryMaxBytes", 32.0 * 1024.0 * 1024.0) as u64,
+        }
+    }
+}
+
+struct State {
+    config: Config,
+    sessions: Sessions,
+    negotiation: NegotiationCache,
+    store: BodyStore<ArrayBuffer>,
+    stats: Stats,
+    /// Questions in flight, so concurrent requests share one (`session:`, `token:`, `versions:`).
+    pending: HashMap<String, Promise>,
+}
+
+type Shared = Rc<RefCell<State>>;
+
+/// The service worker's state: sessions per client, negotiation cache, media store, counters.
+#[wasm_bindgen(js_name = AuthMediaWorker)]
+pub struct AuthMediaWorker {
+    shared: Shared,
+}
+
+#[wasm_bindgen(js_class = AuthMediaWorker)]
+impl AuthMediaWorker {
+    /// Creates the worker state. `options` may set `askTimeoutMs` (≤ 1000), `negotiationTtlMs`,
+    /// `storeBudgetBytes`, `storeEntryMaxBytes`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> AuthMediaWorker {
+        let config = Config::from_js(&options);
+        let state = State {
+            config,
+            sessions: Sessions::default(),
+            negotiation: NegotiationCache::new(config.negotiation_ttl_ms),
+            store: BodyStore::new(config.store_budget, config.store_entry_max),
+            stats: Stats::default(),
+            pending: HashMap::new(),
+        };
+        AuthMediaWorker {
+            shared: Rc::new(RefCell::new(state)),
+        }
+    }
+
+    /// The synchronous decision for one fetch: [`ROUTE_OTHER`], [`ROUTE_MEDIA`],
+    /// [`ROUTE_UNKNOWN`] or [`ROUTE_NO_SESSION`].
+    #[wasm_bindgen(js_name = route)]
+    pub fn route(&self, client_id: &str, url: &str) -> u8 {
+        let state = self.shared.borrow();
+        match state.sessions.get(client_id) {
+            None => ROUTE_UNKNOWN,
+            Some(ClientState::NoSession) => ROUTE_NO_SESSION,
+            Some(ClientState::Session(session)) => {
+                match classify(url, std::slice::from_ref(&session.homeserver)) {
+                    Classification::Media(_) => ROUTE_MEDIA,
+                    Classification::Other => ROUTE_OTHER,
+                }
+            }
+        }
+    }
+
+    /// Counts a media-looking request that JavaScript left to the network (no session).
+    #[wasm_bindgen(js_name = notePassthrough)]
+    pub fn note_passthrough(&self) {
+        bump(&mut self.shared.borrow_mut().stats.passthrough);
+    }
+
+    /// Answers a fetch the entry script took: a promise of a `Response` that never rejects.
+    #[wasm_bindgen(js_name = handleFetch)]
+    pub fn handle_fetch(&self, event: &FetchEvent) -> Promise {
+        let shared = self.shared.clone();
+        let request = event.request();
+        let client_id = event.client_id().unwrap_or_default();
+        future_to_promise(async move { Ok(respond(&shared, &request, &client_id).await.into()) })
+    }
+
+    /// Handles an `authmedia:*` message from a page; resolves once it is answered.
+    #[wasm_bindgen(js_name = handleMessage)]
+    pub fn handle_message(&self, event: &ExtendableMessageEvent) -> Promise {
+        let shared = self.shared.clone();
+        let data = event.data();
+        let client_id = event
+            .source()
+            .and_then(|s| s.dyn_into::<Client>().ok())
+            .map(|c| c.id());
+        let port: Option<MessagePort> = event.ports().get(0).dyn_into().ok();
+        future_to_promise(async move {
+            let reply = on_message(&shared, &data, client_id.as_deref()).await;
+            if let Some(port) = port {
+                let _ = port.post_message(&reply);
+            }
+            Ok(reply)
+        })
+    }
+
+    /// The counters `{authenticated, upgraded, passthrough, refused, cacheHits}`.
+    #[wasm_bindgen(js_name = stats)]
+    pub fn stats(&self) -> JsValue {
+        let stats = self.shared.borrow().stats;
+        serde_wasm_bindgen::to_value(&stats).unwrap_or(JsValue::NULL)
+    }
+}
+
+// ----- the fetch path -------------------------------------------------------------------------
+
+async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
+    let known = shared.borrow().sessions.get(client_id).cloned();
+    let session = match known {
+        Some(ClientState::Session(session)) => Some(session),
+        Some(ClientState::NoSession) => None,
+        None => recover_session(shared, client_id).await,
+    };
+    let url = request.url();
+    let matched = session.and_then(|session| {
+        match classify(&url, std::slice::from_ref(&session.homeserver)) {
+            Classification::Media(m) => Some((session, m)),
+            Classification::Other => None,
+        }
+    });
+    let Some((session, m)) = matched else {
+        bump(&mut shared.borrow_mut().stats.passthrough);
+        return passthrough(request).await;
+    };
+    match serve(shared, request, client_id, &session, m).await {
+        Ok(response) => response,
+        Err(error) => {
+            bump(&mut shared.borrow_mut().stats.refused);
+            let message = format!(
+                "authmedia service worker: media request failed: {}",
+                net::describe(&error)
+            );
+            error_response(502, "M_UNKNOWN", &message)
+        }
+    }
+}
+
+/// The original request, untouched (a tab without a session, or not media after all).
+async fn passthrough(request: &Request) -> Response {
+    match net::fetch(request).await {
+        Ok(response) => response,
+        Err(error) => error_response(
+            502,
+            "M_UNKNOWN",
+            &format!("authmedia service worker: {}", net::describe(&error)),
+        ),
+    }
+}
+
+async fn serve(
+    shared: &Shared,
+    request: &Request,
+    client_id: &str,
+    session: &Session,
+    m: MediaMatch,
+) -> Result<Response, JsValue> {
+    let original = request.url();
+    let mut upgraded = false;
+    let mut target = original.clone();
+    if m.route == Route::Legacy {
+        match api_for(shared, session).await {
+            Api::V1 => {
+                target = m.upgraded.clone().unwrap_or_else(|| original.clone());
+                upgraded = true;
+            }
+            Api::Unstable => {
+                target = media_url(
+                    &session.homeserver,
+                    Api::Unstable,
+                    &m.mxc,
+                    &m.request,
+                    m.timeout_ms,
+                );
+                upgraded = true;
+            }
+            Api::Legacy => {}
+        }
+    }
+    let range = request
+        .headers()
+        .get("range")
+        .ok()
+        .flatten()
+        .map(|h| RangeRequest::parse(&h));
+    let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
+
+    let hit = shared.borrow_mut().store.get(&session.user_id, &target);
+    if let Some(hit) = hit {
+        bump(&mut shared.borrow_mut().stats.cache_hits);
+        return net::from_body(&hit.body, hit.content_type.as_deref(), answer_of(hit.len));
+    }
+    {
+        let stats = &mut shared.borrow_mut().stats;
+        bump(&mut stats.authenticated);
+        if upgraded {
+            bump(&mut stats.upgraded);
+        }
+    }
+    // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
+    // whole body instead of being forwarded.
+    let drop_range = range.is_some_and(|r| !r.is_cors_safelisted());
+    let mut token = session.access_token.clone();
+    let mut response = send(request, &target, &token, drop_range).await?;
+
+    if upgraded
+        && matches!(response.status(), 404 | 405)
+        && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
+    {
+        // The server does not have the authenticated endpoints after all: remember that and
+        // use the URL the page asked for.
+        let now = js_sys::Date::now() as u64;
+        shared
+            .borrow_mut()
+            .negotiation
+            .insert(session.homeserver.base(), Api::Legacy, now);
+        target = original;
+        response = send(request, &target, &token, drop_range).await?;
+    }
+
+    if response.status() == 401 {
+        let error = matrix_error(&response).await;
+        if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
+            if let Some(fresh) = refreshed_token(shared, client_id, session, &token).await {
+                token = fresh;
+                response = send(request, &target, &token, drop_range).await?;
+            }
+        }
+    }
+    if matches!(response.status(), 401 | 403) {
+        bump(&mut shared.borrow_mut().stats.refused);
+        if response.status() == 401 {
+            let errcode = matrix_error(&response).await.errcode.unwrap_or_default();
+            let note = tab::message(
+                "authmedia:unauthorized",
+                &[
+                    ("userId", &session.user_id.as_str().into()),
+                    ("errcode", &errcode.into()),
+                ],
+            );
+            tab::notify(client_id, &note).await;
+        }
+        return net::rewrap(&response);
+    }
+    if response.status() != 200 {
+        // Errors, and real 206 answers of servers that do support `Range`.
+        return net::rewrap(&response);
+    }
+
+    let length = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
+    if range.is_none() && !storable {
+        return net::rewrap(&response); // too big to hold: stream it through
+    }
+    let content_type = response.headers().get("content-type").ok().flatten();
+    let body = net::array_buffer(&response).await?;
+    let total = u64::from(body.byte_length());
+    {
+        let mut state = shared.borrow_mut();
+        // Only while the tab still has this session: a logout during the download wins.
+        let still_logged_in = state
+            .sessions
+            .session(client_id)
+            .is_some_and(|s| s.user_id == session.user_id);
+        if still_logged_in {
+            let stored = Stored {
+                body: body.clone(),
+                len: total,
+                content_type: content_type.clone(),
+            };
+            state.store.insert(&session.user_id, &target, stored);
+        }
+    }
+    net::from_body(&body, content_type.as_deref(), answer_of(total))
+}
+
+async fn send(
+    original: &Request,
+    target: &str,
+    token: &str,
+    drop_range: bool,
+) -> Result<Response, JsValue> {
+    let request = net::authenticated_request(original, target, token, drop_range)?;
+    net::fetch(&request).await
+}
+
+async fn matrix_error(response: &Response) -> MatrixError {
+    let body = match response.clone() {
+        Ok(copy) => net::json(&copy)
+            .await
+            .and_then(|v| serde_wasm_bindgen::from_value::<ErrorBody>(v).ok()),
+        Err(_) => None,
+    };
+    MatrixError::from_body(response.status(), body, None)
+}
+
+// ----- questions to the tab, shared between concurrent requests ------------------------------
+
+/// Runs `start()` unless a task under `key` is already in flight, and waits for it.
+async fn shared_task(shared: &Shared, key: String, start: impl FnOnce() -> Promise) -> JsValue {
+    let existing = shared.borrow().pending.get(&key).cloned();
+    let promise = match existing {
+        Some(promise) => promise,
+        None => {
+            let promise = start();
+            shared
+                .borrow_mut()
+                .pending
+                .insert(key.clone(), promise.clone());
+            promise
+        }
+    };
+    let result = JsFuture::from(promise.clone())
+        .await
+        .unwrap_or(JsValue::UNDEFINED);
+    let mut state = shared.borrow_mut();
+    if state
+        .pending
+        .get(&key)
+        .is_some_and(|p| JsValue::from(p.clone()) == JsValue::from(promise))
+    {
+        state.pending.remove(&key);
+    }
+    result
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionFields {
+    homeserver: String,
+    access_token: String,
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+struct SessionMessage {
+    #[serde(default)]
+    session: Option<SessionFields>,
+    #[serde(default)]
+    api: Option<String>,
+}
+
+/// Parses `{session: {homeserver, accessToken, userId} | null, api?}`.
+fn parse_session(value: &JsValue) -> Result<Option<(Session, Option<Api>)>, String> {
+    let message: SessionMessage =
+        serde_wasm_bindgen::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let Some(fields) = message.session else {
+        return Ok(None);
+    };
+    let homeserver = Homeserver::parse(&fields.homeserver).map_err(|e| e.to_string())?;
+    if fields.access_token.is_empty() {
+        return Err("empty accessToken".to_owned());
+    }
+    let api = message.api.and_then(|a| a.parse::<Api>().ok());
+    Ok(Some((
+        Session {
+            homeserver,
+            access_token: fields.access_token,
+            user_id: fields.user_id,
+        },
+        api,
+    )))
+}
+
+fn store_session(shared: &Shared, client_id: &str, session: Session, api: Option<Api>) {
+    let mut state = shared.borrow_mut();
+    if let Some(api) = api {
+        state
+            .negotiation
+            .insert(session.homeserver.base(), api, js_sys::Date::now() as u64);
+    }
+    state.sessions.set(client_id, ClientState::Session(session));
+}
+
+/// After a restart: asks the tab for its session (≤ 1 s). Silence or `null` means no session.
+async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
+    if client_id.is_empty() {
+        return None;
+    }
+    let owned = (shared.clone(), client_id.to_owned());
+    shared_task(shared, format!("session:{client_id}"), move || {
+        future_to_promise(async move {
+            let (shared, client_id) = owned;
+            let timeout = shared.borrow().config.ask_timeout_ms;
+            let answer = tab::ask(
+                &client_id,
+                &tab::message("authmedia:need-session", &[]),
+                timeout,
+            )
+            .await;
+            let parsed = answer.and_then(|a| parse_session(&a).ok().flatten());
+            // A session the tab sent on its own meanwhile is not overwritten by "none".
+            let known = shared.borrow().sessions.get(&client_id).is_some();
+            match parsed {
+                Some((session, api)) => store_session(&shared, &client_id, session, api),
+                None if !known => shared
+                    .borrow_mut()
+                    .sessions
+                    .set(&client_id, ClientState::NoSession),
+                None => {}
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    })
+    .await;
+    shared.borrow().sessions.session(client_id).cloned()
+}
+
+/// After a 401 `M_UNKNOWN_TOKEN`: a token other than `used`, from the table (another request
+/// already refreshed it) or from the tab (asked once, shared by concurrent requests).
+async fn refreshed_token(
+    shared: &Shared,
+    client_id: &str,
+    session: &Session,
+    used: &str,
+) -> Option<String> {
+    let current = |shared: &Shared| {
+        shared
+            .borrow()
+            .sessions
+            .session(client_id)
+            .filter(|s| s.user_id == session.user_id && s.access_token != used)
+            .map(|s| s.access_token.clone())
+    };
+    if let Some(token) = current(shared) {
+        return Some(token);
+    }
+    shared.borrow().sessions.session(client_id)?; // logged out meanwhile: no retry
+    let owned = (
+        shared.clone(),
+        client_id.to_owned(),
+        session.user_id.clone(),
+    );
+    shared_task(shared, format!("token:{client_id}"), move || {
+        future_to_promise(async move {
+            let (shared, client_id, user_id) = owned;
+            let timeout = shared.borrow().config.ask_timeout_ms;
+            let question = tab::message(
+                "authmedia:need-token",
+                &[("userId", &user_id.as_str().into())],
+            );
+            let answer = tab::ask(&client_id, &question, timeout).await;
+            let token = answer
+                .and_then(|a| Reflect::get(&a, &"accessToken".into()).ok())
+                .and_then(|t| t.as_string())
+                .filter(|t| !t.is_empty());
+            if let Some(token) = token {
+                shared.borrow_mut().sessions.set_token(&client_id, &token);
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    })
+    .await;
+    current(shared)
+}
+
+/// The API flavour of the session's homeserver: cached, else an authenticated `/versions`.
+/// When `/versions` cannot be read the answer is [`Api::V1`], uncached: a server without it
+/// answers `M_UNRECOGNIZED`, which [`serve`] handles.
+async fn api_for(shared: &Shared, session: &Session) -> Api {
+    let base = session.homeserver.base().to_owned();
+    if let Some(api) = shared
+        .borrow()
+        .negotiation
+        .get(&base, js_sys::Date::now() as u64)
+    {
+        return api;
+    }
+    let owned = (shared.clone(), base.clone(), session.access_token.clone());
+    let answer = shared_task(shared, format!("versions:{base}"), move || {
+        future_to_promise(async move {
+            let (shared, base, token) = owned;
+            let url = format!("{base}/_matrix/client/versions");
+            let request = net::plain_authenticated_request(&url, &token)?;
+            let response = net::fetch(&request).await?;
+            if !response.ok() {
+                return Ok(JsValue::UNDEFINED);
+            }
+            let Some(body) = net::json(&response).await else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            let Ok(versions) = serde_wasm_bindgen::from_value::<Versions>(body) else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            let api = negotiate(&versions);
+            shared
+                .borrow_mut()
+                .negotiation
+                .insert(&base, api, js_sys::Date::now() as u64);
+            Ok(api.as_str().into())
+        })
+    })
+    .await;
+    answer
+        .as_string()
+        .and_then(|a| a.parse::<Api>().ok())
+        .unwrap_or(Api::V1)
+}
+
+// ----- page → worker messages -----------------------------------------------------------------
+
+fn reply_ok(ok: bool, error: Option<&str>) -> JsValue {
+    let reply = js_sys::Object::new();
+    let _ = Reflect::set(&reply, &"ok".into(), &ok.into());
+    if let Some(error) = error {
+        let _ = Reflect::set(&reply, &"error".into(), &error.into());
+    }
+    reply.into()
+}
+
+async fn on_message(shared: &Shared, data: &JsValue, client_id: Option<&str>) -> JsValue {
+    let kind = Reflect::get(data, &"type".into())
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    match kind.as_str() {
+        "authmedia:stats" => {
+            serde_wasm_bindgen::to_value(&shared.borrow().stats).unwrap_or(JsValue::NULL)
+        }
+        "authmedia:claim" => match JsFuture::from(net::scope().clients().claim()).await {
+            Ok(_) => reply_ok(true, None),
+            Err(error) => reply_ok(false, Some(&net::describe(&error))),
+        },
+        _ => {
+            let Some(client_id) = client_id else {
+                return reply_ok(false, Some("message without a client source"));
+            };
+            client_message(shared, &kind, data, client_id)
+        }
+    }
+}
+
+fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) -> JsValue {
+    match kind {
+        "authmedia:session" => match parse_session(data) {
+            Ok(Some((session, api))) => {
+                store_session(shared, client_id, session, api);
+                reply_ok(true, None)
+            }
+            Ok(None) => {
+                shared
+                    .borrow_mut()
+                    .sessions
+                    .set(client_id, ClientState::NoSession);
+                reply_ok(true, None)
+            }
+            Err(error) => reply_ok(false, Some(&error)),
+        },
+        "authmedia:token" => {
+            let token = Reflect::get(data, &"accessToken".into())
+                .ok()
+                .and_then(|t| t.as_string());
+            let ok = token
+                .filter(|t| !t.is_empty())
+                .is_some_and(|t| shared.borrow_mut().sessions.set_token(client_id, &t));
+            reply_ok(ok, (!ok).then_some("no session or no accessToken"))
+        }
+        "authmedia:logout" => {
+            let mut state = shared.borrow_mut();
+            if let Some(ClientState::Session(session)) = state.sessions.remove(client_id) {
+                state.store.purge_user(&session.user_id);
+            }
+            state.sessions.set(client_id, ClientState::NoSession);
+            reply_ok(true, None)
+        }
+        _ => reply_ok(false, Some("unknown message type")),
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the drop-in service worker into sw/dist/:
+#   sw/dist/authmedia-sw.js        the entry script (sw/authmedia-sw.js) with the wasm-bindgen glue
+#                                  embedded in a factory function (a trapped instance is replaced
+#                                  by a fresh one from the same compiled module)
+#   sw/dist/authmedia_sw_bg.wasm   the wasm, found next to the worker script by default
+# and prints their raw and gzipped sizes. Needs: the wasm32 target and wasm-bindgen-cli (both from
+# scripts/setup.sh); wasm-opt from tests/node_modules (binaryen) is used when present.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+OUT="$ROOT/sw/dist"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+cargo build --quiet --release --target wasm32-unknown-unknown -p authmedia-sw
+wasm-bindgen --target no-modules --no-typescript --out-dir "$TMP" --out-name authmedia_sw \
+  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/authmedia_sw.wasm"
+
+WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
+mkdir -p "$OUT"
+if [ -x "$WASM_OPT" ]; then
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$TMP/authmedia_sw_bg.wasm" -o "$OUT/authmedia_sw_bg.wasm"
+else
+  echo "build-sw: warning: $WASM_OPT not found (run scripts/setup.sh); wasm left unoptimised" >&2
+  cp "$TMP/authmedia_sw_bg.wasm" "$OUT/authmedia_sw_bg.wasm"
+fi
+
+# Embed the glue: a factory function, so each call yields a fresh, independent module state.
+node - "$ROOT/sw/authmedia-sw.js" "$TMP/authmedia_sw.js" "$OUT/authmedia-sw.js" <<'JS'
+const fs = require('fs');
+const [entryPath, gluePath, outPath] = process.argv.slice(2);
+const entry = fs.readFileSync(entryPath, 'utf8');
+const glue = fs.readFileSync(gluePath, 'utf8');
+const marker = '/* @@AUTHMEDIA_GLUE@@ */';
+if (!entry.includes(marker)) throw new Error(`${entryPath}: marker ${marker} missing`);
+if (!/\bwasm_bindgen\b/.test(glue)) throw new Error(`${gluePath}: no wasm_bindgen global in the glue`);
+const factory = `function createAuthmediaGlue() {\n${glue}\nreturn wasm_bindgen;\n}`;
+fs.writeFileSync(outPath, entry.replace(marker, () => factory));
+JS
+
+size() { printf '%-28s %8d bytes raw %8d bytes gzip\n' "$(basename "$1")" "$(wc -c <"$1")" "$(gzip -9c "$1" | wc -c)"; }
+size "$OUT/authmedia_sw_bg.wasm"
+size "$OUT/authmedia-sw.js"

@@ -1,0 +1,238 @@
+/*
+ * authmedia service worker — entry script (classic worker script, hand-written).
+ *
+ * Puts `Authorization: Bearer <token>` on Matrix authenticated-media requests (MSC3916) of the
+ * tab's own homeserver, and on nothing else. The decisions and the fetch path are Rust compiled
+ * to wasm (crates/sw); this script only does what must be JavaScript:
+ *   - register the install/activate/fetch/message listeners synchronously on first evaluation
+ *     (browsers ignore listeners added later);
+ *   - start loading the wasm at once, and own the instance: a trapped (poisoned) instance is
+ *     thrown away and a fresh one instantiated from the already compiled module;
+ *   - call `respondWith` only for requests the worker handles;
+ *   - before the wasm is ready (or for a tab it knows nothing about), take only requests whose
+ *     URL looks like Matrix media, and let the wasm decide once it is ready.
+ *
+ * Two ways to use it (README, "Service worker"):
+ *   1. As the site's whole worker: navigator.serviceWorker.register('/authmedia-sw.js').
+ *   2. Inside an existing worker:
+ *        self.AUTHMEDIA_SW_OPTIONS = { registerListeners: false };
+ *        importScripts('/authmedia-sw.js');
+ *        self.addEventListener('fetch', (event) => { if (self.authmedia.handleFetch(event)) return; ... });
+ *        self.addEventListener('message', (event) => { if (self.authmedia.handleMessage(event)) return; ... });
+ *
+ * Options (`self.AUTHMEDIA_SW_OPTIONS`, set before this script runs), all optional:
+ *   registerListeners  false in mode 2 (default true)
+ *   wasmUrl            where `authmedia_sw_bg.wasm` is (default: next to the worker script)
+ *   askTimeoutMs, negotiationTtlMs, storeBudgetBytes, storeEntryMaxBytes   passed to the wasm
+ *
+ * `scripts/build-sw.sh` replaces the GLUE marker below with the wasm-bindgen glue wrapped in a
+ * factory function, and writes sw/dist/authmedia-sw.js; this file is not usable unbuilt.
+ */
+'use strict';
+
+(function (scope) {
+  if (scope.authmedia) return; // evaluated twice (importScripts in both modes): keep the first.
+
+  const options = Object.assign({}, scope.AUTHMEDIA_SW_OPTIONS || {});
+  const registerListeners = options.registerListeners !== false;
+  const wasmUrl = new URL(options.wasmUrl || 'authmedia_sw_bg.wasm', scope.location.href).href;
+  const READY_TIMEOUT_MS = 15000;
+
+  // Route codes of AuthMediaWorker.route (crates/sw/src/worker.rs).
+  const ROUTE_OTHER = 0;
+  const ROUTE_MEDIA = 1;
+  const ROUTE_UNKNOWN = 2;
+  const ROUTE_NO_SESSION = 3;
+
+  // Matrix media download/thumbnail paths under any prefix: v1, the MSC3916 unstable prefix and
+  // the legacy v3/r0 endpoints. A cheap check for requests that arrive before the worker knows
+  // the tab's session; the exact decision is the core's `classify` once it does.
+  const MEDIA_PATH =
+    /\/_matrix\/(?:client\/v1\/media|client\/unstable\/org\.matrix\.msc3916\/media|media\/v3|media\/r0)\/(?:download|thumbnail)\//;
+
+  function looksLikeMedia(url) {
+    const q = url.indexOf('?');
+    return MEDIA_PATH.test(q < 0 ? url : url.slice(0, q));
+  }
+
+  function errorResponse(status, errcode, error) {
+    return new Response(JSON.stringify({ errcode, error }), {
+      status,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    });
+  }
+
+  /* @@AUTHMEDIA_GLUE@@ */
+
+  // ----- the wasm instance ---------------------------------------------------------------------
+  let compiled = null; // Promise<WebAssembly.Module>, kept across re-instantiations
+  let current = null; // the ready instance {worker, dead, kill}
+  let pending = null; // Promise of the next instance
+
+  function compile() {
+    if (!compiled) {
+      compiled = fetch(wasmUrl, { credentials: 'same-origin' })
+        .then((response) => {
+          if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
+          return response.arrayBuffer();
+        })
+        .then((bytes) => WebAssembly.compile(bytes));
+      compiled.catch(() => {
+        compiled = null; // try again on the next request
+      });
+    }
+    return compiled;
+  }
+
+  function instantiate() {
+    if (!pending) {
+      pending = (async () => {
+        if (typeof createAuthmediaGlue !== 'function') {
+          throw new Error('authmedia-sw.js is the unbuilt source: run scripts/build-sw.sh');
+        }
+        const module = await compile();
+        const glue = createAuthmediaGlue();
+        await glue({ module_or_path: module });
+        const instance = { worker: new glue.AuthMediaWorker(options) };
+        instance.dead = new Promise((_, reject) => {
+          instance.kill = reject;
+        });
+        instance.dead.catch(() => {});
+        current = instance;
+        return instance;
+      })();
+      pending.catch(() => {
+        pending = null;
+      });
+    }
+    return pending;
+  }
+
+  /** The ready instance, or a rejection after READY_TIMEOUT_MS: never waits forever. */
+  function ready() {
+    if (current) return Promise.resolve(current);
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('wasm did not load in time')), READY_TIMEOUT_MS);
+    });
+    return Promise.race([instantiate(), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Throws a trapped instance away (its memory may be inconsistent) and starts a fresh one. */
+  function poison(instance, error) {
+    if (!instance || instance.poisoned) return;
+    instance.poisoned = true;
+    instance.kill(error);
+    if (current === instance) {
+      current = null;
+      pending = null;
+      instantiate().catch(() => {});
+    }
+  }
+
+  function isTrap(error) {
+    return error instanceof WebAssembly.RuntimeError;
+  }
+
+  // A trap inside an async wasm task surfaces as an uncaught error of the worker global.
+  scope.addEventListener('error', (event) => {
+    if (isTrap(event.error)) poison(current, event.error);
+  });
+  scope.addEventListener('unhandledrejection', (event) => {
+    if (isTrap(event.reason)) poison(current, event.reason);
+  });
+
+  // ----- fetch ---------------------------------------------------------------------------------
+  async function respond(event) {
+    let instance;
+    try {
+      instance = await ready();
+    } catch (error) {
+      return errorResponse(503, 'M_UNKNOWN', `authmedia service worker: wasm unavailable: ${error}`);
+    }
+    try {
+      return await Promise.race([instance.worker.handleFetch(event), instance.dead]);
+    } catch (error) {
+      if (isTrap(error)) poison(instance, error);
+      return errorResponse(500, 'M_UNKNOWN', `authmedia service worker: internal error: ${error}`);
+    }
+  }
+
+  /** Returns true when the worker took the request (it called `event.respondWith`). */
+  function handleFetch(event) {
+    const request = event.request;
+    if (request.method !== 'GET') return false;
+    const instance = current;
+    let route = ROUTE_UNKNOWN;
+    if (instance) {
+      try {
+        route = instance.worker.route(event.clientId || '', request.url);
+      } catch (error) {
+        poison(instance, error);
+        route = ROUTE_UNKNOWN;
+      }
+    }
+    if (route === ROUTE_OTHER) return false;
+    if (route !== ROUTE_MEDIA) {
+      if (!looksLikeMedia(request.url)) return false;
+      if (route === ROUTE_NO_SESSION) {
+        try {
+          instance.worker.notePassthrough();
+        } catch (error) {
+          poison(instance, error);
+        }
+        return false;
+      }
+    }
+    event.respondWith(respond(event));
+    return true;
+  }
+
+  // ----- messages ------------------------------------------------------------------------------
+  async function answerMessage(event) {
+    const port = event.ports && event.ports[0];
+    let instance;
+    try {
+      instance = await ready();
+    } catch (error) {
+      if (port) port.postMessage({ ok: false, error: `wasm unavailable: ${error}` });
+      return;
+    }
+    try {
+      await Promise.race([instance.worker.handleMessage(event), instance.dead]);
+    } catch (error) {
+      if (isTrap(error)) poison(instance, error);
+      if (port) port.postMessage({ ok: false, error: String(error) });
+    }
+  }
+
+  /** Returns true when the message was an `authmedia:*` message (it is then answered). */
+  function handleMessage(event) {
+    const data = event.data;
+    if (!data || typeof data.type !== 'string' || !data.type.startsWith('authmedia:')) return false;
+    event.waitUntil(answerMessage(event));
+    return true;
+  }
+
+  // ----- lifecycle -----------------------------------------------------------------------------
+  scope.authmedia = Object.freeze({
+    handleFetch,
+    handleMessage,
+    looksLikeMedia,
+    /** Resolves once the wasm is instantiated (rejects if it cannot be). */
+    ready: () => ready().then(() => undefined),
+  });
+
+  if (registerListeners) {
+    scope.addEventListener('install', (event) => {
+      event.waitUntil(compile().catch(() => {}).then(() => scope.skipWaiting()));
+    });
+    scope.addEventListener('activate', (event) => {
+      event.waitUntil(scope.clients.claim());
+    });
+    scope.addEventListener('fetch', handleFetch);
+    scope.addEventListener('message', handleMessage);
+  }
+
+  instantiate().catch(() => {}); // start at once; failures are retried on the next request
+})(self);
