@@ -32,9 +32,10 @@ print_timings() {
 
 # Sum the "test result: ok. N passed; M failed" lines cargo's and wasm-bindgen-test's runners print.
 count_rust_results() {
-  local log="$1" p f
-  p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$4} END {print s+0}')
-  f=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s+=$6} END {print s+0}')
+  local log="$1" lines p f
+  lines=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" || true)
+  p=$(echo "$lines" | awk 'NF {s+=$4} END {print s+0}')
+  f=$(echo "$lines" | awk 'NF {s+=$6} END {print s+0}')
   PASSED=$((PASSED + p))
   FAILED=$((FAILED + f))
   COUNTED+=("$2: $p passed, $f failed")
