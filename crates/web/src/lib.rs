@@ -1,1 +1,37 @@
-//! authmedia web (placeholder)
+//! authmedia page SDK (`authmedia-web`): shows Matrix authenticated media (MSC3916, spec
+//! v1.11) in a web page.
+//!
+//! When the authmedia service worker controls the page, URLs are the authenticated ones and
+//! the worker adds `Authorization`. When no worker can (no service workers, insecure
+//! context, first load, hard reload, disabled by policy), the fallback fetches with the
+//! token and hands out `blob:` URLs under a byte budget. See `FALLBACK.md`.
+//!
+//! | module | concern |
+//! |---|---|
+//! | `sdk` | the `AuthMedia` class (JS `AuthMediaCore`, wrapped by the npm loader) |
+//! | `worker` | registration, session handoff, mode detection, the page↔worker protocol |
+//! | `fallback` | authenticated fetch → safe-typed blob → object URL; token refresh |
+//! | `mount` | hydrating `[data-mxc]` elements |
+//! | [`budget`] | the byte-budget LRU (pure) |
+//! | [`safe_type`] | which blob types are safe to view (pure) |
+#![deny(missing_docs)]
+
+pub mod budget;
+pub mod safe_type;
+
+#[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
+mod fallback;
+#[cfg(target_arch = "wasm32")]
+mod limiter;
+#[cfg(target_arch = "wasm32")]
+mod mount;
+#[cfg(target_arch = "wasm32")]
+mod options;
+#[cfg(target_arch = "wasm32")]
+pub mod sdk;
+#[cfg(target_arch = "wasm32")]
+mod util;
+#[cfg(target_arch = "wasm32")]
+mod worker;

@@ -1,0 +1,429 @@
+//! The fallback: `fetch` with `Authorization` → `Blob` (safe type) → object URL, with
+//! shared in-flight fetches, a concurrency bound, progress events and the byte-budget LRU.
+//! Also the other authenticated requests the page makes itself: `/versions`, file saving.
+
+use std::rc::Rc;
+
+use authmedia_core::{
+    negotiate, Api, ErrorBody, ErrorKind, MatrixError, MediaRequest, MxcUri, Versions,
+};
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{
+    Blob, BlobPropertyBag, Headers, ReadableStreamDefaultReader, RequestInit, Response, Url,
+};
+
+use crate::budget::Refused;
+use crate::error::{code_of, describe, WebError};
+use crate::safe_type::safe_blob_type;
+use crate::sdk::Inner;
+use crate::util::{get, object, set, sleep, window};
+
+/// Progress events are emitted at most once per this many bytes (and at the end).
+const PROGRESS_STEP: f64 = 256.0 * 1024.0;
+/// Longest wait honoured for a 429 before retrying.
+const MAX_RETRY_AFTER_MS: u64 = 5_000;
+
+/// Maps a Matrix error to the SDK's error.
+pub fn matrix_to_web(e: &MatrixError) -> WebError {
+    let kind = e.kind();
+    let code = match kind {
+        ErrorKind::MissingToken | ErrorKind::UnknownToken { .. } => "unauthorized",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::TooLarge => "too_large",
+        ErrorKind::LimitExceeded { .. } => "rate_limited",
+        ErrorKind::NotYetUploaded => "not_yet_uploaded",
+        ErrorKind::Unrecognized => "unsupported",
+        ErrorKind::Forbidden => "forbidden",
+        _ => "server_error",
+    };
+    let mut w = WebError::new(code, e.to_string()).with_reason(kind.code());
+    w.status = Some(e.status);
+    w.errcode = e.errcode.clone();
+    w
+}
+
+impl Inner {
+    /// Authenticated `GET /_matrix/client/versions` → the API flavour to use.
+    pub async fn negotiate(self: &Rc<Self>) -> Result<Api, JsValue> {
+        let url = format!("{}/_matrix/client/versions", self.hs.base());
+        let resp = self.authed_fetch(&url).await?;
+        let json = JsFuture::from(resp.json().map_err(WebError::network)?)
+            .await
+            .map_err(|e| {
+                WebError::new(
+                    "server_error",
+                    format!("/versions is not JSON: {}", describe(&e)),
+                )
+            })?;
+        let versions: Versions = serde_wasm_bindgen::from_value(json).map_err(|e| {
+            WebError::new(
+                "server_error",
+                format!("/versions has an unexpected shape: {e}"),
+            )
+        })?;
+        Ok(negotiate(&versions))
+    }
+
+    /// One fetch with the current token: `mode: cors`, no cookies, no HTTP cache (Synapse
+    /// sends `Cache-Control: public` without `Vary: Authorization`).
+    async fn fetch_once(&self, url: &str, token: &str) -> Result<Response, WebError> {
+        let headers = Headers::new().map_err(WebError::network)?;
+        headers
+            .append("Authorization", &format!("Bearer {token}"))
+            .map_err(|e| {
+                WebError::invalid_argument("the access token is not a valid header value")
+                    .with_cause(e)
+            })?;
+        let init = RequestInit::new();
+        init.set_method("GET");
+        init.set_mode(web_sys::RequestMode::Cors);
+        init.set_credentials(web_sys::RequestCredentials::Omit);
+        init.set_cache(web_sys::RequestCache::NoStore);
+        init.set_headers(&headers);
+        let promise = window()?.fetch_with_str_and_init(url, &init);
+        let resp = JsFuture::from(promise).await.map_err(WebError::network)?;
+        resp.dyn_into::<Response>().map_err(WebError::network)
+    }
+
+    /// Fetches `url` with the token: refreshes once on 401 `M_UNKNOWN_TOKEN`, waits and
+    /// retries on 429 (bounded), and turns any other error status into a `WebError`.
+    pub async fn authed_fetch(self: &Rc<Self>, url: &str) -> Result<Response, WebError> {
+        let mut refreshed = false;
+        let mut waited = 0u32;
+        loop {
+            let token = self.token()?;
+            let resp = self.fetch_once(url, &token).await?;
+            if resp.ok() {
+                return Ok(resp);
+            }
+            if resp.type_() == web_sys::ResponseType::Opaqueredirect {
+                return Err(WebError::new("network", "unexpected redirect"));
+            }
+            let err = read_error(&resp).await;
+            match err.kind() {
+                ErrorKind::UnknownToken { .. }
+                    if !refreshed && self.opts.on_token_refresh.is_some() =>
+                {
+                    refreshed = true;
+                    // The token may already have been replaced by a concurrent refresh.
+                    if self.token.borrow().as_deref() == Some(token.as_str()) {
+                        self.refresh_token().await?;
+                    }
+                }
+                ErrorKind::LimitExceeded { retry_after_ms } if waited < 2 => {
+                    waited = waited.saturating_add(1);
+                    let ms = retry_after_ms.unwrap_or(1_000).min(MAX_RETRY_AFTER_MS);
+                    sleep(i32::try_from(ms).unwrap_or(1_000)).await;
+                }
+                kind => {
+                    if matches!(
+                        kind,
+                        ErrorKind::UnknownToken { .. } | ErrorKind::MissingToken
+                    ) {
+                        let e = matrix_to_web(&err);
+                        self.emit_error(&e.to_js(), None);
+                        return Err(e);
+                    }
+                    return Err(matrix_to_web(&err));
+                }
+            }
+        }
+    }
+
+    /// Calls `onTokenRefresh` (one call shared by concurrent 401s) and installs the result.
+    pub async fn refresh_token(self: &Rc<Self>) -> Result<String, WebError> {
+        let existing = self.refreshing.borrow().clone();
+        let promise = match existing {
+            Some(p) => p,
+            None => {
+                let Some(f) = self.opts.on_token_refresh.clone() else {
+                    return Err(WebError::new(
+                        "unauthorized",
+                        "the token was rejected and no onTokenRefresh is set",
+                    ));
+                };
+                let me = Rc::clone(self);
+                let p = future_to_promise(async move {
+                    let out = f.call0(&JsValue::UNDEFINED);
+                    let res = match out {
+                        Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
+                        Err(e) => Err(e),
+                    };
+                    me.refreshing.replace(None);
+                    let v = res.map_err(|e| {
+                        WebError::new(
+                            "unauthorized",
+                            format!("onTokenRefresh failed: {}", describe(&e)),
+                        )
+                        .with_cause(e)
+                    })?;
+                    let Some(t) = v.as_string().filter(|t| !t.is_empty()) else {
+                        return Err(WebError::new(
+                            "unauthorized",
+                            "onTokenRefresh did not return a token",
+                        )
+                        .into());
+                    };
+                    if !me.logged_out.get() {
+                        me.token.replace(Some(t.clone()));
+                        me.post_token(&t);
+                    }
+                    Ok(JsValue::from_str(&t))
+                });
+                self.refreshing.replace(Some(p.clone()));
+                p
+            }
+        };
+        let v = JsFuture::from(promise).await.map_err(js_to_web)?;
+        Ok(v.as_string().unwrap_or_default())
+    }
+
+    /// An object URL for `url`, cached under `key`; concurrent callers share one fetch.
+    pub async fn blob_url(
+        self: &Rc<Self>,
+        key: String,
+        url: String,
+        pin: bool,
+        mxc: &str,
+    ) -> Result<String, JsValue> {
+        for attempt in 0..3 {
+            if let Some(u) = self.blobs.borrow_mut().get(&key, pin) {
+                if attempt == 0 {
+                    let mut c = self.counters.borrow_mut();
+                    c.cache_hits = c.cache_hits.saturating_add(1);
+                }
+                return Ok(u);
+            }
+            let existing = self.inflight.borrow().get(&key).cloned();
+            let promise = match existing {
+                Some(p) => {
+                    if attempt == 0 {
+                        let mut c = self.counters.borrow_mut();
+                        c.cache_hits = c.cache_hits.saturating_add(1);
+                    }
+                    p
+                }
+                None => {
+                    let p = future_to_promise(load(
+                        Rc::clone(self),
+                        key.clone(),
+                        url.clone(),
+                        mxc.to_owned(),
+                    ));
+                    self.inflight.borrow_mut().insert(key.clone(), p.clone());
+                    p
+                }
+            };
+            JsFuture::from(promise).await?;
+            // Loop: take the URL from the cache (pinning it) in this same task.
+        }
+        Err(WebError::new(
+            "over_budget",
+            "the media was evicted before it could be shown (budget too small for the page)",
+        )
+        .into())
+    }
+
+    /// Fetches `mxc` fully and saves it under `filename` through a temporary `<a download>`.
+    pub async fn save_file(
+        self: &Rc<Self>,
+        mxc: &MxcUri,
+        filename: Option<String>,
+    ) -> Result<(), JsValue> {
+        let req = MediaRequest::Download {
+            filename: filename.clone(),
+        };
+        let url = self.url(mxc, &req);
+        let resp = if self.api.get().is_authenticated() {
+            self.authed_fetch(&url).await?
+        } else {
+            let p = window()?.fetch_with_str(&url);
+            JsFuture::from(p)
+                .await
+                .map_err(WebError::network)?
+                .dyn_into::<Response>()?
+        };
+        let blob = read_body(self, resp, &mxc.to_string(), None).await?;
+        let object_url = Url::create_object_url_with_blob(&blob)?;
+        let doc = window()?
+            .document()
+            .ok_or_else(|| WebError::new("unsupported", "no document"))?;
+        let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.dyn_into()?;
+        a.set_href(&object_url);
+        a.set_download(filename.as_deref().unwrap_or(mxc.media_id().as_str()));
+        a.click();
+        // Give the browser time to start the download before the URL goes away.
+        let u = object_url.clone();
+        let revoke = Closure::once_into_js(move || {
+            let _ = Url::revoke_object_url(&u);
+        });
+        let _ = window()?
+            .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
+        Ok(())
+    }
+}
+
+/// Turns a rejected SDK promise value back into a `WebError` (keeping the original).
+pub fn js_to_web(v: JsValue) -> WebError {
+    let code = match code_of(&v).as_deref() {
+        Some("unauthorized") => "unauthorized",
+        Some("not_found") => "not_found",
+        Some("too_large") => "too_large",
+        Some("over_budget") => "over_budget",
+        Some("logged_out") => "logged_out",
+        Some("invalid_argument") => "invalid_argument",
+        Some("forbidden") => "forbidden",
+        Some("rate_limited") => "rate_limited",
+        Some("server_error") => "server_error",
+        _ => "network",
+    };
+    WebError::new(code, describe(&v)).with_cause(v)
+}
+
+/// Reads an error response into a `MatrixError`.
+async fn read_error(resp: &Response) -> MatrixError {
+    let status = resp.status();
+    let retry_after = resp.headers().get("Retry-After").ok().flatten();
+    let body: Option<ErrorBody> = match resp.json() {
+        Ok(p) => match JsFuture::from(p).await {
+            Ok(v) => serde_wasm_bindgen::from_value(v).ok(),
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    MatrixError::from_body(status, body, retry_after.as_deref())
+}
+
+/// Reads a response body into a safe-typed `Blob`, emitting progress; stops early when
+/// `limit` is given and exceeded.
+async fn read_body(
+    inner: &Rc<Inner>,
+    resp: Response,
+    mxc: &str,
+    limit: Option<u64>,
+) -> Result<Blob, WebError> {
+    let ct = resp.headers().get("Content-Type").ok().flatten();
+    let safe = safe_blob_type(ct.as_deref());
+    let total = resp
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let too_large = |n: u64| {
+        WebError::new(
+            "over_budget",
+            format!("the media ({n} bytes) is larger than the fallback budget ({} bytes); use download()", inner.opts.budget_bytes),
+        )
+        .with_reason("exceeds_budget")
+    };
+    if let (Some(l), Some(t)) = (limit, total) {
+        if t > l {
+            if let Some(body) = resp.body() {
+                let _ = body.cancel();
+            }
+            return Err(too_large(t));
+        }
+    }
+    let chunks = Array::new();
+    let mut loaded: f64 = 0.0;
+    let mut next_report = PROGRESS_STEP;
+    if let Some(body) = resp.body() {
+        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+        loop {
+            let r = JsFuture::from(reader.read())
+                .await
+                .map_err(WebError::network)?;
+            if get(&r, "done").as_bool().unwrap_or(true) {
+                break;
+            }
+            let chunk: Uint8Array = get(&r, "value").unchecked_into();
+            loaded += f64::from(chunk.byte_length());
+            chunks.push(&chunk);
+            if let Some(l) = limit {
+                if loaded > l as f64 {
+                    let _ = reader.cancel();
+                    return Err(too_large(loaded as u64));
+                }
+            }
+            if loaded >= next_report {
+                next_report = loaded + PROGRESS_STEP;
+                progress(inner, mxc, loaded, total);
+            }
+        }
+    }
+    progress(inner, mxc, loaded, total);
+    let bag = BlobPropertyBag::new();
+    bag.set_type(safe);
+    Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+}
+
+fn progress(inner: &Inner, mxc: &str, loaded: f64, total: Option<u64>) {
+    let d = object();
+    set(&d, "mxc", &JsValue::from_str(mxc));
+    set(&d, "loaded", &JsValue::from(loaded));
+    set(
+        &d,
+        "total",
+        &total.map_or(JsValue::NULL, |t| JsValue::from(t as f64)),
+    );
+    inner.emit("progress", &d);
+}
+
+/// The shared fetch behind [`Inner::blob_url`]: fetch, read, admit into the LRU.
+async fn load(inner: Rc<Inner>, key: String, url: String, mxc: String) -> Result<JsValue, JsValue> {
+    let result = load_inner(&inner, &key, &url, &mxc).await;
+    inner.inflight.borrow_mut().remove(&key);
+    result.map_err(JsValue::from)
+}
+
+async fn load_inner(
+    inner: &Rc<Inner>,
+    key: &str,
+    url: &str,
+    mxc: &str,
+) -> Result<JsValue, WebError> {
+    let _permit = inner.limiter.acquire().await;
+    {
+        let mut c = inner.counters.borrow_mut();
+        c.fetches = c.fetches.saturating_add(1);
+    }
+    let resp = inner.authed_fetch(url).await?;
+    let blob = read_body(inner, resp, mxc, Some(inner.opts.budget_bytes)).await?;
+    if inner.logged_out.get() {
+        return Err(WebError::new("logged_out", "logged out while loading"));
+    }
+    let size = blob.size() as u64;
+    let object_url = Url::create_object_url_with_blob(&blob).map_err(WebError::network)?;
+    let admitted = inner
+        .blobs
+        .borrow_mut()
+        .insert(key.to_owned(), object_url.clone(), size, false);
+    match admitted {
+        Ok(evicted) => {
+            for (k, u) in evicted {
+                let _ = Url::revoke_object_url(&u);
+                crate::mount::evicted(inner, &k, &u);
+            }
+            Ok(JsValue::TRUE)
+        }
+        Err(r) => {
+            let _ = Url::revoke_object_url(&object_url);
+            Err(match r {
+                Refused::TooLarge => WebError::new(
+                    "over_budget",
+                    "the media is larger than the fallback budget; use download()",
+                )
+                .with_reason("exceeds_budget"),
+                Refused::OverBudget => WebError::new(
+                    "over_budget",
+                    "the fallback budget is filled by media in view; raise budgetBytes",
+                )
+                .with_reason("budget_full"),
+            })
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The `AuthMedia` class: one signed-in session on one page.
+//!
+//! `init` negotiates the media API with an authenticated `/versions`, picks a mode
+//! (worker or fallback, see `worker.rs`), and then hands out URLs: the authenticated URL
+//! when a worker controls the page, a `blob:` URL from the fallback otherwise, the legacy
+//! URL for a server without authenticated media.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use authmedia_core::{media_url, Api, Homeserver, MediaRequest, Method, MxcUri, Thumbnail};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::budget::BlobBudget;
+use crate::error::WebError;
+use crate::limiter::Limiter;
+use crate::mount::Mounts;
+use crate::options::{FallbackPref, Options};
+use crate::util::{get, object, set};
+
+/// A closure handed to the browser as an event handler.
+pub type JsClosure = Closure<dyn FnMut(JsValue)>;
+
+/// Which mechanism serves media right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A service worker controls the page and adds the token.
+    Worker,
+    /// No worker: fetch with the token → blob → object URL.
+    Fallback,
+}
+
+impl Mode {
+    /// `"worker"` or `"fallback"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Worker => "worker",
+            Mode::Fallback => "fallback",
+        }
+    }
+}
+
+/// Counters of the page side.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    /// Fallback fetches sent.
+    pub fetches: u64,
+    /// Fallback answers from the object-URL cache (or a shared in-flight fetch).
+    pub cache_hits: u64,
+    /// URLs handed out for downloads.
+    pub downloads: u64,
+    /// URLs handed out for thumbnails.
+    pub thumbnails: u64,
+}
+
+/// Shared state behind an `AuthMedia` handle.
+pub struct Inner {
+    /// The homeserver.
+    pub hs: Homeserver,
+    /// The user id.
+    pub user_id: String,
+    /// The current token (`None` after logout).
+    pub token: RefCell<Option<String>>,
+    /// The negotiated API flavour.
+    pub api: Cell<Api>,
+    /// Options as given.
+    pub opts: Options,
+    /// The current mode.
+    pub mode: Cell<Mode>,
+    /// Whether a worker controls this page and holds our session.
+    pub worker_ready: Cell<bool>,
+    /// `setForceFallback(true)` in effect.
+    pub forced: Cell<bool>,
+    /// Why the fallback is used (for diagnostics).
+    pub fallback_reason: RefCell<Option<String>>,
+    /// Event listeners live here.
+    pub events: web_sys::EventTarget,
+    /// Object URLs by request key.
+    pub blobs: RefCell<BlobBudget<String>>,
+    /// Fetches in flight by request key (shared by concurrent callers).
+    pub inflight: RefCell<HashMap<String, Promise>>,
+    /// Bounds concurrent fallback fetches.
+    pub limiter: Rc<Limiter>,
+    /// A token refresh in flight, shared.
+    pub refreshing: RefCell<Option<Promise>>,
+    /// Counters.
+    pub counters: RefCell<Counters>,
+    /// Last stats the worker reported.
+    pub worker_stats: RefCell<Option<JsValue>>,
+    /// Mounted roots and their elements.
+    pub mounts: RefCell<Mounts>,
+    /// Closures handed to the browser that must outlive this call.
+    pub keep: RefCell<Vec<JsClosure>>,
+    /// Set by logout.
+    pub logged_out: Cell<bool>,
+}
+
+impl Inner {
+    /// The current token or a `logged_out` error.
+    pub fn token(&self) -> Result<String, WebError> {
+        self.token
+            .borrow()
+            .clone()
+            .ok_or_else(|| WebError::new("logged_out", "this AuthMedia session has logged out"))
+    }
+
+    /// The URL of `req` for `mxc` in the negotiated flavour.
+    pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> String {
+        media_url(&self.hs, self.api.get(), mxc, req, None)
+    }
+
+    /// Recomputes the mode and emits `modechange` when it changed.
+    pub fn update_mode(&self) {
+        let next = if self.worker_ready.get()
+            && !self.forced.get()
+            && self.opts.fallback != FallbackPref::Force
+        {
+            Mode::Worker
+        } else {
+            Mode::Fallback
+        };
+        let prev = self.mode.replace(next);
+        if prev != next {
+            let detail = object();
+            set(&detail, "mode", &JsValue::from_str(next.as_str()));
+            set(&detail, "previous", &JsValue::from_str(prev.as_str()));
+            self.emit("modechange", &detail);
+        }
+    }
+
+    /// Dispatches a `CustomEvent` with `detail`.
+    pub fn emit(&self, kind: &str, detail: &JsValue) {
+        let init = web_sys::CustomEventInit::new();
+        init.set_detail(detail);
+        if let Ok(ev) = web_sys::CustomEvent::new_with_event_init_dict(kind, &init) {
+            let _ = self.events.dispatch_event(&ev);
+        }
+    }
+
+    /// Emits an `error` event for a failure not thrown to a caller (mounted elements, worker).
+    pub fn emit_error(&self, error: &JsValue, mxc: Option<&str>) {
+        let detail = object();
+        set(&detail, "error", error);
+        if let Some(m) = mxc {
+            set(&detail, "mxc", &JsValue::from_str(m));
+        }
+        self.emit("error", &detail);
+    }
+
+    /// The stats object (worker part as last reported).
+    pub fn stats(&self) -> JsValue {
+        let c = self.counters.borrow().clone();
+        let blobs = self.blobs.borrow();
+        let out = object();
+        let worker = self.worker_stats.borrow().clone().unwrap_or(JsValue::NULL);
+        set(&out, "worker", &worker);
+        let fb = object();
+        set(&fb, "fetches", &JsValue::from(c.fetches as f64));
+        set(&fb, "cacheHits", &JsValue::from(c.cache_hits as f64));
+        set(&fb, "evictions", &JsValue::from(blobs.evictions() as f64));
+        set(&fb, "bytes", &JsValue::from(blobs.bytes() as f64));
+        set(&fb, "objectUrls", &JsValue::from(blobs.len() as f64));
+        set(&fb, "budgetBytes", &JsValue::from(blobs.budget() as f64));
+        set(
+            &fb,
+            "inFlight",
+            &JsValue::from(self.limiter.active() as f64),
+        );
+        set(&out, "fallback", &fb);
+        let by = object();
+        set(&by, "download", &JsValue::from(c.downloads as f64));
+        set(&by, "thumbnail", &JsValue::from(c.thumbnails as f64));
+        set(&out, "byKind", &by);
+        set(&out, "mode", &JsValue::from_str(self.mode.get().as_str()));
+        out
+    }
+
+    /// A URL for `req` in the current mode; `pin` keeps a fallback object URL alive
+    /// until [`BlobBudget::unpin`].
+    pub async fn src_for(
+        self: &Rc<Self>,
+        mxc: &MxcUri,
+        req: &MediaRequest,
+        pin: bool,
+    ) -> Result<(String, Option<String>), JsValue> {
+        self.token()?;
+        {
+            let mut c = self.counters.borrow_mut();
+            match req {
+                MediaRequest::Download { .. } => c.downloads = c.downloads.saturating_add(1),
+                MediaRequest::Thumbnail(_) => c.thumbnails = c.thumbnails.saturating_add(1),
+            }
+        }
+        let url = self.url(mxc, req);
+        if !self.api.get().is_authenticated() || self.mode.get() == Mode::Worker {
+            return Ok((url, None));
+        }
+        let blob = self
+            .blob_url(url.clone(), url.clone(), pin, &mxc.to_string())
+            .await?;
+        Ok((blob, Some(url)))
+    }
+}
+
+/// Parses the `src` options: `{ thumbnail?: {width, height, method?, animated?}, filename? }`.
+pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
+    if opts.is_undefined() || opts.is_null() {
+        return Ok(MediaRequest::Download { filename: None });
+    }
+    let t = get(opts, "thumbnail");
+    if !t.is_undefined() && !t.is_null() {
+        let dim = |k: &str| -> Result<u32, WebError> {
+            match get(&t, k).as_f64() {
+                Some(n) if n.is_finite() && n >= 1.0 && n <= f64::from(u32::MAX) => {
+                    Ok(n.round() as u32)
+                }
+                _ => Err(WebError::invalid_argument(format!(
+                    "thumbnail.{k} must be a positive integer"
+                ))),
+            }
+        };
+        let method = match get(&t, "method").as_string().as_deref() {
+            None => None,
+            Some("crop") => Some(Method::Crop),
+            Some("scale") => Some(Method::Scale),
+            Some(m) => {
+                return Err(WebError::invalid_argument(format!(
+                    "thumbnail.method must be 'crop' or 'scale', not {m:?}"
+                )))
+            }
+        };
+        let animated = get(&t, "animated").as_bool();
+        return Ok(MediaRequest::Thumbnail(Thumbnail {
+            width: dim("width")?,
+            height: dim("height")?,
+            method,
+            animated,
+        }));
+    }
+    let filename = get(opts, "filename").as_string();
+    Ok(MediaRequest::Download { filename })
+}
+
+/// Parses an mxc URI argument.
+pub fn parse_mxc(v: &str) -> Result<MxcUri, WebError> {
+    MxcUri::parse(v).map_err(WebError::from)
+}
+
+/// One signed-in session of the page SDK (JS name `AuthMedia`; the npm loader wraps it).
+#[wasm_bindgen(js_name = AuthMediaCore)]
+pub struct AuthMedia {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen(js_class = AuthMediaCore)]
+impl AuthMedia {
+    /// Negotiates with the homeserver, registers the worker and picks a mode.
+    #[wasm_bindgen(js_name = init)]
+    pub async fn init(options: JsValue) -> Result<AuthMedia, JsValue> {
+        let opts = Options::from_js(&options)?;
+        let events = web_sys::EventTarget::new()?;
+        let inner = Rc::new(Inner {
+            hs: opts.homeserver.clone(),
+            user_id: opts.user_id.clone(),
+            token: RefCell::new(Some(opts.access_token.clone())),
+            api: Cell::new(Api::V1),
+            mode: Cell::new(Mode::Fallback),
+            worker_ready: Cell::new(false),
+            forced: Cell::new(false),
+            fallback_reason: RefCell::new(None),
+            events,
+            blobs: RefCell::new(BlobBudget::new(opts.budget_bytes)),
+            inflight: RefCell::new(HashMap::new()),
+            limiter: Limiter::new(opts.concurrency),
+            refreshing: RefCell::new(None),
+            counters: RefCell::new(Counters::default()),
+            worker_stats: RefCell::new(None),
+            mounts: RefCell::new(Mounts::default()),
+            keep: RefCell::new(Vec::new()),
+            logged_out: Cell::new(false),
+            opts,
+        });
+        let api = inner.negotiate().await?;
+        inner.api.set(api);
+        inner.start_worker().await?;
+        inner.update_mode();
+        Ok(AuthMedia { inner })
+    }
+
+    /// `"worker"` or `"fallback"`.
+    #[wasm_bindgen(getter, js_name = mode)]
+    pub fn mode(&self) -> String {
+        self.inner.mode.get().as_str().to_owned()
+    }
+
+    /// `"v1"`, `"unstable"` or `"legacy"`.
+    #[wasm_bindgen(getter, js_name = api)]
+    pub fn api(&self) -> String {
+        self.inner.api.get().as_str().to_owned()
+    }
+
+    /// Why the fallback is in use (`null` in worker mode).
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        if self.inner.mode.get() == Mode::Worker {
+            return None;
+        }
+        if self.inner.forced.get() || self.inner.opts.fallback == FallbackPref::Force {
+            return Some("forced".to_owned());
+        }
+        self.inner.fallback_reason.borrow().clone()
+    }
+
+    /// A URL for `mxc` that works in `img.src`/`video.src` in the current mode.
+    #[wasm_bindgen(js_name = src)]
+    pub fn src(&self, mxc: String, options: JsValue) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let m = parse_mxc(&mxc)?;
+            let req = parse_request(&options)?;
+            let (url, _) = inner.src_for(&m, &req, false).await?;
+            Ok(JsValue::from_str(&url))
+        })
+    }
+
+    /// The authenticated (or legacy) URL of `mxc`, whatever the mode; needs a worker or a
+    /// header to be used.
+    #[wasm_bindgen(js_name = httpUrl)]
+    pub fn http_url(&self, mxc: String, options: JsValue) -> Result<String, JsValue> {
+        let m = parse_mxc(&mxc)?;
+        let req = parse_request(&options)?;
+        Ok(self.inner.url(&m, &req))
+    }
+
+    /// Hydrates `[data-mxc]` elements under `root`, now and later; returns an unmount function.
+    #[wasm_bindgen(js_name = mount)]
+    pub fn mount(&self, root: web_sys::Element) -> Result<Function, JsValue> {
+        crate::mount::mount(&self.inner, root)
+    }
+
+    /// Replaces the access token (also in the worker).
+    #[wasm_bindgen(js_name = setAccessToken)]
+    pub fn set_access_token(&self, token: String) -> Result<(), JsValue> {
+        if token.is_empty() {
+            return Err(WebError::invalid_argument("the access token must not be empty").into());
+        }
+        if self.inner.logged_out.get() {
+            return Err(
+                WebError::new("logged_out", "this AuthMedia session has logged out").into(),
+            );
+        }
+        self.inner.token.replace(Some(token.clone()));
+        self.inner.post_token(&token);
+        Ok(())
+    }
+
+    /// Forgets the token, tells the worker to purge, revokes every object URL.
+    #[wasm_bindgen(js_name = logout)]
+    pub fn logout(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            inner.logout().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Forces the fallback on (`true`) or returns to automatic mode (`false`).
+    #[wasm_bindgen(js_name = setForceFallback)]
+    pub fn set_force_fallback(&self, force: bool) {
+        self.inner.forced.set(force);
+        self.inner.update_mode();
+    }
+
+    /// Counters; the worker part is the last one reported (refreshed in the background).
+    #[wasm_bindgen(js_name = stats)]
+    pub fn stats(&self) -> JsValue {
+        self.inner.request_worker_stats();
+        self.inner.stats()
+    }
+
+    /// Like `stats()`, after asking the worker for fresh numbers.
+    #[wasm_bindgen(js_name = refreshStats)]
+    pub fn refresh_stats(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            inner.fetch_worker_stats().await;
+            Ok(inner.stats())
+        })
+    }
+
+    /// Downloads `mxc` and saves it as `filename` (works in both modes).
+    #[wasm_bindgen(js_name = download)]
+    pub fn download(&self, mxc: String, filename: Option<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let m = parse_mxc(&mxc)?;
+            inner.save_file(&m, filename).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Listens for `modechange`, `error` or `progress` (a `CustomEvent`; data in `detail`).
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: String, listener: Function) -> Result<(), JsValue> {
+        self.inner
+            .events
+            .add_event_listener_with_callback(&kind, &listener)
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: String, listener: Function) -> Result<(), JsValue> {
+        self.inner
+            .events
+            .remove_event_listener_with_callback(&kind, &listener)
+    }
+}

@@ -1,0 +1,77 @@
+//! Small browser helpers: property access, timers, promise races, the window.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::WebError;
+
+/// `obj[key]`, `undefined` when it cannot be read.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[key]` as a string, if it is one.
+pub fn get_string(obj: &JsValue, key: &str) -> Option<String> {
+    get(obj, key).as_string()
+}
+
+/// `obj[key] = value` (errors ignored: only used on plain objects we created).
+pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// A fresh plain object.
+pub fn object() -> JsValue {
+    Object::new().into()
+}
+
+/// The page's `window`.
+pub fn window() -> Result<web_sys::Window, WebError> {
+    web_sys::window()
+        .ok_or_else(|| WebError::new("unsupported", "authmedia's page SDK needs a window"))
+}
+
+/// Resolves after `ms` milliseconds (a backoff delay, never used to wait for a condition).
+pub async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve: Function, _reject| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        } else {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Awaits `promise`, or gives `None` after `ms` milliseconds.
+pub async fn with_timeout(promise: Promise, ms: i32) -> Option<Result<JsValue, JsValue>> {
+    let marker = Object::new();
+    let marker_v: JsValue = marker.clone().into();
+    let timer = Promise::new(&mut |resolve: Function, _reject| {
+        if let Some(w) = web_sys::window() {
+            let _ =
+                w.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms, &marker_v);
+        }
+    });
+    let race = Promise::race(&js_sys::Array::of2(&promise, &timer));
+    match JsFuture::from(race).await {
+        Ok(v) if v == JsValue::from(marker) => None,
+        other => Some(other),
+    }
+}
+
+/// A promise plus the function that resolves it.
+pub fn deferred() -> (Promise, Function) {
+    let mut slot: Option<Function> = None;
+    let promise = Promise::new(&mut |resolve: Function, _reject| slot = Some(resolve));
+    // `Promise::new` runs the executor synchronously, so `slot` is always filled.
+    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
+    (promise, resolve)
+}
+
+/// Whether `v` is a function.
+pub fn as_function(v: JsValue) -> Option<Function> {
+    v.dyn_into::<Function>().ok()
+}

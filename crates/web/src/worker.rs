@@ -1,0 +1,332 @@
+//! Worker mode: registration, the session handoff and the page side of the page↔worker
+//! protocol (ARCHITECTURE.md § "Page ↔ worker message protocol").
+//!
+//! Mode detection: the fallback is used when the worker cannot serve this page — no
+//! `navigator.serviceWorker` (disabled by pref/policy, hardened browsers), an insecure
+//! context, a failed registration, a worker that never activates, `fallback: 'force'` — and
+//! while the page is not controlled (first load, hard reload). In the last case the page asks
+//! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration,
+};
+
+use crate::error::{describe, WebError};
+use crate::options::FallbackPref;
+use crate::sdk::Inner;
+use crate::util::{deferred, get, get_string, object, set, window, with_timeout};
+
+/// How long to wait for the worker to activate after registering.
+const READY_TIMEOUT_MS: i32 = 10_000;
+/// How long to wait for a worker's answer on a port.
+const ANSWER_TIMEOUT_MS: i32 = 2_000;
+/// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
+const CLAIM_TIMEOUT_MS: i32 = 5_000;
+
+fn message(kind: &str) -> JsValue {
+    let m = object();
+    set(&m, "type", &JsValue::from_str(kind));
+    m
+}
+
+/// Posts `msg` to `target` with a reply port and waits (bounded) for the first answer.
+pub async fn ask(target: &ServiceWorker, msg: &JsValue, timeout_ms: i32) -> Option<JsValue> {
+    let channel = MessageChannel::new().ok()?;
+    let port = channel.port1();
+    let (answer, resolve) = deferred();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let _ = resolve.call1(&JsValue::UNDEFINED, &ev.data());
+    });
+    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    if target
+        .post_message_with_transferable(msg, &Array::of1(&channel.port2()))
+        .is_err()
+    {
+        port.close();
+        return None;
+    }
+    let out = with_timeout(answer, timeout_ms).await;
+    port.set_onmessage(None);
+    port.close();
+    drop(on_message);
+    out.and_then(Result::ok)
+}
+
+/// `navigator.serviceWorker`, when this context has one.
+fn container() -> Result<ServiceWorkerContainer, String> {
+    let w = window().map_err(|e| e.message)?;
+    if !w.is_secure_context() {
+        return Err("insecure_context".to_owned());
+    }
+    let nav = w.navigator();
+    let sw = get(&nav, "serviceWorker");
+    if sw.is_undefined() || sw.is_null() {
+        return Err("no_service_worker".to_owned());
+    }
+    sw.dyn_into::<ServiceWorkerContainer>()
+        .map_err(|_| "no_service_worker".to_owned())
+}
+
+impl Inner {
+    fn session_message(&self, kind: &str) -> JsValue {
+        let m = message(kind);
+        let s = object();
+        set(&s, "homeserver", &JsValue::from_str(self.hs.base()));
+        set(
+            &s,
+            "accessToken",
+            &self
+                .token
+                .borrow()
+                .clone()
+                .map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
+        );
+        set(&s, "userId", &JsValue::from_str(&self.user_id));
+        set(&m, "session", &s);
+        set(&m, "api", &JsValue::from_str(self.api.get().as_str()));
+        m
+    }
+
+    fn set_reason(&self, reason: impl Into<String>) {
+        self.fallback_reason.replace(Some(reason.into()));
+    }
+
+    /// Registers the worker and hands it the session; decides whether it serves this page.
+    pub async fn start_worker(self: &Rc<Self>) -> Result<(), JsValue> {
+        if self.opts.fallback == FallbackPref::Force {
+            self.set_reason("forced");
+            return Ok(());
+        }
+        let never = self.opts.fallback == FallbackPref::Never;
+        let no_worker = |reason: &str| -> Result<(), JsValue> {
+            self.set_reason(reason);
+            if never {
+                return Err(WebError::new(
+                    "no_worker",
+                    format!(
+                        "no service worker can serve this page ({reason}) and fallback is 'never'"
+                    ),
+                )
+                .into());
+            }
+            Ok(())
+        };
+        let Some(url) = self.opts.worker_url.clone() else {
+            return no_worker("no_worker_url");
+        };
+        let c = match container() {
+            Ok(c) => c,
+            Err(reason) => return no_worker(&reason),
+        };
+        self.listen(&c);
+        let registered = JsFuture::from(c.register(&url)).await;
+        if let Err(e) = registered {
+            self.emit_error(
+                &WebError::new(
+                    "network",
+                    format!("service worker registration failed: {}", describe(&e)),
+                )
+                .with_cause(e)
+                .to_js(),
+                None,
+            );
+            return no_worker("registration_failed");
+        }
+        let Some(Ok(reg)) = with_timeout(
+            c.ready()
+                .unwrap_or_else(|_| Promise::resolve(&JsValue::NULL)),
+            READY_TIMEOUT_MS,
+        )
+        .await
+        else {
+            return no_worker("worker_not_ready");
+        };
+        let Some(active) = reg
+            .dyn_into::<ServiceWorkerRegistration>()
+            .ok()
+            .and_then(|r| r.active())
+        else {
+            return no_worker("worker_not_ready");
+        };
+        if ask(
+            &active,
+            &self.session_message("authmedia:session"),
+            ANSWER_TIMEOUT_MS,
+        )
+        .await
+        .is_none()
+        {
+            return no_worker("worker_silent");
+        }
+        if let Some(ctrl) = c.controller() {
+            if ctrl != active {
+                let _ = ask(
+                    &ctrl,
+                    &self.session_message("authmedia:session"),
+                    ANSWER_TIMEOUT_MS,
+                )
+                .await;
+            }
+            self.worker_ready.set(true);
+        } else {
+            self.set_reason("uncontrolled");
+        }
+        // Re-hand the session whenever a (new) worker takes control: claim, update.
+        let (claimed, claimed_resolve) = deferred();
+        let me = Rc::clone(self);
+        let on_change = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
+            let me = Rc::clone(&me);
+            let done = claimed_resolve.clone();
+            spawn_local(async move {
+                let Ok(c) = container() else { return };
+                let Some(ctrl) = c.controller() else { return };
+                if me.logged_out.get() {
+                    return;
+                }
+                if ask(
+                    &ctrl,
+                    &me.session_message("authmedia:session"),
+                    ANSWER_TIMEOUT_MS,
+                )
+                .await
+                .is_some()
+                {
+                    me.worker_ready.set(true);
+                    me.update_mode();
+                    let _ = done.call0(&JsValue::UNDEFINED);
+                }
+            });
+        });
+        let _ = c.add_event_listener_with_callback(
+            "controllerchange",
+            on_change.as_ref().unchecked_ref(),
+        );
+        self.keep.borrow_mut().push(on_change);
+        if !self.worker_ready.get() {
+            let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
+            if never && with_timeout(claimed, CLAIM_TIMEOUT_MS).await.is_none() {
+                return Err(WebError::new(
+                    "no_worker",
+                    "the service worker did not take control of this page and fallback is 'never'",
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers the worker's questions (`need-session`, `need-token`) and notifications.
+    fn listen(self: &Rc<Self>, c: &ServiceWorkerContainer) {
+        let me = Rc::clone(self);
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let data = ev.data();
+            let kind = get_string(&data, "type").unwrap_or_default();
+            let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
+            match kind.as_str() {
+                "authmedia:need-session" => {
+                    let answer = if me.logged_out.get() {
+                        let a = object();
+                        set(&a, "session", &JsValue::NULL);
+                        a
+                    } else {
+                        me.session_message("authmedia:session")
+                    };
+                    if let Some(p) = port {
+                        let _ = p.post_message(&answer);
+                    }
+                }
+                "authmedia:need-token" => {
+                    let me = Rc::clone(&me);
+                    spawn_local(async move {
+                        let token = if me.logged_out.get() || me.opts.on_token_refresh.is_none() {
+                            None
+                        } else {
+                            me.refresh_token().await.ok()
+                        };
+                        let a = object();
+                        set(
+                            &a,
+                            "accessToken",
+                            &token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
+                        );
+                        if let Some(p) = port {
+                            let _ = p.post_message(&a);
+                        }
+                    });
+                }
+                "authmedia:unauthorized" => {
+                    let mut e = WebError::new(
+                        "unauthorized",
+                        "the homeserver rejected the access token (reported by the worker)",
+                    );
+                    e.errcode = get_string(&data, "errcode");
+                    me.emit_error(&e.to_js(), None);
+                }
+                _ => {}
+            }
+        });
+        c.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        self.keep.borrow_mut().push(on_message);
+    }
+
+    /// The workers to tell about session changes: the controller and the active one.
+    fn workers(&self) -> Vec<ServiceWorker> {
+        let Ok(c) = container() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(ctrl) = c.controller() {
+            out.push(ctrl);
+        }
+        out
+    }
+
+    /// Tells the worker about a new token (no-op without a worker).
+    pub fn post_token(&self, token: &str) {
+        for w in self.workers() {
+            let m = message("authmedia:token");
+            set(&m, "accessToken", &JsValue::from_str(token));
+            spawn_local(async move {
+                let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
+            });
+        }
+    }
+
+    /// Asks the worker for stats in the background; the next `stats()` shows them.
+    pub fn request_worker_stats(self: &Rc<Self>) {
+        let me = Rc::clone(self);
+        spawn_local(async move { me.fetch_worker_stats().await });
+    }
+
+    /// Asks the worker for stats and stores them.
+    pub async fn fetch_worker_stats(&self) {
+        let Some(w) = self.workers().into_iter().next() else {
+            return;
+        };
+        if let Some(s) = ask(&w, &message("authmedia:stats"), ANSWER_TIMEOUT_MS).await {
+            self.worker_stats.replace(Some(s));
+        }
+    }
+
+    /// Logout: the worker purges, object URLs are revoked, elements are cleared.
+    pub async fn logout(self: &Rc<Self>) {
+        self.logged_out.set(true);
+        self.token.replace(None);
+        for w in self.workers() {
+            let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+        }
+        crate::mount::unmount_all(self);
+        for u in self.blobs.borrow_mut().clear() {
+            let _ = web_sys::Url::revoke_object_url(&u);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds everything a site needs: the service worker (scripts/build-sw.sh → sw/dist/), the page SDK
+# (crates/web → npm/dist/) and the npm package `matrix-authmedia` in npm/ (worker files in npm/sw/).
+# Then packs it into target/npm/ and prints the tarball and gzipped wasm sizes.
+#
+#   scripts/build.sh              full build
+#   SKIP_SW=1 scripts/build.sh    page SDK and package only (reuses sw/dist/)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+log() { printf '[build] %s\n' "$*" >&2; }
+
+# --- the service worker (owned by scripts/build-sw.sh) ------------------------------------
+if [ "${SKIP_SW:-0}" != "1" ]; then
+  if [ -f scripts/build-sw.sh ]; then
+    log "scripts/build-sw.sh"
+    bash scripts/build-sw.sh
+  else
+    log "scripts/build-sw.sh is missing: the package will ship without the worker"
+  fi
+fi
+
+# --- the page SDK: cargo → wasm-bindgen (--target web) → wasm-opt -Oz ----------------------
+WB_PIN=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+WB_HAVE=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+if [ "$WB_HAVE" != "$WB_PIN" ]; then
+  echo "wasm-bindgen CLI $WB_PIN is needed (found '${WB_HAVE:-none}'); run scripts/setup.sh" >&2
+  exit 1
+fi
+log "cargo build --release --target wasm32-unknown-unknown -p authmedia-web"
+cargo build --release --target wasm32-unknown-unknown -p authmedia-web
+DIST="$ROOT/npm/dist"
+rm -rf "$DIST"
+mkdir -p "$DIST"
+wasm-bindgen --target web --out-dir "$DIST" --out-name authmedia_web \
+  target/wasm32-unknown-unknown/release/authmedia_web.wasm
+WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
+if [ -x "$WASM_OPT" ]; then
+  log "wasm-opt -Oz"
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$DIST/authmedia_web_bg.wasm" -o "$DIST/authmedia_web_bg.wasm.opt"
+  mv "$DIST/authmedia_web_bg.wasm.opt" "$DIST/authmedia_web_bg.wasm"
+else
+  log "wasm-opt not found at $WASM_OPT (npm ci in tests/): shipping unoptimised wasm"
+fi
+
+# --- the worker files, shipped as matrix-authmedia/sw/* -----------------------------------
+SWOUT="$ROOT/npm/sw"
+mkdir -p "$SWOUT"
+find "$SWOUT" -maxdepth 1 -type f ! -name .gitignore -delete
+if [ -f sw/dist/authmedia-sw.js ]; then
+  find sw/dist -maxdepth 1 -type f \( -name '*.js' -o -name '*.wasm' \) -exec cp {} "$SWOUT/" \;
+else
+  log "sw/dist/authmedia-sw.js is missing: the package ships without the worker"
+fi
+
+# --- pack ------------------------------------------------------------------------------------
+PACKDIR="$ROOT/target/npm"
+mkdir -p "$PACKDIR"
+rm -f "$PACKDIR"/matrix-authmedia-*.tgz
+TARBALL_NAME=$(cd npm && npm pack --silent --pack-destination "$PACKDIR" | tail -n 1)
+TARBALL="$PACKDIR/$TARBALL_NAME"
+cp "$TARBALL" "$PACKDIR/matrix-authmedia.tgz"
+size() { stat -c %s "$1"; }
+gz() { gzip -9 -c "$1" | wc -c; }
+WASM="$DIST/authmedia_web_bg.wasm"
+{
+  echo "package:   $TARBALL ($(size "$TARBALL") bytes)"
+  echo "page wasm: $(size "$WASM") bytes, $(gz "$WASM") gzipped (npm/dist/authmedia_web_bg.wasm)"
+  echo "page js:   $(size "$DIST/authmedia_web.js") bytes, $(gz "$DIST/authmedia_web.js") gzipped (wasm-bindgen glue)"
+  if [ -f "$SWOUT/authmedia_sw_bg.wasm" ]; then
+    echo "sw wasm:   $(size "$SWOUT/authmedia_sw_bg.wasm") bytes, $(gz "$SWOUT/authmedia_sw_bg.wasm") gzipped"
+  fi
+  echo "files:"
+  tar tzf "$TARBALL" | sed 's/^/  /'
+} | tee "$PACKDIR/sizes.txt"
