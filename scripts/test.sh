@@ -116,8 +116,10 @@ for crate in core sw web; do
   dir="crates/$crate"
   [ -d "$dir" ] || continue
   if grep -rqs 'wasm_bindgen_test' "$dir/src" "$dir/tests"; then
+    # --mode no-install: use the drivers and wasm-bindgen installed by setup, never download one.
     run_section "wasm-pack test --headless --chrome --firefox $dir" "wasm-$crate" \
-      wasm-pack test --headless --chrome --firefox "$dir"
+      wasm-pack test --mode no-install --headless --chrome --chromedriver "$CHROMEDRIVER" \
+      --firefox --geckodriver "$GECKODRIVER" "$dir"
     count_rust_results "$LOGS/wasm-$crate.log" "wasm $crate (chrome+firefox)"
   else
     echo "-- $dir has no wasm_bindgen_test tests; skipped"
