@@ -6,7 +6,7 @@
 //! harmless differences a human types: upper-case scheme or host, a default port,
 //! a missing or repeated trailing slash) and rejects everything else, so that
 //! [`Homeserver::base`] can be compared byte for byte with `Request.url` in
-//! [`crate::classify`]. See the "Client-server API" base URL rules,
+//! [`crate::classify()`]. See the "Client-server API" base URL rules,
 //! <https://spec.matrix.org/v1.11/client-server-api/#api-standards>.
 
 use core::fmt;
