@@ -15,6 +15,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod js;
 mod net;
 pub mod range;
 pub mod sessions;

@@ -6,8 +6,6 @@
 //! The table lives in worker memory only, so it is empty after the browser stops the worker;
 //! the worker then asks the tab again (`authmedia:need-session`).
 
-use std::collections::VecDeque;
-
 use authmedia_core::Homeserver;
 
 /// At most this many clients are remembered; the oldest entry goes first (tabs that closed).
@@ -36,7 +34,7 @@ pub enum ClientState {
 /// Client id → [`ClientState`], bounded by [`MAX_CLIENTS`].
 #[derive(Debug, Default)]
 pub struct Sessions {
-    clients: VecDeque<(String, ClientState)>,
+    clients: Vec<(String, ClientState)>,
 }
 
 impl Sessions {
@@ -60,9 +58,9 @@ impl Sessions {
     pub fn set(&mut self, client_id: &str, state: ClientState) {
         self.remove(client_id);
         if self.clients.len() >= MAX_CLIENTS {
-            self.clients.pop_front();
+            self.clients.remove(0);
         }
-        self.clients.push_back((client_id.to_owned(), state));
+        self.clients.push((client_id.to_owned(), state));
     }
 
     /// Replaces the token of `client_id`'s session. Returns `false` when it has no session.
@@ -79,7 +77,7 @@ impl Sessions {
     /// Forgets `client_id` and returns what was known.
     pub fn remove(&mut self, client_id: &str) -> Option<ClientState> {
         let index = self.clients.iter().position(|(id, _)| id == client_id)?;
-        self.clients.remove(index).map(|(_, state)| state)
+        Some(self.clients.remove(index).1)
     }
 }
 

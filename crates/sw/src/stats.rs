@@ -1,10 +1,7 @@
 //! Counters a tab can ask for (`authmedia:stats`); the page SDK and the demo show them.
 
-use serde::Serialize;
-
 /// Requests by kind since the worker (its wasm instance) started.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Media requests the worker sent with `Authorization: Bearer` (retries not counted twice).
     pub authenticated: u32,

@@ -9,8 +9,6 @@
 //! used. The body type is generic so the bookkeeping is tested natively; in the worker it is a
 //! JavaScript `ArrayBuffer`, which keeps the bytes out of wasm linear memory (that never shrinks).
 
-use std::collections::VecDeque;
-
 /// One stored body with what is needed to answer from it.
 #[derive(Debug, Clone)]
 pub struct Stored<B> {
@@ -26,7 +24,7 @@ pub struct Stored<B> {
 #[derive(Debug)]
 pub struct BodyStore<B> {
     /// Most recently used last.
-    entries: VecDeque<(String, String, Stored<B>)>,
+    entries: Vec<(String, String, Stored<B>)>,
     used: u64,
     budget: u64,
     max_entry: u64,
@@ -36,7 +34,7 @@ impl<B: Clone> BodyStore<B> {
     /// A store holding at most `budget` bytes, none of its entries larger than `max_entry`.
     pub fn new(budget: u64, max_entry: u64) -> Self {
         Self {
-            entries: VecDeque::new(),
+            entries: Vec::new(),
             used: 0,
             budget,
             max_entry: max_entry.min(budget),
@@ -59,9 +57,9 @@ impl<B: Clone> BodyStore<B> {
             .entries
             .iter()
             .position(|(u, k, _)| u == user && k == url)?;
-        let entry = self.entries.remove(index)?;
+        let entry = self.entries.remove(index);
         let stored = entry.2.clone();
-        self.entries.push_back(entry);
+        self.entries.push(entry);
         Some(stored)
     }
 
@@ -73,14 +71,14 @@ impl<B: Clone> BodyStore<B> {
         }
         self.remove(|u, k| u == user && k == url);
         while self.used.saturating_add(stored.len) > self.budget {
-            let Some((_, _, old)) = self.entries.pop_front() else {
+            let Some((_, _, old)) = (!self.entries.is_empty()).then(|| self.entries.remove(0))
+            else {
                 break;
             };
             self.used = self.used.saturating_sub(old.len);
         }
         self.used = self.used.saturating_add(stored.len);
-        self.entries
-            .push_back((user.to_owned(), url.to_owned(), stored));
+        self.entries.push((user.to_owned(), url.to_owned(), stored));
         true
     }
 

@@ -7,15 +7,13 @@
 //! retry). Shared state sits in one `RefCell` that is never borrowed across an `await`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use authmedia_core::{
-    classify, media_url, negotiate, Api, Classification, ErrorBody, ErrorKind, Homeserver,
-    MatrixError, MediaMatch, NegotiationCache, Route, Versions,
+    classify, media_url, negotiate, Api, Classification, ErrorKind, Homeserver, MatrixError,
+    MediaMatch, NegotiationCache, Route,
 };
 use js_sys::{ArrayBuffer, Promise, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Client, ExtendableMessageEvent, FetchEvent, MessagePort, Request, Response};
@@ -25,7 +23,7 @@ use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session, Sessions};
 use crate::stats::{bump, Stats};
 use crate::store::{BodyStore, Stored};
-use crate::tab;
+use crate::{js, tab};
 
 /// [`AuthMediaWorker::route`]: not ours, leave it to the network.
 pub const ROUTE_OTHER: u8 = 0;
@@ -74,7 +72,7 @@ struct State {
     store: BodyStore<ArrayBuffer>,
     stats: Stats,
     /// Questions in flight, so concurrent requests share one (`session:`, `token:`, `versions:`).
-    pending: HashMap<String, Promise>,
+    pending: Vec<(String, Promise)>,
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -98,7 +96,7 @@ impl AuthMediaWorker {
             negotiation: NegotiationCache::new(config.negotiation_ttl_ms),
             store: BodyStore::new(config.store_budget, config.store_entry_max),
             stats: Stats::default(),
-            pending: HashMap::new(),
+            pending: Vec::new(),
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),
@@ -159,8 +157,7 @@ impl AuthMediaWorker {
     /// The counters `{authenticated, upgraded, passthrough, refused, cacheHits}`.
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
-        let stats = self.shared.borrow().stats;
-        serde_wasm_bindgen::to_value(&stats).unwrap_or(JsValue::NULL)
+        stats_object(&self.shared.borrow().stats)
     }
 }
 
@@ -352,9 +349,7 @@ async fn send(
 
 async fn matrix_error(response: &Response) -> MatrixError {
     let body = match response.clone() {
-        Ok(copy) => net::json(&copy)
-            .await
-            .and_then(|v| serde_wasm_bindgen::from_value::<ErrorBody>(v).ok()),
+        Ok(copy) => net::json(&copy).await.and_then(|v| js::error_body(&v)),
         Err(_) => None,
     };
     MatrixError::from_body(response.status(), body, None)
@@ -364,65 +359,58 @@ async fn matrix_error(response: &Response) -> MatrixError {
 
 /// Runs `start()` unless a task under `key` is already in flight, and waits for it.
 async fn shared_task(shared: &Shared, key: String, start: impl FnOnce() -> Promise) -> JsValue {
-    let existing = shared.borrow().pending.get(&key).cloned();
+    let existing = shared
+        .borrow()
+        .pending
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, p)| p.clone());
     let promise = match existing {
         Some(promise) => promise,
         None => {
+            // `future_to_promise` only starts the task on the next microtask: no re-entrancy.
             let promise = start();
             shared
                 .borrow_mut()
                 .pending
-                .insert(key.clone(), promise.clone());
+                .push((key.clone(), promise.clone()));
             promise
         }
     };
     let result = JsFuture::from(promise.clone())
         .await
         .unwrap_or(JsValue::UNDEFINED);
-    let mut state = shared.borrow_mut();
-    if state
+    let this = JsValue::from(promise);
+    shared
+        .borrow_mut()
         .pending
-        .get(&key)
-        .is_some_and(|p| JsValue::from(p.clone()) == JsValue::from(promise))
-    {
-        state.pending.remove(&key);
-    }
+        .retain(|(k, p)| !(*k == key && JsValue::from(p.clone()) == this));
     result
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionFields {
-    homeserver: String,
-    access_token: String,
-    user_id: String,
-}
-
-#[derive(Deserialize)]
-struct SessionMessage {
-    #[serde(default)]
-    session: Option<SessionFields>,
-    #[serde(default)]
-    api: Option<String>,
-}
-
 /// Parses `{session: {homeserver, accessToken, userId} | null, api?}`.
-fn parse_session(value: &JsValue) -> Result<Option<(Session, Option<Api>)>, String> {
-    let message: SessionMessage =
-        serde_wasm_bindgen::from_value(value.clone()).map_err(|e| e.to_string())?;
-    let Some(fields) = message.session else {
+fn parse_session(value: &JsValue) -> Result<Option<(Session, Option<Api>)>, &'static str> {
+    let fields = js::get(value, "session");
+    if fields.is_null() || fields.is_undefined() {
         return Ok(None);
-    };
-    let homeserver = Homeserver::parse(&fields.homeserver).map_err(|e| e.to_string())?;
-    if fields.access_token.is_empty() {
-        return Err("empty accessToken".to_owned());
     }
-    let api = message.api.and_then(|a| a.parse::<Api>().ok());
+    let (Some(homeserver), Some(access_token), Some(user_id)) = (
+        js::string(&fields, "homeserver"),
+        js::string(&fields, "accessToken"),
+        js::string(&fields, "userId"),
+    ) else {
+        return Err("session needs string homeserver, accessToken and userId");
+    };
+    let homeserver = Homeserver::parse(&homeserver).map_err(|e| e.code())?;
+    if access_token.is_empty() {
+        return Err("empty accessToken");
+    }
+    let api = js::string(value, "api").and_then(|a| a.parse::<Api>().ok());
     Ok(Some((
         Session {
             homeserver,
-            access_token: fields.access_token,
-            user_id: fields.user_id,
+            access_token,
+            user_id,
         },
         api,
     )))
@@ -545,7 +533,7 @@ async fn api_for(shared: &Shared, session: &Session) -> Api {
             let Some(body) = net::json(&response).await else {
                 return Ok(JsValue::UNDEFINED);
             };
-            let Ok(versions) = serde_wasm_bindgen::from_value::<Versions>(body) else {
+            let Some(versions) = js::versions(&body) else {
                 return Ok(JsValue::UNDEFINED);
             };
             let api = negotiate(&versions);
@@ -565,6 +553,16 @@ async fn api_for(shared: &Shared, session: &Session) -> Api {
 
 // ----- page → worker messages -----------------------------------------------------------------
 
+fn stats_object(stats: &Stats) -> JsValue {
+    js::object(&[
+        ("authenticated", stats.authenticated.into()),
+        ("upgraded", stats.upgraded.into()),
+        ("passthrough", stats.passthrough.into()),
+        ("refused", stats.refused.into()),
+        ("cacheHits", stats.cache_hits.into()),
+    ])
+}
+
 fn reply_ok(ok: bool, error: Option<&str>) -> JsValue {
     let reply = js_sys::Object::new();
     let _ = Reflect::set(&reply, &"ok".into(), &ok.into());
@@ -580,9 +578,7 @@ async fn on_message(shared: &Shared, data: &JsValue, client_id: Option<&str>) ->
         .and_then(|t| t.as_string())
         .unwrap_or_default();
     match kind.as_str() {
-        "authmedia:stats" => {
-            serde_wasm_bindgen::to_value(&shared.borrow().stats).unwrap_or(JsValue::NULL)
-        }
+        "authmedia:stats" => stats_object(&shared.borrow().stats),
         "authmedia:claim" => match JsFuture::from(net::scope().clients().claim()).await {
             Ok(_) => reply_ok(true, None),
             Err(error) => reply_ok(false, Some(&net::describe(&error))),
@@ -610,7 +606,7 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
                     .set(client_id, ClientState::NoSession);
                 reply_ok(true, None)
             }
-            Err(error) => reply_ok(false, Some(&error)),
+            Err(error) => reply_ok(false, Some(error)),
         },
         "authmedia:token" => {
             let token = Reflect::get(data, &"accessToken".into())
