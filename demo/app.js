@@ -188,18 +188,20 @@ async function start() {
       workerUrl: '/authmedia-sw.js',
       fallback: 'auto',
     });
-    state.media.addEventListener('modechange', () => {
-      logEvent(`mode → ${state.media.mode}`);
+    state.media.addEventListener('modechange', (e) => {
+      const reason = state.media.fallbackReason ? ` (${state.media.fallbackReason})` : '';
+      logEvent(`mode ${e.detail?.previous ?? '?'} → ${state.media.mode}${reason}`);
       showMode();
       render();
     });
     state.media.addEventListener('error', (e) => {
-      const detail = e.detail ?? e.error ?? {};
-      logEvent(`error ${detail.code ?? ''} ${detail.message ?? ''}`.trim(), 'error');
+      const err = e.detail?.error ?? {};
+      const name = e.detail?.mxc ? ` (${e.detail.mxc.split('/').pop()})` : '';
+      logEvent(`error ${err.code ?? ''}: ${err.message ?? err}${name}`, 'error');
     });
     state.media.addEventListener('progress', (e) => {
       const d = e.detail ?? {};
-      if (d.total && d.loaded === d.total) logEvent(`downloaded ${formatBytes(d.total)} (fallback)`);
+      if (d.total >= 1024 * 1024 && d.loaded === d.total) logEvent(`fallback fetched ${formatBytes(d.total)} (${d.mxc?.split('/').pop()})`);
     });
   }
   /** @type {HTMLInputElement} */ ($('#force-fallback')).checked = state.forced === true;
@@ -501,6 +503,8 @@ async function showStats() {
   if (!state.media) return;
   let stats;
   try {
+    // refreshStats() (when present) asks the worker for its counters; stats() returns the latest.
+    if (typeof state.media.refreshStats === 'function') await state.media.refreshStats();
     stats = await state.media.stats();
   } catch (err) {
     $('#stats').textContent = `stats unavailable: ${err.message}`;
