@@ -26,16 +26,44 @@ pub const AUTHENTICATED_MEDIA_SINCE: (u32, u32) = (1, 11);
 
 /// A `/versions` response body.
 ///
-/// Deserialises with any serde format (serde_json, serde-wasm-bindgen): `versions` must be
-/// an array of strings; `unstable_features` is lenient — a missing or non-object value is
-/// empty, and a non-boolean flag counts as `false`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// Deserialises with any serde format (serde_json, serde-wasm-bindgen): the body must be an
+/// object whose `versions` is an array of strings; `unstable_features` is lenient — a
+/// missing or non-object value is empty, and a non-boolean flag counts as `false`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Versions {
     /// Supported spec versions, such as `"v1.11"` or `"r0.6.1"`.
     pub versions: Vec<String>,
     /// Unstable feature flags.
-    #[serde(default, deserialize_with = "lenient_features")]
     pub unstable_features: BTreeMap<String, bool>,
+}
+
+/// The wire shape; [`Versions`] only accepts it from a map (a derived struct would also
+/// take a JSON array such as `[["v1.11"]]`, a guess rather than an error).
+#[derive(Deserialize)]
+struct VersionsWire {
+    versions: Vec<String>,
+    #[serde(default, deserialize_with = "lenient_features")]
+    unstable_features: BTreeMap<String, bool>,
+}
+
+impl<'de> Deserialize<'de> for Versions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapOnly;
+        impl<'de> Visitor<'de> for MapOnly {
+            type Value = Versions;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a /versions object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Versions, A::Error> {
+                let wire = VersionsWire::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Versions {
+                    versions: wire.versions,
+                    unstable_features: wire.unstable_features,
+                })
+            }
+        }
+        d.deserialize_map(MapOnly)
+    }
 }
 
 /// A `/versions` body that cannot be used.

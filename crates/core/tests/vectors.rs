@@ -233,6 +233,53 @@ fn versions_vectors() {
     });
 }
 
+/// In browsers: the same bodies through `JSON.parse` and serde-wasm-bindgen.
+#[cfg(target_arch = "wasm32")]
+#[test]
+fn versions_vectors_via_serde_wasm_bindgen() {
+    run("versions (serde-wasm-bindgen)", VERSIONS, |case| {
+        let Some(body) = case.get("json") else {
+            return Ok(()); // raw text that JSON.parse may reject: covered natively
+        };
+        let js = js_sys::JSON::parse(&body.to_string()).map_err(|e| format!("{e:?}"))?;
+        let got = serde_wasm_bindgen::from_value::<Versions>(js);
+        match (got, case["api"].as_str()) {
+            (Ok(v), Some(api)) => eq("api", negotiate(&v).as_str(), api),
+            (Err(_), None) => Ok(()),
+            (Ok(v), None) => Err(format!("parsed as {v:?}, want an error")),
+            (Err(e), Some(_)) => Err(format!("want valid, got {e}")),
+        }
+    });
+}
+
+/// In browsers: error bodies through `JSON.parse` and serde-wasm-bindgen.
+#[cfg(target_arch = "wasm32")]
+#[test]
+fn error_vectors_via_serde_wasm_bindgen() {
+    run("errors (serde-wasm-bindgen)", ERRORS, |case| {
+        let status = u16::try_from(case["status"].as_u64().unwrap()).unwrap();
+        let header = case["retry_after"].as_str();
+        let body = case["body"]
+            .as_str()
+            .and_then(|b| js_sys::JSON::parse(b).ok())
+            .and_then(|js| serde_wasm_bindgen::from_value::<ErrorBody>(js).ok());
+        let e = MatrixError::from_body(status, body, header);
+        eq("kind", e.kind().code(), str_field(case, "kind"))?;
+        eq("errcode", e.errcode.as_deref(), case["errcode"].as_str())?;
+        eq("message", e.message.as_deref(), case["message"].as_str())?;
+        eq(
+            "soft_logout",
+            e.soft_logout,
+            case["soft_logout"].as_bool().unwrap_or(false),
+        )?;
+        eq(
+            "retry_after_ms",
+            e.retry_after_ms,
+            case["retry_after_ms"].as_u64(),
+        )
+    });
+}
+
 #[test]
 fn classify_vectors() {
     run("classify", CLASSIFY, |case| {
