@@ -118,3 +118,275 @@ test('(a) <img> with v1 download and thumbnail URLs renders, sent with the tab\'
     assert.equal(stats.refused, 0);
   });
 });
+
+/** Synapse access-log lines (as the server saw them) whose request line contains `needle`. */
+function loggedLines(needle) {
+  return readFileSync(world.synapse.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('Processed request') && l.includes(needle));
+}
+
+/** Path + query of a URL as the browser sends it (what Synapse logs). */
+const wire = (url) => {
+  const u = new URL(url);
+  return u.pathname + u.search;
+};
+
+test('(b) a legacy v3 URL of frozen media renders through the upgrade to v1', async () => {
+  const png = world.media.png64;
+  const legacy = mx.mediaUrl(base, png.mxc, { api: 'legacy', filename: `legacy-${Date.now()}.png` });
+  // Frozen: the legacy endpoint itself refuses this media, token or not.
+  const direct = await fetch(legacy, { headers: { Authorization: `Bearer ${world.users.alice.accessToken}` } });
+  assert.equal(direct.status, 404, 'media uploaded after the freeze must be 404 on the legacy endpoint');
+
+  await withBrowser(async ({ page }) => {
+    // No `api` in the session: the worker negotiates with an authenticated /versions itself.
+    await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice));
+    const img = await page.evaluate((u) => t.loadImage(u), legacy);
+    assert.equal(img.loaded, true, `${legacy} did not render`);
+    assert.equal(img.naturalWidth, png.width);
+    const v1Path = new URL(legacy).pathname.replace('/_matrix/media/v3/', '/_matrix/client/v1/media/');
+    assert.equal(await loggedUser(v1Path), world.users.alice.userId, 'the v1 request carried alice\'s token');
+    assert.equal(loggedLines(new URL(legacy).pathname).length, 0, 'the legacy URL itself never reached Synapse');
+    const stats = await page.evaluate(() => t.stats());
+    assert.equal(stats.upgraded, 1);
+    assert.equal(stats.authenticated, 1);
+  });
+});
+
+test('(c) <video> plays and a seek to the middle lands (206 from the body the worker holds)', async () => {
+  const mp4 = world.media.mp4;
+  assert.ok(mp4.bytes >= 5 * 1024 * 1024, 'the video fixture is at least 5 MB');
+  const url = freshUrl(mp4);
+  await withBrowser(async ({ page }) => {
+    await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice));
+    const middle = mp4.durationS / 2;
+    const video = await page.evaluate(([u, at]) => t.video(u, at), [url, middle]);
+    assert.ok(Math.abs(video.currentTime - middle) < 0.5, `currentTime ${video.currentTime}, wanted ${middle}`);
+    assert.ok(video.readyState >= 2, `readyState ${video.readyState}: no data at the seek target`);
+    assert.ok(Math.abs(video.duration - mp4.durationS) < 1, `duration ${video.duration}`);
+    assert.ok(video.buffered.some(([s, e]) => s <= middle && middle <= e), `middle not buffered: ${JSON.stringify(video.buffered)}`);
+
+    // Synapse ignores Range; the worker answers with correct 206s cut from the body it holds.
+    const part = await page.evaluate((u) => t.fetch(u, { headers: { Range: 'bytes=100-199' } }), url);
+    assert.equal(part.status, 206);
+    assert.equal(part.length, 100);
+    assert.equal(part.headers['content-range'], `bytes 100-199/${mp4.bytes}`);
+    assert.equal(part.headers['content-length'], '100');
+    assert.equal(part.headers['accept-ranges'], 'bytes');
+    const fixture = readFileSync(mp4.path);
+    const tail = await page.evaluate((u) => t.fetch(u, { headers: { Range: 'bytes=-10' } }), url);
+    assert.equal(tail.status, 206);
+    assert.equal(tail.headers['content-range'], `bytes ${mp4.bytes - 10}-${mp4.bytes - 1}/${mp4.bytes}`);
+    assert.equal(tail.length, 10);
+    const beyond = await page.evaluate((u) => t.fetch(u, { headers: { Range: `bytes=${10 ** 9}-` } }), url);
+    assert.equal(beyond.status, 416);
+    assert.equal(beyond.headers['content-range'], `bytes */${mp4.bytes}`);
+    assert.ok(fixture.length === mp4.bytes);
+
+    // Seeks did not download the video again: one request reached Synapse for this URL.
+    assert.equal(loggedLines(new URL(url).pathname).length, 1, 'the video was downloaded exactly once');
+    const stats = await page.evaluate(() => t.stats());
+    assert.ok(stats.cacheHits >= 3, `cacheHits ${stats.cacheHits}`);
+  });
+});
+
+test('(d) two tabs, two users: each tab\'s media goes out with its own token', async () => {
+  await withBrowser(async ({ page, context }) => {
+    const second = await context.newPage();
+    await second.goto(site.url('/index.html'));
+    await second.evaluate(() => t.register());
+    const { alice, bob } = world.users;
+    await page.evaluate((s) => t.setSession(s), sessionOf(alice));
+    await second.evaluate((s) => t.setSession(s), sessionOf(bob));
+    const forAlice = freshUrl(world.media.png800);
+    const forBob = freshUrl(world.media.png800);
+    const [a, b] = await Promise.all([
+      page.evaluate((u) => t.loadImage(u), forAlice),
+      second.evaluate((u) => t.loadImage(u), forBob),
+    ]);
+    assert.equal(a.loaded, true);
+    assert.equal(b.loaded, true);
+    assert.equal(await loggedUser(new URL(forAlice).pathname), alice.userId);
+    assert.equal(await loggedUser(new URL(forBob).pathname), bob.userId);
+    // Bob's own media, in bob's tab.
+    const bobs = freshUrl(world.media.bobPng, { kind: 'thumbnail', width: 32, height: 32 });
+    const thumb = await second.evaluate((u) => t.loadImage(u), bobs);
+    assert.equal(thumb.loaded, true);
+    assert.equal(await loggedUser(wire(bobs)), bob.userId);
+  });
+});
+
+test('(e) revoked token → 401 → the tab gives a fresh token → the image loads; refused again → 401 + unauthorized', async () => {
+  const { alice } = world.users;
+  const first = await mx.login(base, alice.userId, alice.password);
+  await withBrowser(async ({ page }) => {
+    await page.evaluate((s) => t.setSession(s), { homeserver: base, accessToken: first.accessToken, userId: alice.userId });
+    const before = await page.evaluate((u) => t.loadImage(u), freshUrl(world.media.png64));
+    assert.equal(before.loaded, true);
+
+    await mx.logout(base, first.accessToken); // revoked
+    const second = await mx.login(base, alice.userId, alice.password);
+    await page.evaluate((token) => t.setFreshToken(token), second.accessToken);
+    const url = freshUrl(world.media.png64);
+    const after = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(after.loaded, true, 'the image loads with the fresh token');
+    const lines = loggedLines(new URL(url).pathname);
+    assert.equal(lines.length, 2, 'one refused request, one retry');
+    assert.match(lines[0], / 401 /);
+    assert.match(lines[1], new RegExp(`\\{${alice.userId}\\}.* 200 `));
+    const asked = await page.evaluate(() => t.state.log.filter((m) => m.type === 'authmedia:need-token'));
+    assert.deepEqual(asked, [{ type: 'authmedia:need-token', userId: alice.userId }]);
+
+    // Refused for good: the fresh token is revoked too and the tab has none to give.
+    await mx.logout(base, second.accessToken);
+    await page.evaluate(() => t.setFreshToken(null));
+    const refusedUrl = freshUrl(world.media.png64);
+    const refused = await page.evaluate((u) => t.fetch(u), refusedUrl);
+    assert.equal(refused.status, 401);
+    assert.equal(JSON.parse(refused.text).errcode, 'M_UNKNOWN_TOKEN');
+    const note = await waitUntil(
+      () => page.evaluate(() => t.state.log.find((m) => m.type === 'authmedia:unauthorized')),
+      { timeoutMs: 5000, what: 'authmedia:unauthorized' },
+    );
+    assert.deepEqual(note, { type: 'authmedia:unauthorized', userId: alice.userId, errcode: 'M_UNKNOWN_TOKEN' });
+    assert.ok(loggedLines(new URL(refusedUrl).pathname).every((l) => /\{None\}/.test(l) || / 401 /.test(l)));
+    const stats = await page.evaluate(() => t.stats());
+    assert.equal(stats.refused, 1);
+  });
+});
+
+test('(f) after logout, media is refused and nothing comes from the worker\'s cache', async () => {
+  const { alice } = world.users;
+  const session = await mx.login(base, alice.userId, alice.password);
+  await withBrowser(async ({ page }) => {
+    const s = { homeserver: base, accessToken: session.accessToken, userId: alice.userId };
+    await page.evaluate((x) => t.setSession(x), s);
+    const url = freshUrl(world.media.png800);
+    assert.equal((await page.evaluate((u) => t.fetch(u), url)).status, 200);
+    const again = await page.evaluate((u) => t.fetch(u), url);
+    assert.equal(again.status, 200);
+    assert.equal((await page.evaluate(() => t.stats())).cacheHits, 1, 'the second read came from the worker store');
+    assert.equal(loggedLines(new URL(url).pathname).length, 1);
+
+    assert.deepEqual(await page.evaluate(() => t.logout()), { ok: true });
+    const refused = await page.evaluate((u) => t.fetch(u), url);
+    assert.equal(refused.status, 401, 'after logout the request goes out without a token and is refused');
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, false, 'no image after logout');
+    assert.equal((await page.evaluate(() => t.stats())).cacheHits, 1, 'nothing served from the worker store');
+    const lines = loggedLines(new URL(url).pathname);
+    assert.ok(lines.length >= 2 && lines.slice(1).every((l) => /\{None\}/.test(l)), lines.join('\n'));
+
+    // Logged in again (same user): the store was purged, so Synapse sees the request again.
+    await page.evaluate((x) => t.setSession(x), s);
+    const count = loggedLines(new URL(url).pathname).length;
+    assert.equal((await page.evaluate((u) => t.fetch(u), url)).status, 200);
+    assert.equal(loggedLines(new URL(url).pathname).length, count + 1);
+    assert.equal((await page.evaluate(() => t.stats())).cacheHits, 1);
+  });
+});
+
+test('(g) no token to other origins: media-like paths elsewhere, and a redirect to another origin', async () => {
+  const other = await startRecorder();
+  try {
+    await withBrowser(async ({ page }) => {
+      await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice));
+      // 1. Another loopback origin with a media-like path: not this tab's homeserver, untouched.
+      const elsewhere = recorder.url('/_matrix/client/v1/media/download/authmedia.test/elsewhere1');
+      const img = await page.evaluate((u) => t.loadImage(u), elsewhere);
+      assert.equal(img.loaded, true);
+      await recorder.waitFor((r) => r.path.endsWith('/elsewhere1'));
+      assert.deepEqual(recorder.withAuthorization(), [], 'no Authorization reached the other origin');
+      const legacyElsewhere = recorder.url('/_matrix/media/v3/thumbnail/authmedia.test/elsewhere2?width=32&height=32');
+      assert.equal((await page.evaluate((u) => t.loadImage(u), legacyElsewhere)).loaded, true);
+      await recorder.waitFor((r) => r.path.endsWith('/elsewhere2'));
+      assert.deepEqual(recorder.withAuthorization(), []);
+    });
+
+    // 2. A homeserver whose media endpoint answers 307 to another origin (a CDN): the token goes
+    //    to the homeserver only; the browser drops it on the cross-origin redirect.
+    recorder.clear();
+    recorder.redirect('/_matrix/client/v1/media/download/', (u) => other.url(`/cdn${u.pathname}`));
+    await withBrowser(async ({ page }) => {
+      await page.evaluate(
+        (s) => t.setSession(s),
+        { homeserver: recorder.origin, accessToken: 'secret-token-for-redirect-test', userId: '@alice:authmedia.test' },
+      );
+      const img = await page.evaluate((u) => t.loadImage(u), recorder.url('/_matrix/client/v1/media/download/authmedia.test/redirected1'));
+      assert.equal(img.loaded, true, 'the redirected image loads');
+      const atHomeserver = recorder.requests.find((r) => r.method === 'GET' && r.path.endsWith('/redirected1'));
+      assert.equal(atHomeserver?.headers.authorization, 'Bearer secret-token-for-redirect-test', 'the homeserver got the token');
+      const atCdn = await other.waitFor((r) => r.method === 'GET' && r.path.endsWith('/redirected1'));
+      assert.equal(atCdn.headers.authorization, undefined, 'the token did not follow the redirect');
+      assert.deepEqual(other.withAuthorization(), []);
+      assert.ok(other.requests.every((r) => !r.url.includes('secret-token')), 'no token in a URL');
+    });
+  } finally {
+    await other.close();
+  }
+});
+
+test('(h) the browser stops the worker between requests → the next image still loads with the token', async () => {
+  await withBrowser(async ({ page }) => {
+    const { alice } = world.users;
+    await page.evaluate((s) => t.setSession(s), sessionOf(alice));
+    assert.equal((await page.evaluate((u) => t.loadImage(u), freshUrl(world.media.png64))).loaded, true);
+    const statsBefore = await page.evaluate(() => t.stats());
+    assert.equal(statsBefore.authenticated, 1);
+
+    await stopServiceWorkers(page);
+    const url = freshUrl(world.media.png800);
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, true);
+    assert.equal(await loggedUser(new URL(url).pathname), alice.userId, 'sent with alice\'s token after the restart');
+    assert.equal(loggedLines(new URL(url).pathname).length, 1, 'never sent tokenless first');
+    const asked = await page.evaluate(() => t.state.log.filter((m) => m.type === 'authmedia:need-session').length);
+    assert.equal(asked, 1, 'the restarted worker asked the tab for its session once');
+    const stats = await page.evaluate(() => t.stats());
+    assert.equal(stats.authenticated, 1, 'fresh counters: the worker really restarted');
+  });
+});
+
+test('(i) a guest account sees its media', async () => {
+  const guest = await mx.registerGuest(base);
+  assert.equal((await mx.whoami(base, guest.accessToken)).is_guest, true);
+  await withBrowser(async ({ page }) => {
+    await page.evaluate((s) => t.setSession(s), { homeserver: base, accessToken: guest.accessToken, userId: guest.userId });
+    const url = freshUrl(world.media.gif);
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, true);
+    assert.equal(img.naturalWidth, world.media.gif.width);
+    assert.equal(await loggedUser(new URL(url).pathname), guest.userId);
+  });
+});
+
+test('a tab without a session (login page, SSO icons) is passed through untouched', async () => {
+  await withBrowser(async ({ page }) => {
+    const url = mx.mediaUrl(base, world.media.prefreezePng.mxc, { api: 'legacy', filename: `sso-${Date.now()}.png` });
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, true, 'pre-freeze legacy media loads without a token');
+    assert.match(loggedLines(new URL(url).pathname)[0] ?? '', /\{None\}/);
+    const stats = await page.evaluate(() => t.stats());
+    assert.equal(stats.authenticated, 0);
+    assert.equal(stats.passthrough, 1);
+  });
+});
+
+test('mode 2: inside a site\'s own worker via importScripts + self.authmedia.handleFetch', async () => {
+  const browser = await launchChromium();
+  try {
+    const { page } = browser;
+    await page.goto(site.url('/index.html'));
+    await page.evaluate(() => t.register('/host-sw.js'));
+    await page.evaluate((s) => t.setSession(s), sessionOf(world.users.bob));
+    const url = freshUrl(world.media.jpeg);
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, true);
+    assert.equal(await loggedUser(new URL(url).pathname), world.users.bob.userId);
+    const probe = await page.evaluate(() => t.fetch('/host-probe'));
+    assert.equal(probe.text, 'answered by the host worker');
+  } finally {
+    await browser.close();
+  }
+});

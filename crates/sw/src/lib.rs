@@ -15,6 +15,8 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_tests;
 mod js;
 mod net;
 pub mod range;

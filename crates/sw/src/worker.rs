@@ -161,6 +161,15 @@ impl AuthMediaWorker {
     }
 }
 
+#[cfg(test)]
+impl AuthMediaWorker {
+    /// Test hook: a page message from `client_id` (no `ExtendableMessageEvent` needed).
+    pub(crate) fn test_message(&self, client_id: &str, data: &JsValue) -> JsValue {
+        let kind = js::string(data, "type").unwrap_or_default();
+        client_message(&self.shared, &kind, data, client_id)
+    }
+}
+
 // ----- the fetch path -------------------------------------------------------------------------
 
 async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
