@@ -14,6 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../harness/env.mjs';
+import * as mx from '../harness/matrix.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, renderReport } from '../pages/page/site.mjs';
@@ -83,4 +84,250 @@ test('insecure origin: init picks the fallback, src() gives a blob: URL that ren
   assert.equal(stats.fallback.fetches, 2);
   assert.equal(stats.byKind.download, 1);
   assert.equal(stats.byKind.thumbnail, 1);
+});
+
+test('insecure origin: mount() hydrates images (sizes from the box), video plays, errors are marked', { timeout: 180_000 }, async () => {
+  const page = await browser.context.newPage();
+  try {
+    await openInsecure(page);
+    await initInPage(page, alice());
+    const m = world.media;
+    await page.evaluate((m) => {
+      const root = document.getElementById('root');
+      root.className = 'col';
+      root.innerHTML = `
+        <img id="box" data-mxc="${m.png800.mxc}" style="width:160px;height:120px" alt="">
+        <img id="attrs" data-mxc="${m.png800.mxc}" data-width="48" data-height="48" data-method="crop" alt="">
+        <img id="full" data-mxc="${m.png64.mxc}" alt="">
+        <img id="bad" data-mxc="mxc://../config" style="width:10px;height:10px" alt="">
+        <img id="missing" data-mxc="mxc://${m.png64.serverName}/doesNotExist123" style="width:10px;height:10px" alt="">
+        <video id="mp4" data-mxc="${m.mp4.mxc}" muted playsinline style="width:320px;height:180px"></video>
+        <a id="file" data-mxc="${m.file.mxc}" data-filename="notes.txt" download>file</a>`;
+      window.unmount = window.media.mount(root);
+    }, m);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('#root [data-mxc]')].every((el) => ['loaded', 'error', 'too-large'].includes(el.dataset.authmediaState)),
+      null,
+      { timeout: 90_000 },
+    );
+    const report = Object.fromEntries((await renderReport(page)).map((r) => [r.id, r]));
+    // 160×120 CSS px at DPR 1 → the 320×240 scale preset.
+    assert.equal(report.box.state, 'loaded', JSON.stringify(report.box));
+    assert.ok(report.box.ok && report.box.src.startsWith('blob:'), JSON.stringify(report.box));
+    assert.deepEqual([report.box.naturalWidth, report.box.naturalHeight], [320, 240]);
+    // No box, data-width/height 48 crop → the 96×96 crop preset.
+    assert.deepEqual([report.attrs.naturalWidth, report.attrs.naturalHeight], [96, 96], JSON.stringify(report.attrs));
+    // No size at all → the original.
+    assert.deepEqual([report.full.naturalWidth, report.full.naturalHeight], [64, 64]);
+    assert.deepEqual([report.bad.state, report.bad.error], ['error', 'invalid_mxc']);
+    assert.deepEqual([report.missing.state, report.missing.error], ['error', 'not_found']);
+    assert.equal(report.file.state, 'loaded');
+    // The ≥ 5 MB mp4 as a blob (default 64 MiB budget): metadata, then it plays.
+    assert.equal(report.mp4.state, 'loaded', JSON.stringify(report.mp4));
+    assert.equal(report.mp4.videoWidth, 854);
+    const played = await page.evaluate(async () => {
+      const v = document.getElementById('mp4');
+      await v.play();
+      const t0 = performance.now();
+      while (v.currentTime < 0.5 && performance.now() - t0 < 20_000) await new Promise((r) => v.addEventListener('timeupdate', r, { once: true }));
+      v.pause();
+      return { t: v.currentTime, duration: v.duration, src: v.src.slice(0, 5) };
+    });
+    assert.ok(played.t >= 0.5, `video did not play: ${JSON.stringify(played)}`);
+    assert.equal(played.src, 'blob:');
+    assert.ok(Math.abs(played.duration - m.mp4.durationS) < 1, JSON.stringify(played));
+    // Progress events were emitted for the large download, ending at its full size.
+    const progress = await page.evaluate((mxc) => window.events.filter((e) => e.type === 'progress' && e.mxc === mxc), m.mp4.mxc);
+    assert.ok(progress.length >= 3, `progress events: ${progress.length}`);
+    assert.equal(progress.at(-1).loaded, m.mp4.bytes);
+    // Errors were reported as events with codes.
+    const errors = await page.evaluate(() => window.events.filter((e) => e.type === 'error').map((e) => e.code));
+    assert.ok(errors.includes('invalid_mxc') && errors.includes('not_found'), JSON.stringify(errors));
+    // An element added later is hydrated too (MutationObserver).
+    await page.evaluate((mxc) => {
+      const img = document.createElement('img');
+      img.id = 'late';
+      img.dataset.mxc = mxc;
+      document.getElementById('root').prepend(img);
+    }, m.jpeg.mxc);
+    await page.waitForFunction(() => document.getElementById('late').dataset.authmediaState === 'loaded', null, { timeout: 30_000 });
+    const late = await page.evaluate(() => { const i = document.getElementById('late'); return [i.naturalWidth, i.naturalHeight]; });
+    assert.deepEqual(late, [1024, 768]);
+    // The same media again comes from the object-URL cache (no new fetch).
+    const before = await page.evaluate(() => window.media.stats().fallback.fetches);
+    const again = await page.evaluate((mxc) => window.media.src(mxc), m.png64.mxc);
+    assert.equal(again, report.full.src);
+    assert.equal(await page.evaluate(() => window.media.stats().fallback.fetches), before);
+    // The a[download] saves the file with its name, fetched with the token.
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#file')]);
+    assert.equal(download.suggestedFilename(), 'notes.txt');
+  } finally {
+    await page.close();
+  }
+});
+
+test('fallback blobs get a safe type: HTML and SVG become application/octet-stream', { timeout: 60_000 }, async () => {
+  const token = world.users.alice.accessToken;
+  const html = await mx.upload(world.synapse.baseUrl, token, Buffer.from('<script>parent.pwned=1</script>'), 'text/html', 'x.html');
+  const svg = await mx.upload(world.synapse.baseUrl, token, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="parent.pwned=1"/>'), 'image/svg+xml', 'x.svg');
+  const page = await browser.context.newPage();
+  try {
+    await openInsecure(page);
+    await initInPage(page, alice());
+    const types = await page.evaluate(async ([html, svg, png]) => {
+      const out = {};
+      for (const [k, mxc] of Object.entries({ html, svg, png })) {
+        const url = await window.media.src(mxc);
+        out[k] = (await (await fetch(url)).blob()).type;
+      }
+      return out;
+    }, [html, svg, world.media.png64.mxc]);
+    assert.deepEqual(types, { html: 'application/octet-stream', svg: 'application/octet-stream', png: 'image/png' });
+  } finally {
+    await page.close();
+  }
+});
+
+test('fallback: no token reaches another origin (homeserver redirects media to a CDN origin)', { timeout: 90_000 }, async () => {
+  const cdn = await startRecorder();
+  const hs = await startRecorder();
+  // The "homeserver": /versions proxied to Synapse, media redirected (307) to the CDN origin.
+  hs.route('/_matrix/client/versions', async (req, res) => {
+    const r = await fetch(`${world.synapse.baseUrl}/_matrix/client/versions`, { headers: { Authorization: req.headers.authorization ?? '' } });
+    res.writeHead(r.status, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' }).end(await r.text());
+  });
+  hs.redirect('/_matrix/client/v1/media/', (u) => cdn.url(`/cdn${u.pathname}${u.search}`), 307);
+  const page = await browser.context.newPage();
+  try {
+    await openInsecure(page);
+    const info = await initInPage(page, { ...alice(), homeserver: hs.origin });
+    assert.equal(info.mode, 'fallback');
+    await page.evaluate(() => {
+      const root = document.getElementById('root');
+      root.innerHTML = `
+        <img id="a" data-mxc="mxc://authmedia.test/redirectedOne" alt="">
+        <img id="b" data-mxc="mxc://elsewhere.example/redirectedTwo" style="width:100px;height:100px" alt="">`;
+      window.media.mount(root);
+    });
+    await page.waitForFunction(() => [...document.querySelectorAll('#root img')].every((i) => i.dataset.authmediaState === 'loaded'), null, { timeout: 30_000 });
+    const shown = await page.evaluate(() => [...document.querySelectorAll('#root img')].map((i) => i.naturalWidth));
+    assert.deepEqual(shown, [1, 1], 'the CDN pixel was shown through the redirect');
+    const cdnMedia = cdn.requests.filter((r) => r.path.startsWith('/cdn/_matrix/client/v1/media/'));
+    assert.ok(cdnMedia.length >= 2, `the CDN saw ${cdnMedia.length} media requests`);
+    assert.deepEqual(cdn.withAuthorization(), [], 'a token reached the CDN origin');
+    // Sanity: the token did go to the homeserver (the check above could otherwise pass vacuously).
+    assert.ok(hs.withAuthorization().some((r) => r.path.startsWith('/_matrix/client/v1/media/')), 'the homeserver got no token');
+    assert.ok(
+      hs.requests.filter((r) => r.method === 'GET').every((r) => !r.url.includes(world.users.alice.accessToken)),
+      'token in a URL',
+    );
+  } finally {
+    await page.close();
+    await cdn.close();
+    await hs.close();
+  }
+});
+
+test('fallback budget: evictions happen, live object URLs stay under budget, images in view never break', { timeout: 240_000 }, async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.setViewportSize({ width: 800, height: 600 });
+    await openInsecure(page);
+    await initInPage(page, alice({ budgetBytes: 1 << 30 }));
+    const N = 30;
+    const sizes = Array.from({ length: N }, (_, i) => 100 + 3 * i);
+    // Measure each thumbnail's size (distinct CSS boxes → distinct thumbnail URLs).
+    const bytes = await page.evaluate(async ([mxc, sizes, token]) => {
+      const out = [];
+      for (const s of sizes) {
+        const url = window.media.httpUrl(mxc, { thumbnail: { width: s, height: s, method: 'crop' } });
+        const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+        out.push((await r.blob()).size);
+      }
+      return out;
+    }, [world.media.jpeg.mxc, sizes, world.users.alice.accessToken]);
+    const total = bytes.reduce((a, b) => a + b, 0);
+    const budget = Math.ceil(total / 2);
+    await initInPage(page, alice({ budgetBytes: budget }));
+    await page.evaluate(([mxc, sizes]) => {
+      const root = document.getElementById('root');
+      root.className = 'col';
+      root.innerHTML = sizes.map((s, i) => `<img id="i${i}" data-mxc="${mxc}" data-method="crop" style="width:${s}px;height:${s}px;margin-bottom:60px" alt="">`).join('');
+      window.media.mount(root);
+    }, [world.media.jpeg.mxc, sizes]);
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const checkView = async (y) => {
+      await page.evaluate((y) => window.scrollTo(0, y), y);
+      // Every image in the viewport gets shown (bounded wait), and stays decodable.
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('#root img')]
+            .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; })
+            .every((i) => i.dataset.authmediaState === 'loaded' && i.complete && i.naturalWidth > 0),
+        null,
+        { timeout: 30_000 },
+      );
+      return page.evaluate(async () => {
+        const visible = [...document.querySelectorAll('#root img')].filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
+        const alive = [];
+        for (const u of window.assignedUrls) {
+          try {
+            alive.push((await (await fetch(u)).blob()).size);
+          } catch {
+            // revoked
+          }
+        }
+        const visibleAlive = [];
+        for (const i of visible) {
+          try {
+            await (await fetch(i.src)).blob();
+            visibleAlive.push(true);
+          } catch {
+            visibleAlive.push(false);
+          }
+        }
+        return { stats: window.media.stats().fallback, aliveBytes: alive.reduce((a, b) => a + b, 0), aliveCount: alive.length, visible: visible.length, visibleAlive };
+      });
+    };
+    const steps = [];
+    for (let y = 0; y < height; y += 450) steps.push(await checkView(y));
+    steps.push(await checkView(0)); // back to the top: evicted images come back
+    for (const s of steps) {
+      assert.ok(s.aliveBytes <= budget, `live object URLs hold ${s.aliveBytes} bytes > budget ${budget}`);
+      assert.ok(s.stats.bytes <= budget);
+      assert.equal(s.aliveCount, s.stats.objectUrls, 'stats disagree with the live blob: URLs');
+      assert.ok(s.visible > 0 && s.visibleAlive.every(Boolean), `an image in view lost its URL: ${JSON.stringify(s)}`);
+    }
+    const last = steps.at(-1).stats;
+    assert.ok(last.evictions > 0, `no evictions: ${JSON.stringify(last)}`);
+    console.log(`# budget ${budget} B of ${total} B over ${N} thumbnails: ${last.evictions} evictions, ${last.fetches} fetches, max live ${Math.max(...steps.map((s) => s.aliveBytes))} B`);
+  } finally {
+    await page.close();
+  }
+});
+
+test('fallback: video over the budget is marked too-large and download() still saves it', { timeout: 120_000 }, async () => {
+  const page = await browser.context.newPage();
+  try {
+    await openInsecure(page);
+    await initInPage(page, alice({ budgetBytes: 1024 * 1024 }));
+    await page.evaluate((mxc) => {
+      const root = document.getElementById('root');
+      root.innerHTML = `<video id="v" data-mxc="${mxc}" muted style="width:320px;height:180px"></video>`;
+      window.media.mount(root);
+    }, world.media.mp4.mxc);
+    await page.waitForFunction(() => document.getElementById('v').dataset.authmediaState === 'too-large', null, { timeout: 30_000 });
+    const v = await page.evaluate(() => ({ src: document.getElementById('v').getAttribute('src'), error: document.getElementById('v').dataset.authmediaError, live: window.media.stats().fallback.bytes }));
+    assert.deepEqual(v, { src: null, error: 'over_budget', live: 0 });
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 60_000 }),
+      page.evaluate((mxc) => window.media.download(mxc, 'clip.mp4'), world.media.mp4.mxc),
+    ]);
+    assert.equal(download.suggestedFilename(), 'clip.mp4');
+    const path = await download.path();
+    const { statSync } = await import('node:fs');
+    assert.equal(statSync(path).size, world.media.mp4.bytes);
+  } finally {
+    await page.close();
+  }
 });

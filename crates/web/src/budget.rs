@@ -173,6 +173,9 @@ impl<V: Clone> BlobBudget<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests run natively and in browsers (wasm-pack test).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn evicts_least_recently_used_first() {

@@ -35,3 +35,6 @@ pub mod sdk;
 mod util;
 #[cfg(target_arch = "wasm32")]
 mod worker;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_tests;

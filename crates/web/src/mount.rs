@@ -131,7 +131,7 @@ fn reduced_motion() -> bool {
 }
 
 /// The request an element stands for.
-fn request_for(el: &Element, tag: &str) -> Result<MediaRequest, WebError> {
+pub(crate) fn request_for(el: &Element, tag: &str) -> Result<MediaRequest, WebError> {
     let filename = el.get_attribute("data-filename");
     if tag != "img" {
         return Ok(MediaRequest::Download { filename });

@@ -51,6 +51,9 @@ pub fn safe_blob_type(content_type: Option<&str>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The same tests run natively and in browsers (wasm-pack test).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn keeps_images_and_video() {

@@ -125,59 +125,9 @@ impl Inner {
             Err(reason) => return no_worker(&reason),
         };
         self.listen(&c);
-        let registered = JsFuture::from(c.register(&url)).await;
-        if let Err(e) = registered {
-            self.emit_error(
-                &WebError::new(
-                    "network",
-                    format!("service worker registration failed: {}", describe(&e)),
-                )
-                .with_cause(e)
-                .to_js(),
-                None,
-            );
-            return no_worker("registration_failed");
-        }
-        let Some(Ok(reg)) = with_timeout(
-            c.ready()
-                .unwrap_or_else(|_| Promise::resolve(&JsValue::NULL)),
-            READY_TIMEOUT_MS,
-        )
-        .await
-        else {
-            return no_worker("worker_not_ready");
-        };
-        let Some(active) = reg
-            .dyn_into::<ServiceWorkerRegistration>()
-            .ok()
-            .and_then(|r| r.active())
-        else {
-            return no_worker("worker_not_ready");
-        };
-        if ask(
-            &active,
-            &self.session_message("authmedia:session"),
-            ANSWER_TIMEOUT_MS,
-        )
-        .await
-        .is_none()
-        {
-            return no_worker("worker_silent");
-        }
-        if let Some(ctrl) = c.controller() {
-            if ctrl != active {
-                let _ = ask(
-                    &ctrl,
-                    &self.session_message("authmedia:session"),
-                    ANSWER_TIMEOUT_MS,
-                )
-                .await;
-            }
-            self.worker_ready.set(true);
-        } else {
-            self.set_reason("uncontrolled");
-        }
-        // Re-hand the session whenever a (new) worker takes control: claim, update.
+        // Listen before registering: the worker claims clients when it activates, and that
+        // `controllerchange` may fire before `ready` resolves. Every (new) controller gets the
+        // session, then the page switches to worker mode.
         let (claimed, claimed_resolve) = deferred();
         let me = Rc::clone(self);
         let on_change = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
@@ -208,14 +158,77 @@ impl Inner {
             on_change.as_ref().unchecked_ref(),
         );
         self.keep.borrow_mut().push(on_change);
-        if !self.worker_ready.get() {
-            let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
-            if never && with_timeout(claimed, CLAIM_TIMEOUT_MS).await.is_none() {
-                return Err(WebError::new(
-                    "no_worker",
-                    "the service worker did not take control of this page and fallback is 'never'",
+        let registered = JsFuture::from(c.register(&url)).await;
+        if let Err(e) = registered {
+            self.emit_error(
+                &WebError::new(
+                    "network",
+                    format!("service worker registration failed: {}", describe(&e)),
                 )
-                .into());
+                .with_cause(e)
+                .to_js(),
+                None,
+            );
+            return no_worker("registration_failed");
+        }
+        let Some(Ok(reg)) = with_timeout(
+            c.ready()
+                .unwrap_or_else(|_| Promise::resolve(&JsValue::NULL)),
+            READY_TIMEOUT_MS,
+        )
+        .await
+        else {
+            return no_worker("worker_not_ready");
+        };
+        let Some(active) = reg
+            .dyn_into::<ServiceWorkerRegistration>()
+            .ok()
+            .and_then(|r| r.active())
+        else {
+            return no_worker("worker_not_ready");
+        };
+        match ask(
+            &active,
+            &self.session_message("authmedia:session"),
+            ANSWER_TIMEOUT_MS,
+        )
+        .await
+        {
+            None => return no_worker("worker_silent"),
+            Some(a) if get(&a, "ok").as_bool() != Some(true) => {
+                return no_worker("worker_refused_session")
+            }
+            Some(_) => {}
+        }
+        if let Some(ctrl) = c.controller() {
+            if ctrl != active {
+                let _ = ask(
+                    &ctrl,
+                    &self.session_message("authmedia:session"),
+                    ANSWER_TIMEOUT_MS,
+                )
+                .await;
+            }
+            self.worker_ready.set(true);
+        } else {
+            self.set_reason("uncontrolled");
+        }
+        if !self.worker_ready.get() {
+            // Uncontrolled (first load before the claim, hard reload): serve from the fallback
+            // now; the `controllerchange` listener switches to worker mode once claimed.
+            if never {
+                let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
+                if with_timeout(claimed, CLAIM_TIMEOUT_MS).await.is_none() {
+                    return Err(WebError::new(
+                        "no_worker",
+                        "the service worker did not take control of this page and fallback is 'never'",
+                    )
+                    .into());
+                }
+            } else {
+                spawn_local(async move {
+                    let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
+                });
             }
         }
         Ok(())

@@ -1,0 +1,173 @@
+// Types of the `matrix-authmedia` package (hand-written; checked by tests/types with tsc --noEmit).
+
+/** Stable error codes (`AuthMediaError.code`). */
+export type AuthMediaErrorCode =
+  | 'invalid_mxc'
+  | 'invalid_argument'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'too_large'
+  | 'over_budget'
+  | 'rate_limited'
+  | 'not_yet_uploaded'
+  | 'unsupported'
+  | 'server_error'
+  | 'network'
+  | 'logged_out'
+  | 'no_worker'
+  | 'not_initialized'
+  | 'wasm_load_failed'
+  | 'load_failed';
+
+/** Every error this package throws or reports: an `Error` with a stable `code`. */
+export class AuthMediaError extends Error {
+  constructor(code: AuthMediaErrorCode | (string & {}), message: string, options?: { cause?: unknown });
+  readonly name: 'AuthMediaError';
+  /** Stable machine-readable code. */
+  readonly code: AuthMediaErrorCode | (string & {});
+  /** Finer code from the layer below (e.g. `exceeds_budget`, `invalid_media_id`, `unknown_token`). */
+  readonly reason?: string;
+  /** HTTP status of a server error. */
+  readonly status?: number;
+  /** Matrix `errcode` of a server error. */
+  readonly errcode?: string;
+}
+
+export type Mode = 'worker' | 'fallback';
+export type MediaApi = 'v1' | 'unstable' | 'legacy';
+
+export interface AuthMediaOptions {
+  /** Homeserver base URL (may carry a path prefix). */
+  homeserver: string;
+  accessToken: string;
+  userId?: string;
+  /** Worker script URL; default '/authmedia-sw.js'; `null` never registers a worker. */
+  workerUrl?: string | null;
+  /** 'auto' (default), 'force' (always the blob fallback) or 'never' (init fails without a worker). */
+  fallback?: 'auto' | 'force' | 'never';
+  /** Called on 401 M_UNKNOWN_TOKEN; resolves to a new access token. */
+  onTokenRefresh?: () => string | Promise<string>;
+  /** Byte budget of the fallback's object URLs (default 64 MiB). */
+  budgetBytes?: number;
+  /** Fallback fetches in flight at once (default 6). */
+  concurrency?: number;
+}
+
+export interface ThumbnailOptions {
+  width: number;
+  height: number;
+  method?: 'crop' | 'scale';
+  animated?: boolean;
+}
+
+export interface SrcOptions {
+  /** Ask for a server-side thumbnail instead of the original. */
+  thumbnail?: ThumbnailOptions;
+  /** File name for the download URL. */
+  filename?: string;
+}
+
+export interface WorkerStats {
+  authenticated: number;
+  upgraded: number;
+  passthrough: number;
+  refused: number;
+  cacheHits: number;
+  [key: string]: unknown;
+}
+
+export interface FallbackStats {
+  fetches: number;
+  cacheHits: number;
+  evictions: number;
+  /** Bytes held by live object URLs (never above budgetBytes). */
+  bytes: number;
+  objectUrls: number;
+  budgetBytes: number;
+  inFlight: number;
+}
+
+export interface AuthMediaStats {
+  /** The worker's counters as last reported (null without a worker). */
+  worker: WorkerStats | null;
+  fallback: FallbackStats;
+  /** URLs handed out by this page, by endpoint kind. */
+  byKind: { download: number; thumbnail: number };
+  mode: Mode;
+}
+
+export interface ModeChangeDetail {
+  mode: Mode;
+  previous: Mode;
+}
+export interface ErrorDetail {
+  error: AuthMediaError;
+  mxc?: string;
+}
+export interface ProgressDetail {
+  mxc: string;
+  loaded: number;
+  total: number | null;
+}
+export interface AuthMediaEventMap {
+  modechange: CustomEvent<ModeChangeDetail>;
+  error: CustomEvent<ErrorDetail>;
+  progress: CustomEvent<ProgressDetail>;
+}
+
+/** One signed-in session on this page. */
+export class AuthMedia {
+  private constructor();
+  /** Loads the wasm (idempotent), negotiates with `/versions`, registers the worker, picks a mode. */
+  static init(options: AuthMediaOptions): Promise<AuthMedia>;
+  readonly mode: Mode;
+  readonly api: MediaApi;
+  /** Why the fallback is used ('insecure_context', 'no_service_worker', 'uncontrolled', 'forced', ...), null in worker mode. */
+  readonly fallbackReason: string | null;
+  /** A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL). */
+  src(mxc: string, options?: SrcOptions): Promise<string>;
+  /** The authenticated (or legacy) http URL, whatever the mode. */
+  httpUrl(mxc: string, options?: SrcOptions): string;
+  /**
+   * Hydrates img/video/audio/source/a elements with `data-mxc` (+ data-width, data-height,
+   * data-method, data-animated, data-filename) under `root`, also ones added later.
+   * Returns the unmount function.
+   */
+  mount(root: Element): () => void;
+  setAccessToken(token: string): void;
+  /** Tells the worker to purge, revokes every object URL, clears mounted elements. */
+  logout(): Promise<void>;
+  /** Forces the blob fallback on, or back to automatic; emits 'modechange'. */
+  setForceFallback(force: boolean): void;
+  stats(): AuthMediaStats;
+  /** Like stats(), after asking the worker for fresh counters. */
+  refreshStats(): Promise<AuthMediaStats>;
+  /** Fetches the file with the token and saves it (both modes). */
+  download(mxc: string, filename?: string): Promise<void>;
+  addEventListener<K extends keyof AuthMediaEventMap>(type: K, listener: (event: AuthMediaEventMap[K]) => void): void;
+  removeEventListener<K extends keyof AuthMediaEventMap>(type: K, listener: (event: AuthMediaEventMap[K]) => void): void;
+}
+
+/** Loads the WebAssembly module once (later calls share the promise). */
+export function initAsync(input?: string | URL | Request | Response | BufferSource | WebAssembly.Module): Promise<void>;
+/** Whether initAsync() has completed. */
+export function isInitialized(): boolean;
+
+/** The parts of a matrix-js-sdk MatrixClient this package uses. */
+export interface MatrixClientLike {
+  getHomeserverUrl(): string;
+  getAccessToken(): string | null;
+  getUserId(): string | null;
+  getRefreshToken?(): string | null;
+  refreshToken?(refreshToken: string): Promise<{ access_token: string }>;
+  setAccessToken?(token: string): void;
+  logout?(...args: any[]): Promise<unknown>;
+  on?(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** An AuthMedia following a logged-in matrix-js-sdk client (token refresh, logout). */
+export function fromMatrixClient(
+  client: MatrixClientLike,
+  options?: Omit<AuthMediaOptions, 'homeserver' | 'accessToken' | 'userId'>,
+): Promise<AuthMedia>;

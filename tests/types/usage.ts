@@ -1,0 +1,45 @@
+// Compile-only usage of the package's public types (tests/node_modules/.bin/tsc -p tests/types).
+import { AuthMedia, AuthMediaError, initAsync, fromMatrixClient, type AuthMediaStats, type Mode } from 'matrix-authmedia';
+
+export async function usage(root: HTMLElement, token: string): Promise<void> {
+  await initAsync();
+  const media = await AuthMedia.init({
+    homeserver: 'https://matrix.example.org',
+    accessToken: token,
+    userId: '@alice:example.org',
+    workerUrl: '/authmedia-sw.js',
+    fallback: 'auto',
+    onTokenRefresh: async () => 'new-token',
+    budgetBytes: 64 * 1024 * 1024,
+  });
+  const mode: Mode = media.mode;
+  const api: 'v1' | 'unstable' | 'legacy' = media.api;
+  const url: string = await media.src('mxc://example.org/abc', { thumbnail: { width: 96, height: 96, method: 'crop', animated: false } });
+  const named: string = await media.src('mxc://example.org/abc', { filename: 'a.png' });
+  const unmount: () => void = media.mount(root);
+  unmount();
+  media.setAccessToken('t2');
+  media.setForceFallback(true);
+  const stats: AuthMediaStats = media.stats();
+  const n: number = stats.fallback.bytes + stats.byKind.thumbnail + (stats.worker?.authenticated ?? 0);
+  media.addEventListener('modechange', (e) => {
+    const m: Mode = e.detail.mode;
+    console.log(m);
+  });
+  media.addEventListener('progress', (e) => console.log(e.detail.loaded, e.detail.total ?? -1));
+  media.addEventListener('error', (e) => console.log(e.detail.error.code));
+  await media.download('mxc://example.org/abc', 'file.bin');
+  await media.logout();
+  console.log(mode, api, url, named, n);
+
+  const viaClient = await fromMatrixClient({
+    getHomeserverUrl: () => 'https://matrix.example.org',
+    getAccessToken: () => token,
+    getUserId: () => '@alice:example.org',
+  }, { fallback: 'force' });
+  console.log(viaClient.mode);
+}
+
+export function isCode(e: unknown): string | null {
+  return e instanceof AuthMediaError ? e.code : null;
+}
