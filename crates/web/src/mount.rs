@@ -426,8 +426,12 @@ fn visibility_changed(inner: &Rc<Inner>, target: &Element, visible: bool) {
                 r.pinned = false;
             }
             (None, true, _) => {
+                // Waiting for its first view (`idle`) or cleared by an eviction (`evicted`);
+                // not one already showing a URL (worker mode), loading, or failed for good.
+                let state = r.el.get_attribute("data-authmedia-state");
                 let needs = !r.loading
-                    && r.el.get_attribute("data-authmedia-state").as_deref() != Some("loaded");
+                    && !r.el.has_attribute("src")
+                    && matches!(state.as_deref(), Some("idle") | Some("evicted") | None);
                 rehydrate = needs;
             }
             _ => {}
