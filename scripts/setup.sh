@@ -45,7 +45,8 @@ fi
 
 # --- Synapse in a project-local venv ------------------------------------------------------
 VENV="$ROOT/.local/synapse-venv"
-if ! "$VENV/bin/python" -c "import synapse, sys; sys.exit(0 if synapse.__version__ == '$SYNAPSE_VERSION' else 1)" 2>/dev/null; then
+# (__version__ gains " (b=main,<commit>)" when the venv sits inside a git checkout, as here.)
+if ! "$VENV/bin/python" -c "import synapse, sys; sys.exit(0 if synapse.__version__.split()[0] == '$SYNAPSE_VERSION' else 1)" 2>/dev/null; then
   log "pip install matrix-synapse==$SYNAPSE_VERSION"
   mkdir -p "$ROOT/.local"
   python3 -m venv "$VENV"
