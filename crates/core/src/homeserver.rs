@@ -8,6 +8,10 @@
 //! [`Homeserver::base`] can be compared byte for byte with `Request.url` in
 //! [`crate::classify()`]. See the "Client-server API" base URL rules,
 //! <https://spec.matrix.org/v1.11/client-server-api/#api-standards>.
+//!
+//! Not re-done here (pass the output of `new URL(…).href` or `url::Url` instead): IDNA,
+//! IPv4 shorthands (`127.1`), IPv6 compression (`[0:0::1]` → `[::1]`), escaping. Such
+//! hosts are either rejected or kept as given, and then simply never match a request.
 
 use core::fmt;
 
