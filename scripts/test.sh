@@ -109,17 +109,19 @@ run_section "cargo test --workspace" cargo-test cargo test --workspace
 count_rust_results "$LOGS/cargo-test.log" "cargo test"
 
 # wasm tests in real browsers, for every crate that has them.
-export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-GECKODRIVER="${GECKODRIVER:-$(command -v geckodriver || true)}"
-export GECKODRIVER
+# Not exported: wasm-bindgen-test-runner picks its browser from these variables, so with both in the
+# environment the --chrome run silently runs Firefox again. wasm-pack gets them as flags instead.
+CHROMEDRIVER_BIN="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+GECKODRIVER_BIN="${GECKODRIVER:-$(command -v geckodriver || true)}"
+unset CHROMEDRIVER GECKODRIVER
 for crate in core sw web; do
   dir="crates/$crate"
   [ -d "$dir" ] || continue
   if grep -rqs 'wasm_bindgen_test' "$dir/src" "$dir/tests"; then
     # --mode no-install: use the drivers and wasm-bindgen installed by setup, never download one.
     run_section "wasm-pack test --headless --chrome --firefox $dir" "wasm-$crate" \
-      wasm-pack test --mode no-install --headless --chrome --chromedriver "$CHROMEDRIVER" \
-      --firefox --geckodriver "$GECKODRIVER" "$dir"
+      wasm-pack test --mode no-install --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" \
+      --firefox --geckodriver "$GECKODRIVER_BIN" "$dir"
     count_rust_results "$LOGS/wasm-$crate.log" "wasm $crate (chrome+firefox)"
   else
     echo "-- $dir has no wasm_bindgen_test tests; skipped"
