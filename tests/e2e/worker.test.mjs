@@ -393,3 +393,28 @@ test('mode 2: inside a site\'s own worker via importScripts + self.authmedia.han
     await browser.close();
   }
 });
+
+test('the wasm cannot load → media gets a clear JSON error at once, nothing goes out tokenless', async () => {
+  const browser = await launchChromium();
+  try {
+    const { page } = browser;
+    await page.goto(site.url('/index.html'));
+    await page.evaluate(() => t.register('/host-sw.js?wasm=/missing.wasm'));
+    const answer = await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice));
+    assert.equal(answer.ok, false);
+    assert.match(answer.error, /wasm unavailable/);
+    const url = freshUrl(world.media.png64);
+    const started = Date.now();
+    const response = await page.evaluate((u) => t.fetch(u), url);
+    assert.ok(Date.now() - started < 5000, 'answered without waiting for a timeout');
+    assert.equal(response.status, 503);
+    assert.equal(response.headers['cache-control'], 'no-store');
+    const body = JSON.parse(response.text);
+    assert.equal(body.errcode, 'M_UNKNOWN');
+    assert.match(body.error, /wasm unavailable/);
+    assert.equal(loggedLines(new URL(url).pathname).length, 0, 'the media request never reached Synapse');
+    assert.equal((await page.evaluate(() => t.fetch('/host-probe'))).text, 'answered by the host worker');
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,6 +1,8 @@
 // A site's own service worker that embeds authmedia (mode 2 of the README, "Service worker"):
 // authmedia registers no listeners of its own; this worker routes to it first.
-self.AUTHMEDIA_SW_OPTIONS = { registerListeners: false, wasmUrl: '/dist/authmedia_sw_bg.wasm' };
+// `?wasm=<url>` lets a test point it at a wasm that does not exist.
+const wasmUrl = new URL(self.location.href).searchParams.get('wasm') || '/dist/authmedia_sw_bg.wasm';
+self.AUTHMEDIA_SW_OPTIONS = { registerListeners: false, wasmUrl };
 importScripts('/dist/authmedia-sw.js');
 
 self.addEventListener('install', (event) => event.waitUntil(self.skipWaiting()));
