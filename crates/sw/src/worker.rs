@@ -161,7 +161,7 @@ impl AuthMediaWorker {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "wasm32"))]
 impl AuthMediaWorker {
     /// Test hook: a page message from `client_id` (no `ExtendableMessageEvent` needed).
     pub(crate) fn test_message(&self, client_id: &str, data: &JsValue) -> JsValue {
