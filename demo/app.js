@@ -19,6 +19,7 @@ const state = {
   renders: 0,
   statsTimer: 0,
   forced: false,
+  avatar: /** @type {null | {mxc: string, alt: string}} */ (null),
 };
 window.authmediaDemo = state;
 
@@ -211,6 +212,7 @@ async function start() {
   await showProfile(userId);
   await chooseRoom();
   render();
+  logEvent(`logged in as ${userId}; mode ${state.media.mode}, API ${state.media.api}${state.media.fallbackReason ? ` (${state.media.fallbackReason})` : ''}`);
   state.statsTimer = setInterval(showStats, STATS_INTERVAL_MS);
   showStats();
 }
@@ -229,10 +231,20 @@ async function showProfile(userId) {
   $('#me').hidden = false;
   $('#me-name').textContent = profile.displayname ?? userId;
   $('#me-id').textContent = userId;
-  const avatar = /** @type {HTMLImageElement} */ ($('#avatar'));
-  avatar.alt = `Avatar of ${profile.displayname ?? userId}`;
-  if (typeof profile.avatar_url === 'string') avatar.dataset.mxc = profile.avatar_url;
-  else avatar.hidden = true;
+  state.avatar = typeof profile.avatar_url === 'string' ? { mxc: profile.avatar_url, alt: `Avatar of ${profile.displayname ?? userId}` } : null;
+}
+
+/** The avatar: a 96×96 crop thumbnail (one of the sizes servers pre-generate). Re-created on every render. */
+function avatarElement() {
+  if (!state.avatar) return el('span', { class: 'avatar placeholder', 'aria-hidden': 'true' });
+  return el('img', {
+    id: 'avatar',
+    class: 'avatar',
+    alt: state.avatar.alt,
+    width: 96,
+    height: 96,
+    dataset: { mxc: state.avatar.mxc, width: '96', height: '96', method: 'crop' },
+  });
 }
 
 async function chooseRoom() {
@@ -291,6 +303,12 @@ function render() {
   const animated = animateThumbnails();
   $('#timeline').replaceChildren(...state.items.map((item) => tileFor(item, animated)));
   $('#legacy').replaceChildren(...legacyTiles());
+  $('#avatar-slot').replaceChildren(avatarElement());
+  const controlled = Boolean(navigator.serviceWorker?.controller);
+  $('#legacy-controller').textContent = controlled
+    ? 'Right now a worker controls this page: these URLs are upgraded.'
+    : 'Right now no worker controls this page: these URLs go out without a token.';
+  $('#legacy-controller').dataset.controlled = String(controlled);
   document.documentElement.dataset.demo = 'ready';
   document.documentElement.dataset.renders = String(state.renders);
 }
@@ -301,7 +319,14 @@ function watch(tile, media, how) {
     tile.dataset.state = ok ? 'loaded' : 'error';
     const src = media.currentSrc || media.src || media.href || '';
     const via = tile.querySelector('.via');
-    if (via) via.textContent = ok ? describeSrc(src, media) : how === 'legacy-frozen' ? 'not loaded: 404 without the worker (frozen)' : 'failed to load';
+    if (!via) return;
+    if (how.startsWith('legacy')) {
+      const size = ok ? ` · ${media.naturalWidth}×${media.naturalHeight}` : '';
+      if (navigator.serviceWorker?.controller) via.textContent = ok ? `loaded: the worker upgraded it to v1 + token${size}` : 'failed to load';
+      else via.textContent = ok ? `loaded without a token (legacy endpoint)${size}` : 'not loaded: 404 without the worker (frozen)';
+      return;
+    }
+    via.textContent = ok ? describeSrc(src, media) : 'failed to load';
   };
   if (media instanceof HTMLImageElement) {
     media.addEventListener('load', () => settle(true));
@@ -418,12 +443,22 @@ function tileFor(item, animated) {
 function openViewer(item) {
   const dialog = /** @type {HTMLDialogElement} */ ($('#viewer'));
   $('#viewer-title').textContent = item.name;
-  const img = el('img', { alt: item.name, dataset: { mxc: item.mxc } });
+  // The full image through media.src() (no thumbnail option: the download endpoint). mount() would
+  // size a thumbnail from the element's box, which is what the grid wants and the viewer does not.
+  const img = el('img', { alt: item.name, class: 'full' });
   const via = el('p', { class: 'muted small via', text: 'loading…' });
-  img.addEventListener('load', () => (via.textContent = describeSrc(img.currentSrc, img)));
+  img.addEventListener('load', () => (via.textContent = `media.src(): ${describeSrc(img.currentSrc, img)}`));
   img.addEventListener('error', () => (via.textContent = 'failed to load'));
   $('#viewer-body').replaceChildren(img, via);
   dialog.showModal();
+  state.media.src(item.mxc).then(
+    (url) => {
+      if (img.isConnected) img.src = url;
+    },
+    (err) => {
+      via.textContent = `failed: ${err.code ?? ''} ${err.message}`;
+    },
+  );
 }
 
 /** Legacy /_matrix/media/v3 URLs for the pre-freeze item and a post-freeze image. */
@@ -431,7 +466,8 @@ function legacyTiles() {
   const base = state.session?.homeserver ?? '';
   const images = state.items.filter((i) => i.msgtype === 'm.image' && i.mxc && i.info.mimetype !== 'image/gif');
   const pre = images.find((i) => i.mxc === state.config.prefreezeMxc);
-  const post = images.find((i) => i.mxc !== state.config.prefreezeMxc);
+  const others = images.filter((i) => i.mxc !== state.config.prefreezeMxc);
+  const post = others.find((i) => i.info.mimetype === 'image/jpeg') ?? others[0];
   const tiles = [];
   for (const [item, frozen] of [
     [pre, false],
@@ -485,6 +521,8 @@ const LABELS = {
   evictions: 'evictions',
   bytes: 'bytes held',
   objectUrls: 'object URLs alive',
+  budgetBytes: 'budget',
+  inFlight: 'in flight',
   download: 'download',
   thumbnail: 'thumbnail',
 };
@@ -517,7 +555,7 @@ async function showStats() {
   ];
   const tables = groups.map(([title, values, empty]) => {
     const rows = flatten(values).map(([key, name, value]) =>
-      el('tr', { dataset: { key } }, el('th', { scope: 'row', text: name }), el('td', { text: key === 'bytes' ? formatBytes(value) : String(value) })),
+      el('tr', { dataset: { key } }, el('th', { scope: 'row', text: name }), el('td', { text: key === 'bytes' || key === 'budgetBytes' ? formatBytes(value) : String(value) })),
     );
     return el(
       'table',

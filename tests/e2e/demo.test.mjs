@@ -5,8 +5,10 @@
  * so the second run exercises the "already seeded" start) and a free port, and waits for the demo's
  * `--ready-file` instead of sleeping. Checks, in worker mode and after the switch in fallback mode:
  * every tile rendered (images decoded, video playable and seekable), the full image opens, the file
- * downloads with its name, the counters moved; legacy URLs are upgraded by the worker and, without it,
- * only the pre-freeze item loads. Leaves `tests/artifacts/demo.png` (and demo-fallback.png).
+ * downloads with its name, the counters moved; legacy URLs are upgraded by the worker. Then, in a
+ * browser where service workers are blocked: everything renders through the fallback and, on legacy
+ * URLs, only the pre-freeze item loads. Leaves `tests/artifacts/demo.png` (and demo-fallback.png,
+ * demo-no-worker.png).
  * Finally SIGTERM stops the demo and nothing it started may still answer.
  *
  * Environment: AUTHMEDIA_DEMO_FRESH=1 wipes the test's demo Synapse first (first-start path).
@@ -245,6 +247,7 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   const statsWorker = await stats(page);
   assert.ok(statsWorker.worker.authenticated > 0, `worker authenticated requests: ${JSON.stringify(statsWorker)}`);
   assert.ok(statsWorker.worker.upgraded >= 2, `legacy URLs upgraded: ${JSON.stringify(statsWorker)}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo.png'), fullPage: true });
 
   // Reduced motion: the GIF thumbnail is asked for still.
@@ -257,15 +260,14 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   await page.locator('#force-fallback').check();
   await page.waitForFunction(() => document.documentElement.dataset.mode === 'fallback', null, { timeout: 15_000 });
   await page.waitForFunction((n) => Number(document.documentElement.dataset.renders) > n, rendersBefore, { timeout: 15_000 });
-  const fallbackTiles = await waitForTiles(page, { frozenMustFail: true }, 'every tile in fallback mode').catch((err) => {
+  // The worker still controls the page: forcing the fallback changes how data-mxc elements are
+  // rendered (blob: URLs), while plain legacy <img src> requests are still upgraded by the worker.
+  const fallbackTiles = await waitForTiles(page, { frozenMustFail: false }, 'every tile in fallback mode').catch((err) => {
     throw new Error(`${err.message}${why()}`);
   });
   for (const tile of fallbackTiles.filter((x) => x.kind !== 'legacy')) {
     assert.ok(tile.src.startsWith('blob:'), `fallback mode shows blob: URLs: ${tile.label} ${tile.src}`);
   }
-  const legacy = fallbackTiles.filter((x) => x.kind === 'legacy');
-  assert.ok(legacy.some((x) => !x.frozen && x.ok), 'pre-freeze item loads through a legacy URL without the worker');
-  assert.ok(legacy.filter((x) => x.frozen).every((x) => !x.ok), 'post-freeze media is 404 on legacy URLs without the worker');
   const seekF = await seekVideo(page, 18);
   assert.ok(seekF.currentTime >= 17, `fallback: seeked ${JSON.stringify(seekF)}`);
   assert.deepEqual(await openFullImage(page), [1024, 768], 'fallback: full JPEG');
@@ -275,15 +277,39 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   const statsFallback = await stats(page);
   assert.ok(statsFallback.fallback.fetches >= workerTiles.filter((x) => x.kind === 'image').length, `fallback fetches: ${JSON.stringify(statsFallback)}`);
   assert.ok(sum(statsFallback.byKind) > sum(statsWorker.byKind), `counters by kind moved: ${JSON.stringify(statsWorker.byKind)} → ${JSON.stringify(statsFallback.byKind)}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo-fallback.png'), fullPage: true });
 
   // Back to the worker: tiles render again.
   await page.locator('#force-fallback').uncheck();
   await page.waitForFunction(() => document.documentElement.dataset.mode === 'worker', null, { timeout: 15_000 });
   await waitForTiles(page, { frozenMustFail: false }, 'every tile back in worker mode');
+  await browser.close();
+
+  // ---- no worker at all (service workers blocked): the fallback alone, and legacy URLs unauthenticated ----
+  const blocked = await launchChromium({ viewport: { width: 1360, height: 900 }, serviceWorkers: 'block' });
+  t.after(() => blocked.close());
+  const page2 = blocked.page;
+  const console2 = collectConsole(page2);
+  await page2.goto(ready.url);
+  await page2.locator('#login-button').click();
+  await page2.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 60_000 });
+  assert.equal(await page2.evaluate(() => document.documentElement.dataset.mode), 'fallback', 'no worker → fallback');
+  assert.equal(await page2.locator('#legacy-controller').getAttribute('data-controlled'), 'false');
+  const noWorkerTiles = await waitForTiles(page2, { frozenMustFail: true }, 'every tile without a worker').catch((err) => {
+    throw new Error(`${err.message}\nconsole:\n${console2.slice(-30).join('\n')}`);
+  });
+  for (const tile of noWorkerTiles.filter((x) => x.kind !== 'legacy')) {
+    assert.ok(tile.ok && tile.src.startsWith('blob:'), `no worker: ${tile.label} rendered from a blob: URL (${tile.src})`);
+  }
+  const legacy = noWorkerTiles.filter((x) => x.kind === 'legacy');
+  assert.ok(legacy.some((x) => !x.frozen) && legacy.filter((x) => !x.frozen).every((x) => x.ok), 'pre-freeze item loads through legacy URLs without a worker');
+  assert.ok(legacy.some((x) => x.frozen) && legacy.filter((x) => x.frozen).every((x) => !x.ok), 'post-freeze media is 404 on legacy URLs without a worker');
+  await page2.evaluate(() => window.scrollTo(0, 0));
+  await page2.screenshot({ path: path.join(ARTIFACTS, 'demo-no-worker.png'), fullPage: true });
+  await blocked.close();
 
   // ---- Ctrl-C / SIGTERM: everything stops ----
-  await browser.close();
   await demo.kill(20_000);
   assert.equal(await answers(`${ready.homeserver}/_matrix/client/versions`), false, 'Synapse stopped with the demo');
   assert.equal(await answers(ready.url), false, 'demo server stopped');
