@@ -19,6 +19,7 @@ const state = {
   renders: 0,
   statsTimer: 0,
   forced: false,
+  progressLogged: new Set(),
   avatar: /** @type {null | {mxc: string, alt: string}} */ (null),
 };
 window.authmediaDemo = state;
@@ -202,7 +203,12 @@ async function start() {
     });
     state.media.addEventListener('progress', (e) => {
       const d = e.detail ?? {};
-      if (d.total >= 1024 * 1024 && d.loaded === d.total) logEvent(`fallback fetched ${formatBytes(d.total)} (${d.mxc?.split('/').pop()})`);
+      // One line per large item and render (the SDK reports progress in steps, the last one twice).
+      const key = `${state.renders} ${d.mxc}`;
+      if (d.total >= 1024 * 1024 && d.loaded === d.total && !state.progressLogged.has(key)) {
+        state.progressLogged.add(key);
+        logEvent(`fallback fetched ${formatBytes(d.total)} (${d.mxc?.split('/').pop()})`);
+      }
     });
   }
   /** @type {HTMLInputElement} */ ($('#force-fallback')).checked = state.forced === true;

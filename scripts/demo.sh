@@ -33,8 +33,17 @@ if [ "$need_build" = "1" ]; then
   echo "[demo] build (scripts/build.sh)" >&2
   mkdir -p "$ROOT/.local"
   touch "$STAMP.new"
-  scripts/build.sh
-  mv "$STAMP.new" "$STAMP"
+  if scripts/build.sh; then
+    mv "$STAMP.new" "$STAMP"
+  else
+    missing=0
+    for out in "${OUTPUTS[@]}"; do [ -f "$out" ] || missing=1; done
+    if [ "$missing" = "1" ]; then
+      echo "[demo] scripts/build.sh failed and there is no earlier build to serve" >&2
+      exit 1
+    fi
+    echo "[demo] WARNING: scripts/build.sh failed; serving the previous build (the next run tries again)" >&2
+  fi
 else
   echo "[demo] build is up to date (no input newer than the last build; DEMO_REBUILD=1 forces it)" >&2
 fi
