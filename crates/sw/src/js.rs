@@ -2,7 +2,7 @@
 //!
 //! Hand-written with `Reflect` instead of serde-wasm-bindgen: the shapes are tiny and fixed, and
 //! serde's error formatting (floats, escaped strings) cost about a quarter of the worker's wasm
-//! (measured: 167 KB → see ARCHITECTURE.md). Every reader is lenient the way the core's serde
+//! (measured: 167 KB → 124 KB of raw wasm). Every reader is lenient the way the core's serde
 //! impls are: a field of the wrong type counts as absent.
 
 use std::collections::BTreeMap;

@@ -48,7 +48,12 @@ pub(crate) fn authenticated_request(
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_cache(RequestCache::NoStore);
     init.set_redirect(RequestRedirect::Follow);
-    init.set_signal(Some(&original.signal()));
+    // The page cancelling an image also cancels its download. Not so for range requests: the
+    // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
+    // every seek — tied to the page's signal, a large video would never finish downloading.
+    if !original.headers().has("range").unwrap_or(false) {
+        init.set_signal(Some(&original.signal()));
+    }
     Request::new_with_str_and_init(target, &init)
 }
 
