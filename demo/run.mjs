@@ -22,8 +22,10 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSyn
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { startSynapse, REPO_ROOT } from '../tests/harness/synapse.mjs';
 import { startWorld } from '../tests/harness/env.mjs';
+import { ensureFixtures, readFixture } from '../tests/harness/fixtures.mjs';
 import * as mx from '../tests/harness/matrix.mjs';
 import { startStaticServer, mimeType } from '../tests/lib/static-server.mjs';
 import { freePort } from '../tests/lib/procs.mjs';
@@ -188,6 +190,47 @@ async function startSeeded(dataDir, seed) {
   return synapse;
 }
 
+/**
+ * An encrypted attachment (`EncryptedFile`, v2: AES-256-CTR, SHA-256 of the ciphertext), seeded once
+ * and recorded in the seed file. The page shows it when the SDK offers `srcEncrypted` (issue 7).
+ */
+async function seedEncrypted(base, dataDir, seed) {
+  if (seed.encrypted) return seed;
+  const fixtures = await ensureFixtures();
+  const photo = fixtures.png800;
+  const plain = readFixture(photo);
+  const key = randomBytes(32);
+  // The spec's counter block: 8 random bytes, then a 64-bit counter starting at 0.
+  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
+  const cipher = createCipheriv('aes-256-ctr', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+  const unpadded = (b64) => b64.replace(/=+$/, '');
+  const session = await mx.login(base, 'alice', seed.users.alice.password);
+  try {
+    const mxc = await mx.upload(base, session.accessToken, ciphertext, 'application/octet-stream');
+    const file = {
+      v: 'v2',
+      url: mxc,
+      key: { kty: 'oct', alg: 'A256CTR', ext: true, key_ops: ['encrypt', 'decrypt'], k: key.toString('base64url') },
+      iv: unpadded(iv.toString('base64')),
+      hashes: { sha256: unpadded(createHash('sha256').update(ciphertext).digest('base64')) },
+    };
+    const name = 'encrypted-landscape.png';
+    const eventId = await mx.sendMessage(base, session.accessToken, seed.roomId, {
+      msgtype: 'm.image',
+      body: name,
+      filename: name,
+      file,
+      info: { mimetype: photo.contentType, size: plain.length, w: photo.width, h: photo.height },
+    });
+    const next = { ...seed, encrypted: { mxc, eventId } };
+    writeJsonAtomic(path.join(dataDir, SEED_FILE), next);
+    return next;
+  } finally {
+    await mx.logout(base, session.accessToken).catch(() => {});
+  }
+}
+
 /** The ESM entry of the npm package, from its package.json `exports` (or `module`/`main`). */
 function packageEntry() {
   const file = path.join(NPM_DIR, 'package.json');
@@ -255,6 +298,8 @@ async function main() {
     } else {
       ({ synapse, seed } = await seedFresh(opts.dataDir));
     }
+    // Later seed steps are recorded in the seed file too, so an older demo directory gains them once.
+    seed = await seedEncrypted(synapse.baseUrl, opts.dataDir, seed);
     const alice = seed.users.alice;
     config = {
       homeserver: synapse.baseUrl,
