@@ -31,27 +31,37 @@ fi
 log "cargo build --release --target wasm32-unknown-unknown -p authmedia-web"
 cargo build --release --target wasm32-unknown-unknown -p authmedia-web
 DIST="$ROOT/npm/dist"
-rm -rf "$DIST"
-mkdir -p "$DIST"
-wasm-bindgen --target web --out-dir "$DIST" --out-name authmedia_web \
+# Build into a staging dir, then move each file into place (an atomic rename per file), so a
+# page or test served from npm/ meanwhile never sees the package half-written.
+STAGE="$ROOT/target/npm-stage"
+rm -rf "$STAGE"
+mkdir -p "$STAGE" "$DIST"
+wasm-bindgen --target web --out-dir "$STAGE" --out-name authmedia_web \
   target/wasm32-unknown-unknown/release/authmedia_web.wasm
 WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
 if [ -x "$WASM_OPT" ]; then
   log "wasm-opt -Oz"
   "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$DIST/authmedia_web_bg.wasm" -o "$DIST/authmedia_web_bg.wasm.opt"
-  mv "$DIST/authmedia_web_bg.wasm.opt" "$DIST/authmedia_web_bg.wasm"
+    "$STAGE/authmedia_web_bg.wasm" -o "$STAGE/authmedia_web_bg.wasm.opt"
+  mv "$STAGE/authmedia_web_bg.wasm.opt" "$STAGE/authmedia_web_bg.wasm"
 else
   log "wasm-opt not found at $WASM_OPT (npm ci in tests/): shipping unoptimised wasm"
 fi
+for f in "$STAGE"/*; do
+  cp "$f" "$DIST/.$(basename "$f").tmp"
+  mv -f "$DIST/.$(basename "$f").tmp" "$DIST/$(basename "$f")"
+done
 
 # --- the worker files, shipped as matrix-authmedia/sw/* -----------------------------------
 SWOUT="$ROOT/npm/sw"
 mkdir -p "$SWOUT"
-find "$SWOUT" -maxdepth 1 -type f ! -name .gitignore -delete
 if [ -f sw/dist/authmedia-sw.js ]; then
-  find sw/dist -maxdepth 1 -type f \( -name '*.js' -o -name '*.wasm' \) -exec cp {} "$SWOUT/" \;
+  for f in sw/dist/*.js sw/dist/*.wasm; do
+    [ -f "$f" ] || continue
+    cp "$f" "$SWOUT/.$(basename "$f").tmp"
+    mv -f "$SWOUT/.$(basename "$f").tmp" "$SWOUT/$(basename "$f")"
+  done
 else
   log "sw/dist/authmedia-sw.js is missing: the package ships without the worker"
 fi

@@ -100,7 +100,17 @@ pub fn describe(v: &JsValue) -> String {
     if let Some(e) = v.dyn_ref::<js_sys::Error>() {
         return String::from(e.message());
     }
-    v.as_string().unwrap_or_else(|| format!("{v:?}"))
+    if let Some(s) = v.as_string() {
+        return s;
+    }
+    if v.is_null() || v.is_undefined() {
+        return "(no error value)".to_owned();
+    }
+    // JSON text, without Rust's float formatting (kept out of the wasm for size).
+    js_sys::JSON::stringify(v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "(unprintable error value)".to_owned())
 }
 
 /// The `code` of an error thrown by this SDK, if it is one.

@@ -102,7 +102,7 @@ impl Options {
             Some("never") => FallbackPref::Never,
             Some(other) => {
                 return Err(WebError::invalid_argument(format!(
-                    "options.fallback must be 'auto', 'force' or 'never', not {other:?}"
+                    "options.fallback must be 'auto', 'force' or 'never', not \"{other}\""
                 )))
             }
         };

@@ -228,7 +228,7 @@ pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
             Some("scale") => Some(Method::Scale),
             Some(m) => {
                 return Err(WebError::invalid_argument(format!(
-                    "thumbnail.method must be 'crop' or 'scale', not {m:?}"
+                    "thumbnail.method must be 'crop' or 'scale', not \"{m}\""
                 )))
             }
         };
