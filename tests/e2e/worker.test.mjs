@@ -418,3 +418,35 @@ test('the wasm cannot load → media gets a clear JSON error at once, nothing go
     await browser.close();
   }
 });
+
+test('a trapped wasm instance: a clear error for that request, a fresh instance for the next', async () => {
+  const browser = await launchChromium();
+  try {
+    const { page } = browser;
+    await page.goto(site.url('/index.html'));
+    await page.evaluate(() => t.register('/trap-sw.js'));
+    const { alice } = world.users;
+    await page.evaluate((s) => t.setSession(s), sessionOf(alice));
+    assert.equal((await page.evaluate((u) => t.loadImage(u), freshUrl(world.media.png64))).loaded, true);
+    assert.deepEqual(await page.evaluate(() => t.raw('instances')), { instances: 1, armed: false });
+
+    assert.deepEqual(await page.evaluate(() => t.raw('arm-trap')), { armed: true });
+    const trapped = freshUrl(world.media.png64);
+    const started = Date.now();
+    const response = await page.evaluate((u) => t.fetch(u), trapped);
+    assert.ok(Date.now() - started < 5000, 'no hang');
+    assert.equal(response.status, 500);
+    assert.equal(JSON.parse(response.text).errcode, 'M_UNKNOWN');
+    assert.equal(loggedLines(new URL(trapped).pathname).length, 0, 'nothing was sent (tokenless or not)');
+
+    // The next request is served by a fresh instance, which asks the tab for its session again.
+    const url = freshUrl(world.media.png800);
+    const img = await page.evaluate((u) => t.loadImage(u), url);
+    assert.equal(img.loaded, true);
+    assert.equal(await loggedUser(new URL(url).pathname), alice.userId);
+    assert.deepEqual(await page.evaluate(() => t.raw('instances')), { instances: 2, armed: false });
+    assert.equal((await page.evaluate(() => t.stats())).authenticated, 1, 'counters of the fresh instance');
+  } finally {
+    await browser.close();
+  }
+});

@@ -26,11 +26,12 @@ navigator.serviceWorker.startMessages();
 
 /** Posts a message to the controlling worker and waits (bounded) for the answer on a port. */
 function ask(message, timeoutMs = 10000) {
+  const type = typeof message === 'string' ? message : message.type;
   const worker = navigator.serviceWorker.controller;
   if (!worker) return Promise.reject(new Error('page is not controlled'));
   const channel = new MessageChannel();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer to ${message.type}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`no answer to ${type}`)), timeoutMs);
     channel.port1.onmessage = (event) => {
       clearTimeout(timer);
       resolve(event.data);
@@ -83,6 +84,8 @@ window.t = {
     return ask({ type: 'authmedia:logout' });
   },
   stats: () => ask({ type: 'authmedia:stats' }),
+  /** A raw message to the controlling worker (test workers answer some on the port). */
+  raw: (message) => ask(message),
   claim: () => ask({ type: 'authmedia:claim' }),
   /** Loads an <img>; resolves {loaded, naturalWidth, naturalHeight} (bounded wait). */
   loadImage(src, timeoutMs = 15000) {
