@@ -94,6 +94,8 @@ export interface AuthMediaStats {
   fallback: FallbackStats;
   /** URLs handed out by this page, by endpoint kind. */
   byKind: { download: number; thumbnail: number };
+  /** URLs handed out by this page, by the mode that served them. */
+  byMode: { worker: number; fallback: number; legacy: number };
   mode: Mode;
 }
 

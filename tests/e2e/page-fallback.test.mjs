@@ -84,6 +84,7 @@ test('insecure origin: init picks the fallback, src() gives a blob: URL that ren
   assert.equal(stats.fallback.fetches, 2);
   assert.equal(stats.byKind.download, 1);
   assert.equal(stats.byKind.thumbnail, 1);
+  assert.deepEqual(stats.byMode, { worker: 0, fallback: 2, legacy: 0 });
 });
 
 test('insecure origin: mount() hydrates images (sizes from the box), video plays, errors are marked', { timeout: 180_000 }, async () => {
@@ -269,13 +270,21 @@ test('fallback budget: evictions happen, live object URLs stay under budget, ima
       );
       return page.evaluate(async () => {
         const visible = [...document.querySelectorAll('#root img')].filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
-        const alive = [];
-        for (const u of window.assignedUrls) {
-          try {
-            alive.push((await (await fetch(u)).blob()).size);
-          } catch {
-            // revoked
+        // Chromium applies URL.revokeObjectURL asynchronously (the blob registry lives in another
+        // process): probe until the live set matches the SDK's count, for at most 5 s; a URL the
+        // SDK forgot to revoke never converges and fails the assertions below.
+        let alive = [];
+        for (const t0 = performance.now(); performance.now() - t0 < 5000; ) {
+          alive = [];
+          for (const u of window.assignedUrls) {
+            try {
+              alive.push((await (await fetch(u)).blob()).size);
+            } catch {
+              // revoked
+            }
           }
+          if (alive.length === window.media.stats().fallback.objectUrls) break;
+          await new Promise((r) => requestAnimationFrame(r));
         }
         const visibleAlive = [];
         for (const i of visible) {

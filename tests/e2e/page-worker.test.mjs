@@ -95,6 +95,7 @@ test('worker mode: mount() hydrates authenticated URLs sized from the box; the w
   assert.ok(stats.worker && stats.worker.authenticated >= 4, JSON.stringify(stats));
   assert.equal(stats.fallback.fetches, 0);
   assert.equal(stats.byKind.thumbnail, 3);
+  assert.deepEqual(stats.byMode, { worker: 4, fallback: 0, legacy: 0 });
   // Runtime switch: forced fallback → new elements get blob: URLs; back to the worker.
   const switched = await page.evaluate(async (mxc) => {
     window.media.setForceFallback(true);

@@ -246,3 +246,54 @@ async fn limiter_bounds_concurrency() {
     assert_eq!(peak.get(), 2);
     assert_eq!(limiter.active(), 0);
 }
+
+fn json(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).expect("test JSON")
+}
+
+#[test]
+fn versions_bodies_are_read_like_the_core_reads_them() {
+    use crate::fallback::versions_from_js;
+    use authmedia_core::{negotiate, Api};
+    let v = versions_from_js(&json(
+        r#"{"versions":["r0.6.1","v1.11"],"unstable_features":{"x":true,"y":"yes"}}"#,
+    ))
+    .expect("valid");
+    assert_eq!(v.versions, vec!["r0.6.1".to_owned(), "v1.11".to_owned()]);
+    assert_eq!(v.unstable_features.get("x"), Some(&true));
+    assert_eq!(v.unstable_features.get("y"), Some(&false));
+    assert_eq!(negotiate(&v), Api::V1);
+    let v = versions_from_js(&json(
+        r#"{"versions":["v1.10"],"unstable_features":{"org.matrix.msc3916":true}}"#,
+    ))
+    .expect("valid");
+    assert_eq!(negotiate(&v), Api::Unstable);
+    let v = versions_from_js(&json(
+        r#"{"versions":["v1.10"],"unstable_features":[true]}"#,
+    ))
+    .expect("valid");
+    assert_eq!(negotiate(&v), Api::Legacy);
+    assert!(versions_from_js(&json(r#"{"versions":"v1.11"}"#)).is_none());
+    assert!(versions_from_js(&json(r#"{"versions":["v1.11", 2]}"#)).is_none());
+    assert!(versions_from_js(&json("null")).is_none());
+}
+
+#[test]
+fn error_bodies_are_read_leniently() {
+    use crate::fallback::error_body_from_js;
+    let b = error_body_from_js(&json(
+        r#"{"errcode":"M_LIMIT_EXCEEDED","error":"slow","retry_after_ms":1500}"#,
+    ))
+    .expect("object");
+    assert_eq!(b.errcode.as_deref(), Some("M_LIMIT_EXCEEDED"));
+    assert_eq!(b.retry_after_ms, Some(1500));
+    let b = error_body_from_js(&json(
+        r#"{"errcode":7,"soft_logout":"true","retry_after_ms":-3}"#,
+    ))
+    .expect("object");
+    assert_eq!(
+        (b.errcode, b.soft_logout, b.retry_after_ms),
+        (None, None, None)
+    );
+    assert!(error_body_from_js(&json("\"text\"")).is_none());
+}

@@ -54,6 +54,12 @@ pub struct Counters {
     pub downloads: u64,
     /// URLs handed out for thumbnails.
     pub thumbnails: u64,
+    /// URLs handed out for the worker (authenticated http URLs).
+    pub worker_urls: u64,
+    /// URLs handed out by the fallback (`blob:` URLs).
+    pub fallback_urls: u64,
+    /// Legacy URLs handed out (server without authenticated media).
+    pub legacy_urls: u64,
 }
 
 /// Shared state behind an `AuthMedia` handle.
@@ -174,6 +180,11 @@ impl Inner {
         set(&by, "download", &JsValue::from(c.downloads as f64));
         set(&by, "thumbnail", &JsValue::from(c.thumbnails as f64));
         set(&out, "byKind", &by);
+        let bm = object();
+        set(&bm, "worker", &JsValue::from(c.worker_urls as f64));
+        set(&bm, "fallback", &JsValue::from(c.fallback_urls as f64));
+        set(&bm, "legacy", &JsValue::from(c.legacy_urls as f64));
+        set(&out, "byMode", &bm);
         set(&out, "mode", &JsValue::from_str(self.mode.get().as_str()));
         out
     }
@@ -195,12 +206,21 @@ impl Inner {
             }
         }
         let url = self.url(mxc, req);
-        if !self.api.get().is_authenticated() || self.mode.get() == Mode::Worker {
+        if !self.api.get().is_authenticated() {
+            let mut c = self.counters.borrow_mut();
+            c.legacy_urls = c.legacy_urls.saturating_add(1);
+            return Ok((url, None));
+        }
+        if self.mode.get() == Mode::Worker {
+            let mut c = self.counters.borrow_mut();
+            c.worker_urls = c.worker_urls.saturating_add(1);
             return Ok((url, None));
         }
         let blob = self
             .blob_url(url.clone(), url.clone(), pin, &mxc.to_string())
             .await?;
+        let mut c = self.counters.borrow_mut();
+        c.fallback_urls = c.fallback_urls.saturating_add(1);
         Ok((blob, Some(url)))
     }
 }
