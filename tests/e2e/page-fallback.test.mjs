@@ -104,6 +104,7 @@ test('insecure origin: mount() hydrates images (sizes from the box), video plays
         <img id="missing" data-mxc="mxc://${m.png64.serverName}/doesNotExist123" style="width:10px;height:10px" alt="">
         <video id="mp4" data-mxc="${m.mp4.mxc}" muted playsinline style="width:320px;height:180px"></video>
         <a id="file" data-mxc="${m.file.mxc}" data-filename="notes.txt" download>file</a>`;
+      window.t0 = performance.now();
       window.unmount = window.media.mount(root);
     }, m);
     await page.waitForFunction(
@@ -111,6 +112,7 @@ test('insecure origin: mount() hydrates images (sizes from the box), video plays
       null,
       { timeout: 90_000 },
     );
+    const settledMs = Math.round(await page.evaluate(() => performance.now() - window.t0));
     const report = Object.fromEntries((await renderReport(page)).map((r) => [r.id, r]));
     // 160×120 CSS px at DPR 1 → the 320×240 scale preset.
     assert.equal(report.box.state, 'loaded', JSON.stringify(report.box));
@@ -141,6 +143,7 @@ test('insecure origin: mount() hydrates images (sizes from the box), video plays
     const progress = await page.evaluate((mxc) => window.events.filter((e) => e.type === 'progress' && e.mxc === mxc), m.mp4.mxc);
     assert.ok(progress.length >= 3, `progress events: ${progress.length}`);
     assert.equal(progress.at(-1).loaded, m.mp4.bytes);
+    console.log(`# fallback mount: 4 images + ${m.mp4.bytes} B mp4 as blobs settled in ${settledMs} ms; ${progress.length} progress events`);
     // Errors were reported as events with codes.
     const errors = await page.evaluate(() => window.events.filter((e) => e.type === 'error').map((e) => e.code));
     assert.ok(errors.includes('invalid_mxc') && errors.includes('not_found'), JSON.stringify(errors));
@@ -336,6 +339,52 @@ test('fallback: video over the budget is marked too-large and download() still s
     const path = await download.path();
     const { statSync } = await import('node:fs');
     assert.equal(statSync(path).size, world.media.mp4.bytes);
+  } finally {
+    await page.close();
+  }
+});
+
+test('fallback: a 401 M_UNKNOWN_TOKEN calls onTokenRefresh once for concurrent requests, then retries', { timeout: 90_000 }, async () => {
+  const base = world.synapse.baseUrl;
+  const t1 = await mx.login(base, 'alice', world.users.alice.password);
+  const t2 = await mx.login(base, 'alice', world.users.alice.password);
+  const page = await browser.context.newPage();
+  try {
+    await openInsecure(page);
+    await page.evaluate(async ([opts, t2]) => {
+      window.refreshCalls = 0;
+      window.media = await window.am.AuthMedia.init({
+        ...opts,
+        onTokenRefresh: async () => {
+          window.refreshCalls += 1;
+          return t2;
+        },
+      });
+    }, [{ ...alice(), accessToken: t1.accessToken }, t2.accessToken]);
+    await mx.logout(base, t1.accessToken); // the server forgets t1: the next requests get 401 M_UNKNOWN_TOKEN
+    const out = await page.evaluate(async (mxcs) => {
+      const sizes = await Promise.all(
+        mxcs.map(async (mxc) => {
+          const img = new Image();
+          img.src = await window.media.src(mxc, { thumbnail: { width: 32, height: 32, method: 'crop' } });
+          await img.decode();
+          return img.naturalWidth;
+        }),
+      );
+      return { sizes, calls: window.refreshCalls };
+    }, [world.media.png800.mxc, world.media.jpeg.mxc, world.media.png1600.mxc]);
+    assert.deepEqual(out, { sizes: [32, 32, 32], calls: 1 });
+    // When the refreshed token is dead too: a coded error after one refresh and one retry.
+    await mx.logout(base, t2.accessToken);
+    const code = await page.evaluate(async (mxc) => {
+      try {
+        await window.media.src(mxc);
+        return null;
+      } catch (e) {
+        return [e.code, e.errcode, e instanceof window.am.AuthMediaError];
+      }
+    }, world.media.bobPng.mxc);
+    assert.deepEqual(code, ['unauthorized', 'M_UNKNOWN_TOKEN', true]);
   } finally {
     await page.close();
   }
