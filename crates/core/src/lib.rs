@@ -14,8 +14,10 @@
 //! | [`classify`](mod@classify) | [`classify()`] a request URL |
 //! | [`thumbnail`] | [`thumbnail_size`] |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
+//! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
 #![deny(missing_docs)]
 
+pub mod attachment;
 pub mod classify;
 pub mod endpoint;
 pub mod error;
@@ -24,6 +26,10 @@ pub mod mxc;
 pub mod thumbnail;
 pub mod versions;
 
+pub use attachment::{
+    decrypt, decrypt_in_place, encrypt, encrypt_in_place, AttachmentDecryptor, AttachmentError,
+    AttachmentSecrets, Decryptor, EncryptedFile, Verifier,
+};
 pub use classify::{classify, Classification, MediaMatch, Route};
 pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
