@@ -13,6 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../harness/env.mjs';
+import * as mx from '../harness/matrix.mjs';
 import { launchChromium, collectConsole, cdp } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, renderReport, hasWorker } from '../pages/page/site.mjs';
 
@@ -181,4 +182,35 @@ test('logout: the worker is told, object URLs are revoked, mounted media is clea
   assert.equal(out.code, 'logged_out');
   assert.equal(out.objectUrls, 0);
   assert.ok(out.states.length > 0 && out.states.every((s) => s === 'error'), JSON.stringify(out.states));
+});
+
+test('worker mode: after a 401 the worker asks the page (need-token), onTokenRefresh answers, the image loads', { timeout: 90_000 }, async () => {
+  const base = world.synapse.baseUrl;
+  const t1 = await mx.login(base, 'alice', world.users.alice.password);
+  const t2 = await mx.login(base, 'alice', world.users.alice.password);
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(site.url('/'));
+    await waitForPackage(page);
+    await page.evaluate(async ([opts, t2]) => {
+      window.refreshCalls = 0;
+      window.media = await window.am.AuthMedia.init({ ...opts, onTokenRefresh: async () => ((window.refreshCalls += 1), t2) });
+    }, [{ ...alice(), accessToken: t1.accessToken }, t2.accessToken]);
+    await page.waitForFunction(() => window.media.mode === 'worker', null, { timeout: 30_000 });
+    await mx.logout(base, t1.accessToken);
+    await page.evaluate((mxc) => {
+      const root = document.getElementById('root');
+      // 57×41 crop snaps to the 96×96 preset; no other worker test asks for this jpeg thumbnail.
+      root.innerHTML = `<img id="r" data-mxc="${mxc}" data-width="57" data-height="41" data-method="crop" alt="">`;
+      window.media.mount(root);
+    }, world.media.jpeg.mxc);
+    await page.waitForFunction(() => ['loaded', 'error'].includes(document.getElementById('r').dataset.authmediaState), null, { timeout: 30_000 });
+    const r = await page.evaluate(() => {
+      const i = document.getElementById('r');
+      return { state: i.dataset.authmediaState, w: i.naturalWidth, calls: window.refreshCalls, http: i.src.startsWith('http') };
+    });
+    assert.deepEqual(r, { state: 'loaded', w: 96, calls: 1, http: true }, logs());
+  } finally {
+    await page.close();
+  }
 });
