@@ -78,6 +78,7 @@ pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
 }
 
 /// Reads a response body whole.
+#[cfg(all(test, target_arch = "wasm32"))]
 pub(crate) async fn array_buffer(response: &Response) -> Result<ArrayBuffer, JsValue> {
     JsFuture::from(response.array_buffer()?)
         .await?

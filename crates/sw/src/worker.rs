@@ -252,6 +252,18 @@ async fn serve(
         .map(|h| RangeRequest::parse(&h));
     let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
 
+    // A body another request of this user is downloading right now (a `<video>` sends several
+    // range requests at once): wait for it instead of downloading it again.
+    let body_key = format!("body:{}\n{target}", session.user_id);
+    let downloading = shared
+        .borrow()
+        .pending
+        .iter()
+        .find(|(k, _)| *k == body_key)
+        .map(|(_, p)| p.clone());
+    if let Some(downloading) = downloading {
+        let _ = JsFuture::from(downloading).await;
+    }
     let hit = shared.borrow_mut().store.get(&session.user_id, &target);
     if let Some(hit) = hit {
         bump(&mut shared.borrow_mut().stats.cache_hits);
@@ -325,7 +337,14 @@ async fn serve(
         return net::rewrap(&response); // too big to hold: stream it through
     }
     let content_type = response.headers().get("content-type").ok().flatten();
-    let body = net::array_buffer(&response).await?;
+    let reading = response.array_buffer()?;
+    shared
+        .borrow_mut()
+        .pending
+        .push((body_key.clone(), reading.clone()));
+    let body = JsFuture::from(reading).await;
+    shared.borrow_mut().pending.retain(|(k, _)| *k != body_key);
+    let body: ArrayBuffer = body?.dyn_into()?;
     let total = u64::from(body.byte_length());
     {
         let mut state = shared.borrow_mut();
