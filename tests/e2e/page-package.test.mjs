@@ -7,6 +7,7 @@
  * - the types: tests/types/*.ts checked with tsc --noEmit (usage compiles, misuse is rejected);
  * - a fresh Vite app (tests/npm-consumer/vite-app) installs the tarball, builds, is served with the
  *   worker files copied to its root, and shows an authenticated image in headless Chromium;
+ * - the same with webpack 5 (tests/npm-consumer/webpack-app, through webpack's Node API);
  * - the matrix-js-sdk adapter: fromMatrixClient(client) with the real matrix-js-sdk logged in to the
  *   real Synapse shows media, follows client.setAccessToken, and client.logout() logs the media out.
  */
@@ -21,12 +22,14 @@ import * as mx from '../harness/matrix.mjs';
 import { startStaticServer } from '../lib/static-server.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { REPO, NPM_DIR } from '../pages/page/site.mjs';
+import { createRequire } from 'node:module';
 
 const execFileP = promisify(execFile);
 const TARBALL = path.join(REPO, 'target', 'npm', 'matrix-authmedia.tgz');
 const TESTS = path.join(REPO, 'tests');
 // Inside tests/ so the app resolves vite and matrix-js-sdk from tests/node_modules (git-ignored dir).
 const APP_DIR = path.join(TESTS, 'artifacts', 'npm-consumer-vite');
+const WEBPACK_APP_DIR = path.join(TESTS, 'artifacts', 'npm-consumer-webpack');
 
 let world;
 let browser;
@@ -144,4 +147,43 @@ test('matrix-js-sdk adapter: fromMatrixClient shows media, follows setAccessToke
   assert.equal(who, 'M_UNKNOWN_TOKEN');
   const after = await page.evaluate(async (mxc) => ({ code: await window.codeOf(window.media.src(mxc)), urls: window.media.stats().fallback.objectUrls }), world.media.jpeg.mxc);
   assert.deepEqual(after, { code: 'logged_out', urls: 0 });
+});
+
+test('a fresh webpack 5 app installs the tarball, builds, and shows an authenticated image in Chromium', { timeout: 300_000 }, async () => {
+  rmSync(WEBPACK_APP_DIR, { recursive: true, force: true });
+  mkdirSync(path.dirname(WEBPACK_APP_DIR), { recursive: true });
+  cpSync(path.join(TESTS, 'npm-consumer', 'webpack-app'), WEBPACK_APP_DIR, { recursive: true });
+  await execFileP('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--prefer-offline', TARBALL], { cwd: WEBPACK_APP_DIR, timeout: 120_000 });
+  const require = createRequire(path.join(TESTS, 'package.json'));
+  const webpack = require('webpack');
+  const config = require(path.join(WEBPACK_APP_DIR, 'webpack.config.cjs'));
+  const stats = await new Promise((resolve, reject) => webpack(config, (err, st) => (err ? reject(err) : resolve(st))));
+  assert.ok(!stats.hasErrors(), stats.toString({ all: false, errors: true }));
+  const dist = path.join(WEBPACK_APP_DIR, 'dist');
+  const emitted = readdirSync(dist);
+  assert.ok(emitted.some((f) => f.endsWith('.wasm')), `webpack did not emit the wasm: ${emitted.join(', ')}`);
+  copyFileSync(path.join(WEBPACK_APP_DIR, 'index.html'), path.join(dist, 'index.html'));
+  const installed = path.join(WEBPACK_APP_DIR, 'node_modules', 'matrix-authmedia');
+  for (const f of readdirSync(path.join(installed, 'sw'))) copyFileSync(path.join(installed, 'sw', f), path.join(dist, f));
+  const wsite = await startStaticServer({ root: dist });
+  browser ??= await launchChromium();
+  const page = await browser.context.newPage();
+  const lines = collectConsole(page);
+  try {
+    await page.goto(wsite.url('/'));
+    await page.waitForFunction(() => window.appReady, null, { timeout: 30_000 });
+    const info = await page.evaluate(
+      (cfg) => window.startApp(cfg),
+      { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, mxc: world.media.jpeg.mxc },
+    );
+    assert.equal(info.api, 'v1');
+    assert.equal(info.badMxcCode, 'invalid_mxc');
+    await page.waitForFunction(() => document.getElementById('avatar').dataset.authmediaState === 'loaded', null, { timeout: 60_000 }).catch((e) => {
+      throw new Error(`${e.message}\n${lines.slice(-20).join('\n')}`);
+    });
+    assert.deepEqual(await page.evaluate(() => [document.getElementById('avatar').naturalWidth, document.getElementById('avatar').naturalHeight]), [96, 96]);
+  } finally {
+    await page.close();
+    await wsite.close();
+  }
 });
