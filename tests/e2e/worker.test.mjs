@@ -20,7 +20,7 @@ import * as mx from '../harness/matrix.mjs';
 import { REPO_ROOT } from '../harness/synapse.mjs';
 import { startStaticServer } from '../lib/static-server.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
-import { launchChromium, collectConsole, stopServiceWorkers } from '../lib/browser.mjs';
+import { launchChromium, collectConsole, stopServiceWorkers, cdp } from '../lib/browser.mjs';
 import { waitUntil } from '../lib/procs.mjs';
 
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');
@@ -448,5 +448,71 @@ test('a trapped wasm instance: a clear error for that request, a fresh instance 
     assert.equal((await page.evaluate(() => t.stats())).authenticated, 1, 'counters of the fresh instance');
   } finally {
     await browser.close();
+  }
+});
+
+test('a page a hard reload left uncontrolled asks to be claimed, then its media gets the token', async () => {
+  await withBrowser(async ({ page }) => {
+    const session = await cdp(page);
+    try {
+      const loaded = page.waitForEvent('load');
+      await session.send('Page.reload', { ignoreCache: true }); // Ctrl+Shift+R
+      await loaded;
+    } finally {
+      await session.detach().catch(() => {});
+    }
+    assert.equal(await page.evaluate(() => t.controlled()), false, 'a hard reload leaves the page uncontrolled');
+    assert.equal(await page.evaluate(() => t.ready()), true);
+    assert.deepEqual(await page.evaluate(() => t.claim()), { ok: true });
+    await waitUntil(() => page.evaluate(() => t.controlled()), { timeoutMs: 5000, what: 'controller after claim' });
+    await page.evaluate((s) => t.setSession(s), sessionOf(world.users.bob));
+    const url = freshUrl(world.media.png64);
+    assert.equal((await page.evaluate((u) => t.loadImage(u), url)).loaded, true);
+    assert.equal(await loggedUser(new URL(url).pathname), world.users.bob.userId);
+  });
+});
+
+test('legacy URLs on other servers: v1 answering M_UNRECOGNIZED falls back to legacy; an unstable-only server gets the MSC3916 prefix', async () => {
+  // A scripted homeserver (the recording server): Synapse supports v1, so these answers need a fake.
+  const fake = await startRecorder();
+  try {
+    let versions = { versions: ['r0.6.1', 'v1.11'], unstable_features: {} };
+    const json = (res, status, body) =>
+      res.writeHead(status, { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    fake.route('/_matrix/client/versions', (_req, res) => json(res, 200, versions));
+    fake.route('/_matrix/client/v1/media/', (_req, res) => json(res, 404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' }));
+    const gets = () => fake.requests.filter((r) => r.method === 'GET');
+    const session = { homeserver: fake.origin, accessToken: 'fake-token', userId: '@alice:fake.test' };
+
+    await withBrowser(async ({ page }) => {
+      await page.evaluate((s) => t.setSession(s), session);
+      const first = await page.evaluate((u) => t.loadImage(u), fake.url('/_matrix/media/v3/download/fake.test/abc1'));
+      assert.equal(first.loaded, true);
+      assert.deepEqual(gets().map((r) => r.path), [
+        '/_matrix/client/versions',
+        '/_matrix/client/v1/media/download/fake.test/abc1',
+        '/_matrix/media/v3/download/fake.test/abc1',
+      ]);
+      assert.ok(gets().every((r) => r.headers.authorization === 'Bearer fake-token'), 'the worker\'s own requests carry the token');
+      fake.clear();
+      const second = await page.evaluate((u) => t.loadImage(u), fake.url('/_matrix/media/r0/thumbnail/fake.test/abc2?width=32&height=32'));
+      assert.equal(second.loaded, true);
+      assert.deepEqual(gets().map((r) => r.path), ['/_matrix/media/r0/thumbnail/fake.test/abc2'], 'the decision "legacy" is remembered');
+    });
+
+    versions = { versions: ['r0.6.1', 'v1.5'], unstable_features: { 'org.matrix.msc3916': true } };
+    fake.clear();
+    await withBrowser(async ({ page }) => {
+      await page.evaluate((s) => t.setSession(s), session);
+      const img = await page.evaluate((u) => t.loadImage(u), fake.url('/_matrix/media/v3/download/fake.test/abc3'));
+      assert.equal(img.loaded, true);
+      assert.deepEqual(gets().map((r) => r.path), [
+        '/_matrix/client/versions',
+        '/_matrix/client/unstable/org.matrix.msc3916/media/download/fake.test/abc3',
+      ]);
+      assert.equal((await page.evaluate(() => t.stats())).upgraded, 1);
+    });
+  } finally {
+    await fake.close();
   }
 });

@@ -27,10 +27,14 @@ navigator.serviceWorker.startMessages();
 /** Posts a message to the controlling worker and waits (bounded) for the answer on a port. */
 function ask(message, timeoutMs = 10000) {
   const type = typeof message === 'string' ? message : message.type;
-  const worker = navigator.serviceWorker.controller;
-  if (!worker) return Promise.reject(new Error('page is not controlled'));
   const channel = new MessageChannel();
   return new Promise((resolve, reject) => {
+    // An uncontrolled page (hard reload) talks to the registration's active worker.
+    const worker = navigator.serviceWorker.controller || activeWorker;
+    if (!worker) {
+      reject(new Error('no worker to talk to'));
+      return;
+    }
     const timer = setTimeout(() => reject(new Error(`no answer to ${type}`)), timeoutMs);
     channel.port1.onmessage = (event) => {
       clearTimeout(timer);
@@ -39,6 +43,11 @@ function ask(message, timeoutMs = 10000) {
     worker.postMessage(message, [channel.port2]);
   });
 }
+
+let activeWorker = null;
+navigator.serviceWorker.getRegistration('/').then((registration) => {
+  activeWorker = (registration && registration.active) || null;
+});
 
 function waitForController(timeoutMs = 10000) {
   if (navigator.serviceWorker.controller) return Promise.resolve();
@@ -56,7 +65,7 @@ window.t = {
   /** Registers the worker (script URL relative to the site root) and waits until it controls the page. */
   async register(script = '/dist/authmedia-sw.js') {
     await navigator.serviceWorker.register(script, { scope: '/' });
-    await navigator.serviceWorker.ready;
+    activeWorker = (await navigator.serviceWorker.ready).active;
     await waitForController();
     return true;
   },
@@ -87,6 +96,11 @@ window.t = {
   /** A raw message to the controlling worker (test workers answer some on the port). */
   raw: (message) => ask(message),
   claim: () => ask({ type: 'authmedia:claim' }),
+  /** Resolves once the registration has an active worker (also in an uncontrolled page). */
+  async ready() {
+    activeWorker = (await navigator.serviceWorker.ready).active;
+    return Boolean(activeWorker);
+  },
   /** Loads an <img>; resolves {loaded, naturalWidth, naturalHeight} (bounded wait). */
   loadImage(src, timeoutMs = 15000) {
     return new Promise((resolve) => {
