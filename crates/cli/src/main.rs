@@ -1,11 +1,13 @@
 //! `authmedia`: the authmedia core on the command line, JSON out.
 //!
-//! Exit status: 0 success, 1 invalid input (`{"error": code, "message": …}` on stdout),
-//! 2 usage error (message and usage on stderr).
+//! Exit status: 0 success, 1 invalid input (`{"error": code, "message": …}` on stdout;
+//! on stderr for `encrypt`/`decrypt`, whose stdout carries raw bytes), 2 usage error
+//! (message and usage on stderr).
 
 mod args;
+mod attachment;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use authmedia_core::{
@@ -25,8 +27,14 @@ usage:
   authmedia negotiate < versions.json
   authmedia classify --homeserver <base> <url>
   authmedia thumbnail-size --width W --height H --dpr D --method crop|scale
+  authmedia encrypt --mimetype TYPE [--url MXC] [--info-out FILE] < plaintext > ciphertext
+                (EncryptedFile JSON + \"mimetype\" on stderr, or in FILE; without --url,
+                 url is mxc://upload.invalid/replace-with-content-uri)
+  authmedia decrypt --file ENCRYPTED_FILE.json [--max-bytes N] < ciphertext > plaintext
+                (plaintext written only after the SHA-256 matched)
 
-exit status: 0 ok, 1 invalid input ({\"error\": code, \"message\": ...} on stdout), 2 usage error";
+exit status: 0 ok, 1 invalid input ({\"error\": code, \"message\": ...} on stdout;
+on stderr for encrypt/decrypt, which then write nothing to stdout), 2 usage error";
 
 /// The outcome of a command.
 enum Outcome {
@@ -34,6 +42,8 @@ enum Outcome {
     Ok(String),
     /// Print `{"error", "message"}` on stdout, exit 1.
     Invalid { code: &'static str, message: String },
+    /// Raw bytes on stdout (encrypt/decrypt), or their error on stderr.
+    Binary(attachment::Binary),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +55,27 @@ fn main() -> ExitCode {
         }
         Ok(Outcome::Invalid { code, message }) => {
             println!("{}", json!({ "error": code, "message": message }));
+            ExitCode::from(1)
+        }
+        Ok(Outcome::Binary(attachment::Binary::Ok { stdout, stderr })) => {
+            if let Some(text) = stderr {
+                eprintln!("{text}");
+            }
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&stdout).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let message = format!("cannot write stdout: {e}");
+                    eprintln!(
+                        "{}",
+                        json!({ "error": "cannot_write_output", "message": message })
+                    );
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Ok(Outcome::Binary(attachment::Binary::Failed { code, message })) => {
+            eprintln!("{}", json!({ "error": code, "message": message }));
             ExitCode::from(1)
         }
         Err(Usage(msg)) if msg.is_empty() => {
@@ -81,6 +112,17 @@ fn run(argv: &[String]) -> Result<Outcome, Usage> {
         "thumbnail-size" => {
             cmd_thumbnail_size(&Args::parse(rest, &["width", "height", "dpr", "method"])?)
         }
+        "encrypt" => attachment::cmd_encrypt(
+            &Args::parse(rest, &["mimetype", "url", "info-out"])?,
+            &mut std::io::stdin().lock(),
+            |buf| getrandom::fill(buf).map_err(|e| e.to_string()),
+        )
+        .map(Outcome::Binary),
+        "decrypt" => attachment::cmd_decrypt(
+            &Args::parse(rest, &["file", "max-bytes"])?,
+            &mut std::io::stdin().lock(),
+        )
+        .map(Outcome::Binary),
         "help" | "--help" | "-h" => Err(Usage(String::new())),
         other => Err(Usage(format!("unknown command {other:?}"))),
     }
