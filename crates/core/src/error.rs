@@ -10,20 +10,56 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 /// The JSON body of an error response, read leniently: a field of the wrong type is `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+///
+/// Deserialises only from a map (a JSON object, a JS object): a body of another shape is
+/// refused, so that the caller treats it as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ErrorBody {
     /// `M_…` code.
-    #[serde(default, deserialize_with = "lenient")]
     pub errcode: Option<String>,
     /// Human-readable message.
-    #[serde(default, deserialize_with = "lenient")]
     pub error: Option<String>,
     /// `true` when the session may be refreshed instead of logged out (401 only).
-    #[serde(default, deserialize_with = "lenient")]
     pub soft_logout: Option<bool>,
     /// Milliseconds to wait before retrying (429).
-    #[serde(default, deserialize_with = "lenient")]
     pub retry_after_ms: Option<u64>,
+}
+
+/// The wire shape. A derived `Deserialize` on [`ErrorBody`] itself would also read a JSON
+/// array such as `["M_UNKNOWN_TOKEN","x",true]` positionally as errcode, error, soft_logout
+/// (found by the `matrix_error` fuzz target), so [`ErrorBody`] feeds it only maps.
+#[derive(Deserialize)]
+struct ErrorBodyWire {
+    #[serde(default, deserialize_with = "lenient")]
+    errcode: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    error: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    soft_logout: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    retry_after_ms: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for ErrorBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapOnly;
+        impl<'de> Visitor<'de> for MapOnly {
+            type Value = ErrorBody;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a Matrix error object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ErrorBody, A::Error> {
+                let w = ErrorBodyWire::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ErrorBody {
+                    errcode: w.errcode,
+                    error: w.error,
+                    soft_logout: w.soft_logout,
+                    retry_after_ms: w.retry_after_ms,
+                })
+            }
+        }
+        d.deserialize_map(MapOnly)
+    }
 }
 
 /// A failed Matrix request, ready to act on.
