@@ -85,6 +85,8 @@ export interface FallbackStats {
   bytes: number;
   objectUrls: number;
   budgetBytes: number;
+  /** Object URLs held by mounted elements in view (never evicted). */
+  pinned: number;
   inFlight: number;
 }
 

@@ -312,6 +312,10 @@ test('fallback budget: evictions happen, live object URLs stay under budget, ima
     }
     const last = steps.at(-1).stats;
     assert.ok(last.evictions > 0, `no evictions: ${JSON.stringify(last)}`);
+    assert.ok(last.pinned > 0 && last.pinned <= steps.at(-1).visible + 4, `pins: ${JSON.stringify(last)}`);
+    // Removing the elements releases their pins (the MutationObserver untracks them).
+    await page.evaluate(() => document.getElementById('root').replaceChildren());
+    await page.waitForFunction(() => window.media.stats().fallback.pinned === 0, null, { timeout: 10_000 });
     console.log(`# budget ${budget} B of ${total} B over ${N} thumbnails: ${last.evictions} evictions, ${last.fetches} fetches, max live ${Math.max(...steps.map((s) => s.aliveBytes))} B`);
   } finally {
     await page.close();

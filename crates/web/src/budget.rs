@@ -70,6 +70,11 @@ impl<V: Clone> BlobBudget<V> {
         self.entries.is_empty()
     }
 
+    /// Entries pinned by at least one holder.
+    pub fn pinned(&self) -> usize {
+        self.entries.values().filter(|e| e.pins > 0).count()
+    }
+
     /// Entries evicted so far.
     pub fn evictions(&self) -> u64 {
         self.evictions
@@ -196,6 +201,7 @@ mod tests {
         assert!(c.insert("a".into(), 1, 60, true).is_ok());
         assert_eq!(c.insert("b".into(), 2, 60, false), Err(Refused::OverBudget));
         assert!(c.contains("a"));
+        assert_eq!(c.pinned(), 1);
         c.unpin("a");
         assert_eq!(
             c.insert("b".into(), 2, 60, false),

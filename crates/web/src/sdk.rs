@@ -170,6 +170,7 @@ impl Inner {
         set(&fb, "bytes", &JsValue::from(blobs.bytes() as f64));
         set(&fb, "objectUrls", &JsValue::from(blobs.len() as f64));
         set(&fb, "budgetBytes", &JsValue::from(blobs.budget() as f64));
+        set(&fb, "pinned", &JsValue::from(blobs.pinned() as f64));
         set(
             &fb,
             "inFlight",
