@@ -132,6 +132,9 @@ if [ -x scripts/build.sh ] || [ -f scripts/build.sh ]; then
   run_section "build (scripts/build.sh: wasm + npm package)" build bash scripts/build.sh
 fi
 
+# Fuzz smoke run (issue 8, RELIABILITY.md): every cargo-fuzz target ~30 s from the committed seeds.
+run_section "fuzz smoke (scripts/fuzz.sh smoke)" fuzz-smoke bash scripts/fuzz.sh smoke
+
 rm -f tests/artifacts/e2e-summary.json
 run_section "end-to-end (node tests/run-e2e.mjs: real Synapse, real browsers)" e2e node tests/run-e2e.mjs
 if [ -f tests/artifacts/e2e-summary.json ]; then
