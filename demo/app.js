@@ -386,7 +386,7 @@ function tileFor(item, animated) {
         el(
           'figure',
           {},
-          el('div', { class: 'placeholder', text: 'Encrypted attachment 🔒' }),
+          el('div', { class: 'placeholder', text: 'Encrypted attachment' }),
           caption(item),
         ),
       );
