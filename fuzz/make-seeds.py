@@ -64,6 +64,23 @@ def main():
         body = c.get("body") or ""
         write("matrix_error", f"{c['status']}\n{c.get('retry_after') or ''}\n{body}")
 
+    # attachment: `<EncryptedFile JSON> NUL <ciphertext>`; the crypto vectors become files whose
+    # ciphertext matches (so decryption succeeds), the parsing vectors come without ciphertext.
+    attachment_files = VECTORS / "attachment_files.json"
+    if attachment_files.exists():
+        for c in cases("attachment_files"):
+            text = c["raw"] if "raw" in c else json.dumps(c["json"], separators=(",", ":"))
+            write("attachment", text)
+        for c in cases("attachment_crypto"):
+            if "ciphertext_hex" not in c:
+                continue
+            f = {"v": "v2", "url": "mxc://example.org/abc",
+                 "key": {"kty": "oct", "key_ops": ["encrypt", "decrypt"], "alg": "A256CTR",
+                         "k": c["k"], "ext": True},
+                 "iv": c["iv"], "hashes": {"sha256": c["sha256"]}}
+            text = json.dumps(f, separators=(",", ":")).encode()
+            write("attachment", text + b"\0" + bytes.fromhex(c["ciphertext_hex"]))
+
 
 if __name__ == "__main__":
     main()

@@ -128,7 +128,13 @@ pub fn check_match(url: &str, hss: &[Homeserver], m: &MediaMatch) {
         "{rebuilt} (rebuilt from {url})"
     );
 
-    // Legacy, and only legacy, is upgraded to the v1 endpoint of the same media.
+    check_upgrade(url, hss, m);
+}
+
+/// Legacy, and only legacy, is upgraded to the v1 endpoint of the same media.
+pub fn check_upgrade(url: &str, hss: &[Homeserver], m: &MediaMatch) {
+    let hs = hss.get(m.homeserver).expect("homeserver index in range");
+    let kind = kind_segment(&m.request);
     assert_eq!(m.upgraded.is_some(), m.route == Route::Legacy, "{url}");
     if let Some(up) = &m.upgraded {
         assert!(
