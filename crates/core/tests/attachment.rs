@@ -382,33 +382,105 @@ fn b64_sha256(data: &[u8]) -> String {
         .to_owned()
 }
 
-#[test]
-fn big_files_1_and_10_mib() {
-    let big = list(CRYPTO, "big");
-    assert_eq!(big.len(), 2);
-    for case in big {
-        let n = usize::try_from(case["size"].as_u64().unwrap()).unwrap();
-        let plain = pattern(n);
-        assert_eq!(
-            b64_sha256(&plain),
-            case["plaintext_sha256"].as_str().unwrap(),
-            "generator differs from attachment_gen.py"
-        );
-        let s = file_of(&case).secrets;
-        let mut ct = plain.clone();
-        let made = encrypt_in_place(&mut ct, s.key, s.iv).unwrap();
-        assert_eq!(made, s, "{n}: ciphertext hash differs from OpenSSL's");
-        // 64 KiB chunks: what a fetch body stream typically delivers.
-        assert!(stream(&s, &ct, 1 << 16).unwrap() == plain, "{n}: stream");
-        let last = ct.len() - 1;
-        ct[last] ^= 0x40;
-        assert_eq!(stream(&s, &ct, 1 << 16), Err(AttachmentError::HashMismatch));
-        ct[last] ^= 0x40;
-        assert_eq!(
-            stream(&s, &ct[..last], 1 << 16),
-            Err(AttachmentError::HashMismatch)
-        );
-        decrypt_in_place(&s, &mut ct).unwrap();
-        assert!(ct == plain, "{n}: in place");
+/// Lets the browser's event loop run (WebDriver polls the page while tests run; a page
+/// blocked for long fails the whole run). Natively a no-op.
+#[cfg(target_arch = "wasm32")]
+async fn breathe() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).unwrap();
+        js_sys::Function::from(set_timeout)
+            .call2(&global, &resolve, &0.into())
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn breathe() {}
+
+/// Natively: drives a future whose only await points ([`breathe`]) are always ready.
+#[cfg(not(target_arch = "wasm32"))]
+fn block_on<F: std::future::Future<Output = ()>>(f: F) {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
     }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(()) = f.as_mut().poll(&mut cx) {
+            return;
+        }
+    }
+}
+
+/// A 1 MiB or 10 MiB file: the ciphertext's hash must equal OpenSSL's, streaming in 64 KiB
+/// chunks (what a fetch body stream delivers) must give the plaintext back, and a flipped
+/// last byte or a missing last byte must fail verification. Yields between passes.
+async fn big_file(index: usize) {
+    let case = &list(CRYPTO, "big")[index];
+    let n = usize::try_from(case["size"].as_u64().unwrap()).unwrap();
+    let plain = pattern(n);
+    assert_eq!(
+        b64_sha256(&plain),
+        case["plaintext_sha256"].as_str().unwrap(),
+        "generator differs from attachment_gen.py"
+    );
+    breathe().await;
+    let s = file_of(case).secrets;
+    let mut ct = plain.clone();
+    let made = encrypt_in_place(&mut ct, s.key, s.iv).unwrap();
+    assert_eq!(made, s, "{n}: ciphertext hash differs from OpenSSL's");
+    breathe().await;
+    let mut d = AttachmentDecryptor::with_capacity(&s, n);
+    for (i, c) in ct.chunks(1 << 16).enumerate() {
+        d.push(c).unwrap();
+        if i % 16 == 15 {
+            breathe().await;
+        }
+    }
+    assert!(d.finish().unwrap() == plain, "{n}: stream");
+    breathe().await;
+    let last = ct.len() - 1;
+    ct[last] ^= 0x40;
+    let mut v = Verifier::new(&s);
+    v.update(&ct);
+    assert_eq!(v.finish(), Err(AttachmentError::HashMismatch), "flipped");
+    breathe().await;
+    let mut v = Verifier::new(&s);
+    v.update(&ct[..last]);
+    assert_eq!(v.finish(), Err(AttachmentError::HashMismatch), "truncated");
+}
+
+#[test]
+fn two_big_vectors() {
+    assert_eq!(list(CRYPTO, "big").len(), 2);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn big_file_1_mib() {
+    block_on(big_file(0));
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn big_file_10_mib() {
+    block_on(big_file(1));
+}
+
+#[cfg(target_arch = "wasm32")]
+#[test]
+async fn big_file_1_mib() {
+    big_file(0).await;
+}
+
+#[cfg(target_arch = "wasm32")]
+#[test]
+async fn big_file_10_mib() {
+    big_file(1).await;
 }
