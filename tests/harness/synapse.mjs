@@ -3,7 +3,7 @@
  *
  * API:
  *   startSynapse({ dir, port?, serverName?, authenticatedMedia = true, registrationSecret?, python?,
- *                  readyTimeoutMs = 90000, extraConfig? })
+ *                  readyTimeoutMs = 180000, extraConfig? })
  *     → Promise<{ baseUrl, serverName, port, dir, registrationSecret, logFile,
  *                 stop(): Promise<void>, restart({ authenticatedMedia? }): Promise<void> }>
  *
@@ -135,7 +135,7 @@ export async function startSynapse(opts) {
   const serverName = opts.serverName ?? 'authmedia.test';
   const secrets = readSecrets(dir);
   const registrationSecret = opts.registrationSecret ?? secrets.registration;
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
   const configFile = path.join(dir, 'homeserver.yaml');
   const logFile = path.join(dir, 'synapse.log');
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -160,7 +160,7 @@ export async function startSynapse(opts) {
     await execFileP(python, ['-m', 'synapse.app.homeserver', '-c', configFile, '--generate-keys'], {
       cwd: dir,
       env,
-      timeout: 120_000,
+      timeout: 300_000,
     });
   }
 
