@@ -79,12 +79,18 @@ test('insecure origin: init picks the fallback, src() gives a blob: URL that ren
     return { w: img.naturalWidth, h: img.naturalHeight };
   }, world.media.png800.mxc);
   assert.deepEqual(thumb, { w: 320, h: 240 });
+  // Concurrent requests for one uncached media share one fetch.
+  const shared = await page.evaluate(async (mxc) => {
+    const urls = await Promise.all([1, 2, 3].map(() => window.media.src(mxc)));
+    return { same: new Set(urls).size === 1, fetches: window.media.stats().fallback.fetches };
+  }, world.media.gif.mxc);
+  assert.deepEqual(shared, { same: true, fetches: 3 });
   const stats = await page.evaluate(() => window.media.stats());
   assert.equal(stats.worker, null);
-  assert.equal(stats.fallback.fetches, 2);
-  assert.equal(stats.byKind.download, 1);
+  assert.equal(stats.fallback.fetches, 3);
+  assert.equal(stats.byKind.download, 4);
   assert.equal(stats.byKind.thumbnail, 1);
-  assert.deepEqual(stats.byMode, { worker: 0, fallback: 2, legacy: 0 });
+  assert.deepEqual(stats.byMode, { worker: 0, fallback: 5, legacy: 0 });
 });
 
 test('insecure origin: mount() hydrates images (sizes from the box), video plays, errors are marked', { timeout: 180_000 }, async () => {
@@ -389,6 +395,29 @@ test('fallback: a 401 M_UNKNOWN_TOKEN calls onTokenRefresh once for concurrent r
       }
     }, world.media.bobPng.mxc);
     assert.deepEqual(code, ['unauthorized', 'M_UNKNOWN_TOKEN', true]);
+  } finally {
+    await page.close();
+  }
+});
+
+test('secure origin, worker script missing: registration_failed → fallback; fallback "never" rejects', { timeout: 60_000 }, async () => {
+  const page = await browser.context.newPage();
+  try {
+    // Loopback by IP: a secure context with service workers, but no worker file at this URL.
+    await page.goto(site.url('/'));
+    await waitForPackage(page);
+    const info = await page.evaluate(async (opts) => {
+      const media = await window.am.AuthMedia.init({ ...opts, workerUrl: '/no-such-worker.js' });
+      const url = await media.src(opts.mxc);
+      let never = null;
+      try {
+        await window.am.AuthMedia.init({ ...opts, workerUrl: '/no-such-worker.js', fallback: 'never' });
+      } catch (e) {
+        never = e.code;
+      }
+      return { mode: media.mode, reason: media.fallbackReason, blob: url.startsWith('blob:'), never };
+    }, { ...alice(), mxc: world.media.png64.mxc });
+    assert.deepEqual(info, { mode: 'fallback', reason: 'registration_failed', blob: true, never: 'no_worker' });
   } finally {
     await page.close();
   }
