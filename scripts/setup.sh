@@ -34,11 +34,13 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes ~9 min on 2 cores)"
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
-if ! geckodriver --version 2>/dev/null | grep -q "$GECKODRIVER_VERSION"; then
+# (Version checks read the whole output first: `tool --version | grep -q` under pipefail fails at
+# random when grep exits early and the tool gets SIGPIPE, which reinstalled the tool.)
+if ! grep -q "$GECKODRIVER_VERSION" <<<"$(geckodriver --version 2>/dev/null)"; then
   log "cargo install geckodriver $GECKODRIVER_VERSION (takes ~7 min)"
   cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --force
 fi
-if ! wasm-pack --version 2>/dev/null | grep -q "$WASM_PACK_VERSION"; then
+if ! grep -q "$WASM_PACK_VERSION" <<<"$(wasm-pack --version 2>/dev/null)"; then
   log "cargo install wasm-pack $WASM_PACK_VERSION"
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --force
 fi
