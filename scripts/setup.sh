@@ -19,7 +19,8 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wa
 
 # --- Debian packages: browsers, drivers, virtual display ----------------------------------
 need_apt=()
-for pkg in chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth ffmpeg; do
+# gstreamer1.0-libav + gstreamer1.0-plugins-bad: WebKitGTK plays H.264 (mp4) through GStreamer (avdec_h264, h264parse).
+for pkg in chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth ffmpeg gstreamer1.0-libav gstreamer1.0-plugins-bad; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@
  *     DEFAULT_FIREFOX_PREFS). Example: launchFirefox({ prefs: { 'dom.serviceWorkers.enabled': false } }).
  *   launchWebKit({ args = [] }) → Promise<Session>
  *     Starts `xvfb-run -a WebKitWebDriver` and a MiniBrowser session (`--automation` + args).
+ *     AUTHMEDIA_WEBKIT_LOG=<file> keeps the driver's and browser's output there (GST_DEBUG=2: media errors).
  *   startDriver('firefox' | 'webkit') → Promise<{ url, stop() }>   just the driver process
  *   newSession(driver, capabilities) → Promise<Session>            raw session on a started driver
  *
@@ -104,7 +105,10 @@ export async function startDriver(kind) {
       env: { ...process.env, MOZ_HEADLESS: '1' },
     });
   } else if (kind === 'webkit') {
-    proc = spawnGroup('xvfb-run', ['-a', WEBKIT_DRIVER, `--host=127.0.0.1`, `--port=${port}`]);
+    // AUTHMEDIA_WEBKIT_LOG=<file>: the driver's and MiniBrowser's output (e.g. with GST_DEBUG=2 for media).
+    proc = spawnGroup('xvfb-run', ['-a', WEBKIT_DRIVER, `--host=127.0.0.1`, `--port=${port}`], {
+      logFile: process.env.AUTHMEDIA_WEBKIT_LOG || undefined,
+    });
   } else {
     throw new Error(`unknown driver kind ${kind}`);
   }

@@ -22,8 +22,15 @@ pub(crate) fn scope() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-/// Builds `GET target` from `original`: its headers (`Range`, `Accept`…) are kept, except a
-/// `Range` the worker will answer itself (`drop_range`), and `Authorization: Bearer` is added.
+/// The page's request headers the authenticated request carries. Anything else would make the
+/// browser preflight a header the homeserver does not allow (Synapse allows `Authorization`,
+/// `Content-Type`, `X-Requested-With`…), and the fetch would fail CORS: WebKitGTK's media
+/// elements send `Icy-MetaData: 1` on every `<video>`/`<audio>` request, which made every video
+/// answer 502 in WebKit (tests/e2e/webkit.test.mjs).
+const FORWARDED_HEADERS: [&str; 3] = ["accept", "accept-language", "range"];
+
+/// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept (not a
+/// `Range` the worker will answer itself, `drop_range`), and `Authorization: Bearer` is added.
 ///
 /// `mode: 'cors'` because the homeserver is another origin; `credentials: 'same-origin'` because
 /// `include` (inherited from `<img>` requests) fails CORS against Synapse's
@@ -36,9 +43,15 @@ pub(crate) fn authenticated_request(
     token: &str,
     drop_range: bool,
 ) -> Result<Request, JsValue> {
-    let headers = Headers::new_with_headers(&original.headers())?;
-    if drop_range {
-        headers.delete("range")?;
+    let headers = Headers::new()?;
+    let from = original.headers();
+    for name in FORWARDED_HEADERS {
+        if drop_range && name == "range" {
+            continue;
+        }
+        if let Some(value) = from.get(name)? {
+            headers.set(name, &value)?;
+        }
     }
     headers.set("authorization", &format!("Bearer {token}"))?;
     let init = RequestInit::new();
