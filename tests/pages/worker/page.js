@@ -128,8 +128,9 @@ window.t = {
     return { status: response.status, type: response.type, headers, length: body.byteLength, text };
   },
   /** Creates a <video>, waits until it can play, plays, seeks to `seekTo` seconds. */
-  async video(src, seekTo, timeoutMs = 30000) {
+  async video(src, seekTo, timeoutMs = 30000, crossOrigin = null) {
     const video = document.createElement('video');
+    if (crossOrigin) video.crossOrigin = crossOrigin;
     video.muted = true;
     video.preload = 'auto';
     document.body.appendChild(video);
