@@ -6,7 +6,8 @@
  * images via v1 download/thumbnail and a frozen legacy v3 URL, with and without a `crossorigin`
  * attribute; an 8 s H.264 mp4 plays and seeks (scenarios.mjs engineVideo: why not the 24 s one); no token to other origins (the recording server),
  * also across a 307 to a "CDN". Fallback path (page SDK, tests/pages/page/): a page no worker
- * controls (`workerUrl: null`, another origin than the worker's page) and `fallback: 'force'`.
+ * controls (`workerUrl: null`, another origin than the worker's page) and `fallback: 'force'`;
+ * images (one with crossorigin) and a video (the webm, see ctx below) from blob: URLs.
  * The same scenarios (tests/pages/engines/scenarios.mjs) run in Chromium and Firefox in
  * tests/e2e/engines.test.mjs.
  *
@@ -46,7 +47,10 @@ after(async () => {
   await pageSite?.close();
 });
 
-const ctx = () => ({ engine, world, site, video, unique: () => (n += 1) });
+// The fallback's video in WebKit is the 2 s VP8 webm: WebKitGTK 2.50 plays an mp4 of a few MB from a
+// blob: URL only sometimes (stuck at readyState 0, or qtdemux "This file is invalid" under GST_DEBUG),
+// the same blob with preload=metadata or without a type then plays — an engine issue (README notes).
+const ctx = () => ({ engine, world, site, video, fallbackVideo: world.media.webm, unique: () => (n += 1) });
 
 test('WebKit: the session is WebKitGTK with service workers', async () => {
   const info = await engine.run(`return { ua: navigator.userAgent, sw: 'serviceWorker' in navigator, secure: window.isSecureContext }`);
@@ -80,10 +84,10 @@ for (const crossOrigin of [null, 'anonymous']) {
   });
 }
 
-test('WebKit fallback: a page no worker controls (workerUrl: null) renders images and plays/seeks the mp4 from blob URLs', { timeout: 240_000 }, async () => {
+test('WebKit fallback: a page no worker controls (workerUrl: null) renders images and plays/seeks the webm from blob URLs', { timeout: 240_000 }, async () => {
   await s.fallbackUncontrolled(ctx(), pageSite);
 });
 
-test('WebKit fallback: fallback "force" renders images and video', { timeout: 240_000 }, async () => {
+test('WebKit fallback: fallback "force" renders images and the webm', { timeout: 240_000 }, async () => {
   await s.fallbackForced(ctx(), pageSite);
 });

@@ -11,11 +11,12 @@
  *                                   tests/pages/worker at "/worker/" (its page.js protocol helpers)
  *   ensureWorkerBuilt()             runs scripts/build-sw.sh unless AUTHMEDIA_SKIP_SW_BUILD=1 and a build exists
  *   engineVideo(world)              uploads the 8 s mp4 every engine plays (see there) → { mxc, bytes, durationS, width, height }
- *   Scenarios (each asserts; `ctx` = { engine, world, site, video, unique() }):
+ *   Scenarios (each asserts; `ctx` = { engine, world, site, video, fallbackVideo?, unique() }):
  *     workerImages(ctx, crossOrigin)        v1 download + thumbnail + frozen legacy v3 URL through the worker
  *     workerVideo(ctx, crossOrigin)         the 8 s mp4 (engineVideo) plays and seeks through the worker
  *     noTokenElsewhere(ctx, crossOrigin)    other origins with media-like paths; a 307 to a "CDN"
- *     fallbackUncontrolled(ctx, pageSite)   page SDK on a page no worker controls (workerUrl: null)
+ *     fallbackUncontrolled(ctx, pageSite)   page SDK on a page no worker controls (workerUrl: null): images,
+ *                                           ctx.fallbackVideo (default ctx.video) plays and seeks from a blob: URL
  *     fallbackForced(ctx, pageSite)         page SDK with fallback: 'force'
  */
 import assert from 'node:assert/strict';
@@ -134,8 +135,11 @@ export async function workerImages(ctx, crossOrigin) {
   for (const [name, url] of Object.entries({ download, thumbnail, legacy })) {
     results[name] = await engine.run('return e.image(args[0], args[1])', url, crossOrigin);
     assert.equal(results[name].loaded, true, `${engine.name}, ${label(crossOrigin)}: ${name} ${url} did not render`);
-    // The worker answers with a response it built itself: readable from a canvas in both forms.
-    assert.equal(results[name].canvasReadable, true, `${engine.name}, ${label(crossOrigin)}: ${name} taints the canvas`);
+    // With crossorigin the worker's answer must be CORS-same-origin (readable from a canvas). Without
+    // it, engines differ: Chromium and WebKit leave the canvas readable, Firefox taints it.
+    if (crossOrigin !== null) {
+      assert.equal(results[name].canvasReadable, true, `${engine.name}, ${label(crossOrigin)}: ${name} taints the canvas`);
+    }
   }
   assert.deepEqual([results.download.naturalWidth, results.download.naturalHeight], [png.width, png.height]);
   assert.deepEqual([results.thumbnail.naturalWidth, results.thumbnail.naturalHeight], [96, 96]);
@@ -168,7 +172,6 @@ export async function workerVideo(ctx, crossOrigin) {
   assert.ok(v.readyState >= 2, `data at the seek target: ${where}`);
   assert.ok(Math.abs(v.duration - mp4.durationS) < 1, `duration: ${where}`);
   assert.deepEqual([v.videoWidth, v.videoHeight], [mp4.width, mp4.height], where);
-  assert.ok(v.buffered.some(([s, e]) => s <= middle && middle <= e), `middle buffered: ${where}`);
   // Whatever Range requests the engine made, Synapse saw one request for the body, with alice's token.
   const lines = loggedLines(world, new URL(url).pathname);
   assert.equal(lines.length, 1, `the video was downloaded exactly once (${engine.name}):\n${lines.join('\n')}`);
@@ -225,6 +228,7 @@ export async function noTokenElsewhere(ctx, crossOrigin) {
 /** Inits the page SDK on `pageSite` (tests/pages/page/site.mjs) and mounts images and the mp4. */
 async function fallbackPage(ctx, pageSite, options) {
   const { engine, world } = ctx;
+  const fv = ctx.fallbackVideo ?? ctx.video;
   await engine.goto(pageSite.url('/'));
   await engine.run(
     `const t0 = Date.now();
@@ -244,7 +248,7 @@ async function fallbackPage(ctx, pageSite, options) {
     `<img id="box" data-mxc="${m.png800.mxc}" style="width:160px;height:120px;display:block" alt="">
      <img id="full" data-mxc="${m.png64.mxc}" alt="">
      <img id="cors" data-mxc="${m.jpeg.mxc}" crossorigin="anonymous" style="width:100px;height:100px;display:block" data-method="crop" alt="">
-     <video id="mp4" data-mxc="${ctx.video.mxc}" muted playsinline preload="auto" style="width:320px;height:180px;display:block"></video>`,
+     <video id="mp4" data-mxc="${fv.mxc}" muted playsinline preload="auto" style="width:320px;height:180px;display:block"></video>`,
   );
   await engine.run(
     `const t0 = Date.now();
@@ -265,7 +269,7 @@ async function fallbackPage(ctx, pageSite, options) {
   }
   assert.deepEqual([r.box.w, r.box.h], [320, 240]);
   assert.deepEqual([r.full.w, r.full.h], [64, 64]);
-  assert.deepEqual([r.mp4.w, r.mp4.h], [ctx.video.width, ctx.video.height]);
+  assert.deepEqual([r.mp4.w, r.mp4.h], [fv.width, fv.height]);
   // The video plays from its blob URL and seeks.
   const v = await engine.run(
     `const v = document.getElementById('mp4');
@@ -284,7 +288,7 @@ async function fallbackPage(ctx, pageSite, options) {
      await seeked;
      return { currentTime: v.currentTime, duration: v.duration, readyState: v.readyState };`,
   );
-  assert.ok(Math.abs(v.currentTime - ctx.video.durationS / 2) < 0.5 && v.readyState >= 2, `${engine.name} fallback video: ${JSON.stringify(v)}`);
+  assert.ok(Math.abs(v.currentTime - fv.durationS / 2) < 0.5 && v.readyState >= 2, `${engine.name} fallback video: ${JSON.stringify(v)}`);
   const stats = await engine.run('return window.media.stats()');
   assert.equal(stats.fallback.fetches, 4);
   return { info, report, video: v, stats };
