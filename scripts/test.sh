@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: setup, lints, docs, architecture check, native tests, wasm tests in
-# headless Chromium and Firefox, the wasm/npm build, and the end-to-end suite against a real Synapse.
+# headless Chromium and Firefox and in WebKitGTK, the wasm/npm build, and the end-to-end suite against a real Synapse.
 # Fails fast; every section is timed. Logs of each section: tests/artifacts/test-logs/.
 #
 #   scripts/test.sh            everything
@@ -113,7 +113,10 @@ count_rust_results "$LOGS/cargo-test.log" "cargo test"
 # environment the --chrome run silently runs Firefox again. wasm-pack gets them as flags instead.
 CHROMEDRIVER_BIN="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 GECKODRIVER_BIN="${GECKODRIVER:-$(command -v geckodriver || true)}"
-unset CHROMEDRIVER GECKODRIVER
+# WebKit: wasm-pack's --safari run with WebKitGTK's driver (SAFARIDRIVER) on a virtual display
+# (WebKitWebDriver has no headless mode; without a display session creation hangs).
+SAFARIDRIVER_BIN="${SAFARIDRIVER:-/usr/bin/WebKitWebDriver}"
+unset CHROMEDRIVER GECKODRIVER SAFARIDRIVER
 for crate in core sw web; do
   dir="crates/$crate"
   [ -d "$dir" ] || continue
@@ -123,6 +126,9 @@ for crate in core sw web; do
       wasm-pack test --mode no-install --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" \
       --firefox --geckodriver "$GECKODRIVER_BIN" "$dir"
     count_rust_results "$LOGS/wasm-$crate.log" "wasm $crate (chrome+firefox)"
+    run_section "wasm-pack test --safari $dir (WebKitGTK, xvfb-run)" "wasm-$crate-webkit" \
+      xvfb-run -a wasm-pack test --mode no-install --headless --safari --safaridriver "$SAFARIDRIVER_BIN" "$dir"
+    count_rust_results "$LOGS/wasm-$crate-webkit.log" "wasm $crate (webkit)"
   else
     echo "-- $dir has no wasm_bindgen_test tests; skipped"
   fi
