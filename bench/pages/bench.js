@@ -1,0 +1,212 @@
+// Page side of bench/run.mjs. Everything is driven from Node through page.evaluate; this module
+// only provides the measured operations on window.bench.
+const root = document.getElementById('root');
+const thumbOpts = { thumbnail: { width: 96, height: 96, method: 'crop' } };
+let config = null; // { homeserver, token, userId }
+let media = null; // AuthMedia instance
+let am = null; // the npm package
+
+// Pages answer the benchmark workers' "what is the token?" question (alternatives (b) and (c)).
+navigator.serviceWorker?.addEventListener('message', (e) => {
+  if (e.data && e.data.type === 'bench:config?' && e.ports[0]) {
+    e.ports[0].postMessage({ token: config?.token ?? null, homeserver: config?.homeserver ?? null });
+  }
+});
+navigator.serviceWorker?.startMessages();
+
+const v1Thumb = (hs, mxc) => {
+  const [server, id] = mxc.slice(6).split('/');
+  return `${hs}/_matrix/client/v1/media/thumbnail/${server}/${id}?width=96&height=96&method=crop`;
+};
+const legacyThumb = (hs, mxc) => {
+  const [server, id] = mxc.slice(6).split('/');
+  return `${hs}/_matrix/media/v3/thumbnail/${server}/${id}?width=96&height=96&method=crop`;
+};
+
+function loaded(el, event = 'load') {
+  return new Promise((resolve) => {
+    el.addEventListener(event, () => resolve(true), { once: true });
+    el.addEventListener('error', () => resolve(false), { once: true });
+  });
+}
+
+function waitFor(cond, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const tick = () => {
+      if (cond()) return resolve();
+      if (performance.now() - t0 > timeoutMs) return reject(new Error(`timed out: ${cond}`));
+      setTimeout(tick, 2);
+    };
+    tick();
+  });
+}
+
+async function controlled() {
+  if (navigator.serviceWorker.controller) return;
+  await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+}
+
+async function postToken(worker) {
+  const channel = new MessageChannel();
+  const ack = new Promise((r) => { channel.port1.onmessage = (m) => r(m.data); });
+  worker.postMessage({ type: 'bench:token', token: config.token, homeserver: config.homeserver }, [channel.port2]);
+  return ack;
+}
+
+async function loadAm() {
+  am ??= await import('/pkg/index.js');
+  await am.initAsync();
+}
+
+window.bench = {
+  setConfig(c) { config = c; },
+
+  /** Set up a variant: 'a' none, 'b' token worker, 'c' asking worker, 'd' authmedia worker, 'e' authmedia fallback. */
+  async setup(variant) {
+    if (variant === 'b' || variant === 'c') {
+      const reg = await navigator.serviceWorker.register(variant === 'b' ? '/sw-token.js' : '/sw-ask.js');
+      await controlled();
+      if (variant === 'b') await postToken(reg.active ?? navigator.serviceWorker.controller);
+    } else if (variant === 'd' || variant === 'e') {
+      await loadAm();
+      media = await am.AuthMedia.init({
+        homeserver: config.homeserver, accessToken: config.token, userId: config.userId,
+        workerUrl: variant === 'd' ? '/authmedia-sw.js' : null,
+        ...(config.amOptions ?? {}),
+      });
+      if (variant === 'd') await waitFor(() => media.mode === 'worker' && navigator.serviceWorker.controller);
+    }
+    return { mode: media?.mode ?? null, controlled: !!navigator.serviceWorker.controller };
+  },
+
+  /** Insert 96×96 crop thumbnails of `mxcs`; ms from insertion until every image loaded (or failed). */
+  async gallery(variant, mxcs) {
+    root.replaceChildren();
+    const t0 = performance.now();
+    const imgs = mxcs.map(() => document.createElement('img'));
+    const done = Promise.all(imgs.map((img) => loaded(img)));
+    root.append(...imgs);
+    if (variant === 'a') imgs.forEach((img, i) => { img.src = legacyThumb(config.homeserver, mxcs[i]); });
+    else if (variant === 'b' || variant === 'c') imgs.forEach((img, i) => { img.src = v1Thumb(config.homeserver, mxcs[i]); });
+    else imgs.forEach((img, i) => media.src(mxcs[i], thumbOpts).then((u) => { img.src = u; }, () => img.dispatchEvent(new Event('error'))));
+    const ok = await done;
+    const ms = performance.now() - t0;
+    const sizes = imgs.filter((i) => i.naturalWidth === 96 && i.naturalHeight === 96).length;
+    return { ms, ok: ok.filter(Boolean).length, right96: sizes };
+  },
+
+  /** Cold start: registration → first authenticated image (one image), for 'b', 'c' or 'd'. */
+  async coldStart(variant, mxc) {
+    root.replaceChildren();
+    const t0 = performance.now();
+    await this.setup(variant);
+    const tReady = performance.now();
+    const img = document.createElement('img');
+    const done = loaded(img);
+    root.append(img);
+    img.src = variant === 'd' ? await media.src(mxc, thumbOpts) : v1Thumb(config.homeserver, mxc);
+    const ok = await done;
+    const t1 = performance.now();
+    return { ms: t1 - t0, readyMs: tReady - t0, ok: ok && img.naturalWidth === 96 };
+  },
+
+  /** After a worker restart (done from Node over CDP): one new image, ms until loaded. */
+  async afterRestart(variant, mxc) {
+    const t0 = performance.now();
+    const img = document.createElement('img');
+    const done = loaded(img);
+    root.append(img);
+    img.src = variant === 'd' ? await media.src(mxc, thumbOpts) : v1Thumb(config.homeserver, mxc);
+    const ok = await done;
+    return { ms: performance.now() - t0, ok: ok && img.naturalWidth === 96 };
+  },
+
+  /** Worker counters (authmedia only). */
+  async stats() { return media ? media.refreshStats() : null; },
+
+  /** Core speed in this page: authmedia (wasm) httpUrl vs matrix-js-sdk getHttpUriForMxc. */
+  async coreSpeed(mxcs, iterations) {
+    await loadAm();
+    const { getHttpUriForMxc } = await import('/js-sdk/content-repo.js');
+    const hs = config.homeserver;
+    const cases = {
+      'authmedia httpUrl (wasm), thumbnail': (m) => media.httpUrl(m, thumbOpts),
+      'js-sdk getHttpUriForMxc, thumbnail': (m) => getHttpUriForMxc(hs, m, 96, 96, 'crop', false, true, true),
+      'authmedia httpUrl (wasm), download': (m) => media.httpUrl(m),
+      'js-sdk getHttpUriForMxc, download': (m) => getHttpUriForMxc(hs, m, undefined, undefined, undefined, false, true, true),
+    };
+    const sample = Object.fromEntries(Object.entries(cases).map(([k, f]) => [k, f(mxcs[0])]));
+    const out = {};
+    // Interleaved: 7 passes of every case, median ns/call per case.
+    const runs = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+    for (let pass = 0; pass < 7; pass++) {
+      for (const [k, f] of Object.entries(cases)) {
+        let sink = 0;
+        const t0 = performance.now();
+        for (let i = 0; i < iterations; i++) sink += f(mxcs[i % mxcs.length]).length;
+        const t1 = performance.now();
+        if (sink === 0) throw new Error('empty URLs');
+        runs[k].push(((t1 - t0) * 1e6) / iterations);
+      }
+    }
+    for (const [k, v] of Object.entries(runs)) {
+      v.sort((x, y) => x - y);
+      out[k] = v[Math.floor(v.length / 2)];
+    }
+    return { nsPerCall: out, sample };
+  },
+
+  /** Fallback memory: all of `mxcs` (downloads) through the fallback; samples heap and counters. */
+  async fallbackMemory(mxcs) {
+    root.replaceChildren();
+    let peakHeap = performance.memory ? performance.memory.usedJSHeapSize : 0;
+    let peakUrls = 0;
+    let peakBytes = 0;
+    const sample = () => {
+      const s = media.stats().fallback;
+      peakUrls = Math.max(peakUrls, s.objectUrls);
+      peakBytes = Math.max(peakBytes, s.bytes);
+      if (performance.memory) peakHeap = Math.max(peakHeap, performance.memory.usedJSHeapSize);
+    };
+    const timer = setInterval(sample, 20);
+    const t0 = performance.now();
+    const imgs = mxcs.map(() => document.createElement('img'));
+    const done = Promise.all(imgs.map((img) => loaded(img)));
+    root.append(...imgs);
+    let srcErrors = 0;
+    imgs.forEach((img, i) => media.src(mxcs[i]).then((u) => { img.src = u; }, () => { srcErrors++; img.dispatchEvent(new Event('error')); }));
+    const ok = await done;
+    const ms = performance.now() - t0;
+    sample();
+    clearInterval(timer);
+    return { ms, ok: ok.filter(Boolean).length, srcErrors, peakHeap, peakUrls, peakBytes, end: media.stats().fallback };
+  },
+
+  /** Video: load `url` (or media.src(mxc) when authmedia), wait for canplay, seek to the middle. */
+  async videoSeek(variant, mxc) {
+    root.replaceChildren();
+    const v = document.createElement('video');
+    v.muted = true;
+    v.preload = 'auto';
+    root.append(v);
+    const t0 = performance.now();
+    const meta = loaded(v, 'canplay');
+    if (variant === 'a') {
+      const [server, id] = mxc.slice(6).split('/');
+      v.src = `${config.homeserver}/_matrix/media/v3/download/${server}/${id}`;
+    } else {
+      v.src = await media.src(mxc);
+    }
+    if (!(await meta)) return { ok: false, error: v.error && v.error.message };
+    const canplayMs = performance.now() - t0;
+    const target = v.duration / 2;
+    const seeked = loaded(v, 'seeked');
+    const t1 = performance.now();
+    v.currentTime = target;
+    const ok = await seeked;
+    const seekMs = performance.now() - t1;
+    return { ok, canplayMs, seekMs, duration: v.duration, currentTime: v.currentTime };
+  },
+};
+window.benchReady = true;

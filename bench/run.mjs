@@ -1,0 +1,411 @@
+#!/usr/bin/env node
+// authmedia benchmarks (issue 6): gallery, cold start, core speed, fallback memory, video seek.
+// Real Synapse (private, started here through tests/harness), headless Debian Chromium through
+// playwright-core, a fresh browser profile per measured run, variants interleaved per round.
+// Prints Markdown tables; writes bench/results/<section>.json. Timings never fail anything; the
+// script exits non-zero only when a run could not be measured at all (broken setup).
+//
+//   node bench/run.mjs                  everything (ROUNDS=5)
+//   ROUNDS=1 ONLY=gallery,cold node bench/run.mjs      quick iteration
+//   ONLY=: gallery, cold, core, memory, video, native (comma-separated)
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBenchWorld } from './lib/world.mjs';
+import { launchChromium, cdp, collectConsole, CHROMIUM_PATH } from '../tests/lib/browser.mjs';
+import { startStaticServer } from '../tests/lib/static-server.mjs';
+import { getHttpUriForMxc } from '../tests/node_modules/matrix-js-sdk/lib/content-repo.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const RESULTS = path.join(HERE, 'results');
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ONLY = new Set((process.env.ONLY ?? 'native,gallery,cold,core,memory,video').split(',').map((s) => s.trim()));
+const N_GALLERY = Number(process.env.N_GALLERY ?? 200);
+const N_MEMORY = Number(process.env.N_MEMORY ?? 500);
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const table = (head, rows) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+function machine() {
+  let chromium = 'unknown';
+  try { chromium = execFileSync(CHROMIUM_PATH, ['--version']).toString().trim(); } catch {}
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGB: Math.round(os.totalmem() / 2 ** 30),
+    loadavg: os.loadavg().map((x) => x.toFixed(2)),
+    kernel: os.release(),
+    node: process.version,
+    chromium,
+  };
+}
+
+function save(name, data) {
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), machine: machine(), ...data }, null, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native core speed (divan) and js-sdk in Node.
+function nativeBench() {
+  const out = {};
+  try {
+    const text = execFileSync('cargo', ['bench', '--manifest-path', path.join(HERE, 'core', 'Cargo.toml')], {
+      env: { ...process.env, CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target', 'bench-core'), CARGO_TERM_COLOR: 'never' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).toString();
+    const unit = { ns: 1, 'µs': 1e3, us: 1e3, ms: 1e6 };
+    // Rows: "<name>  fastest │ slowest │ median │ mean │ samples │ iters"; the median is the third time.
+    for (const line of text.split('\n')) {
+      const m = line.match(/^[│├╰─\s]*(\S+)\s+([\d.]+ \S+)\s+│\s+([\d.]+ \S+)\s+│\s+([\d.]+) (\S+)\s+│/);
+      if (m) out[m[1]] = Number(m[4]) * (unit[m[5]] ?? NaN);
+    }
+    out.raw = text;
+  } catch (e) {
+    out.error = String(e.message ?? e);
+  }
+  // matrix-js-sdk in Node on similar inputs.
+  const base = 'http://127.0.0.1:8008';
+  const mxcs = Array.from({ length: 200 }, (_, i) => `mxc://authmedia.test/${(i * 7919).toString(36).padStart(24, 'x')}`);
+  const runs = [];
+  for (let pass = 0; pass < 7; pass++) {
+    const n = 200_000;
+    let sink = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) sink += getHttpUriForMxc(base, mxcs[i % 200], 96, 96, 'crop', false, true, true).length;
+    runs.push(Number(process.hrtime.bigint() - t0) / n);
+    if (!sink) throw new Error('empty');
+  }
+  out['js-sdk getHttpUriForMxc (Node), thumbnail'] = median(runs);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser plumbing.
+async function startSite() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-bench-site-'));
+  for (const f of readdirSync(path.join(HERE, 'pages'))) copyFileSync(path.join(HERE, 'pages', f), path.join(dir, f));
+  const swDir = path.join(ROOT, 'npm', 'sw');
+  for (const f of ['authmedia-sw.js', 'authmedia_sw_bg.wasm']) copyFileSync(path.join(swDir, f), path.join(dir, f));
+  const server = await startStaticServer({
+    root: dir,
+    mounts: { '/pkg/': path.join(ROOT, 'npm'), '/js-sdk/': path.join(ROOT, 'tests', 'node_modules', 'matrix-js-sdk', 'lib') },
+  });
+  return Object.assign(server, { dir });
+}
+
+/** Counts of media requests as Synapse logged them (access log) since byte `from`. */
+function serverCounts(logFile, from) {
+  const text = readFileSync(logFile).subarray(from).toString();
+  const c = { get: 0, options: 0, versions: 0 };
+  for (const line of text.split('\n')) {
+    if (/"GET \/_matrix\/(client\/v1\/media|media\/v3)\/(thumbnail|download)\//.test(line)) c.get++;
+    else if (/"OPTIONS \/_matrix\/(client\/v1\/media|media\/v3)\//.test(line)) c.options++;
+    else if (/"GET \/_matrix\/client\/versions/.test(line)) c.versions++;
+  }
+  return c;
+}
+const logSize = (f) => statSync(f).size;
+async function serverCountsAtLeast(logFile, from, n, timeoutMs = 10_000) {
+  const t0 = Date.now();
+  let c = serverCounts(logFile, from);
+  while (c.get < n && Date.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, 50));
+    c = serverCounts(logFile, from);
+  }
+  return c;
+}
+
+/** A fresh browser + page on the bench site, with CDP network accounting for media responses. */
+async function openBrowser(site, world, { args = [], amOptions } = {}) {
+  const b = await launchChromium({ args });
+  const consoleLines = collectConsole(b.page);
+  const net = { responses: 0, fromDiskCache: 0, fromMemoryCache: 0, fromServiceWorker: 0, fromPrefetchCache: 0 };
+  const session = await cdp(b.page);
+  await session.send('Network.enable');
+  session.on('Network.responseReceived', (e) => {
+    if (!e.response.url.startsWith(world.baseUrl)) return;
+    net.responses++;
+    if (e.response.fromDiskCache) net.fromDiskCache++;
+    if (e.response.fromServiceWorker) net.fromServiceWorker++;
+    if (e.response.fromPrefetchCache) net.fromPrefetchCache++;
+  });
+  session.on('Network.requestServedFromCache', () => { net.fromMemoryCache++; });
+  const goto = async () => {
+    await b.page.goto(site.url('/'));
+    await b.page.waitForFunction(() => window.benchReady, null, { timeout: 30_000 });
+    await b.page.evaluate((c) => window.bench.setConfig(c), { homeserver: world.baseUrl, token: world.token, userId: world.userId, amOptions });
+  };
+  await goto();
+  return Object.assign(b, { net, session, consoleLines, goto, logs: () => consoleLines.slice(-20).join('\n') });
+}
+
+const evaluate = (b, fn, ...args) =>
+  b.page.evaluate(fn, ...args).catch((e) => { throw new Error(`${e.message}\n--- console ---\n${b.logs()}`); });
+
+// ---------------------------------------------------------------------------------------------
+// 1. Gallery.
+async function gallery(site, world) {
+  const variants = ['a', 'b', 'c', 'd', 'e'];
+  const runs = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    for (const v of order) {
+      const mxcs = v === 'a' ? world.pre.slice(0, N_GALLERY) : world.post.slice(0, N_GALLERY);
+      const b = await openBrowser(site, world);
+      try {
+        await evaluate(b, (v) => window.bench.setup(v), v);
+        const from = logSize(world.logFile);
+        const net0 = { ...b.net };
+        const r = await evaluate(b, ([v, m]) => window.bench.gallery(v, m), [v, mxcs]);
+        const server = await serverCountsAtLeast(world.logFile, from, mxcs.length);
+        const net = Object.fromEntries(Object.entries(b.net).map(([k, x]) => [k, x - net0[k]]));
+        runs.push({ round, variant: v, ...r, server, net });
+        log(`gallery round ${round} ${v}: ${fmt(r.ms)} ms ok=${r.ok} 96px=${r.right96} server=${JSON.stringify(server)} net=${JSON.stringify(net)}`);
+        if (v === 'd') {
+          // (d2) second view of the same gallery in the same profile: a new document (no image
+          // list of the old one), the same worker with its in-memory store.
+          await b.goto();
+          await evaluate(b, () => window.bench.setup('d'));
+          const from2 = logSize(world.logFile);
+          const n0 = { ...b.net };
+          const r2 = await evaluate(b, ([m]) => window.bench.gallery('d', m), [mxcs]);
+          const stats = await evaluate(b, () => window.bench.stats());
+          await new Promise((r) => setTimeout(r, 300)); // let late access-log lines land before counting
+          const server2 = serverCounts(world.logFile, from2);
+          const net2 = Object.fromEntries(Object.entries(b.net).map(([k, x]) => [k, x - n0[k]]));
+          runs.push({ round, variant: 'd2', ...r2, server: server2, net: net2, workerStats: stats.worker });
+          log(`gallery round ${round} d2: ${fmt(r2.ms)} ms ok=${r2.ok} server=${JSON.stringify(server2)} cacheHits=${stats.worker?.cacheHits}`);
+        }
+      } finally {
+        await b.close();
+      }
+    }
+  }
+  const med = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'd2'].map((v) => [v, median(runs.filter((r) => r.variant === v).map((r) => r.ms))]));
+  const names = {
+    a: '(a) legacy URL, pre-freeze media, no worker (floor)',
+    b: '(b) minimal JS worker holding the token',
+    c: '(c) JS worker asking the page per request (+ cached /versions)',
+    d: '(d) authmedia worker',
+    e: '(e) authmedia fallback (blob URLs, no worker)',
+    d2: '(d2) authmedia worker, second view (worker store)',
+  };
+  const rows = Object.keys(names).map((v) => {
+    const rs = runs.filter((r) => r.variant === v);
+    const all = rs.map((r) => fmt(r.ms)).join(', ');
+    const ok = rs.every((r) => r.ok === N_GALLERY && r.right96 === N_GALLERY);
+    const cacheHits = rs.reduce((s, r) => s + r.net.fromDiskCache + r.net.fromMemoryCache + r.net.fromPrefetchCache, 0);
+    const srv = rs.map((r) => `${r.server.get}/${r.server.options}`).join(' ');
+    return [names[v], fmt(med[v]), all, ok ? 'yes' : 'NO', String(cacheHits), srv];
+  });
+  const ratio = (x, y) => fmt(med[x] / med[y], 2);
+  const ratios = [
+    ['(d)/(a)', ratio('d', 'a')], ['(d)/(b)', ratio('d', 'b'), 'target ≤ 1.02'], ['(c)/(d)', ratio('c', 'd'), 'target ≥ 1.5'],
+    ['(d)/(c)', ratio('d', 'c')], ['(e)/(a)', ratio('e', 'a')], ['(e)/(b)', ratio('e', 'b'), 'target ≤ 1.1'],
+    ['(d2)/(a)', ratio('d2', 'a'), 'target < 1'], ['(b)/(a)', ratio('b', 'a')],
+  ].map((r) => [r[0], r[1], r[2] ?? '']);
+  const md =
+    `### Gallery: ${N_GALLERY} distinct 96×96 crop thumbnails, insertion → all loaded (${ROUNDS} interleaved rounds, fresh profile per run)\n\n` +
+    table(['variant', 'median ms', 'runs (ms)', `all ${N_GALLERY} loaded at 96×96`, 'HTTP-cache hits (CDP)', 'Synapse GET/OPTIONS per run'], rows) +
+    '\n\n' + table(['ratio of medians', 'value', 'target'], ratios);
+  save('gallery', { rounds: ROUNDS, n: N_GALLERY, medians: med, runs });
+  return md;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Cold start.
+async function coldStart(site, world) {
+  const variants = ['b', 'c', 'd'];
+  const runs = [];
+  let k = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const v of variants.map((_, i) => variants[(i + round) % variants.length])) {
+      const m1 = world.post[N_GALLERY + (k++ % 20)];
+      const m2 = world.post[N_GALLERY + (k++ % 20)];
+      const b = await openBrowser(site, world);
+      try {
+        if (v === 'd') await evaluate(b, () => import('/pkg/index.js').then((am) => am.initAsync())); // page wasm loaded before t0
+        const r = await evaluate(b, ([v, m]) => window.bench.coldStart(v, m), [v, m1]);
+        // Worker restart: stop every worker over CDP, then one new image.
+        await b.session.send('ServiceWorker.enable');
+        await b.session.send('ServiceWorker.stopAllWorkers');
+        const r2 = await evaluate(b, ([v, m]) => window.bench.afterRestart(v, m), [v, m2]);
+        runs.push({ round, variant: v, first: r, restart: r2 });
+        log(`cold round ${round} ${v}: register→image ${fmt(r.ms, 1)} ms (ready ${fmt(r.readyMs, 1)}) restart→image ${fmt(r2.ms, 1)} ms ok=${r.ok}/${r2.ok}`);
+      } finally {
+        await b.close();
+      }
+    }
+  }
+  const names = { b: '(b) minimal JS worker', c: '(c) JS worker asking the page', d: '(d) authmedia worker' };
+  const med = {};
+  const rows = variants.map((v) => {
+    const rs = runs.filter((r) => r.variant === v);
+    med[v] = { first: median(rs.map((r) => r.first.ms)), ready: median(rs.map((r) => r.first.readyMs)), restart: median(rs.map((r) => r.restart.ms)) };
+    return [names[v], fmt(med[v].first, 1), fmt(med[v].ready, 1), fmt(med[v].restart, 1), rs.every((r) => r.first.ok && r.restart.ok) ? 'yes' : 'NO'];
+  });
+  const md =
+    `### Cold start: registration → first authenticated 96×96 thumbnail; worker restart (CDP ServiceWorker.stopAllWorkers) → next image (medians of ${ROUNDS})\n\n` +
+    table(['variant', 'register → first image ms', 'of which register → controlling ms', 'restart → image ms', 'all loaded'], rows) +
+    `\n\n(d) − (b): ${fmt(med.d.first - med.b.first, 1)} ms (target ≤ +15 ms); restart (d) − (b): ${fmt(med.d.restart - med.b.restart, 1)} ms.` +
+    ` (d) includes \`AuthMedia.init\`: its authenticated \`/versions\` request and the session handoff; the page wasm is instantiated before t0.`;
+  save('cold-start', { rounds: ROUNDS, medians: med, runs });
+  return md;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Core speed in the page.
+async function coreSpeed(site, world, native) {
+  const b = await openBrowser(site, world);
+  let r;
+  try {
+    await evaluate(b, () => window.bench.setup('e'));
+    r = await evaluate(b, ([m, n]) => window.bench.coreSpeed(m, n), [world.post.slice(0, 200), 20_000]);
+  } finally {
+    await b.close();
+  }
+  const ns = r.nsPerCall;
+  const rows = Object.entries(ns).map(([k, v]) => [k, fmt(v, 0)]);
+  const speedup = (kind) => fmt(ns[`js-sdk getHttpUriForMxc, ${kind}`] / ns[`authmedia httpUrl (wasm), ${kind}`], 2);
+  let md =
+    `### Core speed\n\nIn one Chromium page, same 200 mxc URIs, 20 000 calls × 7 interleaved passes, median ns/call:\n\n` +
+    table(['call', 'ns/call'], rows) +
+    `\n\njs-sdk / authmedia: thumbnail ${speedup('thumbnail')} ×, download ${speedup('download')} × (target ≥ 10 ×).\n` +
+    `Sample outputs: ${Object.entries(r.sample).map(([k, v]) => `\n- ${k}: \`${v.replace(world.baseUrl, '<hs>')}\``).join('')}\n`;
+  if (native) {
+    const nrows = Object.entries(native).filter(([k, v]) => k !== 'raw' && typeof v === 'number').map(([k, v]) => [k, fmt(v, 0)]);
+    md += `\nNatively (divan median, \`cargo bench --manifest-path bench/core/Cargo.toml\`; js-sdk in Node ${process.version}):\n\n` + table(['call', 'ns/call'], nrows);
+    if (native.error) md += `\n\nnative bench failed: ${native.error}`;
+  }
+  save('core-speed', { browser: r, native });
+  return md;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Fallback memory.
+async function fallbackMemory(site, world) {
+  const budget = 50 * 1024 * 1024;
+  const b = await openBrowser(site, world, { args: ['--enable-precise-memory-info'], amOptions: { budgetBytes: budget } });
+  let r;
+  try {
+    await evaluate(b, () => window.bench.setup('e'));
+    r = await evaluate(b, (m) => window.bench.fallbackMemory(m), world.post.slice(0, N_MEMORY));
+  } finally {
+    await b.close();
+  }
+  const MB = (x) => fmt(x / 1024 / 1024, 1);
+  const md =
+    `### Fallback memory: ${N_MEMORY} distinct ${Math.round(world.imageBytes / 1024)} KB PNG downloads through the fallback, 50 MB budget (${MB(N_MEMORY * world.imageBytes)} MB in total)\n\n` +
+    table(['measure', 'value'], [
+      ['time, insertion → all settled', `${fmt(r.ms)} ms`],
+      ['images loaded', `${r.ok} / ${N_MEMORY}`],
+      ['peak JS heap (performance.memory, sampled every 20 ms)', `${MB(r.peakHeap)} MB`],
+      ['peak object URLs alive', String(r.peakUrls)],
+      ['peak bytes held by object URLs', `${MB(r.peakBytes)} MB`],
+      ['object URLs alive at the end', String(r.end.objectUrls)],
+      ['bytes held at the end', `${MB(r.end.bytes)} MB`],
+      ['evictions', String(r.end.evictions)],
+      ['fetches', String(r.end.fetches)],
+    ]);
+  save('fallback-memory', { budget, n: N_MEMORY, result: r });
+  return md;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Video seek.
+async function videoSeek(site, world) {
+  const runs = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const v of round % 2 ? ['d', 'a'] : ['a', 'd']) {
+      const b = await openBrowser(site, world);
+      try {
+        await evaluate(b, (v) => window.bench.setup(v), v);
+        const r = await evaluate(b, ([v, m]) => window.bench.videoSeek(v, m), [v, v === 'a' ? world.mp4.pre : world.mp4.post]);
+        runs.push({ round, variant: v, ...r });
+        log(`video round ${round} ${v}: canplay ${fmt(r.canplayMs)} ms, seek→seeked ${fmt(r.seekMs, 1)} ms ok=${r.ok}`);
+      } finally {
+        await b.close();
+      }
+    }
+  }
+  const names = { a: 'floor: legacy URL (pre-freeze), no worker', d: 'authmedia worker (v1, Range served from its store)' };
+  const med = {};
+  const rows = ['a', 'd'].map((v) => {
+    const rs = runs.filter((r) => r.variant === v);
+    med[v] = { canplay: median(rs.map((r) => r.canplayMs)), seek: median(rs.map((r) => r.seekMs)) };
+    return [names[v], fmt(med[v].canplay), fmt(med[v].seek, 1), rs.map((r) => fmt(r.seekMs, 1)).join(', '), rs.every((r) => r.ok) ? 'yes' : 'NO'];
+  });
+  const md =
+    `### Video seek: ${(world.mp4.bytes / 1e6).toFixed(1)} MB mp4, seek to the middle → \`seeked\` (medians of ${ROUNDS}, fresh profile per run)\n\n` +
+    table(['variant', 'src → canplay ms', 'seek → seeked ms', 'runs (ms)', 'all ok'], rows) +
+    `\n\nworker / floor (seek): ${fmt(med.d.seek / med.a.seek, 2)}`;
+  save('video-seek', { rounds: ROUNDS, medians: med, runs });
+  return md;
+}
+
+// ---------------------------------------------------------------------------------------------
+async function main() {
+  const started = Date.now();
+  const sections = [];
+  let native = null;
+  if (ONLY.has('native')) {
+    log('native core bench (cargo bench, divan)…');
+    native = nativeBench();
+  }
+  const needBrowser = ['gallery', 'cold', 'core', 'memory', 'video'].some((s) => ONLY.has(s));
+  if (needBrowser) {
+    if (!existsOrExplain()) process.exit(2);
+    log('starting Synapse and uploading media…');
+    const world = await startBenchWorld({ nPre: N_GALLERY, nPost: Math.max(N_MEMORY, N_GALLERY + 20), warmExtra: 20, log });
+    const site = await startSite();
+    try {
+      if (ONLY.has('gallery')) sections.push(await gallery(site, world));
+      if (ONLY.has('cold')) sections.push(await coldStart(site, world));
+      if (ONLY.has('core')) sections.push(await coreSpeed(site, world, native));
+      if (ONLY.has('memory')) sections.push(await fallbackMemory(site, world));
+      if (ONLY.has('video')) sections.push(await videoSeek(site, world));
+    } finally {
+      await site.close();
+      rmSync(site.dir, { recursive: true, force: true });
+      await world.stop();
+    }
+  } else if (native) {
+    const rows = Object.entries(native).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k, fmt(v, 0)]);
+    sections.push(`### Core speed, natively (divan median ns/call)\n\n${table(['call', 'ns/call'], rows)}`);
+    save('core-speed', { native });
+  }
+  const m = machine();
+  const header =
+    `## Results ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${m.chromium}, ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, ` +
+    `load average at the end ${m.loadavg.join(' ')}, Node ${m.node}, took ${Math.round((Date.now() - started) / 1000)} s`;
+  console.log(`${header}\n\n${sections.join('\n\n')}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'summary.md'), `${header}\n\n${sections.join('\n\n')}\n`);
+}
+
+function existsOrExplain() {
+  for (const f of ['npm/dist/authmedia_web_bg.wasm', 'npm/sw/authmedia-sw.js', 'npm/sw/authmedia_sw_bg.wasm']) {
+    try { statSync(path.join(ROOT, f)); } catch {
+      console.error(`${f} is missing: run scripts/build.sh first (scripts/bench.sh does)`);
+      return false;
+    }
+  }
+  return true;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
