@@ -137,6 +137,8 @@ done
 if [ -x scripts/build.sh ] || [ -f scripts/build.sh ]; then
   run_section "build (scripts/build.sh: wasm + npm package)" build bash scripts/build.sh
 fi
+# Size budget of the worker's and the page's wasm, gzipped (issue 6; owner: benchmarks).
+run_section "size budget (scripts/size-budget.sh)" size-budget bash scripts/size-budget.sh
 
 # Fuzz smoke run (issue 8, RELIABILITY.md): every cargo-fuzz target ~30 s from the committed seeds.
 run_section "fuzz smoke (scripts/fuzz.sh smoke)" fuzz-smoke bash scripts/fuzz.sh smoke
