@@ -102,8 +102,10 @@ async function main() {
       [
         '--test',
         '--test-concurrency=1',
-        // A hung test fails after 10 minutes instead of hanging CI (tests may set their own, shorter timeouts).
-        '--test-timeout=600000',
+        // A hung test (or file) fails after 20 minutes instead of hanging CI; tests set their own,
+        // shorter timeouts. Node applies this to each file as a whole too, and a loaded 2-core machine
+        // has taken more than 10 minutes for the demo file.
+        '--test-timeout=1200000',
         '--test-reporter=spec',
         '--test-reporter-destination=stdout',
         '--test-reporter=tap',
