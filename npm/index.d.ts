@@ -18,7 +18,8 @@ export type AuthMediaErrorCode =
   | 'no_worker'
   | 'not_initialized'
   | 'wasm_load_failed'
-  | 'load_failed';
+  | 'load_failed'
+  | 'hash_mismatch';
 
 /** Every error this package throws or reports: an `Error` with a stable `code`. */
 export class AuthMediaError extends Error {
@@ -101,6 +102,19 @@ export interface AuthMediaStats {
   mode: Mode;
 }
 
+/** An encrypted attachment (Matrix spec v1.11, `EncryptedFile`, `v: "v2"`). */
+export interface EncryptedFile {
+  url: string;
+  key: { kty: 'oct'; alg: 'A256CTR'; key_ops: string[]; k: string; ext: true };
+  iv: string;
+  hashes: { sha256: string; [algorithm: string]: string };
+  v: 'v2';
+}
+export interface EncryptedSrcOptions {
+  /** The plaintext's type (from the event's `info.mimetype`); unsafe types become application/octet-stream. */
+  mimetype?: string;
+}
+
 export interface ModeChangeDetail {
   mode: Mode;
   previous: Mode;
@@ -131,6 +145,13 @@ export class AuthMedia {
   readonly fallbackReason: string | null;
   /** A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL). */
   src(mxc: string, options?: SrcOptions): Promise<string>;
+  /**
+   * A URL for `img.src`/`video.src` showing an encrypted attachment, verified (SHA-256 over the
+   * whole ciphertext) and decrypted (AES-256-CTR). Worker mode: a same-origin URL the worker
+   * serves (ranges included); fallback: a `blob:` URL. A tampered or truncated ciphertext:
+   * the promise rejects with `hash_mismatch` (fallback) or the URL answers a JSON error (worker).
+   */
+  srcEncrypted(file: EncryptedFile | string, options?: EncryptedSrcOptions): Promise<string>;
   /** The authenticated (or legacy) http URL, whatever the mode. */
   httpUrl(mxc: string, options?: SrcOptions): string;
   /**

@@ -102,6 +102,16 @@ export class AuthMedia {
     return this.#core.src(mxc, options);
   }
 
+  /** A URL showing an encrypted attachment (`EncryptedFile` object or JSON text), verified and decrypted. */
+  srcEncrypted(file, options) {
+    if (file === null || (typeof file !== 'object' && typeof file !== 'string')) {
+      return Promise.reject(
+        new AuthMediaError('invalid_argument', 'matrix-authmedia: srcEncrypted needs an EncryptedFile object'),
+      );
+    }
+    return this.#core.srcEncrypted(file, options);
+  }
+
   httpUrl(mxc, options) {
     checkMxc(mxc);
     return this.#core.httpUrl(mxc, options);

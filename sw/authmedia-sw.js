@@ -50,6 +50,13 @@
   const MEDIA_PATH =
     /\/_matrix\/(?:client\/v1\/media|client\/unstable\/org\.matrix\.msc3916\/media|media\/v3|media\/r0)\/(?:download|thumbnail)\//;
 
+  // Encrypted attachments the worker serves itself (crates/sw/src/encrypted.rs): every GET under
+  // this prefix of the worker's scope is answered by the wasm, never by the network.
+  const ENCRYPTED_PREFIX = new URL(
+    'authmedia/encrypted/',
+    scope.registration ? scope.registration.scope : scope.location.href,
+  ).href;
+
   function looksLikeMedia(url) {
     const q = url.indexOf('?');
     return MEDIA_PATH.test(q < 0 ? url : url.slice(0, q));
@@ -143,7 +150,7 @@
   });
 
   // ----- fetch ---------------------------------------------------------------------------------
-  async function respond(event) {
+  async function respond(event, method = 'handleFetch') {
     let instance;
     try {
       instance = await ready();
@@ -151,7 +158,7 @@
       return errorResponse(503, 'M_UNKNOWN', `authmedia service worker: wasm unavailable: ${error}`);
     }
     try {
-      return await Promise.race([instance.worker.handleFetch(event), instance.dead]);
+      return await Promise.race([instance.worker[method](event), instance.dead]);
     } catch (error) {
       if (isTrap(error)) poison(instance, error);
       return errorResponse(500, 'M_UNKNOWN', `authmedia service worker: internal error: ${error}`);
@@ -162,6 +169,10 @@
   function handleFetch(event) {
     const request = event.request;
     if (request.method !== 'GET') return false;
+    if (request.url.startsWith(ENCRYPTED_PREFIX)) {
+      event.respondWith(respond(event, 'handleEncrypted'));
+      return true;
+    }
     const instance = current;
     let route = ROUTE_UNKNOWN;
     if (instance) {

@@ -17,6 +17,7 @@
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
+pub mod encrypted;
 mod js;
 mod net;
 pub mod range;

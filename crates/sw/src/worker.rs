@@ -36,13 +36,13 @@ pub const ROUTE_NO_SESSION: u8 = 3;
 
 /// Tunables, all optional in the object given to the constructor.
 #[derive(Debug, Clone, Copy)]
-struct Config {
+pub(crate) struct Config {
     /// How long to wait for a tab's answer (`need-session`, `need-token`).
-    ask_timeout_ms: i32,
+    pub(crate) ask_timeout_ms: i32,
     /// How long a `/versions` decision is trusted.
     negotiation_ttl_ms: u64,
     /// Bytes of media bodies kept in memory.
-    store_budget: u64,
+    pub(crate) store_budget: u64,
     /// Largest single body kept.
     store_entry_max: u64,
 }
@@ -65,17 +65,19 @@ impl Config {
     }
 }
 
-struct State {
-    config: Config,
-    sessions: Sessions,
-    negotiation: NegotiationCache,
-    store: BodyStore<ArrayBuffer>,
-    stats: Stats,
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) sessions: Sessions,
+    pub(crate) negotiation: NegotiationCache,
+    pub(crate) store: BodyStore<ArrayBuffer>,
+    pub(crate) stats: Stats,
     /// Questions in flight, so concurrent requests share one (`session:`, `token:`, `versions:`).
     pending: Vec<(String, Promise)>,
+    /// Encrypted attachments registered by tabs (keys, in memory only).
+    pub(crate) encrypted: crate::encrypted::Registry,
 }
 
-type Shared = Rc<RefCell<State>>;
+pub(crate) type Shared = Rc<RefCell<State>>;
 
 /// The service worker's state: sessions per client, negotiation cache, media store, counters.
 #[wasm_bindgen(js_name = AuthMediaWorker)]
@@ -97,6 +99,7 @@ impl AuthMediaWorker {
             store: BodyStore::new(config.store_budget, config.store_entry_max),
             stats: Stats::default(),
             pending: Vec::new(),
+            encrypted: crate::encrypted::Registry::default(),
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),
@@ -133,6 +136,20 @@ impl AuthMediaWorker {
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
         future_to_promise(async move { Ok(respond(&shared, &request, &client_id).await.into()) })
+    }
+
+    /// Answers a request for `<scope>authmedia/encrypted/<id>` (the entry script takes every GET
+    /// under that prefix): a promise of a `Response` that never rejects.
+    #[wasm_bindgen(js_name = handleEncrypted)]
+    pub fn handle_encrypted(&self, event: &FetchEvent) -> Promise {
+        let shared = self.shared.clone();
+        let request = event.request();
+        let client_id = event.client_id().unwrap_or_default();
+        future_to_promise(async move {
+            Ok(crate::encrypted::respond(&shared, &request, &client_id)
+                .await
+                .into())
+        })
     }
 
     /// Handles an `authmedia:*` message from a page; resolves once it is answered.
@@ -375,7 +392,7 @@ async fn send(
     net::fetch(&request).await
 }
 
-async fn matrix_error(response: &Response) -> MatrixError {
+pub(crate) async fn matrix_error(response: &Response) -> MatrixError {
     let body = match response.clone() {
         Ok(copy) => net::json(&copy).await.and_then(|v| js::error_body(&v)),
         Err(_) => None,
@@ -386,7 +403,11 @@ async fn matrix_error(response: &Response) -> MatrixError {
 // ----- questions to the tab, shared between concurrent requests ------------------------------
 
 /// Runs `start()` unless a task under `key` is already in flight, and waits for it.
-async fn shared_task(shared: &Shared, key: String, start: impl FnOnce() -> Promise) -> JsValue {
+pub(crate) async fn shared_task(
+    shared: &Shared,
+    key: String,
+    start: impl FnOnce() -> Promise,
+) -> JsValue {
     let existing = shared
         .borrow()
         .pending
@@ -455,7 +476,7 @@ fn store_session(shared: &Shared, client_id: &str, session: Session, api: Option
 }
 
 /// After a restart: asks the tab for its session (≤ 1 s). Silence or `null` means no session.
-async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
+pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
     if client_id.is_empty() {
         return None;
     }
@@ -490,7 +511,7 @@ async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
 
 /// After a 401 `M_UNKNOWN_TOKEN`: a token other than `used`, from the table (another request
 /// already refreshed it) or from the tab (asked once, shared by concurrent requests).
-async fn refreshed_token(
+pub(crate) async fn refreshed_token(
     shared: &Shared,
     client_id: &str,
     session: &Session,
@@ -539,7 +560,7 @@ async fn refreshed_token(
 /// The API flavour of the session's homeserver: cached, else an authenticated `/versions`.
 /// When `/versions` cannot be read the answer is [`Api::V1`], uncached: a server without it
 /// answers `M_UNRECOGNIZED`, which [`serve`] handles.
-async fn api_for(shared: &Shared, session: &Session) -> Api {
+pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
     let base = session.homeserver.base().to_owned();
     if let Some(api) = shared
         .borrow()
@@ -649,10 +670,19 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
             let mut state = shared.borrow_mut();
             if let Some(ClientState::Session(session)) = state.sessions.remove(client_id) {
                 state.store.purge_user(&session.user_id);
+                state.encrypted.purge_user(&session.user_id);
             }
             state.sessions.set(client_id, ClientState::NoSession);
             reply_ok(true, None)
         }
+        "authmedia:encrypted" => match crate::encrypted::register(shared, data, client_id) {
+            Ok(url) => {
+                let reply = reply_ok(true, None);
+                let _ = Reflect::set(&reply, &"url".into(), &url.into());
+                reply
+            }
+            Err(error) => reply_ok(false, Some(&error)),
+        },
         _ => reply_ok(false, Some("unknown message type")),
     }
 }

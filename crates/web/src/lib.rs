@@ -11,6 +11,7 @@
 //! | `sdk` | the `AuthMedia` class (JS `AuthMediaCore`, wrapped by the npm loader) |
 //! | `worker` | registration, session handoff, mode detection, the page↔worker protocol |
 //! | `fallback` | authenticated fetch → safe-typed blob → object URL; token refresh |
+//! | `encrypted` | `srcEncrypted`: encrypted attachments via the worker or a verified blob |
 //! | `mount` | hydrating `[data-mxc]` elements |
 //! | [`budget`] | the byte-budget LRU (pure) |
 //! | [`safe_type`] | which blob types are safe to view (pure) |
@@ -19,6 +20,8 @@
 pub mod budget;
 pub mod safe_type;
 
+#[cfg(target_arch = "wasm32")]
+mod encrypted;
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]

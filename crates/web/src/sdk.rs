@@ -102,6 +102,8 @@ pub struct Inner {
     pub keep: RefCell<Vec<JsClosure>>,
     /// Set by logout.
     pub logged_out: Cell<bool>,
+    /// Encrypted attachments handed to `srcEncrypted` (keys, in memory only).
+    pub encrypted: RefCell<crate::encrypted::Registry>,
 }
 
 impl Inner {
@@ -302,6 +304,7 @@ impl AuthMedia {
             mounts: RefCell::new(Mounts::default()),
             keep: RefCell::new(Vec::new()),
             logged_out: Cell::new(false),
+            encrypted: RefCell::new(crate::encrypted::Registry::default()),
             opts,
         });
         let api = inner.negotiate().await?;
@@ -347,6 +350,18 @@ impl AuthMedia {
         })
     }
 
+    /// A URL for `img.src`/`video.src` showing an encrypted attachment (`EncryptedFile`, an
+    /// object or its JSON text), verified and decrypted; `options.mimetype` sets its type
+    /// (anything not safe to render becomes `application/octet-stream`).
+    #[wasm_bindgen(js_name = srcEncrypted)]
+    pub fn src_encrypted(&self, file: JsValue, options: JsValue) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let url = inner.src_encrypted(file, options).await?;
+            Ok(JsValue::from_str(&url))
+        })
+    }
+
     /// The authenticated (or legacy) URL of `mxc`, whatever the mode; needs a worker or a
     /// header to be used.
     #[wasm_bindgen(js_name = httpUrl)]
@@ -382,6 +397,7 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = logout)]
     pub fn logout(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
+        inner.encrypted.borrow_mut().clear();
         future_to_promise(async move {
             inner.logout().await;
             Ok(JsValue::UNDEFINED)

@@ -1,0 +1,680 @@
+//! Encrypted attachments served by the worker: `<scope>authmedia/encrypted/<id>`.
+//!
+//! Spec v1.11, "Sending encrypted attachments"
+//! (<https://spec.matrix.org/v1.11/client-server-api/#sending-encrypted-attachments>).
+//!
+//! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
+//! never the key) and gets back a same-origin URL under the worker's scope. A request for it is
+//! answered by downloading the ciphertext with the tab's session (the same token, refresh and
+//! `M_UNRECOGNIZED` logic as other media), hashing and decrypting it chunk by chunk as it arrives
+//! (the core's [`AttachmentDecryptor`]), and — only once the SHA-256 of the whole ciphertext
+//! matched — answering with the plaintext under a safe content type, `no-store`. A mismatch
+//! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
+//! content.
+//!
+//! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by user,
+//! same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
+//! without downloading or decrypting again; concurrent requests share one download.
+//!
+//! Keys live in worker memory only, per user: `authmedia:logout` drops the user's registrations
+//! and the store's decrypted copies. After a worker restart the registry is empty; a request for an
+//! unknown id asks the requesting tab (`authmedia:need-encrypted {id}`, bounded wait), which answers
+//! with the file it still holds — so URLs already in the page keep working.
+
+use authmedia_core::{
+    media_url, AttachmentDecryptor, AttachmentError, EncryptedFile, ErrorKind, MediaRequest,
+};
+use js_sys::{Array, ArrayBuffer, Function, Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{Request, Response};
+
+use crate::net::{self, error_response};
+use crate::range::{RangeAnswer, RangeRequest};
+use crate::sessions::{ClientState, Session};
+use crate::stats::bump;
+use crate::store::Stored;
+use crate::worker::{api_for, matrix_error, recover_session, refreshed_token, shared_task, Shared};
+use crate::{js, tab};
+
+/// The path under the worker's scope that the worker serves.
+pub const PATH: &str = "authmedia/encrypted/";
+/// At most this many registrations are kept (oldest first out; the tab is asked again).
+const MAX_FILES: usize = 1024;
+
+/// Types served as they are: media a browser renders without running anything. Everything else
+/// (HTML, SVG, XML, scripts, PDF, unknown) is served as `application/octet-stream`. The same list
+/// as the page SDK's `safe_type` (the two wasm crates do not depend on each other).
+const SAFE_TYPES: &[&str] = &[
+    "image/png",
+    "image/apng",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/aac",
+    "audio/ogg",
+    "audio/opus",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/webm",
+    "audio/flac",
+];
+
+/// The content type an attachment of declared type `mimetype` is served with.
+pub fn safe_type(mimetype: Option<&str>) -> &'static str {
+    let essence = mimetype
+        .and_then(|m| m.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    SAFE_TYPES
+        .iter()
+        .find(|t| **t == essence)
+        .copied()
+        .unwrap_or("application/octet-stream")
+}
+
+/// Whether `id` is an id this module hands out URLs for (UUID-like, URL-safe, short).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The id in a request URL `…/authmedia/encrypted/<id>[?…][#…]`, if it is one.
+pub fn id_of(url: &str) -> Option<&str> {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let path = url.get(..end)?;
+    let at = path.rfind(PATH)?;
+    let id = path.get(at.saturating_add(PATH.len())..)?;
+    valid_id(id).then_some(id)
+}
+
+/// One registered file.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    id: String,
+    user_id: String,
+    file: EncryptedFile,
+    mimetype: Option<String>,
+}
+
+/// `(user, id) → EncryptedFile`, in memory only, bounded by [`MAX_FILES`].
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: Vec<Registered>,
+}
+
+impl Registry {
+    /// Records a file for `user_id`, replacing an earlier one under the same id.
+    pub fn insert(
+        &mut self,
+        user_id: &str,
+        id: &str,
+        file: EncryptedFile,
+        mimetype: Option<String>,
+    ) {
+        self.entries
+            .retain(|e| !(e.id == id && e.user_id == user_id));
+        if self.entries.len() >= MAX_FILES {
+            self.entries.remove(0);
+        }
+        self.entries.push(Registered {
+            id: id.to_owned(),
+            user_id: user_id.to_owned(),
+            file,
+            mimetype,
+        });
+    }
+
+    /// The file `id` of `user_id` (another user's registration is not visible).
+    pub fn get(&self, user_id: &str, id: &str) -> Option<Registered> {
+        self.entries
+            .iter()
+            .find(|e| e.id == id && e.user_id == user_id)
+            .cloned()
+    }
+
+    /// Forgets every key of `user_id` (logout).
+    pub fn purge_user(&mut self, user_id: &str) {
+        self.entries.retain(|e| e.user_id != user_id);
+    }
+
+    /// How many files are registered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+// ----- reading the message --------------------------------------------------------------------
+
+fn malformed(field: &str, what: &str) -> AttachmentError {
+    AttachmentError::Malformed(format!("{field} must be {what}"))
+}
+
+fn opt_string(obj: &JsValue, name: &str) -> Result<Option<String>, AttachmentError> {
+    let v = js::get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| malformed(name, "a string"))
+}
+
+fn opt_object(obj: &JsValue, name: &str) -> Result<Option<JsValue>, AttachmentError> {
+    let v = js::get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !v.is_object() || Array::is_array(&v) {
+        return Err(malformed(name, "an object"));
+    }
+    Ok(Some(v))
+}
+
+/// An `EncryptedFile` (plain object or JSON text) → validated, read with `Reflect` (no serde).
+pub(crate) fn file_from_js(value: &JsValue) -> Result<EncryptedFile, AttachmentError> {
+    use authmedia_core::attachment::{EncryptedFileWire, HashesWire, JwkWire};
+    let parsed;
+    let obj = if let Some(text) = value.as_string() {
+        parsed = js_sys::JSON::parse(&text)
+            .map_err(|_| AttachmentError::InvalidJson("not JSON text".to_owned()))?;
+        &parsed
+    } else {
+        value
+    };
+    if !obj.is_object() || Array::is_array(obj) {
+        return Err(malformed("the EncryptedFile", "an object"));
+    }
+    let key = match opt_object(obj, "key")? {
+        None => None,
+        Some(k) => {
+            let ops = js::get(&k, "key_ops");
+            let key_ops = if ops.is_undefined() || ops.is_null() {
+                None
+            } else {
+                let list = ops
+                    .dyn_into::<Array>()
+                    .map_err(|_| malformed("key.key_ops", "an array of strings"))?;
+                let mut out = Vec::new();
+                for op in list.iter() {
+                    out.push(
+                        op.as_string()
+                            .ok_or_else(|| malformed("key.key_ops", "an array of strings"))?,
+                    );
+                }
+                Some(out)
+            };
+            let ext = js::get(&k, "ext");
+            let ext = if ext.is_undefined() || ext.is_null() {
+                None
+            } else {
+                Some(
+                    ext.as_bool()
+                        .ok_or_else(|| malformed("key.ext", "a boolean"))?,
+                )
+            };
+            Some(JwkWire {
+                kty: opt_string(&k, "kty")?,
+                key_ops,
+                alg: opt_string(&k, "alg")?,
+                k: opt_string(&k, "k")?,
+                ext,
+            })
+        }
+    };
+    let hashes = match opt_object(obj, "hashes")? {
+        None => None,
+        Some(h) => Some(HashesWire {
+            sha256: opt_string(&h, "sha256")?,
+        }),
+    };
+    EncryptedFile::from_wire(EncryptedFileWire {
+        url: opt_string(obj, "url")?,
+        key,
+        iv: opt_string(obj, "iv")?,
+        hashes,
+        v: opt_string(obj, "v")?,
+    })
+}
+
+/// The URL of `id` under the worker's scope.
+fn url_of(id: &str) -> String {
+    let registration = js::get(&js_sys::global(), "registration");
+    let scope = js::string(&registration, "scope").unwrap_or_else(|| "/".to_owned());
+    format!("{scope}{PATH}{id}")
+}
+
+/// `authmedia:encrypted {id, file, mimetype?}` from a tab with a session → `{ok, url}`.
+pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Result<String, String> {
+    let Some(id) = js::string(data, "id").filter(|id| valid_id(id)) else {
+        return Err("id must be 1-64 characters of [A-Za-z0-9_-]".to_owned());
+    };
+    let file = file_from_js(&js::get(data, "file"))
+        .map_err(|e| format!("invalid EncryptedFile ({}): {e}", e.code()))?;
+    let mimetype = js::string(data, "mimetype");
+    let mut state = shared.borrow_mut();
+    let Some(user_id) = state.sessions.session(client_id).map(|s| s.user_id.clone()) else {
+        return Err("this tab has no session".to_owned());
+    };
+    state.encrypted.insert(&user_id, &id, file, mimetype);
+    Ok(url_of(&id))
+}
+
+// ----- the fetch path -------------------------------------------------------------------------
+
+/// A failure, answered as a JSON error.
+struct Failure {
+    status: u16,
+    errcode: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: u16, errcode: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            errcode: errcode.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn attachment(e: &AttachmentError) -> Self {
+        let status = match e {
+            AttachmentError::TooLarge { .. } => 413,
+            _ => 502,
+        };
+        Self::new(
+            status,
+            &format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
+            format!("authmedia service worker: encrypted attachment refused: {e}"),
+        )
+    }
+
+    fn to_js(&self) -> JsValue {
+        js::object(&[
+            ("status", self.status.into()),
+            ("errcode", self.errcode.as_str().into()),
+            ("error", self.message.as_str().into()),
+        ])
+    }
+
+    fn from_js(v: &JsValue) -> Self {
+        let status = js::get(v, "status")
+            .as_f64()
+            .and_then(|s| u16::try_from(s as u32).ok())
+            .filter(|s| (400..600).contains(s))
+            .unwrap_or(500);
+        Self::new(
+            status,
+            &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
+            js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
+        )
+    }
+
+    fn response(&self) -> Response {
+        error_response(self.status, &self.errcode, &self.message)
+    }
+}
+
+/// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects.
+pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
+    match serve(shared, request, client_id).await {
+        Ok(response) => response,
+        Err(failure) => {
+            bump(&mut shared.borrow_mut().stats.refused);
+            failure.response()
+        }
+    }
+}
+
+async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Response, Failure> {
+    let url = request.url();
+    let Some(id) = id_of(&url).map(str::to_owned) else {
+        return Err(Failure::new(
+            404,
+            "M_NOT_FOUND",
+            "not an encrypted attachment URL",
+        ));
+    };
+    let known = shared.borrow().sessions.get(client_id).cloned();
+    let session = match known {
+        Some(ClientState::Session(s)) => Some(s),
+        Some(ClientState::NoSession) => None,
+        None => recover_session(shared, client_id).await,
+    };
+    // No session (logged out, or a tab that never had one): nothing is decrypted for it.
+    let session = session.ok_or_else(|| {
+        Failure::new(
+            401,
+            "M_MISSING_TOKEN",
+            "authmedia service worker: this tab has no session",
+        )
+    })?;
+    let entry = shared.borrow().encrypted.get(&session.user_id, &id);
+    let entry = match entry {
+        Some(e) => e,
+        None => ask_tab(shared, client_id, &session, &id)
+            .await
+            .ok_or_else(|| {
+                Failure::new(
+                404,
+                "M_NOT_FOUND",
+                "authmedia service worker: unknown encrypted attachment (call srcEncrypted again)",
+            )
+            })?,
+    };
+    let range = request
+        .headers()
+        .get("range")
+        .ok()
+        .flatten()
+        .map(|h| RangeRequest::parse(&h));
+    let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
+    let content_type = safe_type(entry.mimetype.as_deref());
+    let store_key = format!("{PATH}{id}");
+
+    let hit = shared.borrow_mut().store.get(&session.user_id, &store_key);
+    let body = if let Some(hit) = hit {
+        bump(&mut shared.borrow_mut().stats.cache_hits);
+        hit.body
+    } else {
+        let owned = (shared.clone(), client_id.to_owned(), session.clone(), entry);
+        let key = format!("decrypt:{}\n{id}", session.user_id);
+        let result = shared_task(shared, key, move || {
+            future_to_promise(async move {
+                let (shared, client_id, session, entry) = owned;
+                Ok(
+                    match download(&shared, &client_id, &session, &entry).await {
+                        Ok(body) => {
+                            keep(&shared, &client_id, &session, &store_key, &body);
+                            body.into()
+                        }
+                        Err(failure) => failure.to_js(),
+                    },
+                )
+            })
+        })
+        .await;
+        result
+            .dyn_into::<ArrayBuffer>()
+            .map_err(|v| Failure::from_js(&v))?
+    };
+    let total = u64::from(body.byte_length());
+    let response = net::from_body(&body, Some(content_type), answer_of(total))
+        .map_err(|e| Failure::new(500, "M_UNKNOWN", net::describe(&e)))?;
+    let headers = response.headers();
+    // The body is the sender's: never sniff it into something active, never run it if opened.
+    let _ = headers.set("x-content-type-options", "nosniff");
+    let _ = headers.set("content-security-policy", "sandbox");
+    Ok(response)
+}
+
+/// Keeps the verified plaintext in the store while the tab still has this session.
+fn keep(shared: &Shared, client_id: &str, session: &Session, key: &str, body: &ArrayBuffer) {
+    let mut state = shared.borrow_mut();
+    let still = state
+        .sessions
+        .session(client_id)
+        .is_some_and(|s| s.user_id == session.user_id);
+    if still {
+        let stored = Stored {
+            body: body.clone(),
+            len: u64::from(body.byte_length()),
+            content_type: None,
+        };
+        state.store.insert(&session.user_id, key, stored);
+    }
+}
+
+/// After a restart: asks the tab for the file behind `id` (bounded wait, shared).
+async fn ask_tab(
+    shared: &Shared,
+    client_id: &str,
+    session: &Session,
+    id: &str,
+) -> Option<Registered> {
+    let owned = (
+        shared.clone(),
+        client_id.to_owned(),
+        session.user_id.clone(),
+        id.to_owned(),
+    );
+    shared_task(
+        shared,
+        format!("need-encrypted:{client_id}\n{id}"),
+        move || {
+            future_to_promise(async move {
+                let (shared, client_id, user_id, id) = owned;
+                let timeout = shared.borrow().config.ask_timeout_ms;
+                let question =
+                    tab::message("authmedia:need-encrypted", &[("id", &id.as_str().into())]);
+                let Some(answer) = tab::ask(&client_id, &question, timeout).await else {
+                    return Ok(JsValue::UNDEFINED);
+                };
+                if let Ok(file) = file_from_js(&js::get(&answer, "file")) {
+                    let mimetype = js::string(&answer, "mimetype");
+                    shared
+                        .borrow_mut()
+                        .encrypted
+                        .insert(&user_id, &id, file, mimetype);
+                }
+                Ok(JsValue::UNDEFINED)
+            })
+        },
+    )
+    .await;
+    let found = shared.borrow().encrypted.get(&session.user_id, id);
+    found
+}
+
+/// Downloads the ciphertext with the session's token and returns the verified plaintext.
+async fn download(
+    shared: &Shared,
+    client_id: &str,
+    session: &Session,
+    entry: &Registered,
+) -> Result<ArrayBuffer, Failure> {
+    let request = MediaRequest::Download { filename: None };
+    let api = api_for(shared, session).await;
+    let mut target = media_url(&session.homeserver, api, &entry.file.url, &request, None);
+    let mut token = session.access_token.clone();
+    {
+        bump(&mut shared.borrow_mut().stats.authenticated);
+    }
+    let network = |e: JsValue| {
+        Failure::new(
+            502,
+            "M_UNKNOWN",
+            format!(
+                "authmedia service worker: encrypted attachment: {}",
+                net::describe(&e)
+            ),
+        )
+    };
+    let send = |target: &str, token: &str| {
+        let request = net::plain_authenticated_request(target, token);
+        async move { net::fetch(&request?).await }
+    };
+    let mut response = send(&target, &token).await.map_err(network)?;
+    if api.is_authenticated()
+        && matches!(response.status(), 404 | 405)
+        && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
+    {
+        let now = js_sys::Date::now() as u64;
+        shared.borrow_mut().negotiation.insert(
+            session.homeserver.base(),
+            authmedia_core::Api::Legacy,
+            now,
+        );
+        target = media_url(
+            &session.homeserver,
+            authmedia_core::Api::Legacy,
+            &entry.file.url,
+            &request,
+            None,
+        );
+        response = send(&target, &token).await.map_err(network)?;
+    }
+    if response.status() == 401
+        && matches!(
+            matrix_error(&response).await.kind(),
+            ErrorKind::UnknownToken { .. }
+        )
+    {
+        if let Some(fresh) = refreshed_token(shared, client_id, session, &token).await {
+            token = fresh;
+            response = send(&target, &token).await.map_err(network)?;
+        }
+    }
+    if response.status() != 200 {
+        let error = matrix_error(&response).await;
+        if response.status() == 401 {
+            let note = tab::message(
+                "authmedia:unauthorized",
+                &[
+                    ("userId", &session.user_id.as_str().into()),
+                    ("errcode", &error.errcode.clone().unwrap_or_default().into()),
+                ],
+            );
+            tab::notify(client_id, &note).await;
+        }
+        return Err(Failure::new(
+            response.status(),
+            error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
+            format!(
+                "authmedia service worker: downloading the encrypted attachment failed: {error}"
+            ),
+        ));
+    }
+    let limit = shared.borrow().config.store_budget;
+    let length = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut decryptor = match length {
+        Some(n) if n > limit => {
+            return Err(Failure::attachment(&AttachmentError::TooLarge { limit }))
+        }
+        Some(n) => {
+            AttachmentDecryptor::with_capacity(&entry.file.secrets, usize::try_from(n).unwrap_or(0))
+        }
+        None => AttachmentDecryptor::new(&entry.file.secrets),
+    }
+    .with_limit(limit);
+    read_into(&response, &mut decryptor)
+        .await
+        .map_err(network)?;
+    let plain = decryptor.finish().map_err(|e| Failure::attachment(&e))?;
+    // Out of wasm memory into a JS buffer (the store holds `ArrayBuffer`s).
+    let buffer = Uint8Array::from(plain.as_slice()).buffer();
+    Ok(buffer)
+}
+
+/// Feeds the body to `decryptor` chunk by chunk as it arrives. A decryptor error stops the read
+/// (it is reported by `finish`).
+async fn read_into(
+    response: &Response,
+    decryptor: &mut AttachmentDecryptor,
+) -> Result<(), JsValue> {
+    let Some(body) = response.body() else {
+        return Ok(());
+    };
+    let reader: JsValue = body.get_reader().into();
+    let read: Function = js::get(&reader, "read").dyn_into()?;
+    loop {
+        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
+        if js::get(&step, "done").as_bool().unwrap_or(true) {
+            return Ok(());
+        }
+        let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
+        if decryptor.push(&chunk.to_vec()).is_err() {
+            if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {
+                let _ = cancel.call0(&reader);
+            }
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_the_path_only() {
+        let base = "https://app.example/authmedia/encrypted/";
+        assert_eq!(id_of(&format!("{base}abc-123")), Some("abc-123"));
+        assert_eq!(id_of(&format!("{base}abc?x=1#y")), Some("abc"));
+        assert_eq!(id_of(base), None);
+        assert_eq!(id_of(&format!("{base}a/b")), None);
+        assert_eq!(id_of(&format!("{base}%2e%2e")), None);
+        assert_eq!(id_of(&format!("{base}{}", "a".repeat(65))), None);
+        assert_eq!(id_of("https://app.example/other/abc"), None);
+    }
+
+    fn file(byte: u8) -> EncryptedFile {
+        authmedia_core::AttachmentSecrets {
+            key: [byte; 32],
+            iv: [0; 16],
+            sha256: [1; 32],
+        }
+        .with_url(authmedia_core::MxcUri::parse("mxc://hs/abc").unwrap())
+    }
+
+    #[test]
+    fn registrations_are_per_user_and_purged_at_logout() {
+        let mut reg = Registry::default();
+        reg.insert("@a:hs", "id1", file(1), Some("image/png".into()));
+        reg.insert("@b:hs", "id2", file(2), None);
+        assert!(reg.get("@a:hs", "id1").is_some());
+        assert!(
+            reg.get("@b:hs", "id1").is_none(),
+            "another user's id is invisible"
+        );
+        reg.insert("@a:hs", "id1", file(3), None);
+        assert_eq!(reg.len(), 2, "re-registering replaces");
+        reg.purge_user("@a:hs");
+        assert!(reg.get("@a:hs", "id1").is_none());
+        assert!(reg.get("@b:hs", "id2").is_some());
+        for i in 0..MAX_FILES + 5 {
+            reg.insert("@b:hs", &format!("x{i}"), file(4), None);
+        }
+        assert_eq!(reg.len(), MAX_FILES);
+        assert!(reg.get("@b:hs", "x0").is_none());
+    }
+
+    #[test]
+    fn unsafe_types_become_octet_stream() {
+        assert_eq!(safe_type(Some("image/png")), "image/png");
+        assert_eq!(safe_type(Some("Video/MP4; codecs=avc1")), "video/mp4");
+        for t in [
+            "text/html",
+            "image/svg+xml",
+            "application/xml",
+            "text/javascript",
+            "",
+        ] {
+            assert_eq!(safe_type(Some(t)), "application/octet-stream", "{t}");
+        }
+        assert_eq!(safe_type(None), "application/octet-stream");
+    }
+}

@@ -1,0 +1,430 @@
+//! Encrypted attachments on the page: `srcEncrypted(encryptedFile, { mimetype })`.
+//!
+//! Spec v1.11, "Sending encrypted attachments"
+//! (<https://spec.matrix.org/v1.11/client-server-api/#sending-encrypted-attachments>): the
+//! ciphertext is downloaded from `file.url` with the token, its SHA-256 is checked over the whole
+//! body, and only then is any plaintext handed out.
+//!
+//! * **Worker mode**: the file is registered with the worker under a random id
+//!   (`authmedia:encrypted`, ARCHITECTURE.md); the worker answers with a same-origin URL under
+//!   its scope (`<scope>authmedia/encrypted/<id>`) that it serves itself: download, verify,
+//!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
+//!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`).
+//! * **Fallback**: the page downloads with `Authorization`, hashes and decrypts chunk by chunk in
+//!   wasm ([`AttachmentDecryptor`], nothing released before the hash matched) and hands out a
+//!   `blob:` URL of a safe type under the same byte-budget LRU as other media.
+//!
+//! Keys live only in memory: the registry is dropped at logout with every object URL.
+
+use std::rc::Rc;
+
+use authmedia_core::attachment::{EncryptedFileWire, HashesWire, JwkWire};
+use authmedia_core::{AttachmentDecryptor, AttachmentError, EncryptedFile, MediaRequest};
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{Blob, BlobPropertyBag, MessageEvent, ReadableStreamDefaultReader, Url};
+
+use crate::budget::Refused;
+use crate::error::WebError;
+use crate::safe_type::safe_blob_type;
+use crate::sdk::{Inner, Mode};
+use crate::util::{get, get_string, object, set, window};
+
+/// At most this many files are remembered for the worker (the oldest is forgotten first; a
+/// forgotten id answers 404 and the page can call `srcEncrypted` again).
+const MAX_FILES: usize = 1024;
+/// How long to wait for the worker to accept a registration.
+const REGISTER_TIMEOUT_MS: i32 = 2_000;
+
+/// One file handed to `srcEncrypted`.
+struct Entry {
+    id: String,
+    file: EncryptedFile,
+    /// The object as given (what the worker is sent, again after a restart).
+    js: JsValue,
+    mimetype: Option<String>,
+}
+
+/// `{id → EncryptedFile}` of this session, in memory only.
+#[derive(Default)]
+pub struct Registry {
+    entries: Vec<Entry>,
+    listening: bool,
+}
+
+impl Registry {
+    /// Forgets every key (logout).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn find(&self, file: &EncryptedFile, mimetype: Option<&str>) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.file == *file && e.mimetype.as_deref() == mimetype)
+    }
+
+    fn by_id(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+}
+
+// ----- reading the JS object ------------------------------------------------------------------
+
+fn malformed(field: &str, what: &str) -> AttachmentError {
+    AttachmentError::Malformed(format!("{field} must be {what}"))
+}
+
+/// A string field: absent (`undefined`/`null`) is `None`, another type is `Malformed`.
+fn opt_string(obj: &JsValue, name: &str, path: &str) -> Result<Option<String>, AttachmentError> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| malformed(path, "a string"))
+}
+
+/// An object field: absent is `None`, a non-object (or array) is `Malformed`.
+fn opt_object(obj: &JsValue, name: &str) -> Result<Option<JsValue>, AttachmentError> {
+    let v = get(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !v.is_object() || Array::is_array(&v) {
+        return Err(malformed(name, "an object"));
+    }
+    Ok(Some(v))
+}
+
+/// Reads an `EncryptedFile` (a plain object, or its JSON text) into the core's wire shape,
+/// with the same leniency as the core's serde impl (unknown fields ignored, `null` = absent).
+pub fn wire_from_js(value: &JsValue) -> Result<EncryptedFileWire, AttachmentError> {
+    let parsed;
+    let obj = if let Some(text) = value.as_string() {
+        parsed = js_sys::JSON::parse(&text)
+            .map_err(|_| AttachmentError::InvalidJson("not JSON text".to_owned()))?;
+        &parsed
+    } else {
+        value
+    };
+    if !obj.is_object() || Array::is_array(obj) {
+        return Err(malformed("the EncryptedFile", "an object"));
+    }
+    let key = match opt_object(obj, "key")? {
+        None => None,
+        Some(k) => {
+            let ops = get(&k, "key_ops");
+            let key_ops = if ops.is_undefined() || ops.is_null() {
+                None
+            } else if Array::is_array(&ops) {
+                let mut out = Vec::new();
+                for op in Array::from(&ops).iter() {
+                    out.push(
+                        op.as_string()
+                            .ok_or_else(|| malformed("key.key_ops", "an array of strings"))?,
+                    );
+                }
+                Some(out)
+            } else {
+                return Err(malformed("key.key_ops", "an array of strings"));
+            };
+            let ext = get(&k, "ext");
+            let ext = if ext.is_undefined() || ext.is_null() {
+                None
+            } else {
+                Some(
+                    ext.as_bool()
+                        .ok_or_else(|| malformed("key.ext", "a boolean"))?,
+                )
+            };
+            Some(JwkWire {
+                kty: opt_string(&k, "kty", "key.kty")?,
+                key_ops,
+                alg: opt_string(&k, "alg", "key.alg")?,
+                k: opt_string(&k, "k", "key.k")?,
+                ext,
+            })
+        }
+    };
+    let hashes = match opt_object(obj, "hashes")? {
+        None => None,
+        Some(h) => Some(HashesWire {
+            sha256: opt_string(&h, "sha256", "hashes.sha256")?,
+        }),
+    };
+    Ok(EncryptedFileWire {
+        url: opt_string(obj, "url", "url")?,
+        key,
+        iv: opt_string(obj, "iv", "iv")?,
+        hashes,
+        v: opt_string(obj, "v", "v")?,
+    })
+}
+
+/// Parses and validates an `EncryptedFile` argument.
+pub fn parse_file(value: &JsValue) -> Result<EncryptedFile, AttachmentError> {
+    EncryptedFile::from_wire(wire_from_js(value)?)
+}
+
+/// The SDK error for an attachment error: `hash_mismatch` for a tampered or truncated
+/// ciphertext, `over_budget` for one too large, `invalid_argument` for a bad file.
+pub fn attachment_error(e: &AttachmentError) -> WebError {
+    let code = match e {
+        AttachmentError::HashMismatch => "hash_mismatch",
+        AttachmentError::TooLarge { .. } => "over_budget",
+        _ => "invalid_argument",
+    };
+    WebError::new(code, format!("encrypted attachment: {e}")).with_reason(e.code())
+}
+
+fn random_id() -> Result<String, WebError> {
+    let crypto = get(&js_sys::global(), "crypto");
+    let f = get(&crypto, "randomUUID")
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| WebError::new("unsupported", "crypto.randomUUID is not available"))?;
+    f.call0(&crypto)
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| WebError::new("unsupported", "crypto.randomUUID failed"))
+}
+
+// ----- the entry point ------------------------------------------------------------------------
+
+impl Inner {
+    /// `srcEncrypted`: a URL for `img`/`video` showing the decrypted attachment.
+    pub async fn src_encrypted(
+        self: &Rc<Self>,
+        file: JsValue,
+        options: JsValue,
+    ) -> Result<String, JsValue> {
+        let parsed = parse_file(&file).map_err(|e| attachment_error(&e))?;
+        let mimetype = if options.is_object() {
+            get_string(&options, "mimetype")
+        } else {
+            None
+        };
+        self.token()?;
+        let id = self.remember(&parsed, &file, mimetype.as_deref())?;
+        if self.mode.get() == Mode::Worker {
+            if let Some(url) = self.register_encrypted(&id).await {
+                let mut c = self.counters.borrow_mut();
+                c.worker_urls = c.worker_urls.saturating_add(1);
+                return Ok(url);
+            }
+        }
+        let url = self
+            .encrypted_blob(&id, &parsed, mimetype.as_deref())
+            .await?;
+        let mut c = self.counters.borrow_mut();
+        c.fallback_urls = c.fallback_urls.saturating_add(1);
+        Ok(url)
+    }
+
+    /// The registry id of `file` (the same id for the same file and type).
+    fn remember(
+        self: &Rc<Self>,
+        file: &EncryptedFile,
+        js: &JsValue,
+        mimetype: Option<&str>,
+    ) -> Result<String, WebError> {
+        let mut reg = self.encrypted.borrow_mut();
+        if let Some(e) = reg.find(file, mimetype) {
+            return Ok(e.id.clone());
+        }
+        let id = random_id()?;
+        if reg.entries.len() >= MAX_FILES {
+            reg.entries.remove(0);
+        }
+        reg.entries.push(Entry {
+            id: id.clone(),
+            file: file.clone(),
+            js: js.clone(),
+            mimetype: mimetype.map(str::to_owned),
+        });
+        Ok(id)
+    }
+
+    /// The `authmedia:encrypted` / `authmedia:need-encrypted` payload of an entry.
+    fn encrypted_message(&self, id: &str) -> Option<JsValue> {
+        let reg = self.encrypted.borrow();
+        let e = reg.by_id(id)?;
+        let m = object();
+        set(&m, "type", &JsValue::from_str("authmedia:encrypted"));
+        set(&m, "id", &JsValue::from_str(&e.id));
+        set(&m, "file", &e.js);
+        set(
+            &m,
+            "mimetype",
+            &e.mimetype
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
+        Some(m)
+    }
+
+    /// Registers `id` with the controlling worker; its URL, or `None` when the worker cannot
+    /// serve it (no controller, an older worker, no answer): the caller falls back.
+    async fn register_encrypted(self: &Rc<Self>, id: &str) -> Option<String> {
+        let container = get(&window().ok()?.navigator(), "serviceWorker");
+        let controller: web_sys::ServiceWorker = get(&container, "controller").dyn_into().ok()?;
+        self.listen_need_encrypted(&container);
+        let msg = self.encrypted_message(id)?;
+        let answer = crate::worker::ask(&controller, &msg, REGISTER_TIMEOUT_MS).await?;
+        if get(&answer, "ok").as_bool() != Some(true) {
+            return None;
+        }
+        get_string(&answer, "url")
+    }
+
+    /// Answers `authmedia:need-encrypted {id}` from a restarted worker (once per session).
+    fn listen_need_encrypted(self: &Rc<Self>, container: &JsValue) {
+        let Ok(target) = container.clone().dyn_into::<web_sys::EventTarget>() else {
+            return;
+        };
+        if std::mem::replace(&mut self.encrypted.borrow_mut().listening, true) {
+            return;
+        }
+        let me = Rc::downgrade(self);
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let data = ev.data();
+            if get_string(&data, "type").as_deref() != Some("authmedia:need-encrypted") {
+                return;
+            }
+            let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() else {
+                return;
+            };
+            let answer = me
+                .upgrade()
+                .filter(|me| !me.logged_out.get())
+                .and_then(|me| me.encrypted_message(&get_string(&data, "id")?));
+            let reply = answer.unwrap_or_else(|| {
+                let a = object();
+                set(&a, "file", &JsValue::NULL);
+                a
+            });
+            let _ = port.post_message(&reply);
+        });
+        let _ =
+            target.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+        self.keep.borrow_mut().push(on_message);
+    }
+
+    /// The fallback: an object URL of the verified plaintext, cached under the byte budget;
+    /// concurrent callers share one download.
+    async fn encrypted_blob(
+        self: &Rc<Self>,
+        id: &str,
+        file: &EncryptedFile,
+        mimetype: Option<&str>,
+    ) -> Result<String, JsValue> {
+        let key = format!("encrypted:{id}");
+        for _ in 0..3 {
+            if let Some(u) = self.blobs.borrow_mut().get(&key, false) {
+                let mut c = self.counters.borrow_mut();
+                c.cache_hits = c.cache_hits.saturating_add(1);
+                return Ok(u);
+            }
+            let existing = self.inflight.borrow().get(&key).cloned();
+            let promise = match existing {
+                Some(p) => p,
+                None => {
+                    let me = Rc::clone(self);
+                    let (k, f, t) = (key.clone(), file.clone(), mimetype.map(str::to_owned));
+                    let p: Promise = future_to_promise(async move {
+                        let r = me.load_encrypted(&k, &f, t.as_deref()).await;
+                        me.inflight.borrow_mut().remove(&k);
+                        r.map(|()| JsValue::TRUE).map_err(JsValue::from)
+                    });
+                    self.inflight.borrow_mut().insert(key.clone(), p.clone());
+                    p
+                }
+            };
+            JsFuture::from(promise).await?;
+        }
+        Err(WebError::new(
+            "over_budget",
+            "the media was evicted before it could be shown (budget too small for the page)",
+        )
+        .into())
+    }
+
+    async fn load_encrypted(
+        self: &Rc<Self>,
+        key: &str,
+        file: &EncryptedFile,
+        mimetype: Option<&str>,
+    ) -> Result<(), WebError> {
+        let _permit = self.limiter.acquire().await;
+        {
+            let mut c = self.counters.borrow_mut();
+            c.fetches = c.fetches.saturating_add(1);
+        }
+        let url = self.url(&file.url, &MediaRequest::Download { filename: None });
+        let resp = self.authed_fetch(&url).await?;
+        let mut decryptor =
+            AttachmentDecryptor::new(&file.secrets).with_limit(self.opts.budget_bytes);
+        if let Some(body) = resp.body() {
+            let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+            loop {
+                let r = JsFuture::from(reader.read())
+                    .await
+                    .map_err(WebError::network)?;
+                if get(&r, "done").as_bool().unwrap_or(true) {
+                    break;
+                }
+                let chunk: Uint8Array = get(&r, "value").unchecked_into();
+                if let Err(e) = decryptor.push(&chunk.to_vec()) {
+                    let _ = reader.cancel();
+                    return Err(attachment_error(&e));
+                }
+            }
+        }
+        let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
+        if self.logged_out.get() {
+            return Err(WebError::new("logged_out", "logged out while loading"));
+        }
+        let bytes = Uint8Array::from(plain.as_slice());
+        drop(plain);
+        let bag = BlobPropertyBag::new();
+        bag.set_type(safe_blob_type(mimetype));
+        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
+            .map_err(WebError::network)?;
+        let size = blob.size() as u64;
+        let object_url = Url::create_object_url_with_blob(&blob).map_err(WebError::network)?;
+        let admitted =
+            self.blobs
+                .borrow_mut()
+                .insert(key.to_owned(), object_url.clone(), size, false);
+        match admitted {
+            Ok(evicted) => {
+                for (k, u) in evicted {
+                    let _ = Url::revoke_object_url(&u);
+                    crate::mount::evicted(self, &k, &u);
+                }
+                Ok(())
+            }
+            Err(r) => {
+                let _ = Url::revoke_object_url(&object_url);
+                Err(match r {
+                    Refused::TooLarge => WebError::new(
+                        "over_budget",
+                        "the attachment is larger than the fallback budget",
+                    )
+                    .with_reason("exceeds_budget"),
+                    Refused::OverBudget => WebError::new(
+                        "over_budget",
+                        "the fallback budget is filled by media in view; raise budgetBytes",
+                    )
+                    .with_reason("budget_full"),
+                })
+            }
+        }
+    }
+}
