@@ -510,6 +510,21 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
                 }
                 let el = r.el.clone();
                 drop(m);
+                if !url.starts_with("blob:") {
+                    // Worker mode: load in CORS mode. Firefox refuses a worker's CORS answer to a
+                    // no-cors <video> load, and Safari is reported to drop the worker's header on
+                    // no-cors <img> loads (element-web #34790). The homeserver allows any origin.
+                    let media_el = if t == "source" {
+                        el.parent_element()
+                    } else {
+                        Some(el.clone())
+                    };
+                    if let Some(media_el) = media_el {
+                        if !media_el.has_attribute("crossorigin") {
+                            let _ = media_el.set_attribute("crossorigin", "anonymous");
+                        }
+                    }
+                }
                 let _ = el.set_attribute("src", &url);
                 if t == "source" {
                     set_state(&el, "loaded", None);
