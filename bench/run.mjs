@@ -40,7 +40,10 @@ const table = (head, rows) =>
 function machine() {
   let chromium = 'unknown';
   try { chromium = execFileSync(CHROMIUM_PATH, ['--version']).toString().trim(); } catch {}
+  let commit = 'unknown';
+  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim(); } catch {}
   return {
+    commit,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     memGB: Math.round(os.totalmem() / 2 ** 30),
@@ -58,6 +61,16 @@ function save(name, data) {
 
 // ---------------------------------------------------------------------------------------------
 // Native core speed (divan) and js-sdk in Node.
+const CLASSIFY_LABELS = [
+  ['cdn.example.net', 'classify: other origin'],
+  ['/client/v3/sync', 'classify: same origin, not media'],
+  ['/client/v1/media/thumbnail/', 'classify: authenticated thumbnail'],
+  ['/media/v3/download/', 'classify: legacy download (→ v1 URL)'],
+];
+const label = (name) => {
+  if (!name.startsWith('http')) return `core ${name} (parse + build)`;
+  return CLASSIFY_LABELS.find(([k]) => name.includes(k))?.[1] ?? `classify: ${name}`;
+};
 function nativeBench() {
   const out = {};
   try {
@@ -69,7 +82,7 @@ function nativeBench() {
     // Rows: "<name>  fastest │ slowest │ median │ mean │ samples │ iters"; the median is the third time.
     for (const line of text.split('\n')) {
       const m = line.match(/^[│├╰─\s]*(\S+)\s+([\d.]+ \S+)\s+│\s+([\d.]+ \S+)\s+│\s+([\d.]+) (\S+)\s+│/);
-      if (m) out[m[1]] = Number(m[4]) * (unit[m[5]] ?? NaN);
+      if (m) out[label(m[1])] = Number(m[4]) * (unit[m[5]] ?? NaN);
     }
     out.raw = text;
   } catch (e) {
@@ -395,7 +408,7 @@ async function main() {
   const m = machine();
   const header =
     `## Results ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${m.chromium}, ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, ` +
-    `load average at the end ${m.loadavg.join(' ')}, Node ${m.node}, took ${Math.round((Date.now() - started) / 1000)} s`;
+    `load average at the end ${m.loadavg.join(' ')}, Node ${m.node}, commit ${m.commit}, took ${Math.round((Date.now() - started) / 1000)} s`;
   console.log(`${header}\n\n${sections.join('\n\n')}\n`);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(path.join(RESULTS, 'summary.md'), `${header}\n\n${sections.join('\n\n')}\n`);
