@@ -350,6 +350,7 @@ function describeSrc(src, media) {
   if (src.startsWith('blob:')) return `blob: URL (fallback)${size}`;
   try {
     const url = new URL(src);
+    if (url.origin === location.origin) return `decrypted by the worker (same-origin URL)${size}`;
     const m = /\/_matrix\/(client\/v1\/media|client\/unstable\/org\.matrix\.msc3916\/media|media\/v3|media\/r0)\/(download|thumbnail)\//.exec(url.pathname);
     if (!m) return `${url.pathname}${size}`;
     const family = m[1].startsWith('client/v1') ? 'v1' : m[1].includes('msc3916') ? 'unstable' : 'legacy v3';

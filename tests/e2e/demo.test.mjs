@@ -293,7 +293,11 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   const console2 = collectConsole(page2);
   await page2.goto(ready.url);
   await page2.locator('#login-button').click();
-  await page2.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 60_000 });
+  // AuthMedia.init waits up to 10 s for a worker that never becomes ready before it settles on the fallback.
+  await page2.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 120_000 }).catch(async (err) => {
+    const status = await page2.locator('#login-status').textContent().catch(() => '');
+    throw new Error(`${err.message}\nlogin status: ${status}\nconsole:\n${console2.slice(-30).join('\n')}`);
+  });
   assert.equal(await page2.evaluate(() => document.documentElement.dataset.mode), 'fallback', 'no worker → fallback');
   assert.equal(await page2.locator('#legacy-controller').getAttribute('data-controlled'), 'false');
   const noWorkerTiles = await waitForTiles(page2, { frozenMustFail: true }, 'every tile without a worker').catch((err) => {
@@ -314,4 +318,59 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   assert.equal(await answers(`${ready.homeserver}/_matrix/client/versions`), false, 'Synapse stopped with the demo');
   assert.equal(await answers(ready.url), false, 'demo server stopped');
   assert.equal(existsSync(READY_FILE), false, 'ready file removed');
+});
+
+test('the demo points at another homeserver with --homeserver (no local Synapse)', { timeout: 5 * 60_000 }, async (t) => {
+  const { loadWorld } = await import('../harness/env.mjs');
+  const world = await loadWorld();
+  const alice = world.users.alice;
+  const port = await freePort();
+  const readyFile = path.join(REPO_ROOT, '.local', `demo-e2e-hs-ready-${process.pid}.json`);
+  const dataDir = path.join(REPO_ROOT, '.local', `demo-e2e-unused-${process.pid}`);
+  const log = path.join(ARTIFACTS, 'demo-homeserver.log');
+  rmSync(readyFile, { force: true });
+  rmSync(log, { force: true });
+  const demo = spawnGroup(
+    process.execPath,
+    [path.join(REPO_ROOT, 'demo', 'run.mjs'), '--homeserver', `${world.synapse.baseUrl}/`, '--user', 'alice', '--password', alice.password,
+      '--port', String(port), '--data-dir', dataDir, '--ready-file', readyFile],
+    { cwd: REPO_ROOT, logFile: log },
+  );
+  t.after(() => demo.kill(10_000));
+  const ready = await waitUntil(
+    () => {
+      if (demo.hasExited) throw Object.assign(new Error(`demo exited early:\n${tail(log)}`), { fatal: true });
+      return existsSync(readyFile) ? JSON.parse(readFileSync(readyFile, 'utf8')) : null;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, what: 'the demo ready file' },
+  );
+  assert.equal(ready.homeserver, world.synapse.baseUrl, 'trailing slash dropped, that homeserver used');
+  assert.equal(existsSync(dataDir), false, 'no local Synapse directory created');
+  const config = await (await fetch(`${ready.url}demo-config.json`)).json();
+  assert.deepEqual([config.homeserver, config.user, config.local], [world.synapse.baseUrl, 'alice', false]);
+
+  const browser = await launchChromium({ viewport: { width: 1200, height: 900 } });
+  t.after(() => browser.close());
+  const { page } = browser;
+  const lines = collectConsole(page);
+  await page.goto(ready.url);
+  assert.equal(await page.locator('#hs').inputValue(), world.synapse.baseUrl);
+  await page.locator('#login-button').click();
+  await page.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 60_000 }).catch((err) => {
+    throw new Error(`${err.message}\n${lines.slice(-20).join('\n')}`);
+  });
+  await page.waitForFunction(() => document.documentElement.dataset.mode === 'worker', null, { timeout: 30_000 });
+  // The harness room (one message per fixture); other tests may have added rooms, so choose it.
+  const renders = Number(await page.evaluate(() => document.documentElement.dataset.renders));
+  if ((await page.locator('#room').inputValue()) !== world.room.roomId) {
+    await page.locator('#room').selectOption(world.room.roomId);
+    await page.waitForFunction((n) => Number(document.documentElement.dataset.renders) > n, renders, { timeout: 30_000 });
+  }
+  const tiles = await waitForTiles(page, { frozenMustFail: false }, 'every tile from the other homeserver');
+  assert.ok(tiles.filter((x) => x.kind === 'image').length >= 6, `images rendered: ${tiles.length}`);
+  assert.ok(tiles.some((x) => x.kind === 'video' && x.ok), 'video rendered');
+  await browser.close();
+  await demo.kill(10_000);
+  assert.equal(await answers(ready.url), false, 'demo server stopped');
+  assert.equal(await answers(`${world.synapse.baseUrl}/_matrix/client/versions`), true, 'the other homeserver is left running');
 });
