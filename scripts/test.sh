@@ -146,7 +146,8 @@ run_section "fuzz smoke (scripts/fuzz.sh smoke)" fuzz-smoke bash scripts/fuzz.sh
 rm -f tests/artifacts/e2e-summary.json
 run_section "end-to-end (node tests/run-e2e.mjs: real Synapse, real browsers)" e2e node tests/run-e2e.mjs
 if [ -f tests/artifacts/e2e-summary.json ]; then
-  read -r ep ef < <(node -e 'const s=require(process.argv[1]); console.log((s.pass||0)+" "+(s.fail||0))' \
+  # A cancelled test (timed out, or its file died) counts as failed.
+  read -r ep ef < <(node -e 'const s=require(process.argv[1]); console.log((s.pass||0)+" "+((s.fail||0)+(s.cancelled||0)))' \
     "$ROOT/tests/artifacts/e2e-summary.json")
   PASSED=$((PASSED + ep))
   FAILED=$((FAILED + ef))

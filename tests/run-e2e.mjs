@@ -124,8 +124,9 @@ async function main() {
     );
     if (summary) {
       console.log(
-        `run-e2e: ${summary.pass} passed, ${summary.fail} failed, ${summary.skipped} skipped ` +
-          `in ${(durationMs / 1000).toFixed(1)} s`,
+        `run-e2e: ${summary.pass} passed, ${summary.fail} failed, ${summary.cancelled} cancelled ` +
+          `(timed out or aborted), ${summary.skipped} skipped in ${(durationMs / 1000).toFixed(1)} s` +
+          (code !== 0 ? ` — exit code ${code}` : ''),
       );
     }
   } finally {
