@@ -292,6 +292,8 @@ async function coreSpeed(site, world, native) {
   try {
     await evaluate(b, () => window.bench.setup('e'));
     r = await evaluate(b, ([m, n]) => window.bench.coreSpeed(m, n), [world.post.slice(0, 200), 20_000]);
+    const compile = await evaluate(b, ([u, n]) => window.bench.wasmCompile(u, n), [['/authmedia_sw_bg.wasm', '/pkg/dist/authmedia_web_bg.wasm'], 5]);
+    r.wasmCompileMs = Object.fromEntries(Object.entries(compile).map(([k, v]) => [k, median(v)]));
   } finally {
     await b.close();
   }
@@ -302,6 +304,7 @@ async function coreSpeed(site, world, native) {
     `### Core speed\n\nIn one Chromium page, same 200 mxc URIs, 20 000 calls × 7 interleaved passes, median ns/call:\n\n` +
     table(['call', 'ns/call'], rows) +
     `\n\njs-sdk / authmedia: thumbnail ${speedup('thumbnail')} ×, download ${speedup('download')} × (target ≥ 10 ×).\n` +
+    `fetch + \`WebAssembly.compileStreaming\` in the page (median of 5): ${Object.entries(r.wasmCompileMs).map(([k, v]) => `\`${k}\` ${fmt(v, 1)} ms`).join(', ')}.\n` +
     `Sample outputs: ${Object.entries(r.sample).map(([k, v]) => `\n- ${k}: \`${v.replace(world.baseUrl, '<hs>')}\``).join('')}\n`;
   if (native) {
     const nrows = Object.entries(native).filter(([k, v]) => k !== 'raw' && typeof v === 'number').map(([k, v]) => [k, fmt(v, 0)]);

@@ -125,6 +125,20 @@ window.bench = {
     return { ms: performance.now() - t0, ok: ok && img.naturalWidth === 96 };
   },
 
+  /** fetch (no-store) + WebAssembly.compileStreaming of each wasm, `n` times; ms per try. */
+  async wasmCompile(urls, n) {
+    const out = {};
+    for (const url of urls) {
+      out[url] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await WebAssembly.compileStreaming(fetch(url, { cache: 'no-store' }));
+        out[url].push(performance.now() - t0);
+      }
+    }
+    return out;
+  },
+
   /** Worker counters (authmedia only). */
   async stats() { return media ? media.refreshStats() : null; },
 
