@@ -354,9 +354,12 @@ async function videoSeek(site, world) {
       const b = await openBrowser(site, world);
       try {
         await evaluate(b, (v) => window.bench.setup(v), v);
+        const net0 = b.net.responses;
         const r = await evaluate(b, ([v, m]) => window.bench.videoSeek(v, m), [v, v === 'a' ? world.mp4.pre : world.mp4.post]);
+        r.mediaResponses = b.net.responses - net0; // responses the page saw for the video (CDP)
+        if (v === 'd') r.workerStats = (await evaluate(b, () => window.bench.stats())).worker;
         runs.push({ round, variant: v, ...r });
-        log(`video round ${round} ${v}: canplay ${fmt(r.canplayMs)} ms, seek→seeked ${fmt(r.seekMs, 1)} ms, second seek ${fmt(r.seek2Ms, 1)} ms ok=${r.ok}`);
+        log(`video round ${round} ${v}: canplay ${fmt(r.canplayMs)} ms, seek→seeked ${fmt(r.seekMs, 1)} ms, second seek ${fmt(r.seek2Ms, 1)} ms ok=${r.ok} responses=${r.mediaResponses} worker=${JSON.stringify(r.workerStats ?? null)}`);
       } finally {
         await b.close();
       }
@@ -367,11 +370,12 @@ async function videoSeek(site, world) {
   const rows = ['a', 'd'].map((v) => {
     const rs = runs.filter((r) => r.variant === v);
     med[v] = { canplay: median(rs.map((r) => r.canplayMs)), seek: median(rs.map((r) => r.seekMs)), seek2: median(rs.map((r) => r.seek2Ms)) };
-    return [names[v], fmt(med[v].canplay), fmt(med[v].seek, 1), fmt(med[v].seek2, 1), rs.map((r) => `${fmt(r.seekMs)}/${fmt(r.seek2Ms)}`).join(' '), rs.every((r) => r.ok) ? 'yes' : 'NO'];
+    return [names[v], fmt(med[v].canplay), fmt(med[v].seek, 1), fmt(med[v].seek2, 1), rs.map((r) => `${fmt(r.seekMs)}/${fmt(r.seek2Ms)}`).join(' '),
+      String(median(rs.map((r) => r.mediaResponses))), rs.every((r) => r.ok) ? 'yes' : 'NO'];
   });
   const md =
     `### Video seek: ${(world.mp4.bytes / 1e6).toFixed(1)} MB mp4, seek to the middle → \`seeked\` (medians of ${ROUNDS}, fresh profile per run)\n\n` +
-    table(['variant', 'src → canplay ms', 'seek to ½ right after canplay → seeked ms', 'then seek to ¾ → seeked ms', 'runs ½/¾ ms', 'all ok'], rows) +
+    table(['variant', 'src → canplay ms', 'seek to ½ right after canplay → seeked ms', 'then seek to ¾ → seeked ms', 'runs ½/¾ ms', 'video responses the page got (CDP, median)', 'all ok'], rows) +
     `\n\nworker / floor: first seek ${fmt(med.d.seek / med.a.seek, 2)}, second seek ${fmt(med.d.seek2 / med.a.seek2, 2)}`;
   save('video-seek', { rounds: ROUNDS, medians: med, runs });
   return md;
