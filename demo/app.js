@@ -587,6 +587,7 @@ async function showStats() {
     ['Worker', stats.worker, stats.worker ? null : 'no worker'],
     ['Fallback', stats.fallback, null],
     ['By kind', stats.byKind, null],
+    ...(stats.byMode ? [['By mode', stats.byMode, null]] : []),
   ];
   const tables = groups.map(([title, values, empty]) => {
     const rows = flatten(values).map(([key, name, value]) =>
