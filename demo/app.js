@@ -547,15 +547,15 @@ function legacyTiles() {
 // Status panel: counters from media.stats()
 
 const LABELS = {
-  authenticated: 'authenticated (token added)',
-  upgraded: 'upgraded legacy → v1',
+  authenticated: 'token added',
+  upgraded: 'legacy → v1',
   passthrough: 'passed through',
   refused: 'refused',
   cacheHits: 'cache hits',
   fetches: 'fetches',
   evictions: 'evictions',
   bytes: 'bytes held',
-  objectUrls: 'object URLs alive',
+  objectUrls: 'object URLs',
   budgetBytes: 'budget',
   inFlight: 'in flight',
   download: 'download',
