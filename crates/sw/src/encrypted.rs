@@ -109,7 +109,7 @@ pub struct Registered {
     mimetype: Option<String>,
 }
 
-/// `(user, id) → EncryptedFile`, in memory only, bounded by [`MAX_FILES`].
+/// `(user, id) → EncryptedFile`, in memory only, bounded by `MAX_FILES`.
 #[derive(Debug, Default)]
 pub struct Registry {
     entries: Vec<Registered>,
