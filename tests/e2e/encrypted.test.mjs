@@ -77,6 +77,8 @@ after(async () => {
   await site?.close();
 });
 
+/** Progress on stderr, so a timeout shows where it stopped. */
+const step = (what) => process.stderr.write(`[encrypted.test] ${what}\n`);
 const logs = () => consoleLines.slice(-40).join('\n');
 
 function alice(extra = {}) {
@@ -84,7 +86,7 @@ function alice(extra = {}) {
 }
 
 /** In the page: srcEncrypted → an <img>; resolves with what it shows (or the rejection). */
-function showImage(page, item) {
+function showImage(page, { file, mimetype }) {
   return page.evaluate(async ({ file, mimetype }) => {
     let url;
     try {
@@ -100,11 +102,11 @@ function showImage(page, item) {
       img.src = url;
     });
     return { url, outcome, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight };
-  }, item);
+  }, { file, mimetype });
 }
 
 /** In the page: srcEncrypted → a <video>; plays ≥ 0.5 s, then seeks to `seekTo` and waits for it. */
-function playAndSeek(page, item, seekTo) {
+function playAndSeek(page, { file, mimetype }, seekTo) {
   return page.evaluate(
     async ({ file, mimetype, seekTo }) => {
       const url = await window.media.srcEncrypted(file, { mimetype });
@@ -113,28 +115,30 @@ function playAndSeek(page, item, seekTo) {
       v.playsInline = true;
       v.preload = 'auto';
       document.getElementById('root').append(v);
-      const until = (cond, ev, ms) =>
+      // Polls the element's state (bounded); rejects on a media error or after `ms`.
+      const until = (cond, ms) =>
         new Promise((resolve, reject) => {
           const t0 = performance.now();
-          const check = () => {
-            if (cond()) return resolve();
-            if (v.error) return reject(new Error(`video error ${v.error.code} ${v.error.message}`));
-            if (performance.now() - t0 > ms) return reject(new Error(`timeout waiting (t=${v.currentTime}, rs=${v.readyState})`));
-            v.addEventListener(ev, check, { once: true });
-            setTimeout(check, 500);
-          };
-          check();
+          const timer = setInterval(() => {
+            let err = null;
+            if (v.error) err = `video error ${v.error.code} ${v.error.message}`;
+            else if (!cond() && performance.now() - t0 > ms) err = `timeout (t=${v.currentTime}, readyState=${v.readyState})`;
+            else if (!cond()) return;
+            clearInterval(timer);
+            if (err) reject(new Error(err));
+            else resolve();
+          }, 50);
         });
       v.src = url;
       await v.play();
-      await until(() => v.currentTime >= 0.5, 'timeupdate', 30_000);
+      await until(() => v.currentTime >= 0.5, 30_000);
       const played = v.currentTime;
       v.pause();
       v.currentTime = seekTo;
-      await until(() => !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - seekTo) < 1, 'seeked', 30_000);
+      await until(() => !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - seekTo) < 1, 30_000);
       return { url, played, seeked: v.currentTime, duration: v.duration, videoWidth: v.videoWidth };
     },
-    { ...item, seekTo },
+    { file, mimetype, seekTo }, // not the plaintext: a 6 MB Buffer serialises very slowly
   );
 }
 
@@ -176,6 +180,7 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   });
   const origin = new URL(site.url('/')).origin;
 
+  step('worker: image');
   const img = await showImage(page, enc.png);
   assert.equal(img.outcome, 'load', `${JSON.stringify(img)}\n${logs()}`);
   assert.ok(img.url.startsWith(`${origin}/authmedia/encrypted/`), img.url);
@@ -192,12 +197,13 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   assert.equal(whole.digest, sha(enc.png.plain), 'the worker serves exactly the plaintext');
 
   // An unsafe declared type is served as application/octet-stream.
-  const svg = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'image/svg+xml' }), enc.png);
+  const svg = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'image/svg+xml' }), { file: enc.png.file });
   assert.notEqual(svg, img.url);
   assert.equal((await fetchInPage(page, svg)).type, 'application/octet-stream');
-  const html = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'text/html' }), enc.png);
+  const html = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'text/html' }), { file: enc.png.file });
   assert.equal((await fetchInPage(page, html)).type, 'application/octet-stream');
 
+  step('worker: video');
   // Video: plays and seeks (a <video> sends Range requests: answered 206 from the plaintext).
   const video = await playAndSeek(page, enc.mp4, 15);
   assert.ok(video.url.startsWith(`${origin}/authmedia/encrypted/`), video.url);
@@ -214,6 +220,7 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   assert.equal(tail.status, 206);
   assert.equal(tail.digest, sha(plain.subarray(plain.length - 100)));
 
+  step('worker: tampered');
   // Tampered and truncated ciphertexts: nothing rendered, a clear JSON error.
   for (const name of ['flipped', 'truncated']) {
     const bad = await showImage(page, enc[name]);
@@ -225,6 +232,7 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
     assert.equal(r.type, 'application/json');
   }
 
+  step('worker: restart');
   // The worker restarts (its registry and store are gone): it asks the tab and serves again.
   await stopServiceWorkers(page);
   const again = await fetchInPage(page, img.url);
@@ -233,12 +241,13 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   const stillBad = await fetchInPage(page, (await showImage(page, enc.flipped)).url);
   assert.equal(stillBad.json?.errcode, 'AUTHMEDIA_HASH_MISMATCH');
 
+  step('worker: logout');
   // Logout: keys and decrypted copies are gone; the URL answers 401 with no plaintext.
   await page.evaluate(() => window.media.logout());
   const after = await fetchInPage(page, img.url);
   assert.equal(after.status, 401, JSON.stringify(after));
   assert.notEqual(after.digest, sha(enc.png.plain));
-  const rejected = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'image/png' }).then(() => null, (e) => e.code), enc.png);
+  const rejected = await page.evaluate(({ file }) => window.media.srcEncrypted(file, { mimetype: 'image/png' }).then(() => null, (e) => e.code), { file: enc.png.file });
   assert.equal(rejected, 'logged_out');
 });
 
@@ -258,9 +267,10 @@ test('fallback: encrypted image and video (with a seek) as blob: URLs; tampered 
     return { type: b.type, size: b.size };
   }, img.url);
   assert.deepEqual(blob, { type: 'image/png', size: enc.png.plain.length });
-  const svgType = await page.evaluate(async ({ file }) => (await (await fetch(await window.media.srcEncrypted(file, { mimetype: 'image/svg+xml' }))).blob()).type, enc.png);
+  const svgType = await page.evaluate(async ({ file }) => (await (await fetch(await window.media.srcEncrypted(file, { mimetype: 'image/svg+xml' }))).blob()).type, { file: enc.png.file });
   assert.equal(svgType, 'application/octet-stream');
 
+  step('fallback: video');
   const video = await playAndSeek(page, enc.mp4, 15);
   assert.ok(video.url.startsWith('blob:'), video.url);
   assert.ok(video.played >= 0.5 && Math.abs(video.seeked - 15) < 1, JSON.stringify(video));
@@ -277,7 +287,7 @@ test('fallback: encrypted image and video (with a seek) as blob: URLs; tampered 
   // A malformed EncryptedFile is refused before any download.
   const malformed = await page.evaluate(
     ({ file }) => window.media.srcEncrypted({ ...file, iv: 'AAAA' }).then(() => null, (e) => ({ code: e.code, reason: e.reason })),
-    enc.png,
+    { file: enc.png.file },
   );
   assert.deepEqual(malformed, { code: 'invalid_argument', reason: 'invalid_length' });
   await page.evaluate(() => window.media.logout());
