@@ -240,6 +240,12 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   assert.equal(again.digest, sha(enc.png.plain));
   const stillBad = await fetchInPage(page, (await showImage(page, enc.flipped)).url);
   assert.equal(stillBad.json?.errcode, 'AUTHMEDIA_HASH_MISMATCH');
+  // A registration reaching a restarted worker first (before any media request) is accepted: the
+  // worker learns the tab's session, and the page keeps its worker URL (no fallback blob).
+  await stopServiceWorkers(page);
+  const fresh = await showImage(page, enc.png);
+  assert.equal(fresh.url, img.url, JSON.stringify(fresh));
+  assert.equal(fresh.outcome, 'load');
 
   step('worker: logout');
   // Logout: keys and decrypted copies are gone; the URL answers 401 with no plaintext.

@@ -636,6 +636,10 @@ async fn on_message(shared: &Shared, data: &JsValue, client_id: Option<&str>) ->
             let Some(client_id) = client_id else {
                 return reply_ok(false, Some("message without a client source"));
             };
+            if kind == "authmedia:encrypted" && shared.borrow().sessions.get(client_id).is_none() {
+                // A restarted worker: learn the tab's session first, as for a media request.
+                recover_session(shared, client_id).await;
+            }
             client_message(shared, &kind, data, client_id)
         }
     }
