@@ -618,6 +618,8 @@ async function main() {
   /** @type {HTMLInputElement} */ ($('#user')).value = state.config.user ?? '';
   /** @type {HTMLInputElement} */ ($('#password')).value = state.config.password ?? '';
   $('#login').addEventListener('submit', onLogin);
+  // Enabled only once the handler is attached: an earlier click would submit the form natively.
+  /** @type {HTMLButtonElement} */ ($('#login-button')).disabled = false;
   $('#logout').addEventListener('click', onLogout);
   $('#force-fallback').addEventListener('change', (e) => {
     const on = /** @type {HTMLInputElement} */ (e.target).checked;
