@@ -207,6 +207,8 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   const why = () => `\nconsole:\n${consoleLines.slice(-30).join('\n')}`;
 
   await page.goto(ready.url);
+  // The login form is filled and wired by the page's module script; wait for it before reading or clicking.
+  await page.waitForFunction(() => document.documentElement.dataset.demo === 'login', null, { timeout: 30_000 });
   // The seeded account is prefilled; log in for real.
   assert.equal(await page.locator('#user').inputValue(), ready.user);
   assert.equal(await page.locator('#hs').inputValue(), ready.homeserver);
@@ -292,6 +294,8 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   const page2 = blocked.page;
   const console2 = collectConsole(page2);
   await page2.goto(ready.url);
+  // The login form is filled and wired by the page's module script; wait for it before reading or clicking.
+  await page2.waitForFunction(() => document.documentElement.dataset.demo === 'login', null, { timeout: 30_000 });
   await page2.locator('#login-button').click();
   // AuthMedia.init waits up to 10 s for a worker that never becomes ready before it settles on the fallback.
   await page2.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 120_000 }).catch(async (err) => {
@@ -354,6 +358,8 @@ test('the demo points at another homeserver with --homeserver (no local Synapse)
   const { page } = browser;
   const lines = collectConsole(page);
   await page.goto(ready.url);
+  // The login form is filled and wired by the page's module script; wait for it before reading or clicking.
+  await page.waitForFunction(() => document.documentElement.dataset.demo === 'login', null, { timeout: 30_000 });
   assert.equal(await page.locator('#hs').inputValue(), world.synapse.baseUrl);
   await page.locator('#login-button').click();
   await page.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 60_000 }).catch((err) => {
