@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod error;
 pub mod homeserver;
 pub mod mxc;
+pub mod safe_type;
 pub mod thumbnail;
 pub mod versions;
 
@@ -35,5 +36,6 @@ pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbna
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use homeserver::{Homeserver, HomeserverError};
 pub use mxc::{MediaId, MxcError, MxcUri, ServerName};
+pub use safe_type::{safe_content_type, OCTET_STREAM};
 pub use thumbnail::{thumbnail_size, ThumbnailSizeError};
 pub use versions::{negotiate, NegotiationCache, Versions, VersionsError};

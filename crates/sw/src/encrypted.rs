@@ -42,46 +42,6 @@ pub const PATH: &str = "authmedia/encrypted/";
 /// At most this many registrations are kept (oldest first out; the tab is asked again).
 const MAX_FILES: usize = 1024;
 
-/// Types served as they are: media a browser renders without running anything. Everything else
-/// (HTML, SVG, XML, scripts, PDF, unknown) is served as `application/octet-stream`. The same list
-/// as the page SDK's `safe_type` (the two wasm crates do not depend on each other).
-const SAFE_TYPES: &[&str] = &[
-    "image/png",
-    "image/apng",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "image/avif",
-    "image/bmp",
-    "video/mp4",
-    "video/webm",
-    "video/ogg",
-    "video/quicktime",
-    "audio/mpeg",
-    "audio/mp4",
-    "audio/aac",
-    "audio/ogg",
-    "audio/opus",
-    "audio/wav",
-    "audio/x-wav",
-    "audio/webm",
-    "audio/flac",
-];
-
-/// The content type an attachment of declared type `mimetype` is served with.
-pub fn safe_type(mimetype: Option<&str>) -> &'static str {
-    let essence = mimetype
-        .and_then(|m| m.split(';').next())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    SAFE_TYPES
-        .iter()
-        .find(|t| **t == essence)
-        .copied()
-        .unwrap_or("application/octet-stream")
-}
-
 /// Whether `id` is an id this module hands out URLs for (UUID-like, URL-safe, short).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -387,7 +347,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         .flatten()
         .map(|h| RangeRequest::parse(&h));
     let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
-    let content_type = safe_type(entry.mimetype.as_deref());
+    let content_type = authmedia_core::safe_content_type(entry.mimetype.as_deref());
     let store_key = format!("{PATH}{id}");
 
     let hit = shared.borrow_mut().store.get(&session.user_id, &store_key);
@@ -664,8 +624,14 @@ mod tests {
 
     #[test]
     fn unsafe_types_become_octet_stream() {
-        assert_eq!(safe_type(Some("image/png")), "image/png");
-        assert_eq!(safe_type(Some("Video/MP4; codecs=avc1")), "video/mp4");
+        assert_eq!(
+            authmedia_core::safe_content_type(Some("image/png")),
+            "image/png"
+        );
+        assert_eq!(
+            authmedia_core::safe_content_type(Some("Video/MP4; codecs=avc1")),
+            "video/mp4"
+        );
         for t in [
             "text/html",
             "image/svg+xml",
@@ -673,8 +639,15 @@ mod tests {
             "text/javascript",
             "",
         ] {
-            assert_eq!(safe_type(Some(t)), "application/octet-stream", "{t}");
+            assert_eq!(
+                authmedia_core::safe_content_type(Some(t)),
+                "application/octet-stream",
+                "{t}"
+            );
         }
-        assert_eq!(safe_type(None), "application/octet-stream");
+        assert_eq!(
+            authmedia_core::safe_content_type(None),
+            "application/octet-stream"
+        );
     }
 }

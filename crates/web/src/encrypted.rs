@@ -28,9 +28,9 @@ use web_sys::{Blob, BlobPropertyBag, MessageEvent, ReadableStreamDefaultReader, 
 
 use crate::budget::Refused;
 use crate::error::WebError;
-use crate::safe_type::safe_blob_type;
 use crate::sdk::{Inner, Mode};
 use crate::util::{get, get_string, object, set, window};
+use authmedia_core::safe_content_type as safe_blob_type;
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
 /// forgotten id answers 404 and the page can call `srcEncrypted` again).

@@ -17,9 +17,9 @@ use web_sys::{
 
 use crate::budget::Refused;
 use crate::error::{code_of, describe, WebError};
-use crate::safe_type::safe_blob_type;
 use crate::sdk::Inner;
 use crate::util::{get, object, set, sleep, window};
+use authmedia_core::safe_content_type as safe_blob_type;
 
 /// Progress events are emitted at most once per this many bytes (and at the end).
 const PROGRESS_STEP: f64 = 256.0 * 1024.0;

@@ -14,11 +14,9 @@
 //! | `encrypted` | `srcEncrypted`: encrypted attachments via the worker or a verified blob |
 //! | `mount` | hydrating `[data-mxc]` elements |
 //! | [`budget`] | the byte-budget LRU (pure) |
-//! | [`safe_type`] | which blob types are safe to view (pure) |
 #![deny(missing_docs)]
 
 pub mod budget;
-pub mod safe_type;
 
 #[cfg(target_arch = "wasm32")]
 mod encrypted;

@@ -1,5 +1,5 @@
-//! The type a fallback blob is given: only media types a browser renders without running
-//! anything. Everything else (HTML, SVG, XML, scripts, PDFs, unknown) becomes
+//! The content type media is shown with (the page's fallback blobs, the worker's decrypted
+//! attachments): only media types a browser renders without running anything. Everything else (HTML, SVG, XML, scripts, PDFs, unknown) becomes
 //! `application/octet-stream`, so opening the object URL downloads instead of rendering
 //! attacker-controlled active content in the page's origin.
 
@@ -30,8 +30,8 @@ const SAFE_TYPES: &[&str] = &[
 /// The fallback for anything not known to be safe.
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
-/// Maps a response `Content-Type` to the type the blob gets.
-pub fn safe_blob_type(content_type: Option<&str>) -> &'static str {
+/// Maps a `Content-Type` (or a declared mimetype) to the type the media may be shown with.
+pub fn safe_content_type(content_type: Option<&str>) -> &'static str {
     let Some(ct) = content_type else {
         return OCTET_STREAM;
     };
@@ -57,9 +57,9 @@ mod tests {
 
     #[test]
     fn keeps_images_and_video() {
-        assert_eq!(safe_blob_type(Some("image/png")), "image/png");
-        assert_eq!(safe_blob_type(Some("IMAGE/JPEG; foo=bar")), "image/jpeg");
-        assert_eq!(safe_blob_type(Some(" video/mp4 ")), "video/mp4");
+        assert_eq!(safe_content_type(Some("image/png")), "image/png");
+        assert_eq!(safe_content_type(Some("IMAGE/JPEG; foo=bar")), "image/jpeg");
+        assert_eq!(safe_content_type(Some(" video/mp4 ")), "video/mp4");
     }
 
     #[test]
@@ -79,8 +79,8 @@ mod tests {
             "",
             "image/svg+xml;x=image/png",
         ] {
-            assert_eq!(safe_blob_type(Some(t)), OCTET_STREAM, "{t}");
+            assert_eq!(safe_content_type(Some(t)), OCTET_STREAM, "{t}");
         }
-        assert_eq!(safe_blob_type(None), OCTET_STREAM);
+        assert_eq!(safe_content_type(None), OCTET_STREAM);
     }
 }
