@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * End-to-end runner: starts the shared test world (tests/harness/env.mjs) once, writes it to
- * tests/artifacts/world.json, runs the e2e test files with `node --test --test-concurrency=1` and
+ * tests/artifacts/world-<pid>.json (one file per run, so runs side by side in one checkout do not
+ * read each other's Synapse; removed at the end), runs the e2e test files with `node --test --test-concurrency=1` and
  * AUTHMEDIA_WORLD=<that file>, forwards the exit code, and stops Synapse in every case.
  *
  * Usage:
@@ -9,7 +10,7 @@
  *   node tests/run-e2e.mjs smoke worker    files whose name contains "smoke" or "worker"
  *   node tests/run-e2e.mjs tests/e2e/x.test.mjs
  *
- * Leaves in tests/artifacts/: world.json, e2e.tap (TAP of the run), e2e-summary.json
+ * Leaves in tests/artifacts/: e2e.tap (TAP of the run), e2e-summary.json
  * ({pass, fail, skipped, todo, cancelled, files, durationMs}) and synapse.log.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -88,14 +89,15 @@ async function main() {
   console.log(`run-e2e: starting Synapse and seeding the test world…`);
   const world = await startWorld();
   let code = 1;
+  let worldFile = null;
   try {
-    const worldFile = path.join(ARTIFACTS, 'world.json');
+    worldFile = path.join(ARTIFACTS, `world-${process.pid}.json`);
     writeFileSync(worldFile, JSON.stringify(world, null, 2) + '\n', { mode: 0o600 });
     console.log(
       `run-e2e: world ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${world.synapse.baseUrl}); ` +
         `running ${files.length} file(s)`,
     );
-    const tap = path.join(ARTIFACTS, 'e2e.tap');
+    const tap = path.join(ARTIFACTS, `e2e-${process.pid}.tap`);
     rmSync(tap, { force: true });
     const runner = spawnGroup(
       process.execPath,
@@ -117,6 +119,10 @@ async function main() {
     const { code: exitCode, signal } = await runner.exited;
     code = exitCode ?? (signal ? 1 : 0);
     const summary = parseTap(tap);
+    if (existsSync(tap)) {
+      copyFileSync(tap, path.join(ARTIFACTS, 'e2e.tap'));
+      rmSync(tap, { force: true });
+    }
     const durationMs = Date.now() - started;
     writeFileSync(
       path.join(ARTIFACTS, 'e2e-summary.json'),
@@ -130,6 +136,7 @@ async function main() {
       );
     }
   } finally {
+    if (worldFile) rmSync(worldFile, { force: true });
     await world.stop();
     try {
       copyFileSync(world.synapse.logFile, path.join(ARTIFACTS, 'synapse.log'));

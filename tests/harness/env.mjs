@@ -6,7 +6,7 @@
  *     Starts Synapse in a fresh `<repo>/.local/test-synapse-<pid>` with `enable_authenticated_media:
  *     false`, uploads the pre-freeze fixture, restarts with it `true` (the freeze), registers users,
  *     uploads every fixture, and seeds a room. The returned object is JSON-able (what run-e2e.mjs writes
- *     to tests/artifacts/world.json) and also carries two non-enumerable members:
+ *     to tests/artifacts/world-<pid>.json) and also carries two non-enumerable members:
  *       world.stop(): Promise<void>      stops Synapse (and removes nothing: the dir stays for logs)
  *       world.synapseHandle              the startSynapse() handle (restart() etc.)
  *   loadWorld() → Promise<World>
