@@ -14,6 +14,7 @@
 //! | [`classify`](mod@classify) | [`classify()`] a request URL |
 //! | [`thumbnail`] | [`thumbnail_size`] |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
+//! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
 #![deny(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod endpoint;
 pub mod error;
 pub mod homeserver;
 pub mod mxc;
+pub mod retry;
 pub mod safe_type;
 pub mod thumbnail;
 pub mod versions;
@@ -36,6 +38,7 @@ pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbna
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use homeserver::{Homeserver, HomeserverError};
 pub use mxc::{MediaId, MxcError, MxcUri, ServerName};
+pub use retry::{Decision, Failure, RetryPolicy};
 pub use safe_type::{safe_content_type, OCTET_STREAM};
 pub use thumbnail::{thumbnail_size, ThumbnailSizeError};
 pub use versions::{negotiate, NegotiationCache, Versions, VersionsError};
