@@ -121,14 +121,16 @@ mod tests {
         }
     }
 
+    /// (status, errcode, retry_after_ms, attempt, waited_ms, expected)
+    type Row = (u16, Option<&'static str>, Option<u64>, u32, u64, Decision);
+
     const RETRY: fn(u64) -> Decision = Decision::RetryAfter;
     const GIVE_UP: Decision = Decision::GiveUp;
 
     #[test]
     fn statuses() {
         let policy = RetryPolicy::default();
-        // (status, errcode, retry_after_ms, attempt, waited, expected)
-        let table: &[(u16, Option<&str>, Option<u64>, u32, u64, Decision)] = &[
+        let table: &[Row] = &[
             // 429: the server's delay, capped; back-off when it named none.
             (
                 429,
