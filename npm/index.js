@@ -124,6 +124,11 @@ export class AuthMedia {
     return this.#core.mount(root);
   }
 
+  /** Loads again mounted elements that failed for a reason that may pass; returns how many. */
+  retryFailed() {
+    return this.#core.retryFailed();
+  }
+
   setAccessToken(token) {
     if (typeof token !== 'string') {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: setAccessToken needs a string');

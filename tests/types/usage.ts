@@ -17,6 +17,7 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
   const url: string = await media.src('mxc://example.org/abc', { thumbnail: { width: 96, height: 96, method: 'crop', animated: false } });
   const named: string = await media.src('mxc://example.org/abc', { filename: 'a.png' });
   const unmount: () => void = media.mount(root);
+  const restarted: number = media.retryFailed();
   unmount();
   media.setAccessToken('t2');
   media.setForceFallback(true);
@@ -30,7 +31,7 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
   media.addEventListener('error', (e) => console.log(e.detail.error.code));
   await media.download('mxc://example.org/abc', 'file.bin');
   await media.logout();
-  console.log(mode, api, url, named, n);
+  console.log(mode, api, url, named, n, restarted);
 
   const viaClient = await fromMatrixClient({
     getHomeserverUrl: () => 'https://matrix.example.org',

@@ -13,9 +13,12 @@
 //!
 //! States: `data-authmedia-state` = `loading` | `loaded` | `error` (+ `data-authmedia-error`
 //! = code) | `too-large` (video over the budget; use `download()`) | `evicted` | `idle`.
+//!
+//! `retryFailed()` (also run on the window's `online` event) loads again every element in
+//! `error` for a reason that may pass (see [`RETRYABLE`]), without a page reload.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use authmedia_core::{thumbnail_size, MediaRequest, Method};
 use js_sys::{Array, Function, Map};
@@ -40,6 +43,19 @@ const WATCHED: [&str; 6] = [
     "data-method",
     "data-animated",
     "data-filename",
+];
+
+/// Error codes `retryFailed()` loads again: failures that may pass (network, server, rate
+/// limit, stall, not yet uploaded; `load_failed` is all a worker-mode element reports). Not
+/// `logged_out`, `invalid_mxc`, `invalid_argument`, `over_budget`, `not_found`, `forbidden`,
+/// `unauthorized`, `too_large`, `unsupported`, `hash_mismatch`: trying again changes nothing.
+pub const RETRYABLE: [&str; 6] = [
+    "network",
+    "load_failed",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "not_yet_uploaded",
 ];
 
 type Listener = Closure<dyn FnMut(JsValue)>;
@@ -550,6 +566,54 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
             }
         }
     });
+}
+
+/// Loads again every mounted element in `error` for a [`RETRYABLE`] reason; returns how many.
+///
+/// Worker mode: the element's `src` is removed and set again (the worker answers errors with
+/// `Cache-Control: no-store`, so the browser sends the request again). Fallback: a new fetch,
+/// when the element is in view (an element out of view goes back to `idle` and loads when seen).
+pub fn retry_failed(inner: &Rc<Inner>) -> u32 {
+    if inner.logged_out.get() {
+        return 0;
+    }
+    let failed: Vec<(u32, Element)> = inner
+        .mounts
+        .borrow()
+        .elems
+        .iter()
+        .filter(|(_, r)| !r.loading && tag(&r.el) != "a")
+        .filter(|(_, r)| r.el.get_attribute("data-authmedia-state").as_deref() == Some("error"))
+        .filter(|(_, r)| {
+            let code = r.el.get_attribute("data-authmedia-error");
+            RETRYABLE.contains(&code.as_deref().unwrap_or("network"))
+        })
+        .map(|(id, r)| (*id, r.el.clone()))
+        .collect();
+    for (id, el) in &failed {
+        release(inner, *id);
+        // A fresh load: without the old `src` the browser cannot treat the new one as unchanged.
+        let _ = el.remove_attribute("src");
+        set_state(el, "idle", None);
+        hydrate(inner, *id);
+    }
+    u32::try_from(failed.len()).unwrap_or(u32::MAX)
+}
+
+/// Runs [`retry_failed`] whenever the browser comes back online (the window's `online` event).
+pub fn retry_when_online(inner: &Rc<Inner>) {
+    let Ok(w) = window() else { return };
+    let weak: Weak<Inner> = Rc::downgrade(inner);
+    let on_online = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
+        if let Some(me) = weak.upgrade() {
+            retry_failed(&me);
+        }
+    });
+    if w.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
+        .is_ok()
+    {
+        inner.keep.borrow_mut().push(on_online);
+    }
 }
 
 /// Called by the fallback when `key`'s object URL was evicted (and revoked).

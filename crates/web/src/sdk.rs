@@ -311,6 +311,7 @@ impl AuthMedia {
         inner.api.set(api);
         inner.start_worker().await?;
         inner.update_mode();
+        crate::mount::retry_when_online(&inner);
         Ok(AuthMedia { inner })
     }
 
@@ -375,6 +376,14 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = mount)]
     pub fn mount(&self, root: web_sys::Element) -> Result<Function, JsValue> {
         crate::mount::mount(&self.inner, root)
+    }
+
+    /// Loads again every mounted element whose load failed for a reason that may pass
+    /// (network, server error, rate limit, stall, not yet uploaded); returns how many were
+    /// restarted. Also runs on the window's `online` event.
+    #[wasm_bindgen(js_name = retryFailed)]
+    pub fn retry_failed(&self) -> u32 {
+        crate::mount::retry_failed(&self.inner)
     }
 
     /// Replaces the access token (also in the worker).
