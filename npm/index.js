@@ -9,13 +9,49 @@ import initWasm, { AuthMediaCore } from './dist/authmedia_web.js';
  */
 export class AuthMediaError extends Error {
   constructor(code, message, options) {
+    if (typeof code !== 'string' || code === '') {
+      throw new AuthMediaError('invalid_argument', 'matrix-authmedia: an AuthMediaError needs a non-empty string code');
+    }
+    if (message !== undefined && typeof message !== 'string') {
+      throw new AuthMediaError('invalid_argument', 'matrix-authmedia: an AuthMediaError message must be a string');
+    }
     super(message, options);
     this.name = 'AuthMediaError';
     this.code = code;
   }
 
   static [Symbol.hasInstance](value) {
-    return value instanceof Error && value.name === 'AuthMediaError' && typeof value.code === 'string';
+    // Never throws, whatever `value` is (a Proxy whose traps throw is simply not one of ours).
+    try {
+      return value instanceof Error && value.name === 'AuthMediaError' && typeof value.code === 'string';
+    } catch {
+      return false;
+    }
+  }
+}
+
+const EVENT_TYPES = ['modechange', 'error', 'progress'];
+
+function invalid(message) {
+  return new AuthMediaError('invalid_argument', `matrix-authmedia: ${message}`);
+}
+
+/** Whether `value` is a DOM Element (of any realm; not a look-alike object, not a Proxy of one). */
+function isElement(value) {
+  if (value === null || typeof value !== 'object' || typeof Element === 'undefined') return false;
+  try {
+    // A WebIDL brand check: throws "Illegal invocation" on anything but a real Element.
+    Element.prototype.hasAttribute.call(value, 'data-mxc');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `undefined`, `null` or a plain (non-function) object; anything else is a wrong type. */
+function checkOptions(what, value) {
+  if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+    throw invalid(`${what} must be an object`);
   }
 }
 
@@ -36,7 +72,7 @@ export function initAsync(input) {
       },
       (e) => {
         loading = null;
-        throw new AuthMediaError('wasm_load_failed', `matrix-authmedia: could not load its WebAssembly module: ${e?.message ?? e}`, { cause: e });
+        throw new AuthMediaError('wasm_load_failed', `matrix-authmedia: could not load its WebAssembly module: ${describe(e)}`, { cause: e });
       },
     );
   }
@@ -63,6 +99,7 @@ function checkMxc(mxc) {
   }
 }
 
+
 /** One signed-in session on this page. Create it with `AuthMedia.init(options)`. */
 export class AuthMedia {
   #core;
@@ -70,10 +107,24 @@ export class AuthMedia {
   /** @internal use `AuthMedia.init` */
   constructor(core) {
     assertReady('new AuthMedia()');
-    if (!(core instanceof AuthMediaCore)) {
+    let isCore = false;
+    try {
+      isCore = core instanceof AuthMediaCore;
+    } catch {
+      // a Proxy whose traps throw
+    }
+    if (!isCore) {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: use `await AuthMedia.init(options)` to create an AuthMedia');
     }
     this.#core = core;
+  }
+
+  /** The wasm object behind `self`, or a clear error for a method called on something else. */
+  static #of(self) {
+    if (self === null || typeof self !== 'object' || !(#core in self)) {
+      throw invalid('an AuthMedia method was called on something that is not an AuthMedia (a detached method?)');
+    }
+    return self.#core;
   }
 
   /** Loads the wasm (idempotent), negotiates with the homeserver, registers the worker, picks a mode. */
@@ -84,85 +135,109 @@ export class AuthMedia {
 
   /** 'worker' | 'fallback' */
   get mode() {
-    return this.#core.mode;
+    return AuthMedia.#of(this).mode;
   }
 
   /** 'v1' | 'unstable' | 'legacy' */
   get api() {
-    return this.#core.api;
+    return AuthMedia.#of(this).api;
   }
 
   /** Why the fallback is in use, or null in worker mode. */
   get fallbackReason() {
-    return this.#core.fallbackReason ?? null;
+    return AuthMedia.#of(this).fallbackReason ?? null;
   }
 
   src(mxc, options) {
+    const core = AuthMedia.#of(this);
     checkMxc(mxc);
-    return this.#core.src(mxc, options);
+    checkOptions('src options', options);
+    return core.src(mxc, options);
   }
 
   /** A URL showing an encrypted attachment (`EncryptedFile` object or JSON text), verified and decrypted. */
   srcEncrypted(file, options) {
+    const core = AuthMedia.#of(this);
     if (file === null || (typeof file !== 'object' && typeof file !== 'string')) {
       return Promise.reject(
         new AuthMediaError('invalid_argument', 'matrix-authmedia: srcEncrypted needs an EncryptedFile object'),
       );
     }
-    return this.#core.srcEncrypted(file, options);
+    try {
+      checkOptions('srcEncrypted options', options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return core.srcEncrypted(file, options);
   }
 
   httpUrl(mxc, options) {
+    const core = AuthMedia.#of(this);
     checkMxc(mxc);
-    return this.#core.httpUrl(mxc, options);
+    checkOptions('httpUrl options', options);
+    return core.httpUrl(mxc, options);
   }
 
   mount(root) {
-    if (!root || root.nodeType !== 1) {
+    const core = AuthMedia.#of(this);
+    // The wasm side trusts the type: a look-alike object would fail inside it.
+    if (!isElement(root)) {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: mount(root) needs an Element');
     }
-    return this.#core.mount(root);
+    return core.mount(root);
   }
 
   /** Loads again mounted elements that failed for a reason that may pass; returns how many. */
   retryFailed() {
-    return this.#core.retryFailed();
+    return AuthMedia.#of(this).retryFailed();
   }
 
   setAccessToken(token) {
+    const core = AuthMedia.#of(this);
     if (typeof token !== 'string') {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: setAccessToken needs a string');
     }
-    this.#core.setAccessToken(token);
+    core.setAccessToken(token);
   }
 
   logout() {
-    return this.#core.logout();
+    return AuthMedia.#of(this).logout();
   }
 
   setForceFallback(force) {
-    this.#core.setForceFallback(Boolean(force));
+    const core = AuthMedia.#of(this);
+    if (typeof force !== 'boolean') throw invalid('setForceFallback needs true or false');
+    core.setForceFallback(force);
   }
 
   stats() {
-    return this.#core.stats();
+    return AuthMedia.#of(this).stats();
   }
 
   refreshStats() {
-    return this.#core.refreshStats();
+    return AuthMedia.#of(this).refreshStats();
   }
 
   download(mxc, filename) {
+    const core = AuthMedia.#of(this);
     checkMxc(mxc);
-    return this.#core.download(mxc, filename ?? undefined);
+    // Checked here: the wasm glue reads any value as a string (a number corrupts its memory).
+    if (filename !== undefined && filename !== null && typeof filename !== 'string') {
+      throw invalid('download(mxc, filename): the file name must be a string');
+    }
+    return core.download(mxc, filename ?? undefined);
   }
 
   addEventListener(type, listener) {
-    this.#core.addEventListener(String(type), listener);
+    const core = AuthMedia.#of(this);
+    checkListener(type, listener);
+    core.addEventListener(type, listener);
   }
 
   removeEventListener(type, listener) {
-    this.#core.removeEventListener(String(type), listener);
+    const core = AuthMedia.#of(this);
+    checkListener(type, listener);
+    core.removeEventListener(type, listener);
   }
 }
 
@@ -171,18 +246,33 @@ export class AuthMedia {
  * come from the client; token refreshes and logout follow it.
  */
 export async function fromMatrixClient(client, options = {}) {
-  if (!client || typeof client.getHomeserverUrl !== 'function' || typeof client.getAccessToken !== 'function') {
-    throw new AuthMediaError('invalid_argument', 'matrix-authmedia: fromMatrixClient needs a matrix-js-sdk MatrixClient');
+  // Read once, up front: a client or options object whose getters or methods throw gives a
+  // coded error (with the original as `cause`), never a half-made AuthMedia.
+  let homeserver, token, userId, rest;
+  try {
+    if (!client || typeof client.getHomeserverUrl !== 'function' || typeof client.getAccessToken !== 'function') {
+      throw invalid('fromMatrixClient needs a matrix-js-sdk MatrixClient');
+    }
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw invalid('fromMatrixClient options must be an object');
+    }
+    homeserver = client.getHomeserverUrl();
+    token = client.getAccessToken();
+    userId = typeof client.getUserId === 'function' ? client.getUserId() : null;
+    rest = withoutKeys(options, ['onTokenRefresh']);
+    options = { onTokenRefresh: options.onTokenRefresh };
+  } catch (e) {
+    if (e instanceof AuthMediaError) throw e;
+    throw new AuthMediaError('invalid_argument', `matrix-authmedia: could not read the MatrixClient or the options: ${describe(e)}`, { cause: e });
   }
-  const token = client.getAccessToken();
   if (!token) {
     throw new AuthMediaError('invalid_argument', 'matrix-authmedia: the MatrixClient is not logged in (no access token)');
   }
   let lastToken = token;
   const media = await AuthMedia.init({
-    homeserver: client.getHomeserverUrl(),
+    homeserver,
     accessToken: token,
-    userId: client.getUserId() ?? '',
+    userId: userId ?? '',
     onTokenRefresh: async () => {
       // The client may have refreshed already (its own 401 handling); else ask it to.
       const current = client.getAccessToken();
@@ -199,7 +289,7 @@ export async function fromMatrixClient(client, options = {}) {
       }
       throw new AuthMediaError('unauthorized', 'matrix-authmedia: the access token was rejected and the client cannot refresh it');
     },
-    ...withoutKeys(options, ['onTokenRefresh']),
+    ...rest,
   });
   const onLoggedOut = () => {
     media.logout();
@@ -233,6 +323,19 @@ export async function fromMatrixClient(client, options = {}) {
     };
   }
   return media;
+}
+
+function checkListener(type, listener) {
+  if (!EVENT_TYPES.includes(type)) throw invalid(`the event type must be one of ${EVENT_TYPES.join(', ')}`);
+  if (typeof listener !== 'function') throw invalid('the event listener must be a function');
+}
+
+function describe(e) {
+  try {
+    return String(e?.message ?? e);
+  } catch {
+    return '(unprintable error)';
+  }
 }
 
 function withoutKeys(obj, keys) {

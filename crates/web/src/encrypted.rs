@@ -29,7 +29,7 @@ use web_sys::{Blob, BlobPropertyBag, MessageEvent, ReadableStreamDefaultReader, 
 use crate::budget::Refused;
 use crate::error::WebError;
 use crate::sdk::{Inner, Mode};
-use crate::util::{get, get_string, object, set, window};
+use crate::util::{get, get_string, object, set, try_get, window};
 use authmedia_core::safe_content_type as safe_blob_type;
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
@@ -202,10 +202,23 @@ impl Inner {
         options: JsValue,
     ) -> Result<String, JsValue> {
         let parsed = parse_file(&file).map_err(|e| attachment_error(&e))?;
-        let mimetype = if options.is_object() {
-            get_string(&options, "mimetype")
-        } else {
+        let mimetype = if options.is_undefined() || options.is_null() {
             None
+        } else if options.is_object() && !options.is_function() {
+            let m = try_get(&options, "mimetype")?;
+            match m.as_string() {
+                None if m.is_undefined() || m.is_null() => None,
+                None => {
+                    return Err(
+                        WebError::invalid_argument("options.mimetype must be a string").into(),
+                    )
+                }
+                name => name,
+            }
+        } else {
+            return Err(
+                WebError::invalid_argument("srcEncrypted options must be an object").into(),
+            );
         };
         self.token()?;
         let id = self.remember(&parsed, &file, mimetype.as_deref())?;

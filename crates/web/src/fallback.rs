@@ -160,7 +160,10 @@ impl Inner {
                         )
                         .with_cause(e)
                     })?;
-                    let Some(t) = v.as_string().filter(|t| !t.is_empty()) else {
+                    let Some(t) = v
+                        .as_string()
+                        .filter(|t| crate::util::check_token(t).is_ok())
+                    else {
                         return Err(WebError::new(
                             "unauthorized",
                             "onTokenRefresh did not return a token",

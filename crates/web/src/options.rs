@@ -85,6 +85,7 @@ impl Options {
         let access_token = opt_string(o, "accessToken")?
             .filter(|t| !t.is_empty())
             .ok_or_else(|| WebError::invalid_argument("options.accessToken is required"))?;
+        crate::util::check_token(&access_token)?;
         let user_id = opt_string(o, "userId")?.unwrap_or_default();
         let wv = get(o, "workerUrl");
         let worker_url = if wv.is_undefined() {

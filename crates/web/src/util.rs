@@ -12,6 +12,40 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `obj[key]` for an argument the caller gave: a getter (or Proxy trap) that throws is an
+/// `invalid_argument` error carrying the thrown value, not a silently missing field.
+pub fn try_get(obj: &JsValue, key: &str) -> Result<JsValue, WebError> {
+    Reflect::get(obj, &JsValue::from_str(key)).map_err(|e| {
+        WebError::invalid_argument(format!("could not read the option {key}")).with_cause(e)
+    })
+}
+
+/// Longest access token accepted: OAuth/OIDC tokens (JWTs) reach a few KB; anything far beyond
+/// is not a token and would only make the homeserver refuse the headers.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Checks an access token before it is stored: it goes into an `Authorization: Bearer` header,
+/// so it must be non-empty printable ASCII without spaces or control characters (a CR/LF would
+/// make every later request fail to build, a NUL or non-ASCII byte likewise).
+pub fn check_token(token: &str) -> Result<(), WebError> {
+    if token.is_empty() {
+        return Err(WebError::invalid_argument(
+            "the access token must not be empty",
+        ));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(WebError::invalid_argument(format!(
+            "the access token is longer than {MAX_TOKEN_LEN} bytes"
+        )));
+    }
+    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(WebError::invalid_argument(
+            "the access token must be printable ASCII without spaces (it goes into an Authorization header)",
+        ));
+    }
+    Ok(())
+}
+
 /// `obj[key]` as a string, if it is one.
 pub fn get_string(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key).as_string()
