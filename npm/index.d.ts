@@ -69,12 +69,38 @@ export interface SrcOptions {
   filename?: string;
 }
 
+/** The service worker's counters (per worker instance: they restart from zero with it). */
 export interface WorkerStats {
+  /** Media requests sent with the token (one per logical fetch: retries and joiners not counted again). */
   authenticated: number;
+  /** Of those, legacy URLs sent to the authenticated endpoints. */
   upgraded: number;
+  /** Media-looking requests of tabs without a session, left untouched. */
   passthrough: number;
+  /** Requests finally answered 401/403, or failed (network, timeout). */
   refused: number;
+  /** Answers served from the worker's in-memory media store. */
   cacheHits: number;
+  /** Media fetches sent to the homeserver, retries included. */
+  upstream: number;
+  /** Of `upstream`, retries (network error, 429, 504 M_NOT_YET_UPLOADED, 502/503/504). */
+  retries: number;
+  /** Requests that joined an identical fetch in flight (same user, same URL) instead of sending their own. */
+  deduped: number;
+  /** Upstream fetches aborted because the homeserver stalled (`fetchTimeoutMs`). */
+  timeouts: number;
+  /** `authmedia:need-session` questions asked of tabs since this worker instance started. */
+  sessionAsks: number;
+  /** Bytes held by the media store. */
+  storeBytes: number;
+  /** Bodies held by the media store. */
+  storeEntries: number;
+  /** The media store's byte budget (`storeBudgetBytes`). */
+  storeBudgetBytes: number;
+  /** Upstream media fetches in progress now. */
+  inflight: number;
+  /** Size of the worker's wasm linear memory. */
+  wasmMemoryBytes: number;
   [key: string]: unknown;
 }
 

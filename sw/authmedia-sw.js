@@ -24,6 +24,11 @@
  *   registerListeners  false in mode 2 (default true)
  *   wasmUrl            where `authmedia_sw_bg.wasm` is (default: next to the worker script)
  *   askTimeoutMs, negotiationTtlMs, storeBudgetBytes, storeEntryMaxBytes   passed to the wasm
+ *   fetchTimeoutMs     a homeserver stalling this long (no headers, or no body progress) gets the
+ *                      request aborted and answered 504 (default 30000, clamped to 1000..600000)
+ *   retryMaxAttempts   attempts per media fetch, first included (default 4, 1..10)
+ *   retryMaxWaitMs     total wait between attempts (default 20000, 0..120000)
+ *   (all passed to the wasm; garbage values fall back to the defaults)
  *
  * `scripts/build-sw.sh` replaces the GLUE marker below with the wasm-bindgen glue wrapped in a
  * factory function, and writes sw/dist/authmedia-sw.js; this file is not usable unbuilt.

@@ -93,7 +93,8 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     original.headers().set("icy-metadata", "1").unwrap();
     original.headers().set("x-custom", "page").unwrap();
     let target = "https://hs.example/_matrix/client/v1/media/download/hs.example/abc";
-    let request = net::authenticated_request(&original, target, "tok", false).unwrap();
+    let signal = web_sys::AbortController::new().unwrap().signal();
+    let request = net::authenticated_request(&original, target, "tok", false, &signal).unwrap();
     assert_eq!(request.url(), target);
     assert_eq!(request.method(), "GET");
     assert_eq!(
@@ -116,13 +117,14 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     assert_eq!(request.redirect(), RequestRedirect::Follow);
     assert!(!request.url().contains("tok"), "never a token in the URL");
 
-    let without_range = net::authenticated_request(&original, target, "tok", true).unwrap();
+    let without_range =
+        net::authenticated_request(&original, target, "tok", true, &signal).unwrap();
     assert_eq!(without_range.headers().get("range").unwrap(), None);
 }
 
 #[wasm_bindgen_test]
 async fn error_responses_are_matrix_json() {
-    let response = net::error_response(502, "M_UNKNOWN", "boom");
+    let response = net::error_response(502, "M_UNKNOWN", "network", "boom");
     assert_eq!(response.status(), 502);
     assert_eq!(
         response.headers().get("cache-control").unwrap().as_deref(),

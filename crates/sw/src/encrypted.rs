@@ -27,13 +27,14 @@ use authmedia_core::{
 use js_sys::{Array, ArrayBuffer, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{Request, Response};
+use web_sys::{AbortController, AbortSignal, Request, Response};
 
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session};
 use crate::stats::bump;
 use crate::store::Stored;
+use crate::upstream::{self, Deadline, Fail, Flight, InFlight};
 use crate::worker::{api_for, matrix_error, recover_session, refreshed_token, shared_task, Shared};
 use crate::{js, tab};
 
@@ -243,16 +244,24 @@ pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Resu
 struct Failure {
     status: u16,
     errcode: String,
+    /// `authmedia_code` of the answer.
+    code: String,
     message: String,
 }
 
 impl Failure {
-    fn new(status: u16, errcode: &str, message: impl Into<String>) -> Self {
+    fn new(status: u16, errcode: &str, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             errcode: errcode.to_owned(),
+            code: code.to_owned(),
             message: message.into(),
         }
+    }
+
+    fn upstream(fail: &Fail) -> Self {
+        let (status, code, message) = fail.parts();
+        Self::new(status, "M_UNKNOWN", code, message)
     }
 
     fn attachment(e: &AttachmentError) -> Self {
@@ -263,6 +272,7 @@ impl Failure {
         Self::new(
             status,
             &format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
+            e.code(),
             format!("authmedia service worker: encrypted attachment refused: {e}"),
         )
     }
@@ -271,6 +281,7 @@ impl Failure {
         js::object(&[
             ("status", self.status.into()),
             ("errcode", self.errcode.as_str().into()),
+            ("authmedia_code", self.code.as_str().into()),
             ("error", self.message.as_str().into()),
         ])
     }
@@ -284,12 +295,13 @@ impl Failure {
         Self::new(
             status,
             &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
+            &js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
             js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
         )
     }
 
     fn response(&self) -> Response {
-        error_response(self.status, &self.errcode, &self.message)
+        error_response(self.status, &self.errcode, &self.code, &self.message)
     }
 }
 
@@ -310,6 +322,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         return Err(Failure::new(
             404,
             "M_NOT_FOUND",
+            "not_found",
             "not an encrypted attachment URL",
         ));
     };
@@ -324,6 +337,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         Failure::new(
             401,
             "M_MISSING_TOKEN",
+            "no_session",
             "authmedia service worker: this tab has no session",
         )
     })?;
@@ -336,6 +350,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
                 Failure::new(
                 404,
                 "M_NOT_FOUND",
+                "not_found",
                 "authmedia service worker: unknown encrypted attachment (call srcEncrypted again)",
             )
             })?,
@@ -378,7 +393,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
     };
     let total = u64::from(body.byte_length());
     let response = net::from_body(&body, Some(content_type), answer_of(total))
-        .map_err(|e| Failure::new(500, "M_UNKNOWN", net::describe(&e)))?;
+        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
     let headers = response.headers();
     // The body is the sender's: never sniff it into something active, never run it if opened.
     let _ = headers.set("x-content-type-options", "nosniff");
@@ -458,21 +473,23 @@ async fn download(
     {
         bump(&mut shared.borrow_mut().stats.authenticated);
     }
-    let network = |e: JsValue| {
-        Failure::new(
-            502,
-            "M_UNKNOWN",
-            format!(
-                "authmedia service worker: encrypted attachment: {}",
-                net::describe(&e)
-            ),
-        )
+    let _inflight = InFlight::start(shared);
+    // Retries and the stall timeout as for other media; the page cancelling does not stop it
+    // (concurrent requests share it, and the plaintext is kept for the next one).
+    let flight = Flight::new();
+    flight.join(None);
+    let send = |target: String, token: String| {
+        let flight = &flight;
+        async move {
+            let build = |signal: &AbortSignal| {
+                net::plain_authenticated_request(&target, &token, Some(signal))
+            };
+            upstream::fetch(shared, flight, &build)
+                .await
+                .map_err(|fail| Failure::upstream(&fail))
+        }
     };
-    let send = |target: &str, token: &str| {
-        let request = net::plain_authenticated_request(target, token);
-        async move { net::fetch(&request?).await }
-    };
-    let mut response = send(&target, &token).await.map_err(network)?;
+    let (mut response, mut controller) = send(target.clone(), token.clone()).await?;
     if api.is_authenticated()
         && matches!(response.status(), 404 | 405)
         && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
@@ -490,7 +507,7 @@ async fn download(
             &request,
             None,
         );
-        response = send(&target, &token).await.map_err(network)?;
+        (response, controller) = send(target.clone(), token.clone()).await?;
     }
     if response.status() == 401
         && matches!(
@@ -500,7 +517,7 @@ async fn download(
     {
         if let Some(fresh) = refreshed_token(shared, client_id, session, &token).await {
             token = fresh;
-            response = send(&target, &token).await.map_err(network)?;
+            (response, controller) = send(target.clone(), token.clone()).await?;
         }
     }
     if response.status() != 200 {
@@ -518,6 +535,7 @@ async fn download(
         return Err(Failure::new(
             response.status(),
             error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
+            error.kind().code(),
             format!(
                 "authmedia service worker: downloading the encrypted attachment failed: {error}"
             ),
@@ -540,9 +558,19 @@ async fn download(
         None => AttachmentDecryptor::new(&entry.file.secrets),
     }
     .with_limit(limit);
-    read_into(&response, &mut decryptor)
-        .await
-        .map_err(network)?;
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    if let Err(error) = read_into(&response, &mut decryptor, &controller, timeout_ms).await {
+        let fail = if upstream::timed_out(&controller) {
+            bump(&mut shared.borrow_mut().stats.timeouts);
+            Fail::TimedOut { ms: timeout_ms }
+        } else {
+            Fail::Network {
+                attempts: 1,
+                message: net::describe(&error),
+            }
+        };
+        return Err(Failure::upstream(&fail));
+    }
     let plain = decryptor.finish().map_err(|e| Failure::attachment(&e))?;
     // Out of wasm memory into a JS buffer (the store holds `ArrayBuffer`s).
     let buffer = Uint8Array::from(plain.as_slice()).buffer();
@@ -550,21 +578,25 @@ async fn download(
 }
 
 /// Feeds the body to `decryptor` chunk by chunk as it arrives. A decryptor error stops the read
-/// (it is reported by `finish`).
+/// (it is reported by `finish`). No chunk within `timeout_ms` aborts `controller`.
 async fn read_into(
     response: &Response,
     decryptor: &mut AttachmentDecryptor,
+    controller: &AbortController,
+    timeout_ms: i32,
 ) -> Result<(), JsValue> {
     let Some(body) = response.body() else {
         return Ok(());
     };
     let reader: JsValue = body.get_reader().into();
     let read: Function = js::get(&reader, "read").dyn_into()?;
+    let mut deadline = Deadline::new(controller, timeout_ms);
     loop {
         let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
         if js::get(&step, "done").as_bool().unwrap_or(true) {
             return Ok(());
         }
+        deadline.rearm();
         let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
         if decryptor.push(&chunk.to_vec()).is_err() {
             if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {

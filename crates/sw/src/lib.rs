@@ -25,6 +25,7 @@ pub mod sessions;
 pub mod stats;
 pub mod store;
 mod tab;
+mod upstream;
 pub mod worker;
 
 pub use worker::AuthMediaWorker;

@@ -11,8 +11,8 @@ use js_sys::{ArrayBuffer, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Headers, Request, RequestCache, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
-    Response, ResponseInit, ServiceWorkerGlobalScope,
+    AbortSignal, Headers, Request, RequestCache, RequestCredentials, RequestInit, RequestMode,
+    RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
 use crate::range::RangeAnswer;
@@ -31,6 +31,8 @@ const FORWARDED_HEADERS: [&str; 3] = ["accept", "accept-language", "range"];
 
 /// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept (not a
 /// `Range` the worker will answer itself, `drop_range`), and `Authorization: Bearer` is added.
+/// `signal` is the worker's own (per attempt: stall timeout, cancellation once every page request
+/// waiting for the fetch was aborted — see `upstream.rs`), never the page's.
 ///
 /// `mode: 'cors'` because the homeserver is another origin; `credentials: 'same-origin'` because
 /// `include` (inherited from `<img>` requests) fails CORS against Synapse's
@@ -42,6 +44,7 @@ pub(crate) fn authenticated_request(
     target: &str,
     token: &str,
     drop_range: bool,
+    signal: &AbortSignal,
 ) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     let from = original.headers();
@@ -61,17 +64,17 @@ pub(crate) fn authenticated_request(
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_cache(RequestCache::NoStore);
     init.set_redirect(RequestRedirect::Follow);
-    // The page cancelling an image also cancels its download. Not so for range requests: the
-    // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
-    // every seek — tied to the page's signal, a large video would never finish downloading.
-    if !original.headers().has("range").unwrap_or(false) {
-        init.set_signal(Some(&original.signal()));
-    }
+    init.set_signal(Some(signal));
     Request::new_with_str_and_init(target, &init)
 }
 
-/// `GET url` with a token and nothing else (`/versions`).
-pub(crate) fn plain_authenticated_request(url: &str, token: &str) -> Result<Request, JsValue> {
+/// `GET url` with a token and nothing else (`/versions`, encrypted attachments), optionally
+/// abortable.
+pub(crate) fn plain_authenticated_request(
+    url: &str,
+    token: &str,
+    signal: Option<&AbortSignal>,
+) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     headers.set("authorization", &format!("Bearer {token}"))?;
     let init = RequestInit::new();
@@ -81,6 +84,7 @@ pub(crate) fn plain_authenticated_request(url: &str, token: &str) -> Result<Requ
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_cache(RequestCache::NoStore);
     init.set_redirect(RequestRedirect::Follow);
+    init.set_signal(signal);
     Request::new_with_str_and_init(url, &init)
 }
 
@@ -151,12 +155,14 @@ pub(crate) fn from_body(
     Response::new_with_opt_buffer_source_and_init(slice, &init)
 }
 
-/// A Matrix-style JSON error answer (`{errcode, error}`) the page can read.
-pub(crate) fn error_response(status: u16, errcode: &str, message: &str) -> Response {
+/// A Matrix-style JSON error answer the page can read: `{errcode, error, authmedia_code}`, where
+/// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…).
+pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &str) -> Response {
     let body = Object::new();
     // Setting plain data properties on a fresh object cannot fail.
     let _ = Reflect::set(&body, &"errcode".into(), &errcode.into());
     let _ = Reflect::set(&body, &"error".into(), &message.into());
+    let _ = Reflect::set(&body, &"authmedia_code".into(), &code.into());
     let text: JsString = js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"));
     let init = ResponseInit::new();
     init.set_status(status);

@@ -13,6 +13,18 @@ pub struct Stats {
     pub refused: u32,
     /// Answers served from the worker's media store without a network request.
     pub cache_hits: u32,
+    /// Media fetches sent to the homeserver, retries included.
+    pub upstream: u32,
+    /// Of those, retries (after a network error, 429, 504 `M_NOT_YET_UPLOADED`, 502/503/504).
+    pub retries: u32,
+    /// Requests that joined an identical fetch in flight instead of sending their own.
+    pub deduped: u32,
+    /// Upstream fetches aborted because the homeserver stalled (`fetchTimeoutMs`).
+    pub timeouts: u32,
+    /// `authmedia:need-session` questions asked of tabs.
+    pub session_asks: u32,
+    /// Upstream media fetches in progress now (a gauge, not a counter).
+    pub inflight: u32,
 }
 
 /// Adds one, saturating.

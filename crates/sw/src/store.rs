@@ -51,6 +51,21 @@ impl<B: Clone> BodyStore<B> {
         self.used
     }
 
+    /// The byte budget.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Entries currently held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Looks an entry up and marks it as recently used.
     pub fn get(&mut self, user: &str, url: &str) -> Option<Stored<B>> {
         let index = self
@@ -134,6 +149,8 @@ mod tests {
         assert!(store.get("u", "1").is_some());
         assert!(store.get("u", "3").is_some());
         assert_eq!(store.used(), 30);
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.budget(), 30);
     }
 
     #[test]

@@ -11,18 +11,22 @@ use std::rc::Rc;
 
 use authmedia_core::{
     classify, media_url, negotiate, Api, Classification, ErrorKind, Homeserver, MatrixError,
-    MediaMatch, NegotiationCache, Route,
+    MediaMatch, NegotiationCache, RetryPolicy, Route,
 };
-use js_sys::{ArrayBuffer, Promise, Reflect};
+use js_sys::{ArrayBuffer, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{Client, ExtendableMessageEvent, FetchEvent, MessagePort, Request, Response};
+use web_sys::{
+    AbortController, AbortSignal, Client, ExtendableMessageEvent, FetchEvent, Headers, MessagePort,
+    Request, Response, ResponseInit,
+};
 
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session, Sessions};
 use crate::stats::{bump, Stats};
 use crate::store::{BodyStore, Stored};
+use crate::upstream::{self, Fail, Flight, InFlight};
 use crate::{js, tab};
 
 /// [`AuthMediaWorker::route`]: not ours, leave it to the network.
@@ -45,7 +49,24 @@ pub(crate) struct Config {
     pub(crate) store_budget: u64,
     /// Largest single body kept.
     store_entry_max: u64,
+    /// How long an upstream fetch may go without response headers, or (for bodies the worker
+    /// keeps) without a body chunk, before it is aborted and answered 504 `timeout`.
+    pub(crate) fetch_timeout_ms: i32,
+    /// Retries of failed upstream fetches (`retryMaxAttempts`, `retryMaxWaitMs`).
+    pub(crate) retry: RetryPolicy,
 }
+
+/// Default `fetchTimeoutMs`.
+pub const DEFAULT_FETCH_TIMEOUT_MS: i32 = 30_000;
+/// Smallest `fetchTimeoutMs` (smaller values are raised to it): below a second, a busy but
+/// healthy homeserver would be cut off.
+pub const MIN_FETCH_TIMEOUT_MS: i32 = 1_000;
+/// Largest `fetchTimeoutMs` (larger values are lowered to it).
+pub const MAX_FETCH_TIMEOUT_MS: i32 = 600_000;
+/// Largest `retryMaxAttempts`.
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+/// Largest `retryMaxWaitMs`.
+pub const MAX_RETRY_WAIT_MS: u64 = 120_000;
 
 impl Config {
     fn from_js(options: &JsValue) -> Self {
@@ -56,7 +77,38 @@ impl Config {
                 .filter(|v| *v >= 0.0)
                 .unwrap_or(default)
         };
+        // Finite and > 0, else the default; then clamped to the documented range.
+        let positive = |name: &str| {
+            Reflect::get(options, &name.into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|v| v.is_finite() && *v > 0.0)
+        };
+        let defaults = RetryPolicy::default();
+        let fetch_timeout_ms = positive("fetchTimeoutMs").map_or(DEFAULT_FETCH_TIMEOUT_MS, |v| {
+            v.clamp(
+                f64::from(MIN_FETCH_TIMEOUT_MS),
+                f64::from(MAX_FETCH_TIMEOUT_MS),
+            ) as i32
+        });
+        let max_attempts = positive("retryMaxAttempts").map_or(defaults.max_attempts, |v| {
+            (v as u32).clamp(1, MAX_RETRY_ATTEMPTS)
+        });
+        // 0 is meaningful here (retry only what needs no wait).
+        let max_total_wait_ms = Reflect::get(options, &"retryMaxWaitMs".into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map_or(defaults.max_total_wait_ms, |v| {
+                (v as u64).min(MAX_RETRY_WAIT_MS)
+            });
         Self {
+            fetch_timeout_ms,
+            retry: RetryPolicy {
+                max_attempts,
+                max_total_wait_ms,
+                max_delay_ms: defaults.max_delay_ms,
+            },
             ask_timeout_ms: number("askTimeoutMs", 1000.0).min(1000.0) as i32,
             negotiation_ttl_ms: number("negotiationTtlMs", 4.0 * 3600.0 * 1000.0) as u64,
             store_budget: number("storeBudgetBytes", 64.0 * 1024.0 * 1024.0) as u64,
@@ -73,6 +125,8 @@ pub(crate) struct State {
     pub(crate) stats: Stats,
     /// Questions in flight, so concurrent requests share one (`session:`, `token:`, `versions:`).
     pending: Vec<(String, Promise)>,
+    /// Upstream media fetches in flight, joined by identical requests (single-flight).
+    flights: Vec<Joinable>,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: crate::encrypted::Registry,
 }
@@ -88,7 +142,11 @@ pub struct AuthMediaWorker {
 #[wasm_bindgen(js_class = AuthMediaWorker)]
 impl AuthMediaWorker {
     /// Creates the worker state. `options` may set `askTimeoutMs` (≤ 1000), `negotiationTtlMs`,
-    /// `storeBudgetBytes`, `storeEntryMaxBytes`.
+    /// `storeBudgetBytes`, `storeEntryMaxBytes`, `fetchTimeoutMs` (default 30 000, clamped to
+    /// 1 000–600 000), `retryMaxAttempts` (attempts in all, default 4, 1–10) and `retryMaxWaitMs`
+    /// (total wait between attempts, default 20 000, 0–120 000). A missing, non-numeric,
+    /// non-finite or negative value (for `fetchTimeoutMs`/`retryMaxAttempts` also 0) is the
+    /// default.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> AuthMediaWorker {
         let config = Config::from_js(&options);
@@ -99,6 +157,7 @@ impl AuthMediaWorker {
             store: BodyStore::new(config.store_budget, config.store_entry_max),
             stats: Stats::default(),
             pending: Vec::new(),
+            flights: Vec::new(),
             encrypted: crate::encrypted::Registry::default(),
         };
         AuthMediaWorker {
@@ -171,10 +230,12 @@ impl AuthMediaWorker {
         })
     }
 
-    /// The counters `{authenticated, upgraded, passthrough, refused, cacheHits}`.
+    /// The counters and gauges: `{authenticated, upgraded, passthrough, refused, cacheHits,
+    /// upstream, retries, deduped, timeouts, sessionAsks, storeBytes, storeEntries,
+    /// storeBudgetBytes, inflight, wasmMemoryBytes}` (see [`Stats`]).
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
-        stats_object(&self.shared.borrow().stats)
+        stats_object(&self.shared.borrow())
     }
 }
 
@@ -207,17 +268,7 @@ async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Respons
         bump(&mut shared.borrow_mut().stats.passthrough);
         return passthrough(request).await;
     };
-    match serve(shared, request, client_id, &session, m).await {
-        Ok(response) => response,
-        Err(error) => {
-            bump(&mut shared.borrow_mut().stats.refused);
-            let message = format!(
-                "authmedia service worker: media request failed: {}",
-                net::describe(&error)
-            );
-            error_response(502, "M_UNKNOWN", &message)
-        }
-    }
+    serve(shared, request, client_id, &session, m).await
 }
 
 /// The original request, untouched (a tab without a session, or not media after all).
@@ -227,9 +278,95 @@ async fn passthrough(request: &Request) -> Response {
         Err(error) => error_response(
             502,
             "M_UNKNOWN",
+            "network",
             &format!("authmedia service worker: {}", net::describe(&error)),
         ),
     }
+}
+
+/// A 500 JSON answer for a `Response` the worker could not build (not expected to happen).
+fn internal(error: &JsValue) -> Response {
+    error_response(
+        500,
+        "M_UNKNOWN",
+        "internal",
+        &format!("authmedia service worker: {}", net::describe(error)),
+    )
+}
+
+/// What a finished upstream fetch left for the page requests that waited for it.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    /// A whole 200 body (also in the store when it fits): each waiter answers its range from it.
+    Body {
+        body: ArrayBuffer,
+        content_type: Option<String>,
+    },
+    /// An error answer of the homeserver (after retries), replayed for each waiter.
+    Answer {
+        status: u16,
+        status_text: String,
+        headers: Headers,
+        body: ArrayBuffer,
+    },
+    /// No answer: unreachable, stalled, cancelled.
+    Failed(Fail),
+    /// A response only the first request can use (a body streamed through because it is too big
+    /// to keep, a real 206): the others fetch on their own.
+    NotShared,
+}
+
+/// An upstream fetch identical requests can join: same user, same target URL.
+#[derive(Clone)]
+pub(crate) struct Joinable {
+    key: String,
+    flight: Rc<Flight>,
+    /// Resolves once `outcome` is set.
+    done: Promise,
+    outcome: Rc<RefCell<Option<Outcome>>>,
+}
+
+/// Answers one waiting request from a shared outcome.
+fn answer(shared: &Shared, outcome: &Outcome, range: Option<RangeRequest>) -> Response {
+    let refused = match outcome {
+        Outcome::Answer { status, .. } => matches!(status, 401 | 403),
+        Outcome::Failed(_) | Outcome::NotShared => true,
+        Outcome::Body { .. } => false,
+    };
+    if refused {
+        bump(&mut shared.borrow_mut().stats.refused);
+    }
+    let built = match outcome {
+        Outcome::Body { body, content_type } => {
+            let total = u64::from(body.byte_length());
+            let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(total));
+            net::from_body(body, content_type.as_deref(), answer)
+        }
+        Outcome::Answer {
+            status,
+            status_text,
+            headers,
+            body,
+        } => replay(*status, status_text, headers, body),
+        Outcome::Failed(fail) => Ok(fail.response()),
+        Outcome::NotShared => Err(JsValue::from_str("no shareable answer")),
+    };
+    built.unwrap_or_else(|e| internal(&e))
+}
+
+/// A fresh `Response` from a kept error answer (a body can be read only once).
+fn replay(
+    status: u16,
+    status_text: &str,
+    headers: &Headers,
+    body: &ArrayBuffer,
+) -> Result<Response, JsValue> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_status_text(status_text);
+    let headers = Headers::new_with_headers(headers)?;
+    init.set_headers(&headers);
+    Response::new_with_opt_buffer_source_and_init(Some(body.as_ref()), &init)
 }
 
 async fn serve(
@@ -238,7 +375,7 @@ async fn serve(
     client_id: &str,
     session: &Session,
     m: MediaMatch,
-) -> Result<Response, JsValue> {
+) -> Response {
     let original = request.url();
     let mut upgraded = false;
     let mut target = original.clone();
@@ -267,65 +404,175 @@ async fn serve(
         .ok()
         .flatten()
         .map(|h| RangeRequest::parse(&h));
-    let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
-
-    // A body another request of this user is downloading right now (a `<video>` sends several
-    // range requests at once): wait for it instead of downloading it again.
-    let body_key = format!("body:{}\n{target}", session.user_id);
-    let downloading = shared
-        .borrow()
-        .pending
-        .iter()
-        .find(|(k, _)| *k == body_key)
-        .map(|(_, p)| p.clone());
-    if let Some(downloading) = downloading {
-        let _ = JsFuture::from(downloading).await;
-    }
-    let hit = shared.borrow_mut().store.get(&session.user_id, &target);
-    if let Some(hit) = hit {
+    // The page cancelling an image may cancel its download. Not so for range requests: the
+    // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
+    // every seek — tied to the page's signal, a large video would never finish downloading.
+    let cancel_with = range.is_none().then(|| request.signal());
+    let from_store = |shared: &Shared| {
+        let hit = shared.borrow_mut().store.get(&session.user_id, &target)?;
         bump(&mut shared.borrow_mut().stats.cache_hits);
-        return net::from_body(&hit.body, hit.content_type.as_deref(), answer_of(hit.len));
+        let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(hit.len));
+        Some(
+            net::from_body(&hit.body, hit.content_type.as_deref(), answer)
+                .unwrap_or_else(|e| internal(&e)),
+        )
+    };
+    if let Some(response) = from_store(shared) {
+        return response;
     }
-    {
-        let stats = &mut shared.borrow_mut().stats;
-        bump(&mut stats.authenticated);
-        if upgraded {
-            bump(&mut stats.upgraded);
+
+    // Single-flight: the same media for the same user is fetched once, however many requests
+    // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
+    let key = format!("{}\n{target}", session.user_id);
+    let joinable = shared
+        .borrow()
+        .flights
+        .iter()
+        .find(|j| j.key == key)
+        .cloned();
+    let fetch = Fetch {
+        shared,
+        request,
+        client_id,
+        session,
+        original: &original,
+        target: &target,
+        upgraded,
+        range,
+    };
+    if let Some(joinable) = joinable {
+        bump(&mut shared.borrow_mut().stats.deduped);
+        joinable.flight.join(cancel_with.clone());
+        let _ = JsFuture::from(joinable.done.clone()).await;
+        let outcome = joinable.outcome.borrow().clone();
+        if let Some(outcome) = outcome.filter(|o| !matches!(o, Outcome::NotShared)) {
+            return answer(shared, &outcome, range);
+        }
+        if let Some(response) = from_store(shared) {
+            return response;
+        }
+        // Not shareable: a fetch of its own, not joinable.
+        let flight = Flight::new();
+        flight.join(cancel_with);
+        let (outcome, own) = fetch.run(&flight).await;
+        flight.end();
+        return own.unwrap_or_else(|| answer(shared, &outcome, range));
+    }
+
+    let flight = Flight::new();
+    flight.join(cancel_with);
+    let (done, resolve) = deferred();
+    let slot = Rc::new(RefCell::new(None));
+    shared.borrow_mut().flights.push(Joinable {
+        key,
+        flight: flight.clone(),
+        done,
+        outcome: slot.clone(),
+    });
+    let (outcome, own) = fetch.run(&flight).await;
+    flight.end();
+    slot.replace(Some(if own.is_some() {
+        Outcome::NotShared
+    } else {
+        outcome.clone()
+    }));
+    shared
+        .borrow_mut()
+        .flights
+        .retain(|j| !Rc::ptr_eq(&j.flight, &flight));
+    let _ = resolve.call0(&JsValue::UNDEFINED);
+    own.unwrap_or_else(|| answer(shared, &outcome, range))
+}
+
+/// A promise and the function resolving it.
+fn deferred() -> (Promise, Function) {
+    let mut slot = None;
+    let promise = Promise::new(&mut |resolve: Function, _reject: Function| slot = Some(resolve));
+    // The executor runs synchronously: `slot` is filled.
+    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
+    (promise, resolve)
+}
+
+/// One upstream media fetch with everything around it: retries and timeouts (`upstream.rs`),
+/// the `M_UNRECOGNIZED` → legacy retry, the token refresh after a 401, the store.
+struct Fetch<'a> {
+    shared: &'a Shared,
+    request: &'a Request,
+    client_id: &'a str,
+    session: &'a Session,
+    original: &'a str,
+    target: &'a str,
+    upgraded: bool,
+    range: Option<RangeRequest>,
+}
+
+impl Fetch<'_> {
+    /// The outcome, and the response itself when it cannot be shared (then the outcome is
+    /// [`Outcome::NotShared`]).
+    async fn run(&self, flight: &Flight) -> (Outcome, Option<Response>) {
+        match self.fetch(flight).await {
+            Ok(done) => done,
+            Err(fail) => (Outcome::Failed(fail), None),
         }
     }
-    // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
-    // whole body instead of being forwarded.
-    let drop_range = range.is_some_and(|r| !r.is_cors_safelisted());
-    let mut token = session.access_token.clone();
-    let mut response = send(request, &target, &token, drop_range).await?;
 
-    if upgraded
-        && matches!(response.status(), 404 | 405)
-        && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
-    {
-        // The server does not have the authenticated endpoints after all: remember that and
-        // use the URL the page asked for.
-        let now = js_sys::Date::now() as u64;
-        shared
-            .borrow_mut()
-            .negotiation
-            .insert(session.homeserver.base(), Api::Legacy, now);
-        target = original;
-        response = send(request, &target, &token, drop_range).await?;
+    async fn send(
+        &self,
+        flight: &Flight,
+        target: &str,
+        token: &str,
+    ) -> Result<(Response, AbortController), Fail> {
+        // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
+        // whole body instead of being forwarded.
+        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
+        let build = |signal: &AbortSignal| {
+            net::authenticated_request(self.request, target, token, drop_range, signal)
+        };
+        upstream::fetch(self.shared, flight, &build).await
     }
 
-    if response.status() == 401 {
-        let error = matrix_error(&response).await;
-        if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
-            if let Some(fresh) = refreshed_token(shared, client_id, session, &token).await {
-                token = fresh;
-                response = send(request, &target, &token, drop_range).await?;
+    async fn fetch(&self, flight: &Flight) -> Result<(Outcome, Option<Response>), Fail> {
+        let shared = self.shared;
+        let session = self.session;
+        let _inflight = InFlight::start(shared);
+        {
+            let stats = &mut shared.borrow_mut().stats;
+            bump(&mut stats.authenticated);
+            if self.upgraded {
+                bump(&mut stats.upgraded);
             }
         }
-    }
-    if matches!(response.status(), 401 | 403) {
-        bump(&mut shared.borrow_mut().stats.refused);
+        let mut target = self.target.to_owned();
+        let mut token = session.access_token.clone();
+        let (mut response, mut controller) = self.send(flight, &target, &token).await?;
+
+        if self.upgraded
+            && matches!(response.status(), 404 | 405)
+            && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
+        {
+            // The server does not have the authenticated endpoints after all: remember that and
+            // use the URL the page asked for.
+            let now = js_sys::Date::now() as u64;
+            shared
+                .borrow_mut()
+                .negotiation
+                .insert(session.homeserver.base(), Api::Legacy, now);
+            target = self.original.to_owned();
+            (response, controller) = self.send(flight, &target, &token).await?;
+        }
+
         if response.status() == 401 {
+            let error = matrix_error(&response).await;
+            if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
+                if let Some(fresh) = refreshed_token(shared, self.client_id, session, &token).await
+                {
+                    token = fresh;
+                    (response, controller) = self.send(flight, &target, &token).await?;
+                }
+            }
+        }
+        let status = response.status();
+        if status == 401 {
             let errcode = matrix_error(&response).await.errcode.unwrap_or_default();
             let note = tab::message(
                 "authmedia:unauthorized",
@@ -334,70 +581,80 @@ async fn serve(
                     ("errcode", &errcode.into()),
                 ],
             );
-            tab::notify(client_id, &note).await;
+            tab::notify(self.client_id, &note).await;
         }
-        return net::rewrap(&response);
-    }
-    if response.status() != 200 {
-        // Errors, and real 206 answers of servers that do support `Range`.
-        return net::rewrap(&response);
+        if status >= 400 {
+            // Error answers are small: kept whole and replayed for every waiter.
+            let headers =
+                Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
+            let _ = headers.set("cache-control", "no-store");
+            let body = upstream::read_body(shared, &response, &controller).await?;
+            return Ok((
+                Outcome::Answer {
+                    status,
+                    status_text: response.status_text(),
+                    headers,
+                    body,
+                },
+                None,
+            ));
+        }
+        if status != 200 {
+            // A real 206 of a server that honours `Range`, or another success: this request's.
+            let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
+            return Ok((Outcome::NotShared, Some(own)));
+        }
+
+        let length = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
+        if self.range.is_none() && !storable {
+            // Too big to hold: streamed through (only the headers had a deadline).
+            let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
+            return Ok((Outcome::NotShared, Some(own)));
+        }
+        let content_type = response.headers().get("content-type").ok().flatten();
+        let body = upstream::read_body(shared, &response, &controller).await?;
+        {
+            let mut state = shared.borrow_mut();
+            // Only while the tab still has this session: a logout during the download wins.
+            let still_logged_in = state
+                .sessions
+                .session(self.client_id)
+                .is_some_and(|s| s.user_id == session.user_id);
+            if still_logged_in {
+                let stored = Stored {
+                    body: body.clone(),
+                    len: u64::from(body.byte_length()),
+                    content_type: content_type.clone(),
+                };
+                state.store.insert(&session.user_id, &target, stored);
+            }
+        }
+        Ok((Outcome::Body { body, content_type }, None))
     }
 
-    let length = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
-    if range.is_none() && !storable {
-        return net::rewrap(&response); // too big to hold: stream it through
-    }
-    let content_type = response.headers().get("content-type").ok().flatten();
-    let reading = response.array_buffer()?;
-    shared
-        .borrow_mut()
-        .pending
-        .push((body_key.clone(), reading.clone()));
-    let body = JsFuture::from(reading).await;
-    shared.borrow_mut().pending.retain(|(k, _)| *k != body_key);
-    let body: ArrayBuffer = body?.dyn_into()?;
-    let total = u64::from(body.byte_length());
-    {
-        let mut state = shared.borrow_mut();
-        // Only while the tab still has this session: a logout during the download wins.
-        let still_logged_in = state
-            .sessions
-            .session(client_id)
-            .is_some_and(|s| s.user_id == session.user_id);
-        if still_logged_in {
-            let stored = Stored {
-                body: body.clone(),
-                len: total,
-                content_type: content_type.clone(),
-            };
-            state.store.insert(&session.user_id, &target, stored);
+    fn broken(&self, error: &JsValue) -> Fail {
+        Fail::Network {
+            attempts: 1,
+            message: net::describe(error),
         }
     }
-    net::from_body(&body, content_type.as_deref(), answer_of(total))
 }
 
-async fn send(
-    original: &Request,
-    target: &str,
-    token: &str,
-    drop_range: bool,
-) -> Result<Response, JsValue> {
-    let request = net::authenticated_request(original, target, token, drop_range)?;
-    net::fetch(&request).await
-}
-
+/// Reads an error answer (a copy of it: the body stays readable) into a [`MatrixError`]; the
+/// `Retry-After` header counts when CORS lets the worker see it.
 pub(crate) async fn matrix_error(response: &Response) -> MatrixError {
     let body = match response.clone() {
         Ok(copy) => net::json(&copy).await.and_then(|v| js::error_body(&v)),
         Err(_) => None,
     };
-    MatrixError::from_body(response.status(), body, None)
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    MatrixError::from_body(response.status(), body, retry_after.as_deref())
 }
 
 // ----- questions to the tab, shared between concurrent requests ------------------------------
@@ -485,6 +742,7 @@ pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<
         future_to_promise(async move {
             let (shared, client_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
+            bump(&mut shared.borrow_mut().stats.session_asks);
             let answer = tab::ask(
                 &client_id,
                 &tab::message("authmedia:need-session", &[]),
@@ -574,7 +832,12 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
         future_to_promise(async move {
             let (shared, base, token) = owned;
             let url = format!("{base}/_matrix/client/versions");
-            let request = net::plain_authenticated_request(&url, &token)?;
+            // A stalled server must not hold media requests forever: same deadline as media.
+            let controller = AbortController::new()?;
+            let timeout = shared.borrow().config.fetch_timeout_ms;
+            let _deadline = upstream::Deadline::new(&controller, timeout);
+            let request =
+                net::plain_authenticated_request(&url, &token, Some(&controller.signal()))?;
             let response = net::fetch(&request).await?;
             if !response.ok() {
                 return Ok(JsValue::UNDEFINED);
@@ -602,13 +865,31 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
 
 // ----- page → worker messages -----------------------------------------------------------------
 
-fn stats_object(stats: &Stats) -> JsValue {
+fn stats_object(state: &State) -> JsValue {
+    let stats: &Stats = &state.stats;
+    // Byte counts as JS numbers (exact below 2^53).
+    let bytes = |n: u64| JsValue::from(n as f64);
+    let memory = wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<ArrayBuffer>()
+        .byte_length();
     js::object(&[
         ("authenticated", stats.authenticated.into()),
         ("upgraded", stats.upgraded.into()),
         ("passthrough", stats.passthrough.into()),
         ("refused", stats.refused.into()),
         ("cacheHits", stats.cache_hits.into()),
+        ("upstream", stats.upstream.into()),
+        ("retries", stats.retries.into()),
+        ("deduped", stats.deduped.into()),
+        ("timeouts", stats.timeouts.into()),
+        ("sessionAsks", stats.session_asks.into()),
+        ("storeBytes", bytes(state.store.used())),
+        ("storeEntries", (state.store.len() as u32).into()),
+        ("storeBudgetBytes", bytes(state.store.budget())),
+        ("inflight", stats.inflight.into()),
+        ("wasmMemoryBytes", memory.into()),
     ])
 }
 
@@ -627,7 +908,7 @@ async fn on_message(shared: &Shared, data: &JsValue, client_id: Option<&str>) ->
         .and_then(|t| t.as_string())
         .unwrap_or_default();
     match kind.as_str() {
-        "authmedia:stats" => stats_object(&shared.borrow().stats),
+        "authmedia:stats" => stats_object(&shared.borrow()),
         "authmedia:claim" => match JsFuture::from(net::scope().clients().claim()).await {
             Ok(_) => reply_ok(true, None),
             Err(error) => reply_ok(false, Some(&net::describe(&error))),

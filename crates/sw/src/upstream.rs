@@ -1,0 +1,387 @@
+//! One upstream media fetch, robust to faults: retries per the core's [`RetryPolicy`], a stall
+//! timeout, and cancellation once every page request waiting for it was aborted.
+//!
+//! A [`Flight`] is one logical upstream fetch (its attempts, token refresh and legacy retry
+//! included) that several page requests may wait for (single-flight, see `worker.rs`). Each
+//! attempt gets its own `AbortController`:
+//!
+//! * a timer aborts it with [`TIMEOUT`] when the response headers do not arrive within
+//!   `fetchTimeoutMs`; while the worker reads a body it keeps, the timer is re-armed before every
+//!   chunk (a body that stops progressing is aborted the same way);
+//! * the `abort` events of the waiting page requests' signals abort it with [`CANCELLED`] once
+//!   *all* of them are aborted — never while a range request (a `<video>`, which cancels and
+//!   re-requests on every seek) is among the waiters.
+//!
+//! The timers are the controller's own `abort` bound to a reason (plain JS functions, no Rust
+//! closure per timer); the only closure is the flight's `abort` listener, removed from every
+//! signal and dropped when the flight ends.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use authmedia_core::{Decision, Failure, RetryPolicy};
+use js_sys::{Array, Function, Promise, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, AbortSignal, Request, Response};
+
+use crate::net::{self, scope};
+use crate::stats::bump;
+use crate::worker::Shared;
+use crate::{js, worker};
+
+/// The abort reason of a stalled fetch.
+pub(crate) const TIMEOUT: &str = "authmedia:timeout";
+/// The abort reason once every waiting page request was aborted.
+pub(crate) const CANCELLED: &str = "authmedia:cancelled";
+
+/// Why an upstream fetch produced no usable response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fail {
+    /// The homeserver could not be reached (after `attempts` attempts).
+    Network {
+        /// Attempts made.
+        attempts: u32,
+        /// The browser's error text of the last one.
+        message: String,
+    },
+    /// No headers, or no body progress, within `ms`.
+    TimedOut {
+        /// The timeout.
+        ms: i32,
+    },
+    /// Every page request waiting for it was aborted.
+    Cancelled,
+}
+
+impl Fail {
+    /// `(status, authmedia_code, error text)` of its JSON answer: 502 `network`, 504 `timeout`,
+    /// 502 `cancelled`.
+    pub(crate) fn parts(&self) -> (u16, &'static str, String) {
+        match self {
+            Fail::Network { attempts, message } => (
+                502,
+                "network",
+                format!(
+                    "authmedia service worker: the homeserver could not be reached after {attempts} attempt{}: {message}",
+                    if *attempts == 1 { "" } else { "s" }
+                ),
+            ),
+            Fail::TimedOut { ms } => (
+                504,
+                "timeout",
+                format!("authmedia service worker: the homeserver did not answer within {ms} ms"),
+            ),
+            Fail::Cancelled => (
+                502,
+                "cancelled",
+                "authmedia service worker: the request was cancelled".to_owned(),
+            ),
+        }
+    }
+
+    /// The JSON error answer (`errcode: "M_UNKNOWN"`).
+    pub(crate) fn response(&self) -> Response {
+        let (status, code, message) = self.parts();
+        net::error_response(status, "M_UNKNOWN", code, &message)
+    }
+}
+
+/// One logical upstream fetch and the page requests waiting for it.
+pub(crate) struct Flight {
+    /// Signals of the waiting page requests that may cancel it.
+    signals: RefCell<Vec<AbortSignal>>,
+    /// A waiter that must not cancel it joined (a range request).
+    keep: Cell<bool>,
+    cancelled: Cell<bool>,
+    /// The controller of the attempt in progress.
+    controller: RefCell<Option<AbortController>>,
+    listener: RefCell<Option<Closure<dyn FnMut()>>>,
+}
+
+impl Flight {
+    /// A flight nobody waits for yet.
+    pub(crate) fn new() -> Rc<Flight> {
+        let flight = Rc::new(Flight {
+            signals: RefCell::new(Vec::new()),
+            keep: Cell::new(false),
+            cancelled: Cell::new(false),
+            controller: RefCell::new(None),
+            listener: RefCell::new(None),
+        });
+        let weak: Weak<Flight> = Rc::downgrade(&flight);
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(flight) = weak.upgrade() {
+                flight.check_cancelled();
+            }
+        });
+        flight.listener.replace(Some(listener));
+        flight
+    }
+
+    /// A page request waits for this flight. `cancel_with` is its signal, or `None` when its
+    /// abort must not stop the fetch (range requests).
+    pub(crate) fn join(&self, cancel_with: Option<AbortSignal>) {
+        let Some(signal) = cancel_with else {
+            self.keep.set(true);
+            return;
+        };
+        if let Some(listener) = self.listener.borrow().as_ref() {
+            let _ =
+                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+        self.signals.borrow_mut().push(signal);
+    }
+
+    fn check_cancelled(&self) {
+        if self.cancelled.get() || self.keep.get() {
+            return;
+        }
+        let all = {
+            let signals = self.signals.borrow();
+            !signals.is_empty() && signals.iter().all(AbortSignal::aborted)
+        };
+        if all {
+            self.cancelled.set(true);
+            if let Some(controller) = self.controller.borrow().as_ref() {
+                controller.abort_with_reason(&CANCELLED.into());
+            }
+        }
+    }
+
+    /// Whether every waiter gave up (checked before each attempt and after each wait).
+    pub(crate) fn cancelled(&self) -> bool {
+        self.check_cancelled();
+        self.cancelled.get()
+    }
+
+    /// Removes the `abort` listener from every signal and drops it.
+    pub(crate) fn end(&self) {
+        if let Some(listener) = self.listener.borrow_mut().take() {
+            for signal in self.signals.borrow().iter() {
+                let _ = signal.remove_event_listener_with_callback(
+                    "abort",
+                    listener.as_ref().unchecked_ref(),
+                );
+            }
+        }
+        self.signals.borrow_mut().clear();
+        self.controller.replace(None);
+    }
+
+    /// A fresh controller for the next attempt.
+    fn arm(&self) -> Result<AbortController, JsValue> {
+        let controller = AbortController::new()?;
+        if self.cancelled.get() {
+            controller.abort_with_reason(&CANCELLED.into());
+        }
+        self.controller.replace(Some(controller.clone()));
+        Ok(controller)
+    }
+}
+
+/// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
+pub(crate) struct Deadline {
+    abort: Function,
+    handle: Option<i32>,
+    ms: i32,
+}
+
+impl Deadline {
+    pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
+        let abort: Function = js::get(controller, "abort").unchecked_into();
+        let abort: Function = abort
+            .bind1(controller, &JsValue::from_str(TIMEOUT))
+            .unchecked_into();
+        let mut deadline = Deadline {
+            abort,
+            handle: None,
+            ms,
+        };
+        deadline.rearm();
+        deadline
+    }
+
+    pub(crate) fn rearm(&mut self) {
+        self.clear();
+        self.handle = scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&self.abort, self.ms)
+            .ok();
+    }
+
+    fn clear(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            scope().clear_timeout_with_handle(handle);
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Resolves after `ms` milliseconds: the wait between two attempts (never a synchronisation).
+async fn sleep(ms: u64) {
+    let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+    let promise = Promise::new(&mut |resolve: Function, _reject: Function| {
+        if scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .is_err()
+        {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Whether `controller` was aborted because of its deadline.
+pub(crate) fn timed_out(controller: &AbortController) -> bool {
+    controller.signal().reason().as_string().as_deref() == Some(TIMEOUT)
+}
+
+/// Counts an upstream fetch in progress for as long as it lives.
+pub(crate) struct InFlight(Shared);
+
+impl InFlight {
+    pub(crate) fn start(shared: &Shared) -> InFlight {
+        let stats = &mut shared.borrow_mut().stats;
+        stats.inflight = stats.inflight.saturating_add(1);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.try_borrow_mut() {
+            state.stats.inflight = state.stats.inflight.saturating_sub(1);
+        }
+    }
+}
+
+/// Sends `build(signal)` until it gets an answer worth returning: retried per the worker's
+/// [`RetryPolicy`] on network errors, 429, 504 `M_NOT_YET_UPLOADED` and gateway errors (the last
+/// such answer is returned once the policy gives up), never after a stall or a cancellation.
+/// The returned response's controller stays in `flight` (its body can still be aborted).
+pub(crate) async fn fetch(
+    shared: &Shared,
+    flight: &Flight,
+    build: &dyn Fn(&AbortSignal) -> Result<Request, JsValue>,
+) -> Result<(Response, AbortController), Fail> {
+    let (policy, timeout_ms): (RetryPolicy, i32) = {
+        let config = &shared.borrow().config;
+        (config.retry, config.fetch_timeout_ms)
+    };
+    let mut attempt = 1u32;
+    let mut waited = 0u64;
+    loop {
+        if flight.cancelled() {
+            return Err(Fail::Cancelled);
+        }
+        let network = |e: &JsValue| Fail::Network {
+            attempts: attempt,
+            message: net::describe(e),
+        };
+        let controller = flight.arm().map_err(|e| network(&e))?;
+        let request = build(&controller.signal()).map_err(|e| network(&e))?;
+        bump(&mut shared.borrow_mut().stats.upstream);
+        let deadline = Deadline::new(&controller, timeout_ms);
+        let result = net::fetch(&request).await;
+        drop(deadline);
+        let delay = match result {
+            Ok(response) => {
+                if !matches!(response.status(), 429 | 502..=504) {
+                    return Ok((response, controller));
+                }
+                let error = worker::matrix_error(&response).await;
+                match policy.decide(attempt, waited, &Failure::Status(&error)) {
+                    Decision::GiveUp => return Ok((response, controller)),
+                    Decision::RetryAfter(ms) => {
+                        if let Some(body) = response.body() {
+                            let _ = body.cancel();
+                        }
+                        ms
+                    }
+                }
+            }
+            Err(error) => {
+                if timed_out(&controller) {
+                    bump(&mut shared.borrow_mut().stats.timeouts);
+                    return Err(Fail::TimedOut { ms: timeout_ms });
+                }
+                if flight.cancelled() {
+                    return Err(Fail::Cancelled);
+                }
+                match policy.decide(attempt, waited, &Failure::Network) {
+                    Decision::GiveUp => return Err(network(&error)),
+                    Decision::RetryAfter(ms) => ms,
+                }
+            }
+        };
+        bump(&mut shared.borrow_mut().stats.retries);
+        sleep(delay).await;
+        waited = waited.saturating_add(delay);
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+/// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with
+/// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs`.
+pub(crate) async fn read_body(
+    shared: &Shared,
+    response: &Response,
+    controller: &AbortController,
+) -> Result<js_sys::ArrayBuffer, Fail> {
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    let Some(body) = response.body() else {
+        return Ok(js_sys::ArrayBuffer::new(0));
+    };
+    let failed = |e: &JsValue| {
+        if timed_out(controller) {
+            bump(&mut shared.borrow_mut().stats.timeouts);
+            Fail::TimedOut { ms: timeout_ms }
+        } else if controller.signal().reason().as_string().as_deref() == Some(CANCELLED) {
+            Fail::Cancelled
+        } else {
+            Fail::Network {
+                attempts: 1,
+                message: net::describe(e),
+            }
+        }
+    };
+    let reader: JsValue = body.get_reader().into();
+    let read: Function = js::get(&reader, "read")
+        .dyn_into()
+        .map_err(|e| failed(&e))?;
+    let chunks = Array::new();
+    let mut total: u32 = 0;
+    let mut deadline = Deadline::new(controller, timeout_ms);
+    loop {
+        let step = read
+            .call0(&reader)
+            .and_then(|p| p.dyn_into::<Promise>())
+            .map_err(|e| failed(&e))?;
+        let step = JsFuture::from(step).await.map_err(|e| failed(&e))?;
+        if js::get(&step, "done").as_bool().unwrap_or(true) {
+            break;
+        }
+        deadline.rearm();
+        let chunk: Uint8Array = js::get(&step, "value").dyn_into().map_err(|e| failed(&e))?;
+        total = total.saturating_add(chunk.byte_length());
+        chunks.push(&chunk);
+    }
+    drop(deadline);
+    let whole = Uint8Array::new_with_length(total);
+    let mut offset = 0u32;
+    for chunk in chunks.iter() {
+        let chunk: Uint8Array = chunk.unchecked_into();
+        if offset.saturating_add(chunk.byte_length()) > total {
+            break;
+        }
+        whole.set(&chunk, offset);
+        offset = offset.saturating_add(chunk.byte_length());
+    }
+    Ok(whole.buffer())
+}
