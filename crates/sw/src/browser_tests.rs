@@ -241,3 +241,228 @@ async fn a_tab_that_is_gone_cannot_be_asked() {
     let answer = crate::tab::ask("no-such-client", &js::object(&[]), 1000).await;
     assert!(answer.is_none());
 }
+
+// ----- faults: retries, stalls, single-flight, cancellation ------------------------------------
+
+fn options(fields: &[(&str, JsValue)]) -> JsValue {
+    js::object(fields)
+}
+
+#[wasm_bindgen_test]
+fn options_fall_back_to_defaults_and_are_clamped() {
+    let config = |o: JsValue| AuthMediaWorker::new(o).shared().borrow().config;
+    let defaults = config(JsValue::UNDEFINED);
+    assert_eq!(defaults.fetch_timeout_ms, 30_000);
+    assert_eq!(defaults.retry, authmedia_core::RetryPolicy::default());
+    assert_eq!(defaults.retry.max_attempts, 4);
+    assert_eq!(defaults.retry.max_total_wait_ms, 20_000);
+    for garbage in [
+        JsValue::from_str("5000"),
+        JsValue::from_f64(f64::NAN),
+        JsValue::from_f64(f64::INFINITY),
+        JsValue::from_f64(-1.0),
+        JsValue::NULL,
+        js::object(&[]),
+    ] {
+        let c = config(options(&[
+            ("fetchTimeoutMs", garbage.clone()),
+            ("retryMaxAttempts", garbage.clone()),
+            ("retryMaxWaitMs", garbage.clone()),
+        ]));
+        assert_eq!(c.fetch_timeout_ms, 30_000, "{garbage:?}");
+        assert_eq!(
+            c.retry,
+            authmedia_core::RetryPolicy::default(),
+            "{garbage:?}"
+        );
+    }
+    let low = config(options(&[
+        ("fetchTimeoutMs", 10.0.into()),
+        ("retryMaxAttempts", 0.5.into()),
+        ("retryMaxWaitMs", 0.0.into()),
+    ]));
+    assert_eq!(low.fetch_timeout_ms, 1_000);
+    assert_eq!(low.retry.max_attempts, 1);
+    assert_eq!(low.retry.max_total_wait_ms, 0);
+    let high = config(options(&[
+        ("fetchTimeoutMs", 1e12.into()),
+        ("retryMaxAttempts", 1e9.into()),
+        ("retryMaxWaitMs", 1e15.into()),
+    ]));
+    assert_eq!(high.fetch_timeout_ms, 600_000);
+    assert_eq!(high.retry.max_attempts, 10);
+    assert_eq!(high.retry.max_total_wait_ms, 120_000);
+}
+
+#[wasm_bindgen_test]
+fn stats_have_the_documented_fields() {
+    let worker = AuthMediaWorker::new(options(&[("storeBudgetBytes", 1024.0.into())]));
+    let stats = worker.stats();
+    for field in [
+        "authenticated",
+        "upgraded",
+        "passthrough",
+        "refused",
+        "cacheHits",
+        "upstream",
+        "retries",
+        "deduped",
+        "timeouts",
+        "sessionAsks",
+        "storeBytes",
+        "storeEntries",
+        "inflight",
+    ] {
+        assert_eq!(js::get(&stats, field).as_f64(), Some(0.0), "{field}");
+    }
+    assert_eq!(js::get(&stats, "storeBudgetBytes").as_f64(), Some(1024.0));
+    let memory = js::get(&stats, "wasmMemoryBytes").as_f64().unwrap();
+    assert!(memory >= 65536.0 && memory % 65536.0 == 0.0, "{memory}");
+}
+
+async fn fetch_response(worker: &AuthMediaWorker, url: &str) -> Response {
+    JsFuture::from(worker.handle_fetch(&fetch_event(url)))
+        .await
+        .unwrap()
+        .dyn_into()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn network_errors_are_retried_then_answered_502_network() {
+    // Two retries: 500 + 1000 ms of back-off in all.
+    let worker = AuthMediaWorker::new(options(&[
+        ("retryMaxAttempts", 3.0.into()),
+        ("retryMaxWaitMs", 1500.0.into()),
+    ]));
+    worker.test_message("", &session_message(DEAD_HS));
+    let url = format!("{DEAD_HS}/_matrix/client/v1/media/download/hs/retried");
+    let response = fetch_response(&worker, &url).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.headers().get("cache-control").unwrap().as_deref(),
+        Some("no-store")
+    );
+    let body = net::json(&response).await.unwrap();
+    assert_eq!(js::string(&body, "errcode").as_deref(), Some("M_UNKNOWN"));
+    assert_eq!(
+        js::string(&body, "authmedia_code").as_deref(),
+        Some("network")
+    );
+    let error = js::string(&body, "error").unwrap();
+    assert!(
+        error.contains("could not be reached after 3 attempts"),
+        "{error}"
+    );
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "upstream").as_f64(), Some(3.0));
+    assert_eq!(js::get(&stats, "retries").as_f64(), Some(2.0));
+    assert_eq!(js::get(&stats, "authenticated").as_f64(), Some(1.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
+async fn identical_concurrent_requests_share_one_upstream_fetch() {
+    let worker = AuthMediaWorker::new(options(&[("retryMaxAttempts", 1.0.into())]));
+    worker.test_message("", &session_message(DEAD_HS));
+    let url = format!("{DEAD_HS}/_matrix/client/v1/media/download/hs/shared");
+    let other = format!("{DEAD_HS}/_matrix/client/v1/media/download/hs/other");
+    // Ten identical requests and one for other media, all started before any answer.
+    let mut promises: Vec<js_sys::Promise> = (0..10)
+        .map(|_| worker.handle_fetch(&fetch_event(&url)))
+        .collect();
+    promises.push(worker.handle_fetch(&fetch_event(&other)));
+    let promises: js_sys::Array = promises.into_iter().collect();
+    let all = JsFuture::from(js_sys::Promise::all(&promises))
+        .await
+        .unwrap();
+    let answers: js_sys::Array = all.dyn_into().unwrap();
+    assert_eq!(answers.length(), 11);
+    for answer in answers.iter() {
+        let response: Response = answer.dyn_into().unwrap();
+        assert_eq!(response.status(), 502);
+        let body = net::json(&response).await.unwrap();
+        assert_eq!(
+            js::string(&body, "authmedia_code").as_deref(),
+            Some("network")
+        );
+    }
+    let stats = worker.stats();
+    assert_eq!(
+        js::get(&stats, "upstream").as_f64(),
+        Some(2.0),
+        "one fetch per distinct media"
+    );
+    assert_eq!(js::get(&stats, "deduped").as_f64(), Some(9.0));
+    assert_eq!(js::get(&stats, "refused").as_f64(), Some(11.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_body_that_stops_arriving_times_out() {
+    let worker = AuthMediaWorker::new(options(&[("fetchTimeoutMs", 1000.0.into())]));
+    let shared = worker.shared();
+    // A body stream that never produces a byte nor ends: a stalled server.
+    let stalled = web_sys::ReadableStream::new().unwrap();
+    let response = Response::new_with_opt_readable_stream(Some(&stalled)).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let started = js_sys::Date::now();
+    let result = crate::upstream::read_body(&shared, &response, &controller).await;
+    let took = js_sys::Date::now() - started;
+    assert_eq!(
+        result.err(),
+        Some(crate::upstream::Fail::TimedOut { ms: 1000 })
+    );
+    assert!(took >= 900.0, "aborted after {took} ms");
+    assert!(controller.signal().aborted());
+    assert_eq!(js::get(&worker.stats(), "timeouts").as_f64(), Some(1.0));
+    let answer = crate::upstream::Fail::TimedOut { ms: 1000 }.response();
+    assert_eq!(answer.status(), 504);
+    let body = net::json(&answer).await.unwrap();
+    assert_eq!(
+        js::string(&body, "authmedia_code").as_deref(),
+        Some("timeout")
+    );
+    assert!(js::string(&body, "error")
+        .unwrap()
+        .contains("did not answer within 1000 ms"));
+}
+
+#[wasm_bindgen_test]
+async fn a_body_that_keeps_arriving_is_read_whole() {
+    let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
+    let shared = worker.shared();
+    let response = Response::new_with_opt_u8_array(Some(&mut b"0123456789".to_vec())).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let body = crate::upstream::read_body(&shared, &response, &controller)
+        .await
+        .unwrap();
+    assert_eq!(Uint8Array::new(&body).to_vec(), b"0123456789");
+    assert!(!controller.signal().aborted());
+}
+
+#[wasm_bindgen_test]
+fn a_flight_is_cancelled_only_when_every_waiter_aborted() {
+    use crate::upstream::Flight;
+    let (a, b) = (
+        web_sys::AbortController::new().unwrap(),
+        web_sys::AbortController::new().unwrap(),
+    );
+    let flight = Flight::new();
+    flight.join(Some(a.signal()));
+    flight.join(Some(b.signal()));
+    a.abort();
+    assert!(!flight.cancelled(), "b still waits");
+    b.abort();
+    assert!(flight.cancelled());
+    flight.end();
+
+    // A range request (a `<video>` seeking) never cancels the download.
+    let c = web_sys::AbortController::new().unwrap();
+    let video = Flight::new();
+    video.join(Some(c.signal()));
+    video.join(None);
+    c.abort();
+    assert!(!video.cancelled());
+    video.end();
+}

@@ -156,6 +156,12 @@ impl Flight {
         self.cancelled.get()
     }
 
+    /// Whether it was cancelled, without looking at the signals again (a cancelled flight is
+    /// not joined: its outcome would be an error for a request nobody cancelled).
+    pub(crate) fn was_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+
     /// Removes the `abort` listener from every signal and drops it.
     pub(crate) fn end(&self) {
         if let Some(listener) = self.listener.borrow_mut().take() {
@@ -289,13 +295,15 @@ pub(crate) async fn fetch(
         bump(&mut shared.borrow_mut().stats.upstream);
         let deadline = Deadline::new(&controller, timeout_ms);
         let result = net::fetch(&request).await;
-        drop(deadline);
         let delay = match result {
             Ok(response) => {
                 if !matches!(response.status(), 429 | 502..=504) {
+                    drop(deadline);
                     return Ok((response, controller));
                 }
+                // Still under the deadline: an error body that never ends is a stall too.
                 let error = worker::matrix_error(&response).await;
+                drop(deadline);
                 match policy.decide(attempt, waited, &Failure::Status(&error)) {
                     Decision::GiveUp => return Ok((response, controller)),
                     Decision::RetryAfter(ms) => {
@@ -307,6 +315,7 @@ pub(crate) async fn fetch(
                 }
             }
             Err(error) => {
+                drop(deadline);
                 if timed_out(&controller) {
                     bump(&mut shared.borrow_mut().stats.timeouts);
                     return Err(Fail::TimedOut { ms: timeout_ms });
@@ -355,6 +364,14 @@ pub(crate) async fn read_body(
     let read: Function = js::get(&reader, "read")
         .dyn_into()
         .map_err(|e| failed(&e))?;
+    // Aborting a fetch errors its body stream; a body that is not a fetch's (or a browser that
+    // does not) is cancelled on abort too, which ends the read below — checked after the loop.
+    if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {
+        let cancel: Function = cancel.bind0(&reader).unchecked_into();
+        let _ = controller
+            .signal()
+            .add_event_listener_with_callback("abort", &cancel);
+    }
     let chunks = Array::new();
     let mut total: u32 = 0;
     let mut deadline = Deadline::new(controller, timeout_ms);
@@ -373,6 +390,9 @@ pub(crate) async fn read_body(
         chunks.push(&chunk);
     }
     drop(deadline);
+    if controller.signal().aborted() {
+        return Err(failed(&controller.signal().reason()));
+    }
     let whole = Uint8Array::new_with_length(total);
     let mut offset = 0u32;
     for chunk in chunks.iter() {

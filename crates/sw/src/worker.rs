@@ -241,6 +241,11 @@ impl AuthMediaWorker {
 
 #[cfg(all(test, target_arch = "wasm32"))]
 impl AuthMediaWorker {
+    /// Test hook: the state.
+    pub(crate) fn shared(&self) -> Shared {
+        self.shared.clone()
+    }
+
     /// Test hook: a page message from `client_id` (no `ExtendableMessageEvent` needed).
     pub(crate) fn test_message(&self, client_id: &str, data: &JsValue) -> JsValue {
         let kind = js::string(data, "type").unwrap_or_default();
@@ -428,7 +433,7 @@ async fn serve(
         .borrow()
         .flights
         .iter()
-        .find(|j| j.key == key)
+        .find(|j| j.key == key && !j.flight.was_cancelled())
         .cloned();
     let fetch = Fetch {
         shared,
@@ -548,7 +553,7 @@ impl Fetch<'_> {
 
         if self.upgraded
             && matches!(response.status(), 404 | 405)
-            && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
+            && self.error(&response, &controller).await.kind() == ErrorKind::Unrecognized
         {
             // The server does not have the authenticated endpoints after all: remember that and
             // use the URL the page asked for.
@@ -562,7 +567,7 @@ impl Fetch<'_> {
         }
 
         if response.status() == 401 {
-            let error = matrix_error(&response).await;
+            let error = self.error(&response, &controller).await;
             if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
                 if let Some(fresh) = refreshed_token(shared, self.client_id, session, &token).await
                 {
@@ -573,7 +578,11 @@ impl Fetch<'_> {
         }
         let status = response.status();
         if status == 401 {
-            let errcode = matrix_error(&response).await.errcode.unwrap_or_default();
+            let errcode = self
+                .error(&response, &controller)
+                .await
+                .errcode
+                .unwrap_or_default();
             let note = tab::message(
                 "authmedia:unauthorized",
                 &[
@@ -636,6 +645,13 @@ impl Fetch<'_> {
             }
         }
         Ok((Outcome::Body { body, content_type }, None))
+    }
+
+    /// [`matrix_error`] under the stall deadline.
+    async fn error(&self, response: &Response, controller: &AbortController) -> MatrixError {
+        let timeout = self.shared.borrow().config.fetch_timeout_ms;
+        let _deadline = upstream::Deadline::new(controller, timeout);
+        matrix_error(response).await
     }
 
     fn broken(&self, error: &JsValue) -> Fail {
