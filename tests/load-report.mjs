@@ -1,24 +1,27 @@
 #!/usr/bin/env node
 /**
  * Load figures (scripts/load.sh): runs the scenario of tests/e2e/load.test.mjs (tests/lib/load-scenario.mjs)
- * on a private Synapse (or the world of $AUTHMEDIA_WORLD) and prints a Markdown table per phase.
+ * on a private Synapse (or the world of $AUTHMEDIA_WORLD) and prints a Markdown table: phases cold,
+ * warm (same URLs), restarted (after CDP ServiceWorker.stopAllWorkers) and a small store budget.
  * Measures only: it exits non-zero only if the scenario could not run; the e2e test asserts.
  *
  * Environment:
  *   LOAD_REQUESTS   requests per phase (default 1000)
  *   LOAD_IMAGES     distinct images; each gives a download and a thumbnail URL (default 200)
  *   LOAD_IMG_EVERY  every k-th request of the cold phase is an <img> (default 5; 0 = fetch only)
+ *   LOAD_SMALL_BUDGET  store budget in bytes of the last phase's worker (default 262144)
  *   LOAD_JSON       write the phases as JSON to this file too
  *   LOAD_CONSOLE=1  print the browser console (without "Failed to load resource" lines) to stderr
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { loadWorld } from './harness/env.mjs';
-import { startLoadRig, formatPhases } from './lib/load-scenario.mjs';
+import { startLoadRig, formatPhases, loadWorker } from './lib/load-scenario.mjs';
 
 const requests = Number(process.env.LOAD_REQUESTS ?? 1000);
 const images = Number(process.env.LOAD_IMAGES ?? 200);
 const imgEvery = Number(process.env.LOAD_IMG_EVERY ?? 5);
+const smallBudget = Number(process.env.LOAD_SMALL_BUDGET ?? 256 * 1024);
 
 async function main() {
   const started = Date.now();
@@ -31,6 +34,8 @@ async function main() {
     phases.push(await rig.runPhase('warm', rig.planRequests({ requests, seed: 2 })));
     await rig.stopWorker();
     phases.push(await rig.runPhase('restarted', rig.planRequests({ requests, seed: 3 })));
+    await rig.relaunch(loadWorker({ budget: smallBudget }));
+    phases.push(await rig.runPhase(`store ${smallBudget / 1024} KiB`, rig.planRequests({ requests, seed: 4 })));
   } finally {
     if (process.env.LOAD_CONSOLE === '1') {
       const lines = rig.consoleLines.filter((l) => !l.includes('Failed to load resource'));

@@ -9,6 +9,8 @@
  *   warm       the same URLs again: answered from the store, nothing upstream
  *   restarted  after CDP ServiceWorker.stopAllWorkers: a fresh worker (empty memory) must ask the
  *              tab for its session once — not once per request — and fetch each URL once again
+ *   small store  a new browser whose worker has a 256 KiB store budget (the bodies total ~2 MiB): the
+ *              store evicts under load and stays within its budget, and every request still succeeds
  * Each phase: every request succeeds with the right bytes (SHA-256 of the body for fetch(); the
  * natural size for <img>), each distinct URL reaches Synapse at most once, the worker asked the page
  * for its session at most once per worker start (its `sessionAsks` counter and the page's own count
@@ -24,7 +26,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadWorld } from '../harness/env.mjs';
 import { REPO_ROOT } from '../harness/synapse.mjs';
-import { startLoadRig, formatPhases } from '../lib/load-scenario.mjs';
+import { startLoadRig, formatPhases, loadWorker } from '../lib/load-scenario.mjs';
 
 const REQUESTS = 1000;
 const IMAGES = 200;
@@ -34,6 +36,7 @@ const IMAGES = 200;
  * per-request state, so a thousand requests in flight must not grow it past a few MiB.
  */
 const WASM_MEMORY_BOUND = 16 * 1024 * 1024;
+const SMALL_BUDGET = 256 * 1024;
 
 /** @type {Awaited<ReturnType<typeof startLoadRig>>} */
 let rig;
@@ -131,4 +134,24 @@ test(`load: after the browser stops the worker, ${REQUESTS} requests make the ne
   assert.equal(phase.needSessionMessages, 1, `need-session messages${why(phase)}`);
   assert.equal(phase.stats.sessionAsks, 1, `sessionAsks${why(phase)}`);
   assert.ok(phase.stats.upstream <= phases[0].stats.upstream, 'counters restarted with the worker');
+});
+
+test(`load: ${REQUESTS} requests with a ${SMALL_BUDGET / 1024} KiB store budget: evictions, the store stays within it, all succeed`, { timeout: 120_000 }, async () => {
+  assert.ok(phases.length === 3, 'runs after the restarted phase');
+  await rig.relaunch(loadWorker({ budget: SMALL_BUDGET }));
+  const phase = await rig.runPhase('small store', rig.planRequests({ requests: REQUESTS, seed: 4 }));
+  phases.push(phase);
+  assert.equal(phase.stats.storeBudgetBytes, SMALL_BUDGET, 'the worker took the budget option');
+  assert.equal(phase.failureCount, 0, `failed requests${why(phase)}`);
+  const s = phase.stats;
+  assert.ok(s.storeBytes <= SMALL_BUDGET, `store ${s.storeBytes} B over its budget ${SMALL_BUDGET} B`);
+  // The budget really bit: fewer entries than distinct URLs stayed.
+  assert.ok(s.storeEntries < phase.distinct, `storeEntries ${s.storeEntries}: no eviction happened`);
+  assert.ok(s.wasmMemoryBytes <= WASM_MEMORY_BOUND, `wasm memory ${s.wasmMemoryBytes} B`);
+  // Every URL fetched at least once, evicted ones again later; concurrent identical requests still
+  // share one download, so never more upstream fetches than requests.
+  assert.ok(phase.upstreamMedia >= phase.distinct && phase.upstreamMedia <= REQUESTS, `upstream ${phase.upstreamMedia}${why(phase)}`);
+  assert.equal(s.upstream, phase.upstreamMedia + phase.versions, `worker upstream vs proxy${why(phase)}`);
+  assert.ok(s.sessionAsks <= 1 && phase.needSessionMessages <= 1, `session asks ${s.sessionAsks}/${phase.needSessionMessages}`);
+  assert.equal(s.inflight, 0);
 });

@@ -22,8 +22,12 @@
  *     runPhase(name, plan) → Promise<Phase>      fires the whole plan at once from the page, waits
  *             for every request, then reads the worker's stats and what the proxy saw
  *     stopWorker()                                CDP ServiceWorker.stopAllWorkers (memory lost)
+ *     relaunch(script?)                           a fresh browser whose tab registers `script` (default the
+ *                                                 drop-in /dist/authmedia-sw.js) and gets the session
  *     workerHeap() → Promise<{usedSize, totalSize} | null>   the worker's JS heap via CDP, if reachable
- *     proxy, page, site, browser, consoleLines
+ *     proxy, page, site, browser, consoleLines   (page/browser/consoleLines: the current browser)
+ *   loadWorker({ budget }) → script URL            the drop-in worker with storeBudgetBytes = budget
+ *                                                 (tests/pages/load-sw.js), for relaunch()
  *     close()
  *   Phase:
  *     { name, requests, distinct, succeeded, failures: [..first 10], wallMs, p50Ms, p95Ms, maxMs,
@@ -46,6 +50,11 @@ import { launchChromium, collectConsole, stopServiceWorkers, cdp } from './brows
 
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');
 const PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
+const LOAD_PAGES = path.join(REPO_ROOT, 'tests', 'pages');
+const DEFAULT_WORKER = '/dist/authmedia-sw.js';
+
+/** The drop-in worker with another store budget (tests/pages/load-sw.js). */
+export const loadWorker = ({ budget }) => `/load/load-sw.js?budget=${budget}`;
 export const THUMB = { width: 32, height: 32, method: 'crop' };
 const MEDIA_GET = /\/_matrix\/client\/v1\/media\/(download|thumbnail)\//;
 
@@ -213,27 +222,48 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
       img.thumbnail = mx.mediaUrl(proxy.origin, img.mxc, { kind: 'thumbnail', ...THUMB });
     }
 
-    const site = await startStaticServer({ root: PAGES, mounts: { '/dist/': DIST } });
+    const site = await startStaticServer({ root: PAGES, mounts: { '/dist/': DIST, '/load/': LOAD_PAGES } });
     cleanup.push(() => site.close());
-    const browser = await launchChromium();
-    cleanup.push(() => browser.close());
-    const { page } = browser;
-    const consoleLines = collectConsole(page);
-    await page.goto(site.url('/index.html'));
-    await page.evaluate(() => t.register());
-    const answer = await page.evaluate(
-      (s) => t.setSession(s),
-      { homeserver: proxy.origin, accessToken: token, userId: alice.userId },
-    );
-    if (!answer || answer.ok !== true) throw new Error(`session refused by the worker: ${JSON.stringify(answer)}`);
+
+    /** A fresh browser whose tab is controlled by `script` and has alice's session (homeserver: the proxy). */
+    const openBrowser = async (script) => {
+      const browser = await launchChromium();
+      try {
+        const consoleLines = collectConsole(browser.page);
+        await browser.page.goto(site.url('/index.html'));
+        await browser.page.evaluate((src) => t.register(src), script);
+        const answer = await browser.page.evaluate(
+          (s) => t.setSession(s),
+          { homeserver: proxy.origin, accessToken: token, userId: alice.userId },
+        );
+        if (!answer || answer.ok !== true) throw new Error(`session refused by the worker: ${JSON.stringify(answer)}`);
+        return { browser, consoleLines };
+      } catch (error) {
+        await browser.close();
+        throw error;
+      }
+    };
+    let current = await openBrowser(DEFAULT_WORKER);
+    cleanup.push(() => current.browser.close());
 
     const rig = {
       images: uploaded,
       proxy,
-      page,
       site,
-      browser,
-      consoleLines,
+      get browser() {
+        return current.browser;
+      },
+      get page() {
+        return current.browser.page;
+      },
+      get consoleLines() {
+        return current.consoleLines;
+      },
+      /** Closes the browser and opens a fresh one controlled by `script` (e.g. loadWorker({ budget })). */
+      async relaunch(script = DEFAULT_WORKER) {
+        await current.browser.close();
+        current = await openBrowser(script);
+      },
       planRequests({ requests = 1000, imgEvery = 0, seed = 1 } = {}) {
         const distinct = [];
         for (const img of uploaded) {
@@ -253,6 +283,7 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
         return plan;
       },
       async runPhase(name, plan) {
+        const page = current.browser.page;
         proxy.clear();
         const logBefore = await page.evaluate(() => t.state.log.length);
         const { wallMs, results } = await page.evaluate(firePlan, plan.map(({ url, kind }) => ({ url, kind })));
@@ -302,14 +333,14 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
         };
         return phase;
       },
-      stopWorker: () => stopServiceWorkers(page),
+      stopWorker: () => stopServiceWorkers(current.browser.page),
       /** The service worker's JS heap through CDP (Target.attachToTarget on its target), or null. */
       async workerHeap() {
         let session;
         try {
-          session = await cdp(page);
+          session = await cdp(current.browser.page);
           const { targetInfos } = await session.send('Target.getTargets');
-          const sw = targetInfos.find((ti) => ti.type === 'service_worker' && ti.url.includes('authmedia-sw.js'));
+          const sw = targetInfos.find((ti) => ti.type === 'service_worker');
           if (!sw) return null;
           const { sessionId } = await session.send('Target.attachToTarget', { targetId: sw.targetId, flatten: false });
           const answer = new Promise((resolve) => {
