@@ -374,8 +374,11 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
   }
 }
 
-/** Byte count in MiB with one decimal. */
-const mib = (n) => (typeof n === 'number' ? `${(n / 1048576).toFixed(1)} MiB` : 'n/a');
+/** Byte count in MiB with one decimal (KiB below 1 MiB). */
+const mib = (n) => {
+  if (typeof n !== 'number') return 'n/a';
+  return n < 1048576 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+};
 
 /** A Markdown table of phases (the figures scripts/load.sh prints). */
 export function formatPhases(phases) {
