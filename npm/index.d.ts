@@ -14,6 +14,7 @@ export type AuthMediaErrorCode =
   | 'unsupported'
   | 'server_error'
   | 'network'
+  | 'timeout'
   | 'logged_out'
   | 'no_worker'
   | 'not_initialized'
@@ -53,6 +54,14 @@ export interface AuthMediaOptions {
   budgetBytes?: number;
   /** Fallback fetches in flight at once (default 6). */
   concurrency?: number;
+  /**
+   * A fallback fetch that gets no response headers, or no body chunk, for this long is aborted
+   * and fails with code `timeout` (default 30000; clamped to 1000..600000). Failed fetches are
+   * retried first (429, 504 M_NOT_YET_UPLOADED, network and gateway errors: at most 4 attempts,
+   * 20 s of waiting); network failures left after that have code `network`. The worker has its
+   * own `fetchTimeoutMs` (`self.AUTHMEDIA_SW_OPTIONS`).
+   */
+  fetchTimeoutMs?: number;
 }
 
 export interface ThumbnailOptions {

@@ -5,14 +5,16 @@
 use std::rc::Rc;
 
 use authmedia_core::{
-    negotiate, Api, ErrorBody, ErrorKind, MatrixError, MediaRequest, MxcUri, Versions,
+    negotiate, Api, Decision, ErrorBody, ErrorKind, Failure, MatrixError, MediaRequest, MxcUri,
+    RetryPolicy, Versions,
 };
-use js_sys::{Array, Promise, Uint8Array};
+use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{
-    Blob, BlobPropertyBag, Headers, ReadableStreamDefaultReader, RequestInit, Response, Url,
+    AbortController, AbortSignal, Blob, BlobPropertyBag, Headers, ReadableStreamDefaultReader,
+    RequestInit, Response, Url,
 };
 
 use crate::budget::Refused;
@@ -23,8 +25,94 @@ use authmedia_core::safe_content_type as safe_blob_type;
 
 /// Progress events are emitted at most once per this many bytes (and at the end).
 const PROGRESS_STEP: f64 = 256.0 * 1024.0;
-/// Longest wait honoured for a 429 before retrying.
-const MAX_RETRY_AFTER_MS: u64 = 5_000;
+/// The abort reason of a stalled fetch.
+const TIMEOUT: &str = "authmedia:timeout";
+
+/// The stall deadline of one fetch: its `AbortController` is aborted with [`TIMEOUT`] when the
+/// timer fires — armed until the response headers arrive, then re-armed before every body chunk
+/// by [`read_body`]. The timer calls the controller's own `abort`, bound (no Rust closure).
+pub struct Deadline {
+    controller: AbortController,
+    abort: Function,
+    handle: Option<i32>,
+    ms: i32,
+    /// The session's logout signal and this fetch's listener on it.
+    logout: (AbortSignal, Function),
+}
+
+impl Deadline {
+    /// `logout`: the session's signal, aborted by `logout()`: it aborts this fetch too, so that a
+    /// request still waiting in the browser's connection queue (token attached) never goes out.
+    fn new(ms: i32, logout: &AbortSignal) -> Result<Deadline, WebError> {
+        let controller = AbortController::new().map_err(WebError::network)?;
+        let abort: Function = get(&controller, "abort").unchecked_into();
+        let on_logout: Function = abort
+            .bind1(&controller, &JsValue::from_str("authmedia:logged_out"))
+            .unchecked_into();
+        let abort: Function = abort
+            .bind1(&controller, &JsValue::from_str(TIMEOUT))
+            .unchecked_into();
+        if logout.aborted() {
+            let _ = on_logout.call0(&JsValue::UNDEFINED);
+        }
+        let _ = logout.add_event_listener_with_callback("abort", &on_logout);
+        let mut deadline = Deadline {
+            controller,
+            abort,
+            handle: None,
+            ms,
+            logout: (logout.clone(), on_logout),
+        };
+        deadline.rearm();
+        Ok(deadline)
+    }
+
+    fn signal(&self) -> AbortSignal {
+        self.controller.signal()
+    }
+
+    fn rearm(&mut self) {
+        self.clear();
+        if let Ok(w) = window() {
+            self.handle = w
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&self.abort, self.ms)
+                .ok();
+        }
+    }
+
+    fn clear(&mut self) {
+        if let (Some(handle), Ok(w)) = (self.handle.take(), window()) {
+            w.clear_timeout_with_handle(handle);
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.signal().reason().as_string().as_deref() == Some(TIMEOUT)
+    }
+
+    fn error(&self) -> WebError {
+        WebError::new(
+            "timeout",
+            format!("the homeserver did not answer within {} ms", self.ms),
+        )
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.clear();
+        let (signal, listener) = &self.logout;
+        let _ = signal.remove_event_listener_with_callback("abort", listener);
+    }
+}
+
+/// Why one attempt of [`Inner::authed_fetch_timed`] failed.
+enum Failed {
+    /// `fetch` rejected (not a stall).
+    Network(WebError),
+    /// An error status.
+    Status(MatrixError),
+}
 
 /// Maps a Matrix error to the SDK's error.
 pub fn matrix_to_web(e: &MatrixError) -> WebError {
@@ -68,8 +156,13 @@ impl Inner {
     }
 
     /// One fetch with the current token: `mode: cors`, no cookies, no HTTP cache (Synapse
-    /// sends `Cache-Control: public` without `Vary: Authorization`).
-    async fn fetch_once(&self, url: &str, token: &str) -> Result<Response, WebError> {
+    /// sends `Cache-Control: public` without `Vary: Authorization`), abortable by `signal`.
+    async fn fetch_once(
+        &self,
+        url: &str,
+        token: &str,
+        signal: &AbortSignal,
+    ) -> Result<Response, WebError> {
         let headers = Headers::new().map_err(WebError::network)?;
         headers
             .append("Authorization", &format!("Bearer {token}"))
@@ -83,51 +176,100 @@ impl Inner {
         init.set_credentials(web_sys::RequestCredentials::Omit);
         init.set_cache(web_sys::RequestCache::NoStore);
         init.set_headers(&headers);
+        init.set_signal(Some(signal));
         let promise = window()?.fetch_with_str_and_init(url, &init);
         let resp = JsFuture::from(promise).await.map_err(WebError::network)?;
         resp.dyn_into::<Response>().map_err(WebError::network)
     }
 
-    /// Fetches `url` with the token: refreshes once on 401 `M_UNKNOWN_TOKEN`, waits and
-    /// retries on 429 (bounded), and turns any other error status into a `WebError`.
+    /// Fetches `url` with the token: refreshes once on 401 `M_UNKNOWN_TOKEN`, retries per the
+    /// core's [`RetryPolicy`] (429, 504 `M_NOT_YET_UPLOADED`, network and gateway errors), gives
+    /// up with `timeout` when the server stalls, and turns any other error status into a
+    /// `WebError`. Only the response headers are under the stall deadline here; see
+    /// [`Inner::authed_fetch_timed`] for the body too.
     pub async fn authed_fetch(self: &Rc<Self>, url: &str) -> Result<Response, WebError> {
+        self.authed_fetch_timed(url).await.map(|(resp, _)| resp)
+    }
+
+    /// [`Inner::authed_fetch`], and the deadline to hand to [`read_body`] (cleared: it is
+    /// re-armed for every body chunk).
+    pub async fn authed_fetch_timed(
+        self: &Rc<Self>,
+        url: &str,
+    ) -> Result<(Response, Deadline), WebError> {
+        let policy = RetryPolicy::default();
         let mut refreshed = false;
-        let mut waited = 0u32;
+        let mut attempt = 1u32;
+        let mut waited = 0u64;
         loop {
             let token = self.token()?;
-            let resp = self.fetch_once(url, &token).await?;
-            if resp.ok() {
-                return Ok(resp);
-            }
-            if resp.type_() == web_sys::ResponseType::Opaqueredirect {
-                return Err(WebError::new("network", "unexpected redirect"));
-            }
-            let err = read_error(&resp).await;
-            match err.kind() {
-                ErrorKind::UnknownToken { .. }
-                    if !refreshed && self.opts.on_token_refresh.is_some() =>
-                {
-                    refreshed = true;
-                    // The token may already have been replaced by a concurrent refresh.
-                    if self.token.borrow().as_deref() == Some(token.as_str()) {
-                        self.refresh_token().await?;
+            let mut deadline =
+                Deadline::new(self.opts.fetch_timeout_ms, &self.session_abort.signal())?;
+            let failure = match self.fetch_once(url, &token, &deadline.signal()).await {
+                Ok(resp) if resp.ok() => {
+                    deadline.clear();
+                    return Ok((resp, deadline));
+                }
+                Ok(resp) => {
+                    if resp.type_() == web_sys::ResponseType::Opaqueredirect {
+                        return Err(WebError::new("network", "unexpected redirect"));
                     }
+                    // Still under the deadline: an error body that never ends is a stall too.
+                    let err = read_error(&resp).await;
+                    if deadline.timed_out() {
+                        return Err(deadline.error());
+                    }
+                    Failed::Status(err)
                 }
-                ErrorKind::LimitExceeded { retry_after_ms } if waited < 2 => {
-                    waited = waited.saturating_add(1);
-                    let ms = retry_after_ms.unwrap_or(1_000).min(MAX_RETRY_AFTER_MS);
-                    sleep(i32::try_from(ms).unwrap_or(1_000)).await;
+                Err(_) if deadline.timed_out() => return Err(deadline.error()),
+                Err(e) if e.code == "network" => Failed::Network(e),
+                Err(e) => return Err(e),
+            };
+            drop(deadline);
+            let decision = match &failure {
+                Failed::Status(err) => {
+                    if matches!(err.kind(), ErrorKind::UnknownToken { .. })
+                        && !refreshed
+                        && self.opts.on_token_refresh.is_some()
+                    {
+                        refreshed = true;
+                        // The token may already have been replaced by a concurrent refresh.
+                        if self.token.borrow().as_deref() == Some(token.as_str()) {
+                            self.refresh_token().await?;
+                        }
+                        continue;
+                    }
+                    policy.decide(attempt, waited, &Failure::Status(err))
                 }
-                kind => {
+                Failed::Network(_) => policy.decide(attempt, waited, &Failure::Network),
+            };
+            match (decision, failure) {
+                (Decision::RetryAfter(ms), _) => {
+                    sleep(i32::try_from(ms).unwrap_or(i32::MAX)).await;
+                    waited = waited.saturating_add(ms);
+                    attempt = attempt.saturating_add(1);
+                }
+                (Decision::GiveUp, Failed::Network(network)) => {
+                    let mut e = WebError::new(
+                        "network",
+                        format!(
+                            "the homeserver could not be reached after {attempt} attempt{}: {}",
+                            if attempt == 1 { "" } else { "s" },
+                            network.message
+                        ),
+                    );
+                    e.cause = network.cause;
+                    return Err(e);
+                }
+                (Decision::GiveUp, Failed::Status(err)) => {
+                    let e = matrix_to_web(&err);
                     if matches!(
-                        kind,
+                        err.kind(),
                         ErrorKind::UnknownToken { .. } | ErrorKind::MissingToken
                     ) {
-                        let e = matrix_to_web(&err);
                         self.emit_error(&e.to_js(), None);
-                        return Err(e);
                     }
-                    return Err(matrix_to_web(&err));
+                    return Err(e);
                 }
             }
         }
@@ -240,16 +382,18 @@ impl Inner {
             filename: filename.clone(),
         };
         let url = self.url(mxc, &req);
-        let resp = if self.api.get().is_authenticated() {
-            self.authed_fetch(&url).await?
+        let (resp, mut deadline) = if self.api.get().is_authenticated() {
+            let (resp, deadline) = self.authed_fetch_timed(&url).await?;
+            (resp, Some(deadline))
         } else {
             let p = window()?.fetch_with_str(&url);
-            JsFuture::from(p)
+            let resp = JsFuture::from(p)
                 .await
                 .map_err(WebError::network)?
-                .dyn_into::<Response>()?
+                .dyn_into::<Response>()?;
+            (resp, None)
         };
-        let blob = read_body(self, resp, &mxc.to_string(), None).await?;
+        let blob = read_body(self, resp, &mxc.to_string(), None, deadline.as_mut()).await?;
         let object_url = Url::create_object_url_with_blob(&blob)?;
         let doc = window()?
             .document()
@@ -281,6 +425,8 @@ pub fn js_to_web(v: JsValue) -> WebError {
         Some("forbidden") => "forbidden",
         Some("rate_limited") => "rate_limited",
         Some("server_error") => "server_error",
+        Some("timeout") => "timeout",
+        Some("not_yet_uploaded") => "not_yet_uploaded",
         _ => "network",
     };
     WebError::new(code, describe(&v)).with_cause(v)
@@ -349,12 +495,14 @@ async fn read_error(resp: &Response) -> MatrixError {
 }
 
 /// Reads a response body into a safe-typed `Blob`, emitting progress; stops early when
-/// `limit` is given and exceeded.
+/// `limit` is given and exceeded, and with `timeout` when `deadline` is given and no chunk
+/// arrives in time.
 async fn read_body(
     inner: &Rc<Inner>,
     resp: Response,
     mxc: &str,
     limit: Option<u64>,
+    mut deadline: Option<&mut Deadline>,
 ) -> Result<Blob, WebError> {
     let ct = resp.headers().get("Content-Type").ok().flatten();
     let safe = safe_blob_type(ct.as_deref());
@@ -385,9 +533,15 @@ async fn read_body(
     if let Some(body) = resp.body() {
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         loop {
-            let r = JsFuture::from(reader.read())
-                .await
-                .map_err(WebError::network)?;
+            if let Some(d) = deadline.as_deref_mut() {
+                d.rearm();
+            }
+            let r = JsFuture::from(reader.read()).await;
+            let r = match (r, deadline.as_deref()) {
+                (Ok(r), _) => r,
+                (Err(_), Some(d)) if d.timed_out() => return Err(d.error()),
+                (Err(e), _) => return Err(WebError::network(e)),
+            };
             if get(&r, "done").as_bool().unwrap_or(true) {
                 break;
             }
@@ -405,6 +559,9 @@ async fn read_body(
                 progress(inner, mxc, loaded, total);
             }
         }
+    }
+    if let Some(d) = deadline {
+        d.clear();
     }
     progress(inner, mxc, loaded, total);
     let bag = BlobPropertyBag::new();
@@ -442,8 +599,15 @@ async fn load_inner(
         let mut c = inner.counters.borrow_mut();
         c.fetches = c.fetches.saturating_add(1);
     }
-    let resp = inner.authed_fetch(url).await?;
-    let blob = read_body(inner, resp, mxc, Some(inner.opts.budget_bytes)).await?;
+    let (resp, mut deadline) = inner.authed_fetch_timed(url).await?;
+    let blob = read_body(
+        inner,
+        resp,
+        mxc,
+        Some(inner.opts.budget_bytes),
+        Some(&mut deadline),
+    )
+    .await?;
     if inner.logged_out.get() {
         return Err(WebError::new("logged_out", "logged out while loading"));
     }

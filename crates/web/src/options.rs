@@ -13,6 +13,11 @@ pub const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_CONCURRENCY: usize = 6;
 /// Default worker script URL.
 pub const DEFAULT_WORKER_URL: &str = "/authmedia-sw.js";
+/// Default `fetchTimeoutMs` of the fallback's fetches.
+pub const DEFAULT_FETCH_TIMEOUT_MS: i32 = 30_000;
+/// `fetchTimeoutMs` is clamped to this range (below a second a busy but healthy server is cut
+/// off; the upper bound keeps it a valid `setTimeout` delay).
+pub const FETCH_TIMEOUT_RANGE_MS: (i32, i32) = (1_000, 600_000);
 
 /// The `fallback` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,9 @@ pub struct Options {
     pub budget_bytes: u64,
     /// The fallback's concurrency bound.
     pub concurrency: usize,
+    /// A fallback fetch without response headers (or body progress) for this long is aborted
+    /// with a `timeout` error.
+    pub fetch_timeout_ms: i32,
 }
 
 fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, WebError> {
@@ -125,6 +133,11 @@ impl Options {
             opt_positive(o, "budgetBytes")?.map_or(DEFAULT_BUDGET_BYTES, |n| n as u64);
         let concurrency =
             opt_positive(o, "concurrency")?.map_or(DEFAULT_CONCURRENCY, |n| (n as usize).min(64));
+        let (low, high) = FETCH_TIMEOUT_RANGE_MS;
+        let fetch_timeout_ms = opt_positive(o, "fetchTimeoutMs")?
+            .map_or(DEFAULT_FETCH_TIMEOUT_MS, |n| {
+                n.clamp(f64::from(low), f64::from(high)) as i32
+            });
         Ok(Self {
             homeserver,
             access_token,
@@ -134,6 +147,46 @@ impl Options {
             on_token_refresh,
             budget_bytes,
             concurrency,
+            fetch_timeout_ms,
         })
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::util::{object, set};
+
+    fn with_timeout(v: JsValue) -> Result<Options, WebError> {
+        let o = object();
+        set(&o, "homeserver", &JsValue::from_str("https://h.example"));
+        set(&o, "accessToken", &JsValue::from_str("tok"));
+        set(&o, "fetchTimeoutMs", &v);
+        Options::from_js(&o)
+    }
+
+    #[wasm_bindgen_test]
+    fn fetch_timeout_defaults_clamps_and_refuses_garbage() {
+        let ms = |v: JsValue| with_timeout(v).unwrap().fetch_timeout_ms;
+        assert_eq!(ms(JsValue::UNDEFINED), DEFAULT_FETCH_TIMEOUT_MS);
+        assert_eq!(ms(JsValue::NULL), DEFAULT_FETCH_TIMEOUT_MS);
+        assert_eq!(ms(JsValue::from(5000)), 5000);
+        assert_eq!(ms(JsValue::from(1.5)), 1000);
+        assert_eq!(ms(JsValue::from(1e12)), 600_000);
+        for garbage in [
+            JsValue::from_str("5000"),
+            JsValue::from(0),
+            JsValue::from(-1),
+            JsValue::from(f64::NAN),
+            JsValue::from(f64::INFINITY),
+            JsValue::TRUE,
+        ] {
+            let e = with_timeout(garbage.clone()).err().unwrap();
+            assert_eq!(e.code, "invalid_argument", "{garbage:?}");
+            assert!(e.message.contains("fetchTimeoutMs"), "{}", e.message);
+        }
     }
 }
