@@ -104,6 +104,9 @@ pub struct Inner {
     pub logged_out: Cell<bool>,
     /// Encrypted attachments handed to `srcEncrypted` (keys, in memory only).
     pub encrypted: RefCell<crate::encrypted::Registry>,
+    /// Aborted by `logout()`: every fallback fetch listens to it, so none still queued in the
+    /// browser goes out with the token afterwards.
+    pub session_abort: web_sys::AbortController,
 }
 
 impl Inner {
@@ -341,6 +344,7 @@ impl AuthMedia {
             keep: RefCell::new(Vec::new()),
             logged_out: Cell::new(false),
             encrypted: RefCell::new(crate::encrypted::Registry::default()),
+            session_abort: web_sys::AbortController::new()?,
             opts,
         });
         let api = inner.negotiate().await?;

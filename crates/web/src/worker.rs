@@ -334,12 +334,15 @@ impl Inner {
     pub async fn logout(self: &Rc<Self>) {
         self.logged_out.set(true);
         self.token.replace(None);
-        for w in self.workers() {
-            let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
-        }
+        // Before anything is awaited: abort the fallback's fetches (queued ones included) and
+        // stop the mounted elements' loads, then tell the workers.
+        self.session_abort.abort();
         crate::mount::unmount_all(self);
         for u in self.blobs.borrow_mut().clear() {
             let _ = web_sys::Url::revoke_object_url(&u);
+        }
+        for w in self.workers() {
+            let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
         }
     }
 }
