@@ -67,8 +67,9 @@
     return MEDIA_PATH.test(q < 0 ? url : url.slice(0, q));
   }
 
-  function errorResponse(status, errcode, error) {
-    return new Response(JSON.stringify({ errcode, error }), {
+  // The same JSON shape as the wasm's error answers (crates/sw/src/net.rs error_response).
+  function errorResponse(status, errcode, authmediaCode, error) {
+    return new Response(JSON.stringify({ errcode, error, authmedia_code: authmediaCode }), {
       status,
       headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
     });
@@ -160,13 +161,23 @@
     try {
       instance = await ready();
     } catch (error) {
-      return errorResponse(503, 'M_UNKNOWN', `authmedia service worker: wasm unavailable: ${error}`);
+      return errorResponse(
+        503,
+        'M_UNKNOWN',
+        'wasm_unavailable',
+        `authmedia service worker: wasm unavailable: ${error}`,
+      );
     }
     try {
       return await Promise.race([instance.worker[method](event), instance.dead]);
     } catch (error) {
       if (isTrap(error)) poison(instance, error);
-      return errorResponse(500, 'M_UNKNOWN', `authmedia service worker: internal error: ${error}`);
+      return errorResponse(
+        500,
+        'M_UNKNOWN',
+        'internal',
+        `authmedia service worker: internal error: ${error}`,
+      );
     }
   }
 
