@@ -208,11 +208,14 @@ for (const mode of MODES) {
         } catch (e) {
           error = e.code;
         }
-        const img = await new Promise((resolve) => {
+        // Worker mode: the authenticated URL in an <img> (the worker adds the token). Fallback: the
+        // blob: URL if src() gave one (a raw http URL would only go out without a token).
+        const shown = src ?? (window.media.mode === 'worker' ? http : null);
+        const img = shown === null ? 'none' : await new Promise((resolve) => {
           const i = new Image();
           i.onload = () => resolve('loaded');
           i.onerror = () => resolve('error');
-          i.src = src ?? http;
+          i.src = shown;
         });
         return { http, thumb, src, error, img };
       }, mxc);
@@ -573,10 +576,11 @@ test('(g) the blob fallback never serves active content inline; what the worker 
       plain: 'application/octet-stream',
     });
     /** Puts `url` in an iframe and an object; resolves once each loaded, errored or became a download. */
-    const embed = (url) =>
-      Promise.all([
-        page.waitForEvent('download', { timeout: 10_000 }).then((d) => `download ${d.suggestedFilename().slice(0, 20)}`, () => null),
-        page.evaluate(
+    const embed = async (url) => {
+      // Whichever comes first: the browser turning it into a download (octet-stream), or both
+      // elements reporting load/error (8 s bound per element for neither).
+      const download = page.waitForEvent('download', { predicate: (d) => d.url() === url, timeout: 10_000 }).then(() => ['download'], () => null);
+      const events = page.evaluate(
           (url) =>
             Promise.all(
               ['iframe', 'object'].map(
@@ -594,8 +598,11 @@ test('(g) the blob fallback never serves active content inline; what the worker 
               ),
             ),
           url,
-        ),
-      ]);
+        );
+      events.catch(() => {});
+      const first = await Promise.race([download.then((d) => d ?? events), events]);
+      return first;
+    };
     // Control: a text/html blob built here runs its script in an iframe: the detector works.
     const control = await page.evaluate((s) => URL.createObjectURL(new Blob([`<script>${s}</script>`], { type: 'text/html' })), script('control'));
     await embed(control);
@@ -603,8 +610,7 @@ test('(g) the blob fallback never serves active content inline; what the worker 
     const seen = {};
     for (const k of Object.keys(mxcs)) {
       const url = await page.evaluate((k) => window.blobUrls[k], k);
-      const [download, events] = await embed(url);
-      seen[k] = [download, ...events].filter(Boolean).join(', ');
+      seen[k] = (await embed(url)).join(', ');
     }
     // Opened as a page of its own (a user following the link).
     for (const k of ['html', 'svg', 'lyingPng']) {
@@ -683,5 +689,21 @@ test('(g) the blob fallback never serves active content inline; what the worker 
     assert.deepEqual(pwned, [], 'a script from the HTML media ran in worker mode');
   } finally {
     await wpage.close();
+  }
+});
+
+test('(g) worker: its answers for active content carry X-Content-Type-Options: nosniff and a sandboxing CSP (or a safe type)', { timeout: 120_000, todo: 'crates/sw rewraps the homeserver answer with only the CORS-readable headers: Synapse\'s CSP and Content-Disposition are not exposed, so they are lost, and nothing replaces them' }, async () => {
+  const token = alice().accessToken;
+  const mxc = await mx.upload(base(), token, Buffer.from('<!doctype html><script>parent.postMessage("pwned:w","*")</script>'), 'text/html', 'w.html');
+  const page = await openTab('worker', sessionOf(alice()));
+  try {
+    const a = await page.evaluate(async (mxc) => {
+      const r = await fetch(await window.media.src(mxc));
+      return { type: r.headers.get('content-type'), csp: r.headers.get('content-security-policy'), nosniff: r.headers.get('x-content-type-options') };
+    }, mxc);
+    const safe = !/html|xml|svg|javascript/i.test(a.type ?? '');
+    assert.ok(safe || (a.nosniff === 'nosniff' && /sandbox/.test(a.csp ?? '')), JSON.stringify(a));
+  } finally {
+    await page.close();
   }
 });
