@@ -191,7 +191,7 @@ impl Inner {
         self.authed_fetch_timed(url).await.map(|(resp, _)| resp)
     }
 
-    /// [`Inner::authed_fetch`], and the deadline to hand to [`read_body`] (cleared: it is
+    /// [`Inner::authed_fetch`], and the deadline to hand to `read_body` (cleared: it is
     /// re-armed for every body chunk).
     pub async fn authed_fetch_timed(
         self: &Rc<Self>,
