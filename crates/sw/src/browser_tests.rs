@@ -432,7 +432,8 @@ async fn a_body_that_stops_arriving_times_out() {
 async fn a_body_that_keeps_arriving_is_read_whole() {
     let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
     let shared = worker.shared();
-    let response = Response::new_with_opt_u8_array(Some(&mut b"0123456789".to_vec())).unwrap();
+    // A JS-owned copy: a view into wasm memory may be read lazily (WebKit), after it was freed.
+    let response = Response::new_with_opt_buffer_source(Some(&buffer(b"0123456789"))).unwrap();
     let controller = web_sys::AbortController::new().unwrap();
     let body = crate::upstream::read_body(&shared, &response, &controller)
         .await
