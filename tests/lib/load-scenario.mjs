@@ -33,7 +33,8 @@
  *     { name, requests, distinct, succeeded, failures: [..first 10], wallMs, p50Ms, p95Ms, maxMs,
  *       reqPerSec, upstreamMedia (GETs of media paths the proxy saw), upstreamByUrl (Map url → n),
  *       duplicatesUpstream ([url, n] with n > 1), preflights, versions, needSessionMessages
- *       (authmedia:need-session messages the page got during the phase), stats (authmedia:stats
+ *       (authmedia:need-session messages the page got during the phase), needSessionAtMs (when each
+ *       reached the page, ms after the first request), stats (authmedia:stats
  *       after the phase), heap }
  *
  * The page measures each request from just before fetch()/img.src to the end of its body (fetch)
@@ -150,7 +151,7 @@ function percentile(sorted, p) {
 }
 
 // ----- the page side (runs in the browser via page.evaluate) ----------------------------------------
-/* global document, Image, performance, crypto */
+/* global document, Image, performance, crypto, navigator */
 async function firePlan(plan) {
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
   const one = async (req) => {
@@ -175,9 +176,16 @@ async function firePlan(plan) {
       return { ok: false, error: String(error), ms: performance.now() - start };
     }
   };
+  // When the worker's need-session questions reach the page (ms after the first request).
+  const asked = [];
+  const onMessage = (event) => {
+    if (event.data && event.data.type === 'authmedia:need-session') asked.push(performance.now() - t0);
+  };
+  navigator.serviceWorker.addEventListener('message', onMessage);
   const t0 = performance.now();
   const results = await Promise.all(plan.map(one));
-  return { wallMs: performance.now() - t0, results };
+  navigator.serviceWorker.removeEventListener('message', onMessage);
+  return { wallMs: performance.now() - t0, results, asked };
 }
 
 /**
@@ -286,7 +294,7 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
         const page = current.browser.page;
         proxy.clear();
         const logBefore = await page.evaluate(() => t.state.log.length);
-        const { wallMs, results } = await page.evaluate(firePlan, plan.map(({ url, kind }) => ({ url, kind })));
+        const { wallMs, results, asked } = await page.evaluate(firePlan, plan.map(({ url, kind }) => ({ url, kind })));
         const stats = await page.evaluate(() => t.stats());
         const newMessages = await page.evaluate((from) => t.state.log.slice(from), logBefore);
         const failures = [];
@@ -328,6 +336,7 @@ export async function startLoadRig({ world, images = 200, log = () => {} }) {
           versions: proxy.count((r) => r.method === 'GET' && r.path === '/_matrix/client/versions'),
           otherUpstream: proxy.count((r) => r.method !== 'OPTIONS' && !MEDIA_GET.test(r.path) && r.path !== '/_matrix/client/versions'),
           needSessionMessages: newMessages.filter((m) => m.type === 'authmedia:need-session').length,
+          needSessionAtMs: asked,
           stats,
           heap: await rig.workerHeap(),
         };
@@ -395,7 +404,7 @@ export function formatPhases(phases) {
     ['worker: cacheHits', (p) => v(p.stats.cacheHits)],
     ['worker: retries / timeouts', (p) => `${v(p.stats.retries)} / ${v(p.stats.timeouts)}`],
     ['worker: sessionAsks', (p) => v(p.stats.sessionAsks)],
-    ['page: need-session messages', (p) => p.needSessionMessages],
+    ['page: need-session messages (received at)', (p) => `${p.needSessionMessages}${p.needSessionAtMs.length ? ` (${p.needSessionAtMs.map((x) => `${x.toFixed(0)} ms`).join(', ')})` : ''}`],
     ['wall time', (p) => `${(p.wallMs / 1000).toFixed(2)} s`],
     ['latency p50 / p95 / max', (p) => `${p.p50Ms.toFixed(0)} / ${p.p95Ms.toFixed(0)} / ${p.maxMs.toFixed(0)} ms`],
     ['requests/s', (p) => p.reqPerSec.toFixed(0)],
