@@ -35,7 +35,7 @@ use crate::sessions::{ClientState, Session};
 use crate::stats::bump;
 use crate::store::Stored;
 use crate::upstream::{self, Deadline, Fail, Flight, InFlight};
-use crate::worker::{api_for, matrix_error, recover_session, refreshed_token, shared_task, Shared};
+use crate::worker::{api_for, recover_session, refreshed_token, shared_task, Shared};
 use crate::{js, tab};
 
 /// The path under the worker's scope that the worker serves.
@@ -492,7 +492,10 @@ async fn download(
     let (mut response, mut controller) = send(target.clone(), token.clone()).await?;
     if api.is_authenticated()
         && matches!(response.status(), 404 | 405)
-        && matrix_error(&response).await.kind() == ErrorKind::Unrecognized
+        && upstream::read_error(shared, &response, &controller)
+            .await
+            .kind()
+            == ErrorKind::Unrecognized
     {
         let now = js_sys::Date::now() as u64;
         shared.borrow_mut().negotiation.insert(
@@ -511,7 +514,9 @@ async fn download(
     }
     if response.status() == 401
         && matches!(
-            matrix_error(&response).await.kind(),
+            upstream::read_error(shared, &response, &controller)
+                .await
+                .kind(),
             ErrorKind::UnknownToken { .. }
         )
     {
@@ -521,7 +526,7 @@ async fn download(
         }
     }
     if response.status() != 200 {
-        let error = matrix_error(&response).await;
+        let error = upstream::read_error(shared, &response, &controller).await;
         if response.status() == 401 {
             let note = tab::message(
                 "authmedia:unauthorized",

@@ -336,6 +336,18 @@ pub(crate) async fn fetch(
     }
 }
 
+/// [`worker::matrix_error`] under the stall deadline of `controller`: an error body that never
+/// ends aborts the fetch instead of holding the request.
+pub(crate) async fn read_error(
+    shared: &Shared,
+    response: &Response,
+    controller: &AbortController,
+) -> authmedia_core::MatrixError {
+    let timeout = shared.borrow().config.fetch_timeout_ms;
+    let _deadline = Deadline::new(controller, timeout);
+    worker::matrix_error(response).await
+}
+
 /// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with
 /// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs`.
 pub(crate) async fn read_body(

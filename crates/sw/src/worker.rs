@@ -649,9 +649,7 @@ impl Fetch<'_> {
 
     /// [`matrix_error`] under the stall deadline.
     async fn error(&self, response: &Response, controller: &AbortController) -> MatrixError {
-        let timeout = self.shared.borrow().config.fetch_timeout_ms;
-        let _deadline = upstream::Deadline::new(controller, timeout);
-        matrix_error(response).await
+        upstream::read_error(self.shared, response, controller).await
     }
 
     fn broken(&self, error: &JsValue) -> Fail {
