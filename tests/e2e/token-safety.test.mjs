@@ -448,8 +448,9 @@ for (const mode of MODES) {
   for (const how of mode === 'worker' ? ['mount', 'img'] : ['mount'])
   test(`(e) ${mode}: requests the browser still holds in its connection queue at logout() do not go out with the token (${how === 'mount' ? 'mounted elements' : "the app's own <img src=httpUrl()>"})`, { timeout: 120_000, ...(mode === 'worker' ? { todo: WORKER_LOGOUT_GAP } : {}) }, async () => {
     // Six held answers occupy HTTP/1.1's six connections to the homeserver; two more media
-    // requests (with the token) wait in the browser's connection queue. Then logout(), then the
-    // held answers are released: the two queued requests must not reach the homeserver with it.
+    // requests (with the token) wait in the browser's connection queue. Then logout(): the queued
+    // requests must be cancelled (the browser reports them failed), and once the held answers are
+    // released they must not reach the homeserver with the token.
     const hs = await fakeHomeserver();
     const token = `queued-test-token-${mode}`;
     const held = [];
@@ -477,7 +478,22 @@ for (const mode of MODES) {
       const arrived = () => new Set(hs.requests.filter((r) => r.method === 'GET' && r.path.includes('/queued')).map((r) => r.path.split('/').pop()));
       const before = arrived();
       assert.equal(before.size, 6, `six requests arrived: ${[...before]}`);
+      const queued = [...Array(8).keys()].map((i) => `queued${i}`).filter((id) => !before.has(id));
+      const failed = new Set();
+      const onFailed = (r) => {
+        const id = /\/(queued\d+)(\?|$)/.exec(r.url())?.[1];
+        if (id) failed.add(id);
+      };
+      browser.context.on('requestfailed', onFailed);
       await page.evaluate(() => window.media.logout());
+      // An abort reaches the browser's network layer asynchronously: release the held answers only
+      // once the browser reported every queued request cancelled (they never are if nothing aborts
+      // them, and the test fails here).
+      try {
+        await waitUntil(() => queued.every((id) => failed.has(id)), { timeoutMs: 10_000, what: `the browser cancelling the queued requests ${queued}` });
+      } finally {
+        browser.context.off('requestfailed', onFailed);
+      }
       const n0 = hs.requests.length;
       holding = false;
       for (const release of held.splice(0)) release();
