@@ -297,3 +297,25 @@ fn error_bodies_are_read_leniently() {
     );
     assert!(error_body_from_js(&json("\"text\"")).is_none());
 }
+
+#[test]
+fn an_encrypted_file_is_sent_on_as_its_validated_copy() {
+    use crate::encrypted::{parse_file, wire_to_js};
+    let given = js_sys::JSON::parse(
+        r#"{"url":"mxc://example.org/abc","v":"v2","iv":"AAAAAAAAAAAAAAAAAAAAAA",
+            "key":{"kty":"oct","alg":"A256CTR","ext":true,"key_ops":["encrypt","decrypt"],
+                   "k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+            "hashes":{"sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+            "extra":"ignored"}"#,
+    )
+    .unwrap();
+    let file = parse_file(&given).unwrap();
+    let copy = wire_to_js(&file.to_wire());
+    // Changing the caller's object afterwards does not change the copy.
+    set(&given, "url", &s("mxc://evil.example/zzz"));
+    assert_eq!(parse_file(&copy).unwrap(), file);
+    assert!(get(&copy, "extra").is_undefined());
+    let key = get(&copy, "key");
+    assert_eq!(js_sys::Array::from(&get(&key, "key_ops")).length(), 2);
+    assert_eq!(get(&key, "ext").as_bool(), Some(true));
+}

@@ -42,7 +42,8 @@ const REGISTER_TIMEOUT_MS: i32 = 2_000;
 struct Entry {
     id: String,
     file: EncryptedFile,
-    /// The object as given (what the worker is sent, again after a restart).
+    /// The validated file in its canonical wire shape, as a fresh JS object: what the worker is
+    /// sent (again after a restart). Never the caller's object, which may change after the check.
     js: JsValue,
     mimetype: Option<String>,
 }
@@ -165,6 +166,39 @@ pub fn wire_from_js(value: &JsValue) -> Result<EncryptedFileWire, AttachmentErro
     })
 }
 
+/// The wire shape as a plain JS object (the inverse of [`wire_from_js`]; absent fields left out).
+pub(crate) fn wire_to_js(w: &EncryptedFileWire) -> JsValue {
+    let put = |o: &JsValue, name: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            set(o, name, &JsValue::from_str(v));
+        }
+    };
+    let out = object();
+    put(&out, "url", &w.url);
+    put(&out, "iv", &w.iv);
+    put(&out, "v", &w.v);
+    if let Some(k) = &w.key {
+        let key = object();
+        put(&key, "kty", &k.kty);
+        put(&key, "alg", &k.alg);
+        put(&key, "k", &k.k);
+        if let Some(ops) = &k.key_ops {
+            let list: Array = ops.iter().map(|op| JsValue::from_str(op)).collect();
+            set(&key, "key_ops", &list);
+        }
+        if let Some(ext) = k.ext {
+            set(&key, "ext", &JsValue::from_bool(ext));
+        }
+        set(&out, "key", &key);
+    }
+    if let Some(h) = &w.hashes {
+        let hashes = object();
+        put(&hashes, "sha256", &h.sha256);
+        set(&out, "hashes", &hashes);
+    }
+    out
+}
+
 /// Parses and validates an `EncryptedFile` argument.
 pub fn parse_file(value: &JsValue) -> Result<EncryptedFile, AttachmentError> {
     EncryptedFile::from_wire(wire_from_js(value)?)
@@ -221,7 +255,7 @@ impl Inner {
             );
         };
         self.token()?;
-        let id = self.remember(&parsed, &file, mimetype.as_deref())?;
+        let id = self.remember(&parsed, mimetype.as_deref())?;
         if self.mode.get() == Mode::Worker {
             if let Some(url) = self.register_encrypted(&id).await {
                 let mut c = self.counters.borrow_mut();
@@ -241,7 +275,6 @@ impl Inner {
     fn remember(
         self: &Rc<Self>,
         file: &EncryptedFile,
-        js: &JsValue,
         mimetype: Option<&str>,
     ) -> Result<String, WebError> {
         let mut reg = self.encrypted.borrow_mut();
@@ -255,7 +288,7 @@ impl Inner {
         reg.entries.push(Entry {
             id: id.clone(),
             file: file.clone(),
-            js: js.clone(),
+            js: wire_to_js(&file.to_wire()),
             mimetype: mimetype.map(str::to_owned),
         });
         Ok(id)
