@@ -42,6 +42,11 @@ export type MediaApi = 'v1' | 'unstable' | 'legacy';
 export interface AuthMediaOptions {
   /** Homeserver base URL (may carry a path prefix). */
   homeserver: string;
+  /**
+   * Sent only as `Authorization: Bearer` to the homeserver's media and `/versions` endpoints.
+   * Must be header-safe printable ASCII of at most 16 KiB (also in `setAccessToken` and what
+   * `onTokenRefresh` returns); anything else is `invalid_argument` before any request.
+   */
   accessToken: string;
   userId?: string;
   /** Worker script URL; default '/authmedia-sw.js'; `null` never registers a worker. */
