@@ -570,12 +570,13 @@ test('(e) the worker stopped mid-video: playback goes on, a later seek lands, no
       });
       assert.deepEqual([end.error, end.paused, end.state], [null, false, 'loaded'], JSON.stringify(end));
       const after = gets(proxy, mx.parseMxc(mp4.mxc).mediaId).filter((r) => r.time >= stoppedAt);
+      const stats = await workerStats(page);
       const bufferedEnd = Math.max(0, ...atStop.buffered.map(([, e]) => e));
       if (target > bufferedEnd) {
         assert.ok(after.length >= 1, 'the seek beyond the buffer was served through the restarted worker');
         assert.ok(after.every((r) => r.headers.authorization === `Bearer ${world.users.alice.accessToken}`), 'with the token');
+        assert.equal(stats.sessionAsks, 1, `the restarted worker asked the tab for its session once: ${JSON.stringify(stats)}`);
       }
-      const stats = await workerStats(page);
       figure(
         `(e) worker stopped at t=${atStop.t.toFixed(2)} s (buffered ${JSON.stringify(atStop.buffered.map(([a, b]) => [+a.toFixed(1), +b.toFixed(1)]))}); ` +
           `seek to ${target.toFixed(1)} s landed; ${after.length} GET(s) of the video after the stop; restarted worker authenticated ${stats.authenticated}`,
