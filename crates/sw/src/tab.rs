@@ -33,25 +33,41 @@ async fn client(client_id: &str) -> Option<Client> {
     found.dyn_into::<Client>().ok()
 }
 
+/// A timer that fires this much later than asked shows an event loop busy with other tasks (a
+/// burst of fetch events): an answer may be waiting in the queue behind them.
+const LATE_TIMER_MS: f64 = 200.0;
+/// However busy the worker is, a question is given up after this long.
+const MAX_ASK_WAIT_MS: f64 = 5_000.0;
+
 /// Posts `message` to the client with a fresh `MessagePort` and waits up to `timeout_ms` for the
 /// first answer on it. `None` when the client is gone or silent.
 pub(crate) async fn ask(client_id: &str, message: &JsValue, timeout_ms: i32) -> Option<JsValue> {
+    ask_while(client_id, message, timeout_ms, &|| false).await
+}
+
+/// [`ask`], waiting one more period after a silent one — up to [`MAX_ASK_WAIT_MS`] in all — when
+/// the silence may be load rather than a tab that does not speak the protocol:
+///
+/// * the timer fired late: this worker's event loop is congested (a restarted worker receiving a
+///   thousand fetch events at once), and the answer may be queued behind those tasks;
+/// * `busy()` says so (the caller knows that many requests wait for this answer: a gallery, whose
+///   page is busy too, not a login page's few SSO icons).
+///
+/// An idle worker asking a silent tab for a few requests still gives up after `timeout_ms`.
+pub(crate) async fn ask_while(
+    client_id: &str,
+    message: &JsValue,
+    timeout_ms: i32,
+    busy: &dyn Fn() -> bool,
+) -> Option<JsValue> {
     let client = client(client_id).await?;
     let channel = MessageChannel::new().ok()?;
     let port = channel.port1();
     let answer = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let on_answer = resolve.clone();
         let on_message = Closure::once_into_js(move |event: MessageEvent| {
-            let _ = on_answer.call1(&JsValue::NULL, &event.data());
+            let _ = resolve.call1(&JsValue::NULL, &event.data());
         });
         port.set_onmessage(Some(on_message.unchecked_ref()));
-        let on_timeout = Closure::once_into_js(move || {
-            let _ = resolve.call1(&JsValue::NULL, &JsValue::UNDEFINED);
-        });
-        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(
-            on_timeout.unchecked_ref(),
-            timeout_ms,
-        );
     });
     let transfer = Array::of1(&channel.port2());
     if client
@@ -61,7 +77,28 @@ pub(crate) async fn ask(client_id: &str, message: &JsValue, timeout_ms: i32) -> 
         port.close();
         return None;
     }
-    let answer = JsFuture::from(answer).await.ok();
+    let first = js_sys::Date::now();
+    let silence = JsValue::from(Object::new());
+    let answer = loop {
+        let started = js_sys::Date::now();
+        let timer = Promise::new(&mut |resolve: Function, _reject: Function| {
+            let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_1(
+                &resolve, timeout_ms, &silence,
+            );
+        });
+        let first_settled = Promise::race(&Array::of2(&answer, &timer));
+        match JsFuture::from(first_settled).await {
+            Ok(value) if value == silence => {
+                let now = js_sys::Date::now();
+                let late_by = now - started - f64::from(timeout_ms);
+                let maybe_load = late_by >= LATE_TIMER_MS || busy();
+                if !maybe_load || now - first >= MAX_ASK_WAIT_MS {
+                    break None;
+                }
+            }
+            other => break other.ok(),
+        }
+    };
     port.set_onmessage(None);
     port.close();
     answer.filter(|value| !value.is_undefined())

@@ -127,6 +127,8 @@ pub(crate) struct State {
     pending: Vec<(String, Promise)>,
     /// Upstream media fetches in flight, joined by identical requests (single-flight).
     flights: Vec<Joinable>,
+    /// Requests waiting for a tab's `need-session` answer, per client.
+    session_waiters: Vec<(String, u32)>,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: crate::encrypted::Registry,
 }
@@ -158,6 +160,7 @@ impl AuthMediaWorker {
             stats: Stats::default(),
             pending: Vec::new(),
             flights: Vec::new(),
+            session_waiters: Vec::new(),
             encrypted: crate::encrypted::Registry::default(),
         };
         AuthMediaWorker {
@@ -746,21 +749,56 @@ fn store_session(shared: &Shared, client_id: &str, session: Session, api: Option
     state.sessions.set(client_id, ClientState::Session(session));
 }
 
-/// After a restart: asks the tab for its session (≤ 1 s). Silence or `null` means no session.
+/// This many requests waiting for one tab's session make its silence look like load (a gallery
+/// whose page is busy) rather than a page without the SDK (a login page's few SSO icons): the
+/// worker then waits longer than `askTimeoutMs` (see [`tab::ask_while`]).
+const BUSY_SESSION_WAITERS: u32 = 16;
+
+fn session_waiters(shared: &Shared, client_id: &str, delta: i32) -> u32 {
+    let waiters = &mut shared.borrow_mut().session_waiters;
+    let index = match waiters.iter().position(|(id, _)| id == client_id) {
+        Some(index) => index,
+        None => {
+            waiters.push((client_id.to_owned(), 0));
+            waiters.len() - 1
+        }
+    };
+    let Some((_, count)) = waiters.get_mut(index) else {
+        return 0;
+    };
+    *count = count.saturating_add_signed(delta);
+    let now = *count;
+    if now == 0 {
+        waiters.swap_remove(index);
+    }
+    now
+}
+
+/// After a restart: asks the tab for its session (≤ 1 s, longer only under load, see
+/// [`tab::ask_while`]). Silence or `null` means no session.
 pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
     if client_id.is_empty() {
         return None;
     }
+    session_waiters(shared, client_id, 1);
+    let session = ask_session(shared, client_id).await;
+    session_waiters(shared, client_id, -1);
+    session
+}
+
+async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
     let owned = (shared.clone(), client_id.to_owned());
     shared_task(shared, format!("session:{client_id}"), move || {
         future_to_promise(async move {
             let (shared, client_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
             bump(&mut shared.borrow_mut().stats.session_asks);
-            let answer = tab::ask(
+            let busy = || session_waiters(&shared, &client_id, 0) >= BUSY_SESSION_WAITERS;
+            let answer = tab::ask_while(
                 &client_id,
                 &tab::message("authmedia:need-session", &[]),
                 timeout,
+                &busy,
             )
             .await;
             let parsed = answer.and_then(|a| parse_session(&a).ok().flatten());
