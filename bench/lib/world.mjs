@@ -14,29 +14,11 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
 import { startSynapse, REPO_ROOT } from '../../tests/harness/synapse.mjs';
 import { ensureFixtures, readFixture } from '../../tests/harness/fixtures.mjs';
 import * as mx from '../../tests/harness/matrix.mjs';
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
+import { encodeRgbPng } from '../../tests/lib/png.mjs';
+import { mapLimit } from '../../tests/lib/procs.mjs';
 
 /** A distinct, poorly compressible w×h RGB PNG (xorshift noise seeded by `seed`). */
 export function noisePng(seed, w = 200, h = 200) {
@@ -50,32 +32,7 @@ export function noisePng(seed, w = 200, h = 200) {
       raw[row + i] = s & 0xff;
     }
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw, { level: 1 })),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-/** Runs `fn` over `items` with at most `n` in flight; results in order. */
-export async function pool(items, n, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return out;
+  return encodeRgbPng(w, h, raw, { level: 1 });
 }
 
 export async function startBenchWorld({ nPre = 200, nPost = 500, warmExtra = 20, log = () => {} } = {}) {
@@ -89,14 +46,14 @@ export async function startBenchWorld({ nPre = 200, nPost = 500, warmExtra = 20,
     const { accessToken: token0 } = await mx.registerUser(base, synapse.registrationSecret, 'alice', 'alice-bench-pw');
     const t0 = Date.now();
     const upload = (token, seed) => mx.upload(base, token, noisePng(seed), 'image/png', `noise-${seed}.png`);
-    const pre = await pool([...Array(nPre).keys()], 4, (i) => upload(token0, 1_000_000 + i));
+    const pre = await mapLimit([...Array(nPre).keys()], 4, (i) => upload(token0, 1_000_000 + i));
     const mp4Pre = await mx.upload(base, token0, mp4Bytes, 'video/mp4', 'video.mp4');
     log(`uploaded ${nPre} pre-freeze images + mp4 in ${Date.now() - t0} ms`);
     await synapse.restart({ authenticatedMedia: true });
     const session = await mx.login(base, 'alice', 'alice-bench-pw');
     const token = session.accessToken;
     const t1 = Date.now();
-    const post = await pool([...Array(nPost).keys()], 4, (i) => upload(token, 2_000_000 + i));
+    const post = await mapLimit([...Array(nPost).keys()], 4, (i) => upload(token, 2_000_000 + i));
     const mp4Post = await mx.upload(base, token, mp4Bytes, 'video/mp4', 'video.mp4');
     log(`uploaded ${nPost} post-freeze images + mp4 in ${Date.now() - t1} ms`);
     // Warm Synapse's thumbnail store for every URL the gallery asks for.
@@ -111,8 +68,8 @@ export async function startBenchWorld({ nPre = 200, nPost = 500, warmExtra = 20,
       if (res.status !== 200) throw new Error(`warm-up thumbnail ${mxc}: HTTP ${res.status} ${body.toString().slice(0, 200)}`);
       return body.length;
     };
-    const preSizes = await pool(pre, 4, (m) => thumb(m, true));
-    const postSizes = await pool(post.slice(0, nPre + warmExtra), 4, (m) => thumb(m, false));
+    const preSizes = await mapLimit(pre, 4, (m) => thumb(m, true));
+    const postSizes = await mapLimit(post.slice(0, nPre + warmExtra), 4, (m) => thumb(m, false));
     const avg = (a) => Math.round(a.reduce((x, y) => x + y, 0) / a.length);
     log(`warmed ${preSizes.length + postSizes.length} thumbnails in ${Date.now() - t2} ms (avg ${avg(preSizes)} / ${avg(postSizes)} bytes)`);
     return {

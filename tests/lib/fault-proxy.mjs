@@ -53,6 +53,7 @@
  * requested method and headers: the browser sees the fault, not a CORS failure.
  */
 import http from 'node:http';
+import { listen } from './procs.mjs';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 
@@ -305,13 +306,7 @@ export async function startFaultProxy(opts) {
   // A client that resets mid-request must not crash the test process.
   server.on('clientError', (_err, socket) => socket.destroy());
 
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve(undefined));
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const origin = `http://${host}:${port}`;
+  const { port, origin } = await listen(server, { port: opts.port ?? 0, host });
 
   return {
     origin,

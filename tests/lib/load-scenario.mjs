@@ -42,12 +42,13 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
 import * as mx from '../harness/matrix.mjs';
 import { REPO_ROOT } from '../harness/synapse.mjs';
 import { startStaticServer } from './static-server.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers, cdp } from './browser.mjs';
+import { mapLimit } from './procs.mjs';
+import { encodeRgbPng } from './png.mjs';
 
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');
 const PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
@@ -62,31 +63,6 @@ const MEDIA_GET = /\/_matrix\/client\/v1\/media\/(download|thumbnail)\//;
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 // ----- PNG -----------------------------------------------------------------------------------------
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
 /** A deterministic PRNG (mulberry32). */
 function prng(seed) {
   let a = seed >>> 0;
@@ -117,31 +93,7 @@ export function makePng(width, height, seed) {
       raw[o++] = (tint[2] + ((x + y) >> 1) + noise) & 0xff;
     }
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; results in order. */
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
+  return encodeRgbPng(width, height, raw);
 }
 
 function percentile(sorted, p) {

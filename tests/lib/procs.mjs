@@ -13,6 +13,10 @@
  *       rejects with an Error naming `what` after the deadline. A bounded poll, not a sleep.
  *       Errors thrown by fn are retried, except those with a truthy `fatal` property (rethrown).
  *   freePort() → Promise<number>   an unused TCP port on 127.0.0.1.
+ *   listen(server, {port = 0, host = '127.0.0.1'}) → Promise<{port, origin}>
+ *       Starts an http.Server listening (rejects on `error`, e.g. the port is taken).
+ *   mapLimit(items, limit, fn) → Promise<results>   fn(item, i) over items, at most `limit` at a
+ *       time; results in input order.
  *
  * On the parent's `exit` every registered group is SIGKILLed; on SIGINT, SIGTERM and SIGHUP they get
  * SIGTERM, up to 5 s, then SIGKILL, and the process exits with 128 + signal number (the default code).
@@ -175,4 +179,41 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Starts `server` listening on loopback.
+ * @param {import('node:http').Server} server
+ * @param {{port?: number, host?: string}} [opts]
+ * @returns {Promise<{port: number, origin: string}>}
+ */
+export async function listen(server, { port = 0, host = '127.0.0.1' } = {}) {
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(undefined));
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : 0;
+  return { port: bound, origin: `http://${host}:${bound}` };
+}
+
+/**
+ * `fn(item, i)` over `items` with at most `limit` running at a time; results in input order.
+ * @template T, R
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T, i: number) => Promise<R>} fn
+ * @returns {Promise<R[]>}
+ */
+export async function mapLimit(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
 }

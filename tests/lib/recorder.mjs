@@ -21,7 +21,7 @@
  *   the recorder must never be the reason a leaked token failed to arrive.
  */
 import http from 'node:http';
-import { waitUntil } from './procs.mjs';
+import { listen, waitUntil } from './procs.mjs';
 
 /** A valid 1×1 transparent PNG. */
 export const PIXEL_PNG = Buffer.from(
@@ -88,13 +88,7 @@ export async function startRecorder(opts = {}) {
       res.end(String(err));
     }
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve(undefined));
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const origin = `http://${host}:${port}`;
+  const { port, origin } = await listen(server, { port: opts.port ?? 0, host });
 
   return {
     origin,

@@ -19,6 +19,7 @@ import http from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { listen } from './procs.mjs';
 
 export const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -129,13 +130,7 @@ export async function startStaticServer(opts) {
     }
   });
 
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve(undefined));
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const origin = `http://${host}:${port}`;
+  const { port, origin } = await listen(server, { port: opts.port ?? 0, host });
   return {
     origin,
     port,
