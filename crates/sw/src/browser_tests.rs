@@ -64,6 +64,14 @@ async fn range_answers_are_real_206_responses() {
         headers.get("cache-control").unwrap().as_deref(),
         Some("no-store")
     );
+    assert_eq!(
+        headers.get("x-content-type-options").unwrap().as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        headers.get("content-security-policy").unwrap().as_deref(),
+        Some("sandbox")
+    );
     assert_eq!(bytes(&partial).await, b"234");
 
     let whole =
@@ -466,4 +474,52 @@ fn a_flight_is_cancelled_only_when_every_waiter_aborted() {
     c.abort();
     assert!(!video.cancelled());
     video.end();
+}
+
+#[wasm_bindgen_test]
+async fn upstream_attempts_wait_for_a_slot_beyond_the_limit() {
+    use crate::upstream::{deferred, Slot, MAX_UPSTREAM};
+    let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
+    let shared = worker.shared();
+    let mut held = Vec::new();
+    for _ in 0..MAX_UPSTREAM {
+        held.push(Slot::take(&shared).await);
+    }
+    assert_eq!(shared.borrow().slots.used(), MAX_UPSTREAM);
+    let (started, on_started) = deferred();
+    let (reached, on_reached) = deferred();
+    let other = shared.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = on_started.call0(&JsValue::UNDEFINED);
+        let _slot = Slot::take(&other).await;
+        let _ = on_reached.call0(&JsValue::UNDEFINED);
+    });
+    JsFuture::from(started).await.unwrap();
+    assert_eq!(
+        shared.borrow().slots.waiting(),
+        1,
+        "one over the limit waits"
+    );
+    held.pop(); // hands its slot over
+    JsFuture::from(reached).await.unwrap();
+    assert_eq!(shared.borrow().slots.waiting(), 0);
+    drop(held);
+    assert_eq!(shared.borrow().slots.used(), 0, "every slot freed");
+}
+
+#[wasm_bindgen_test]
+fn logout_aborts_the_users_running_fetches_only() {
+    use crate::upstream::Flight;
+    let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
+    worker.test_message("tab", &session_message(DEAD_HS));
+    let shared = worker.shared();
+    let mine = Flight::start(&shared, "@a:hs");
+    mine.join(None); // even a range request's download stops
+    let theirs = Flight::start(&shared, "@b:hs");
+    assert!(!mine.cancelled() && !theirs.cancelled());
+    worker.test_message("tab", &js::object(&[("type", "authmedia:logout".into())]));
+    assert!(mine.cancelled(), "@a:hs logged out: its fetch is aborted");
+    assert!(!theirs.cancelled());
+    mine.end();
+    theirs.end();
 }

@@ -476,7 +476,7 @@ async fn download(
     let _inflight = InFlight::start(shared);
     // Retries and the stall timeout as for other media; the page cancelling does not stop it
     // (concurrent requests share it, and the plaintext is kept for the next one).
-    let flight = Flight::new();
+    let flight = Flight::start(shared, &session.user_id);
     flight.join(None);
     let send = |target: String, token: String| {
         let flight = &flight;

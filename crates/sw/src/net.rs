@@ -107,10 +107,22 @@ pub(crate) async fn json(response: &Response) -> Option<JsValue> {
     JsFuture::from(response.json().ok()?).await.ok()
 }
 
-/// The upstream response with the same status and body, and its readable headers plus `no-store`.
+/// Headers on every media answer the worker builds: not kept by the HTTP cache, never sniffed
+/// into another type, and inert if opened as a document. The homeserver sends its own
+/// `Content-Security-Policy: sandbox…` and `Content-Disposition: attachment`, but not as
+/// CORS-readable headers, so a rebuilt answer would otherwise lose them (an HTML or SVG upload
+/// served by the worker would run as a page of this origin if opened).
+pub(crate) fn protect(headers: &Headers) -> Result<(), JsValue> {
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("content-security-policy", "sandbox")
+}
+
+/// The upstream response with the same status and body, and its readable headers plus
+/// [`protect`]'s.
 pub(crate) fn rewrap(upstream: &Response) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&upstream.headers())?;
-    headers.set("cache-control", "no-store")?;
+    protect(&headers)?;
     let init = ResponseInit::new();
     init.set_status(upstream.status());
     init.set_status_text(&upstream.status_text());
@@ -126,7 +138,7 @@ pub(crate) fn from_body(
     answer: RangeAnswer,
 ) -> Result<Response, JsValue> {
     let headers = Headers::new()?;
-    headers.set("cache-control", "no-store")?;
+    protect(&headers)?;
     headers.set("accept-ranges", "bytes")?;
     if let Some(content_type) = content_type {
         headers.set("content-type", content_type)?;

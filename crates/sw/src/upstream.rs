@@ -15,6 +15,15 @@
 //! The timers are the controller's own `abort` bound to a reason (plain JS functions, no Rust
 //! closure per timer); the only closure is the flight's `abort` listener, removed from every
 //! signal and dropped when the flight ends.
+//!
+//! At most [`MAX_UPSTREAM`] attempts are sent at once; the others wait in the worker for a
+//! [`Slot`], and their deadline starts only once they have one. Without this a burst of thousands
+//! of requests sat in the browser's own connection queue (6 per host over HTTP/1.1) with their
+//! deadline running, and timed out before they were even sent. A slot is held until the
+//! response headers arrive and, for bodies the worker reads, until the body is read.
+//!
+//! Logout aborts every flight of the user ([`abort_user`]): a request the worker handed to the
+//! browser before logout and still queued there never goes out with the token afterwards.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -36,6 +45,83 @@ pub(crate) const TIMEOUT: &str = "authmedia:timeout";
 /// The abort reason once every waiting page request was aborted.
 pub(crate) const CANCELLED: &str = "authmedia:cancelled";
 
+/// Upstream attempts sent at once (see the module docs).
+pub(crate) const MAX_UPSTREAM: u32 = 16;
+
+/// The worker's upstream slots: how many are taken, and who waits for one (oldest first).
+#[derive(Default)]
+pub(crate) struct Slots {
+    used: u32,
+    queue: Vec<Function>,
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+impl Slots {
+    /// Taken slots.
+    pub(crate) fn used(&self) -> u32 {
+        self.used
+    }
+
+    /// Waiters.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// A taken upstream slot; dropping it hands it to the oldest waiter, or frees it.
+pub(crate) struct Slot(Shared);
+
+impl Slot {
+    /// Takes a slot, waiting for one when all [`MAX_UPSTREAM`] are taken.
+    pub(crate) async fn take(shared: &Shared) -> Slot {
+        let wait = {
+            let slots = &mut shared.borrow_mut().slots;
+            if slots.used < MAX_UPSTREAM {
+                slots.used += 1;
+                None
+            } else {
+                let (promise, resolve) = deferred();
+                slots.queue.push(resolve);
+                Some(promise)
+            }
+        };
+        if let Some(wait) = wait {
+            // Resolved by a dropped `Slot`, which hands its place over (`used` unchanged).
+            let _ = JsFuture::from(wait).await;
+        }
+        Slot(shared.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let next = match self.0.try_borrow_mut() {
+            Ok(mut state) => {
+                let slots = &mut state.slots;
+                if slots.queue.is_empty() {
+                    slots.used = slots.used.saturating_sub(1);
+                    None
+                } else {
+                    Some(slots.queue.remove(0))
+                }
+            }
+            Err(_) => None,
+        };
+        if let Some(next) = next {
+            let _ = next.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// A promise and the function resolving it.
+pub(crate) fn deferred() -> (Promise, Function) {
+    let mut slot = None;
+    let promise = Promise::new(&mut |resolve: Function, _reject: Function| slot = Some(resolve));
+    // The executor runs synchronously: `slot` is filled.
+    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
+    (promise, resolve)
+}
+
 /// Why an upstream fetch produced no usable response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fail {
@@ -51,7 +137,7 @@ pub(crate) enum Fail {
         /// The timeout.
         ms: i32,
     },
-    /// Every page request waiting for it was aborted.
+    /// Every page request waiting for it was aborted, or the user logged out.
     Cancelled,
 }
 
@@ -76,7 +162,8 @@ impl Fail {
             Fail::Cancelled => (
                 502,
                 "cancelled",
-                "authmedia service worker: the request was cancelled".to_owned(),
+                "authmedia service worker: the request was cancelled (aborted by the page, or logout)"
+                    .to_owned(),
             ),
         }
     }
@@ -98,9 +185,20 @@ pub(crate) struct Flight {
     /// The controller of the attempt in progress.
     controller: RefCell<Option<AbortController>>,
     listener: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// The upstream slot of the attempt whose response is being read.
+    slot: RefCell<Option<Slot>>,
 }
 
 impl Flight {
+    /// A flight of `user`'s that nobody waits for yet (registered for [`abort_user`]).
+    pub(crate) fn start(shared: &Shared, user: &str) -> Rc<Flight> {
+        let flight = Flight::new();
+        let running = &mut shared.borrow_mut().running;
+        running.retain(|(_, f)| f.strong_count() > 0);
+        running.push((user.to_owned(), Rc::downgrade(&flight)));
+        flight
+    }
+
     /// A flight nobody waits for yet.
     pub(crate) fn new() -> Rc<Flight> {
         let flight = Rc::new(Flight {
@@ -109,6 +207,7 @@ impl Flight {
             cancelled: Cell::new(false),
             controller: RefCell::new(None),
             listener: RefCell::new(None),
+            slot: RefCell::new(None),
         });
         let weak: Weak<Flight> = Rc::downgrade(&flight);
         let listener = Closure::<dyn FnMut()>::new(move || {
@@ -162,8 +261,17 @@ impl Flight {
         self.cancelled.get()
     }
 
-    /// Removes the `abort` listener from every signal and drops it.
+    /// Stops it whoever waits (logout): the attempt in progress is aborted, no other is sent.
+    pub(crate) fn abort(&self) {
+        self.cancelled.set(true);
+        if let Some(controller) = self.controller.borrow().as_ref() {
+            controller.abort_with_reason(&CANCELLED.into());
+        }
+    }
+
+    /// Removes the `abort` listener from every signal and drops it; frees the upstream slot.
     pub(crate) fn end(&self) {
+        self.slot.replace(None);
         if let Some(listener) = self.listener.borrow_mut().take() {
             for signal in self.signals.borrow().iter() {
                 let _ = signal.remove_event_listener_with_callback(
@@ -229,6 +337,21 @@ impl Drop for Deadline {
     }
 }
 
+/// Aborts every running flight of `user` (logout).
+pub(crate) fn abort_user(shared: &Shared, user: &str) {
+    let doomed: Vec<Rc<Flight>> = shared
+        .borrow()
+        .running
+        .iter()
+        .filter(|(u, _)| u == user)
+        .filter_map(|(_, f)| f.upgrade())
+        .collect();
+    // Outside the borrow: aborting dispatches `abort` events (JS listeners only).
+    for flight in doomed {
+        flight.abort();
+    }
+}
+
 /// Resolves after `ms` milliseconds: the wait between two attempts (never a synchronisation).
 async fn sleep(ms: u64) {
     let ms = i32::try_from(ms).unwrap_or(i32::MAX);
@@ -286,6 +409,13 @@ pub(crate) async fn fetch(
         if flight.cancelled() {
             return Err(Fail::Cancelled);
         }
+        // The slot of a previous call (a retry after a token refresh, the legacy URL) first:
+        // holding it while waiting for another could deadlock a full worker.
+        flight.slot.replace(None);
+        let slot = Slot::take(shared).await;
+        if flight.cancelled() {
+            return Err(Fail::Cancelled);
+        }
         let network = |e: &JsValue| Fail::Network {
             attempts: attempt,
             message: net::describe(e),
@@ -299,13 +429,17 @@ pub(crate) async fn fetch(
             Ok(response) => {
                 if !matches!(response.status(), 429 | 502..=504) {
                     drop(deadline);
+                    flight.slot.replace(Some(slot));
                     return Ok((response, controller));
                 }
                 // Still under the deadline: an error body that never ends is a stall too.
                 let error = worker::matrix_error(&response).await;
                 drop(deadline);
                 match policy.decide(attempt, waited, &Failure::Status(&error)) {
-                    Decision::GiveUp => return Ok((response, controller)),
+                    Decision::GiveUp => {
+                        flight.slot.replace(Some(slot));
+                        return Ok((response, controller));
+                    }
                     Decision::RetryAfter(ms) => {
                         if let Some(body) = response.body() {
                             let _ = body.cancel();
@@ -329,6 +463,7 @@ pub(crate) async fn fetch(
                 }
             }
         };
+        drop(slot);
         bump(&mut shared.borrow_mut().stats.retries);
         sleep(delay).await;
         waited = waited.saturating_add(delay);

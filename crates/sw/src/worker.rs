@@ -13,7 +13,7 @@ use authmedia_core::{
     classify, media_url, negotiate, Api, Classification, ErrorKind, Homeserver, MatrixError,
     MediaMatch, NegotiationCache, RetryPolicy, Route,
 };
-use js_sys::{ArrayBuffer, Function, Promise, Reflect};
+use js_sys::{ArrayBuffer, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{
@@ -129,6 +129,10 @@ pub(crate) struct State {
     flights: Vec<Joinable>,
     /// Requests waiting for a tab's `need-session` answer, per client.
     session_waiters: Vec<(String, u32)>,
+    /// Every upstream flight not yet finished, by user (logout aborts them).
+    pub(crate) running: Vec<(String, std::rc::Weak<Flight>)>,
+    /// Upstream attempts in progress and the queue for more.
+    pub(crate) slots: upstream::Slots,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: crate::encrypted::Registry,
 }
@@ -161,6 +165,8 @@ impl AuthMediaWorker {
             pending: Vec::new(),
             flights: Vec::new(),
             session_waiters: Vec::new(),
+            running: Vec::new(),
+            slots: upstream::Slots::default(),
             encrypted: crate::encrypted::Registry::default(),
         };
         AuthMediaWorker {
@@ -460,16 +466,16 @@ async fn serve(
             return response;
         }
         // Not shareable: a fetch of its own, not joinable.
-        let flight = Flight::new();
+        let flight = Flight::start(shared, &session.user_id);
         flight.join(cancel_with);
         let (outcome, own) = fetch.run(&flight).await;
         flight.end();
         return own.unwrap_or_else(|| answer(shared, &outcome, range));
     }
 
-    let flight = Flight::new();
+    let flight = Flight::start(shared, &session.user_id);
     flight.join(cancel_with);
-    let (done, resolve) = deferred();
+    let (done, resolve) = upstream::deferred();
     let slot = Rc::new(RefCell::new(None));
     shared.borrow_mut().flights.push(Joinable {
         key,
@@ -490,15 +496,6 @@ async fn serve(
         .retain(|j| !Rc::ptr_eq(&j.flight, &flight));
     let _ = resolve.call0(&JsValue::UNDEFINED);
     own.unwrap_or_else(|| answer(shared, &outcome, range))
-}
-
-/// A promise and the function resolving it.
-fn deferred() -> (Promise, Function) {
-    let mut slot = None;
-    let promise = Promise::new(&mut |resolve: Function, _reject: Function| slot = Some(resolve));
-    // The executor runs synchronously: `slot` is filled.
-    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
-    (promise, resolve)
 }
 
 /// One upstream media fetch with everything around it: retries and timeouts (`upstream.rs`),
@@ -599,7 +596,7 @@ impl Fetch<'_> {
             // Error answers are small: kept whole and replayed for every waiter.
             let headers =
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
-            let _ = headers.set("cache-control", "no-store");
+            let _ = net::protect(&headers);
             let body = upstream::read_body(shared, &response, &controller).await?;
             return Ok((
                 Outcome::Answer {
@@ -1005,11 +1002,21 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
         }
         "authmedia:logout" => {
             let mut state = shared.borrow_mut();
-            if let Some(ClientState::Session(session)) = state.sessions.remove(client_id) {
-                state.store.purge_user(&session.user_id);
-                state.encrypted.purge_user(&session.user_id);
-            }
+            let user = match state.sessions.remove(client_id) {
+                Some(ClientState::Session(session)) => {
+                    state.store.purge_user(&session.user_id);
+                    state.encrypted.purge_user(&session.user_id);
+                    Some(session.user_id)
+                }
+                _ => None,
+            };
             state.sessions.set(client_id, ClientState::NoSession);
+            drop(state);
+            // Fetches already handed to the browser (maybe still in its connection queue) must
+            // not go out with the token after logout.
+            if let Some(user) = user {
+                upstream::abort_user(shared, &user);
+            }
             reply_ok(true, None)
         }
         "authmedia:encrypted" => match crate::encrypted::register(shared, data, client_id) {
