@@ -24,10 +24,10 @@ use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{Blob, BlobPropertyBag, MessageEvent, ReadableStreamDefaultReader, Url};
+use web_sys::{Blob, BlobPropertyBag, MessageEvent};
 
-use crate::budget::Refused;
 use crate::error::WebError;
+use crate::fallback::{admit_blob, for_each_chunk};
 use crate::sdk::{Inner, Mode};
 use crate::util::{get, get_string, object, set, try_get, window};
 use authmedia_core::safe_content_type as safe_blob_type;
@@ -413,25 +413,15 @@ impl Inner {
             c.fetches = c.fetches.saturating_add(1);
         }
         let url = self.url(&file.url, &MediaRequest::Download { filename: None });
-        let resp = self.authed_fetch(&url).await?;
+        let (resp, mut deadline) = self.authed_fetch_timed(&url).await?;
         let mut decryptor =
             AttachmentDecryptor::new(&file.secrets).with_limit(self.opts.budget_bytes);
-        if let Some(body) = resp.body() {
-            let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-            loop {
-                let r = JsFuture::from(reader.read())
-                    .await
-                    .map_err(WebError::network)?;
-                if get(&r, "done").as_bool().unwrap_or(true) {
-                    break;
-                }
-                let chunk: Uint8Array = get(&r, "value").unchecked_into();
-                if let Err(e) = decryptor.push(&chunk.to_vec()) {
-                    let _ = reader.cancel();
-                    return Err(attachment_error(&e));
-                }
-            }
-        }
+        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+            decryptor
+                .push(&chunk.to_vec())
+                .map_err(|e| attachment_error(&e))
+        })
+        .await?;
         let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
         if self.logged_out.get() {
             return Err(WebError::new("logged_out", "logged out while loading"));
@@ -442,35 +432,6 @@ impl Inner {
         bag.set_type(safe_blob_type(mimetype));
         let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
             .map_err(WebError::network)?;
-        let size = blob.size() as u64;
-        let object_url = Url::create_object_url_with_blob(&blob).map_err(WebError::network)?;
-        let admitted =
-            self.blobs
-                .borrow_mut()
-                .insert(key.to_owned(), object_url.clone(), size, false);
-        match admitted {
-            Ok(evicted) => {
-                for (k, u) in evicted {
-                    let _ = Url::revoke_object_url(&u);
-                    crate::mount::evicted(self, &k, &u);
-                }
-                Ok(())
-            }
-            Err(r) => {
-                let _ = Url::revoke_object_url(&object_url);
-                Err(match r {
-                    Refused::TooLarge => WebError::new(
-                        "over_budget",
-                        "the attachment is larger than the fallback budget",
-                    )
-                    .with_reason("exceeds_budget"),
-                    Refused::OverBudget => WebError::new(
-                        "over_budget",
-                        "the fallback budget is filled by media in view; raise budgetBytes",
-                    )
-                    .with_reason("budget_full"),
-                })
-            }
-        }
+        admit_blob(self, key, &blob).map(drop)
     }
 }

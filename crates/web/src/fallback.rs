@@ -502,7 +502,7 @@ async fn read_body(
     resp: Response,
     mxc: &str,
     limit: Option<u64>,
-    mut deadline: Option<&mut Deadline>,
+    deadline: Option<&mut Deadline>,
 ) -> Result<Blob, WebError> {
     let ct = resp.headers().get("Content-Type").ok().flatten();
     let safe = safe_blob_type(ct.as_deref());
@@ -530,6 +530,35 @@ async fn read_body(
     let chunks = Array::new();
     let mut loaded: f64 = 0.0;
     let mut next_report = PROGRESS_STEP;
+    for_each_chunk(&resp, deadline, |chunk| {
+        loaded += f64::from(chunk.byte_length());
+        chunks.push(&chunk);
+        if let Some(l) = limit {
+            if loaded > l as f64 {
+                return Err(too_large(loaded as u64));
+            }
+        }
+        if loaded >= next_report {
+            next_report = loaded + PROGRESS_STEP;
+            progress(inner, mxc, loaded, total);
+        }
+        Ok(())
+    })
+    .await?;
+    progress(inner, mxc, loaded, total);
+    let bag = BlobPropertyBag::new();
+    bag.set_type(safe);
+    Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+}
+
+/// Reads `resp`'s body chunk by chunk, the stall `deadline` (if any) re-armed before every
+/// chunk and cleared at the end; `on_chunk` may stop the read with an error (the stream is then
+/// cancelled).
+pub(crate) async fn for_each_chunk(
+    resp: &Response,
+    mut deadline: Option<&mut Deadline>,
+    mut on_chunk: impl FnMut(Uint8Array) -> Result<(), WebError>,
+) -> Result<(), WebError> {
     if let Some(body) = resp.body() {
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         loop {
@@ -545,28 +574,52 @@ async fn read_body(
             if get(&r, "done").as_bool().unwrap_or(true) {
                 break;
             }
-            let chunk: Uint8Array = get(&r, "value").unchecked_into();
-            loaded += f64::from(chunk.byte_length());
-            chunks.push(&chunk);
-            if let Some(l) = limit {
-                if loaded > l as f64 {
-                    let _ = reader.cancel();
-                    return Err(too_large(loaded as u64));
-                }
-            }
-            if loaded >= next_report {
-                next_report = loaded + PROGRESS_STEP;
-                progress(inner, mxc, loaded, total);
+            if let Err(e) = on_chunk(get(&r, "value").unchecked_into()) {
+                let _ = reader.cancel();
+                return Err(e);
             }
         }
     }
     if let Some(d) = deadline {
         d.clear();
     }
-    progress(inner, mxc, loaded, total);
-    let bag = BlobPropertyBag::new();
-    bag.set_type(safe);
-    Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+    Ok(())
+}
+
+/// Puts `blob` into the byte-budget LRU under `key` as an object URL: revokes (and marks the
+/// mounted elements of) what it evicts; refused (too large, or the budget is held by media in
+/// view) → the URL is revoked and `over_budget`.
+pub(crate) fn admit_blob(inner: &Inner, key: &str, blob: &Blob) -> Result<String, WebError> {
+    let size = blob.size() as u64;
+    let object_url = Url::create_object_url_with_blob(blob).map_err(WebError::network)?;
+    let admitted = inner
+        .blobs
+        .borrow_mut()
+        .insert(key.to_owned(), object_url.clone(), size, false);
+    match admitted {
+        Ok(evicted) => {
+            for (k, u) in evicted {
+                let _ = Url::revoke_object_url(&u);
+                crate::mount::evicted(inner, &k, &u);
+            }
+            Ok(object_url)
+        }
+        Err(r) => {
+            let _ = Url::revoke_object_url(&object_url);
+            Err(match r {
+                Refused::TooLarge => WebError::new(
+                    "over_budget",
+                    "the media is larger than the fallback budget; use download()",
+                )
+                .with_reason("exceeds_budget"),
+                Refused::OverBudget => WebError::new(
+                    "over_budget",
+                    "the fallback budget is filled by media in view; raise budgetBytes",
+                )
+                .with_reason("budget_full"),
+            })
+        }
+    }
 }
 
 fn progress(inner: &Inner, mxc: &str, loaded: f64, total: Option<u64>) {
@@ -611,34 +664,6 @@ async fn load_inner(
     if inner.logged_out.get() {
         return Err(WebError::new("logged_out", "logged out while loading"));
     }
-    let size = blob.size() as u64;
-    let object_url = Url::create_object_url_with_blob(&blob).map_err(WebError::network)?;
-    let admitted = inner
-        .blobs
-        .borrow_mut()
-        .insert(key.to_owned(), object_url.clone(), size, false);
-    match admitted {
-        Ok(evicted) => {
-            for (k, u) in evicted {
-                let _ = Url::revoke_object_url(&u);
-                crate::mount::evicted(inner, &k, &u);
-            }
-            Ok(JsValue::TRUE)
-        }
-        Err(r) => {
-            let _ = Url::revoke_object_url(&object_url);
-            Err(match r {
-                Refused::TooLarge => WebError::new(
-                    "over_budget",
-                    "the media is larger than the fallback budget; use download()",
-                )
-                .with_reason("exceeds_budget"),
-                Refused::OverBudget => WebError::new(
-                    "over_budget",
-                    "the fallback budget is filled by media in view; raise budgetBytes",
-                )
-                .with_reason("budget_full"),
-            })
-        }
-    }
+    admit_blob(inner, key, &blob)?;
+    Ok(JsValue::TRUE)
 }
