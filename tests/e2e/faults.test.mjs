@@ -13,7 +13,9 @@
  *       mxc, the content is PUT once the proxy has seen the first download attempt → it appears.
  *   (d) a stalling server → 504 JSON `authmedia_code: "timeout"` after `fetchTimeoutMs` (worker),
  *       code `timeout` (fallback) while other media load; the window's `online` event retries.
- *   (e) the worker stopped mid-video → playback goes on, a later seek lands, no error.
+ *   (e) the worker stopped mid-video (a 72 s video whose end the browser has not fetched yet) →
+ *       playback goes on; a seek past the fetched data is served by the restarted worker, with the
+ *       token (the proxy sees the Range request), no error on the element.
  *   (f) after a wasm trap, several later requests (images, a Range request, a video seek) are
  *       served by the fresh instance (the trap itself: worker.test.mjs "a trapped wasm instance…").
  *
@@ -23,8 +25,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { loadWorld } from '../harness/env.mjs';
 import * as mx from '../harness/matrix.mjs';
 import { startSynapse, REPO_ROOT } from '../harness/synapse.mjs';
@@ -39,6 +44,7 @@ const FAULTS_SW = path.join(REPO_ROOT, 'tests', 'pages', 'faults-sw.js');
 const WORKER_PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
 const SW_DIST = path.join(REPO_ROOT, 'sw', 'dist');
 const FINAL = ['loaded', 'error', 'too-large'];
+const execFileP = promisify(execFile);
 
 /** @type {any} */
 let world;
@@ -533,25 +539,66 @@ test('(d) a stalling server: a clear timeout error after a bounded time (worker 
   }
 });
 
-test('(e) the worker stopped mid-video: playback goes on, a later seek lands, no error', { timeout: 300_000 }, async () => {
+/**
+ * A video three times as long as the mp4 fixture (its stream looped, no re-encode: 72 s, ~20 MB,
+ * faststart), uploaded by alice. Long enough that the browser has not fetched its end after a
+ * second of playback: Chromium reads ahead about 10 s of bitrate (plus a margin), and the worker
+ * answers a `<video>`'s `bytes=0-` with one 206 of the rest of the file, which the browser goes on
+ * reading by itself after the worker stopped — only a request for data past what it read needs
+ * the worker again.
+ */
+async function longVideo() {
   const mp4 = world.media.mp4;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-faults-video-'));
+  try {
+    const file = path.join(dir, 'long.mp4');
+    await execFileP('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', '2', '-i', mp4.path, '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', file]);
+    const bytes = readFileSync(file);
+    const mxc = await mx.upload(world.synapse.baseUrl, world.users.alice.accessToken, bytes, 'video/mp4', 'long video.mp4');
+    return { mxc, bytes: bytes.length, durationS: mp4.durationS * 3 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('(e) the worker stopped mid-video: playback goes on; a seek past what the browser fetched is served by the restarted worker with the token', { timeout: 300_000 }, async () => {
+  const video = await longVideo();
+  const videoId = mx.parseMxc(video.mxc).mediaId;
+  const { alice } = world.users;
   const proxy = await startFaultProxy({ target: world.synapse.baseUrl });
   try {
-    await withPage({ homeserver: proxy.origin, user: world.users.alice }, async ({ page }) => {
-      await mountHtml(page, `<video id="v" data-mxc="${mp4.mxc}" data-filename="${fresh('video.mp4')}" muted playsinline preload="auto" style="width:320px;height:180px"></video>`);
+    await withPage({ homeserver: proxy.origin, user: alice }, async ({ page }) => {
+      await mountHtml(page, `<video id="v" data-mxc="${video.mxc}" data-filename="${fresh('video.mp4')}" muted playsinline preload="auto" style="width:320px;height:180px"></video>`);
       await page.waitForFunction(() => ['loaded', 'error'].includes(document.getElementById('v').dataset.authmediaState), null, { timeout: 60_000 });
-      await page.evaluate(() => document.getElementById('v').play());
-      await page.waitForFunction(() => document.getElementById('v').currentTime >= 1, null, { timeout: 30_000 });
-      const atStop = await page.evaluate(() => {
+      await page.evaluate(() => {
         const v = document.getElementById('v');
-        return { t: v.currentTime, buffered: Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)]) };
+        window.videoErrors = [];
+        v.addEventListener('error', () => window.videoErrors.push(v.error?.code ?? 'unknown'));
+        return v.play();
       });
-      const stoppedAt = Date.now();
+      await page.waitForFunction(() => document.getElementById('v').currentTime >= 1, null, { timeout: 30_000 });
+      /** currentTime and the end of what the browser has fetched (video.buffered), in seconds. */
+      const position = () =>
+        page.evaluate(() => {
+          const v = document.getElementById('v');
+          const ends = Array.from({ length: v.buffered.length }, (_, i) => v.buffered.end(i));
+          return { t: v.currentTime, fetched: Math.max(0, ...ends) };
+        });
+      const atStop = await position();
+      assert.ok(atStop.fetched <= video.durationS - 20, `the browser has not fetched the end of the video when the worker stops: ${JSON.stringify(atStop)}`);
+      const beforeStop = gets(proxy, videoId).length;
+      assert.ok(beforeStop >= 1, 'the video was fetched through the worker before the stop');
+
       await stopServiceWorkers(page);
-      // Playback continues past where it was when the worker stopped.
+      const stoppedAt = Date.now();
+      // Playback goes on past the stop point (on data the browser already had).
       await page.waitForFunction((t) => document.getElementById('v').currentTime >= t + 2, atStop.t, { timeout: 30_000 });
-      // A later seek (beyond what was buffered when the worker stopped, if anything was left) lands.
-      const target = Math.min(mp4.durationS - 3, Math.max(18, ...atStop.buffered.map(([, end]) => end + 1)));
+
+      // A seek 15 s past what the browser has fetched: that data can only come from a new request,
+      // which the restarted worker serves.
+      const beforeSeek = await position();
+      const target = Math.min(video.durationS - 5, beforeSeek.fetched + 15);
+      assert.ok(target > beforeSeek.fetched + 5, `the seek target ${target} s is well past the fetched ${beforeSeek.fetched} s`);
       const seek = await page.evaluate(async (target) => {
         const v = document.getElementById('v');
         const seeked = new Promise((resolve, reject) => {
@@ -563,23 +610,32 @@ test('(e) the worker stopped mid-video: playback goes on, a later seek lands, no
         return { t: v.currentTime, readyState: v.readyState };
       }, target);
       assert.ok(Math.abs(seek.t - target) < 0.5, `seek to ${target} landed at ${seek.t}`);
-      await page.waitForFunction((t) => document.getElementById('v').currentTime >= t + 0.5, target, { timeout: 30_000 });
+      // Playback continues from there.
+      await page.waitForFunction((t) => document.getElementById('v').currentTime >= t + 1, target, { timeout: 30_000 });
       const end = await page.evaluate(() => {
         const v = document.getElementById('v');
-        return { error: v.error && v.error.code, paused: v.paused, t: v.currentTime, state: v.dataset.authmediaState };
+        return { error: v.error && v.error.code, errors: window.videoErrors, paused: v.paused, state: v.dataset.authmediaState };
       });
-      assert.deepEqual([end.error, end.paused, end.state], [null, false, 'loaded'], JSON.stringify(end));
-      const after = gets(proxy, mx.parseMxc(mp4.mxc).mediaId).filter((r) => r.time >= stoppedAt);
-      const stats = await workerStats(page);
-      const bufferedEnd = Math.max(0, ...atStop.buffered.map(([, e]) => e));
-      if (target > bufferedEnd) {
-        assert.ok(after.length >= 1, 'the seek beyond the buffer was served through the restarted worker');
-        assert.ok(after.every((r) => r.headers.authorization === `Bearer ${world.users.alice.accessToken}`), 'with the token');
-        assert.equal(stats.sessionAsks, 1, `the restarted worker asked the tab for its session once: ${JSON.stringify(stats)}`);
+      assert.deepEqual(end, { error: null, errors: [], paused: false, state: 'loaded' });
+
+      // The seek's request reached the homeserver, through the restarted worker, with alice's token,
+      // asking for bytes past those the browser had.
+      const after = gets(proxy, videoId).filter((r) => r.time >= stoppedAt);
+      assert.ok(after.length >= 1, `a GET of the video after the stop (${gets(proxy, videoId).length} in all)`);
+      for (const r of after) {
+        assert.equal(r.headers.authorization, `Bearer ${alice.accessToken}`, 'with alice\'s token');
+        assert.equal(r.status, 200, JSON.stringify({ url: r.url, status: r.status }));
       }
+      const fetchedByte = Math.floor((beforeSeek.fetched / video.durationS) * video.bytes);
+      const firstByte = Number(/^bytes=(\d+)-/.exec(after[0].headers.range ?? '')?.[1]);
+      assert.ok(firstByte > fetchedByte, `the request after the stop asks for bytes past those fetched (${after[0].headers.range}, fetched ≈ ${fetchedByte})`);
+      const stats = await workerStats(page);
+      assert.equal(stats.sessionAsks, 1, `the restarted worker asked the tab for its session once: ${JSON.stringify(stats)}`);
+      assert.ok(stats.authenticated >= 1 && stats.refused === 0, JSON.stringify(stats));
       figure(
-        `(e) worker stopped at t=${atStop.t.toFixed(2)} s (buffered ${JSON.stringify(atStop.buffered.map(([a, b]) => [+a.toFixed(1), +b.toFixed(1)]))}); ` +
-          `seek to ${target.toFixed(1)} s landed; ${after.length} GET(s) of the video after the stop; restarted worker authenticated ${stats.authenticated}`,
+        `(e) worker stopped at t=${atStop.t.toFixed(2)} s of ${video.durationS} s (browser had fetched up to ${atStop.fetched.toFixed(1)} s); ` +
+          `playback went on; seek to ${target.toFixed(1)} s landed, ${after.length} GET(s) of the video after the stop (${after[0].headers.range}), ` +
+          `restarted worker: ${stats.sessionAsks} session ask, ${stats.authenticated} authenticated`,
       );
     });
   } finally {
