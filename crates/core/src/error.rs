@@ -9,6 +9,8 @@
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::map_only::map_only;
+
 /// The JSON body of an error response, read leniently: a field of the wrong type is `None`.
 ///
 /// Deserialises only from a map (a JSON object, a JS object): a body of another shape is
@@ -42,23 +44,13 @@ struct ErrorBodyWire {
 
 impl<'de> Deserialize<'de> for ErrorBody {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct MapOnly;
-        impl<'de> Visitor<'de> for MapOnly {
-            type Value = ErrorBody;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a Matrix error object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ErrorBody, A::Error> {
-                let w = ErrorBodyWire::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(ErrorBody {
-                    errcode: w.errcode,
-                    error: w.error,
-                    soft_logout: w.soft_logout,
-                    retry_after_ms: w.retry_after_ms,
-                })
-            }
-        }
-        d.deserialize_map(MapOnly)
+        let w: ErrorBodyWire = map_only(d, "a Matrix error object")?;
+        Ok(ErrorBody {
+            errcode: w.errcode,
+            error: w.error,
+            soft_logout: w.soft_logout,
+            retry_after_ms: w.retry_after_ms,
+        })
     }
 }
 

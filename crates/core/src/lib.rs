@@ -23,6 +23,7 @@ pub mod classify;
 pub mod endpoint;
 pub mod error;
 pub mod homeserver;
+mod map_only;
 pub mod mxc;
 pub mod retry;
 pub mod safe_type;

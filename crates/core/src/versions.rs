@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::endpoint::Api;
+use crate::map_only::map_only;
 
 /// Unstable feature flag of MSC3916's unstable prefix.
 pub const MSC3916: &str = "org.matrix.msc3916";
@@ -48,21 +49,11 @@ struct VersionsWire {
 
 impl<'de> Deserialize<'de> for Versions {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct MapOnly;
-        impl<'de> Visitor<'de> for MapOnly {
-            type Value = Versions;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a /versions object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Versions, A::Error> {
-                let wire = VersionsWire::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Versions {
-                    versions: wire.versions,
-                    unstable_features: wire.unstable_features,
-                })
-            }
-        }
-        d.deserialize_map(MapOnly)
+        let wire: VersionsWire = map_only(d, "a /versions object")?;
+        Ok(Versions {
+            versions: wire.versions,
+            unstable_features: wire.unstable_features,
+        })
     }
 }
 
