@@ -527,6 +527,15 @@ impl Fetch<'_> {
         target: &str,
         token: &str,
     ) -> Result<(Response, AbortController), Fail> {
+        // The session was read when the request arrived; the request may have waited since (for
+        // `/versions`, for the tab's refreshed token). A logout meanwhile (its `abort_user` only
+        // reached the flights running then): nothing goes out with the old token. No await
+        // between this check and the flight's registration in `running`, so a later logout
+        // aborts it instead.
+        if !self.still_logged_in() {
+            flight.abort();
+            return Err(Fail::Cancelled);
+        }
         // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
         // whole body instead of being forwarded.
         let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
@@ -628,23 +637,28 @@ impl Fetch<'_> {
         }
         let content_type = response.headers().get("content-type").ok().flatten();
         let body = upstream::read_body(shared, &response, &controller).await?;
-        {
-            let mut state = shared.borrow_mut();
-            // Only while the tab still has this session: a logout during the download wins.
-            let still_logged_in = state
-                .sessions
-                .session(self.client_id)
-                .is_some_and(|s| s.user_id == session.user_id);
-            if still_logged_in {
-                let stored = Stored {
-                    body: body.clone(),
-                    len: u64::from(body.byte_length()),
-                    content_type: content_type.clone(),
-                };
-                state.store.insert(&session.user_id, &target, stored);
-            }
+        // Only while the tab still has this session: a logout during the download wins.
+        if self.still_logged_in() {
+            let stored = Stored {
+                body: body.clone(),
+                len: u64::from(body.byte_length()),
+                content_type: content_type.clone(),
+            };
+            shared
+                .borrow_mut()
+                .store
+                .insert(&session.user_id, &target, stored);
         }
         Ok((Outcome::Body { body, content_type }, None))
+    }
+
+    /// Whether the tab still has a session of this request's user (not logged out meanwhile).
+    fn still_logged_in(&self) -> bool {
+        self.shared
+            .borrow()
+            .sessions
+            .session(self.client_id)
+            .is_some_and(|s| s.user_id == self.session.user_id)
     }
 
     /// [`matrix_error`] under the stall deadline.
