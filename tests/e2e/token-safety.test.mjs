@@ -16,14 +16,16 @@
  *   (d) a cross-origin redirect target — a homeserver answering 307/308 to a CDN origin: the CDN
  *       never sees Authorization (worker and fallback, src() and download());
  *   (e) any request after logout — including requests queued behind the fallback's concurrency
- *       limit when logout() is called; object URLs are revoked;
+ *       limit when logout() is called, and media requests (the worker's upstream fetches, or the
+ *       fallback's) still waiting in the browser's connection queue; object URLs are revoked;
  *   (f) a tab of another account — two tabs, two users, one worker: each tab's media carries its
  *       own token; a tab without a session sends none; one tab's logout leaves the other's token.
  * and (g) the blob fallback never serves active content inline: media uploaded as HTML, SVG with a
  *   script, JavaScript, XML, and HTML labelled image/png → a safe blob type, and no script runs
  *   when the blob: URL is put in an <iframe>, an <object> or opened as a page (a control blob of
  *   type text/html built by the test does run, so the detector works). What the worker answers for
- *   such media (no blob involved) is measured and printed.
+ *   such media (no blob involved) is printed; its answers for active types must carry
+ *   `X-Content-Type-Options: nosniff` and a `sandbox` CSP.
  *
  * "Carries a token" is checked where the request arrives: recorders (tests/lib/recorder.mjs) record
  * Authorization headers and preflights announcing one; Synapse's access log names the user of each
@@ -131,17 +133,6 @@ function loadImage(page, url) {
     url,
   );
 }
-
-/**
- * Known gap (crates/sw): on `authmedia:logout` the worker drops the tab's session and the user's
- * stored bodies but does not abort its upstream fetches still in flight, so a fetch it issued
- * before logout and that still waits in the browser's connection queue goes out with the token
- * afterwards. The page side cancels its mounted elements' loads first, which is sometimes enough
- * (the worker's single-flight fetch is cancelled when every waiter aborted), not always. Until the
- * worker aborts the user's flights at logout, the worker-mode variants are `todo` (they run and
- * report; the fallback variant is strict).
- */
-const WORKER_LOGOUT_GAP = 'the worker does not abort its in-flight upstream fetches on authmedia:logout (crates/sw)';
 
 /** A recorder posing as a homeserver: /versions answers v1.11, everything else the recorder's default. */
 async function fakeHomeserver() {
@@ -446,7 +437,7 @@ for (const mode of MODES) {
   });
 
   for (const how of mode === 'worker' ? ['mount', 'img'] : ['mount'])
-  test(`(e) ${mode}: requests the browser still holds in its connection queue at logout() do not go out with the token (${how === 'mount' ? 'mounted elements' : "the app's own <img src=httpUrl()>"})`, { timeout: 120_000, ...(mode === 'worker' ? { todo: WORKER_LOGOUT_GAP } : {}) }, async () => {
+  test(`(e) ${mode}: requests the browser still holds in its connection queue at logout() do not go out with the token (${how === 'mount' ? 'mounted elements' : "the app's own <img src=httpUrl()>"})`, { timeout: 120_000 }, async () => {
     // Six held answers occupy HTTP/1.1's six connections to the homeserver; two more media
     // requests (with the token) wait in the browser's connection queue. Then logout(): the queued
     // requests must be cancelled (the browser reports them failed), and once the held answers are
@@ -479,18 +470,28 @@ for (const mode of MODES) {
       const before = arrived();
       assert.equal(before.size, 6, `six requests arrived: ${[...before]}`);
       const queued = [...Array(8).keys()].map((i) => `queued${i}`).filter((id) => !before.has(id));
+      // The requests in the connection queue are the worker's own upstream fetches in worker mode
+      // (the page's requests go to the worker, not to the network), the page's in the fallback.
+      // Only their failure counts: the page's cancelled <img> loads fail at once in worker mode,
+      // before the worker has aborted anything.
       const failed = new Set();
       const onFailed = (r) => {
         const id = /\/(queued\d+)(\?|$)/.exec(r.url())?.[1];
-        if (id) failed.add(id);
+        if (id && (r.serviceWorker() !== null) === (mode === 'worker')) failed.add(id);
       };
       browser.context.on('requestfailed', onFailed);
       await page.evaluate(() => window.media.logout());
       // An abort reaches the browser's network layer asynchronously: release the held answers only
       // once the browser reported every queued request cancelled (they never are if nothing aborts
-      // them, and the test fails here).
+      // them, and the test fails here) and, in worker mode, the worker has no upstream fetch left.
       try {
-        await waitUntil(() => queued.every((id) => failed.has(id)), { timeoutMs: 10_000, what: `the browser cancelling the queued requests ${queued}` });
+        await waitUntil(() => queued.every((id) => failed.has(id)), { timeoutMs: 10_000, what: `the browser cancelling the queued requests ${queued} (${mode})` });
+        if (mode === 'worker') {
+          await waitUntil(async () => (await page.evaluate(async () => (await window.media.refreshStats()).worker?.inflight)) === 0, {
+            timeoutMs: 10_000,
+            what: 'the worker without upstream fetches in flight after logout',
+          });
+        }
       } finally {
         browser.context.off('requestfailed', onFailed);
       }
@@ -708,7 +709,7 @@ test('(g) the blob fallback never serves active content inline; what the worker 
   }
 });
 
-test('(g) worker: its answers for active content carry X-Content-Type-Options: nosniff and a sandboxing CSP (or a safe type)', { timeout: 120_000, todo: 'crates/sw rewraps the homeserver answer with only the CORS-readable headers: Synapse\'s CSP and Content-Disposition are not exposed, so they are lost, and nothing replaces them' }, async () => {
+test('(g) worker: its answers for active content carry X-Content-Type-Options: nosniff and a sandboxing CSP (or a safe type)', { timeout: 120_000 }, async () => {
   const token = alice().accessToken;
   const mxc = await mx.upload(base(), token, Buffer.from('<!doctype html><script>parent.postMessage("pwned:w","*")</script>'), 'text/html', 'w.html');
   const page = await openTab('worker', sessionOf(alice()));
