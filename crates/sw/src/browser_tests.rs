@@ -143,40 +143,6 @@ async fn error_responses_are_matrix_json() {
     assert_eq!(js::string(&body, "error").as_deref(), Some("boom"));
 }
 
-#[wasm_bindgen_test]
-fn versions_from_json_parse_output() {
-    let synapse = js_sys::JSON::parse(r#"{"versions":["r0.6.1","v1.11","v1.15"],"unstable_features":{"org.matrix.msc3916":false,"x":"yes"}}"#).unwrap();
-    let versions = js::versions(&synapse).unwrap();
-    assert_eq!(
-        authmedia_core::negotiate(&versions),
-        authmedia_core::Api::V1
-    );
-    assert_eq!(versions.unstable_features.get("x"), Some(&false));
-    let unstable = js_sys::JSON::parse(
-        r#"{"versions":["v1.5"],"unstable_features":{"org.matrix.msc3916":true}}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        authmedia_core::negotiate(&js::versions(&unstable).unwrap()),
-        authmedia_core::Api::Unstable
-    );
-    assert!(js::versions(&js_sys::JSON::parse(r#"{"versions":"v1.11"}"#).unwrap()).is_none());
-    assert!(js::versions(&JsValue::NULL).is_none());
-}
-
-#[wasm_bindgen_test]
-fn error_bodies_are_read_leniently() {
-    let body = js_sys::JSON::parse(
-        r#"{"errcode":"M_UNKNOWN_TOKEN","error":"x","soft_logout":true,"retry_after_ms":"soon"}"#,
-    )
-    .unwrap();
-    let parsed = js::error_body(&body).unwrap();
-    assert_eq!(parsed.errcode.as_deref(), Some("M_UNKNOWN_TOKEN"));
-    assert_eq!(parsed.soft_logout, Some(true));
-    assert_eq!(parsed.retry_after_ms, None);
-    assert!(js::error_body(&JsValue::from_str("oops")).is_none());
-}
-
 fn session_message(homeserver: &str) -> JsValue {
     js::object(&[
         ("type", "authmedia:session".into()),

@@ -24,7 +24,8 @@
 use authmedia_core::{
     media_url, AttachmentDecryptor, AttachmentError, EncryptedFile, ErrorKind, MediaRequest,
 };
-use js_sys::{Array, ArrayBuffer, Function, Promise, Uint8Array};
+use authmedia_js::file_from_js;
+use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{AbortController, AbortSignal, Request, Response};
@@ -120,99 +121,6 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-// ----- reading the message --------------------------------------------------------------------
-
-fn malformed(field: &str, what: &str) -> AttachmentError {
-    AttachmentError::Malformed(format!("{field} must be {what}"))
-}
-
-fn opt_string(obj: &JsValue, name: &str) -> Result<Option<String>, AttachmentError> {
-    let v = js::get(obj, name);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_string()
-        .map(Some)
-        .ok_or_else(|| malformed(name, "a string"))
-}
-
-fn opt_object(obj: &JsValue, name: &str) -> Result<Option<JsValue>, AttachmentError> {
-    let v = js::get(obj, name);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    if !v.is_object() || Array::is_array(&v) {
-        return Err(malformed(name, "an object"));
-    }
-    Ok(Some(v))
-}
-
-/// An `EncryptedFile` (plain object or JSON text) → validated, read with `Reflect` (no serde).
-pub(crate) fn file_from_js(value: &JsValue) -> Result<EncryptedFile, AttachmentError> {
-    use authmedia_core::attachment::{EncryptedFileWire, HashesWire, JwkWire};
-    let parsed;
-    let obj = if let Some(text) = value.as_string() {
-        parsed = js_sys::JSON::parse(&text)
-            .map_err(|_| AttachmentError::InvalidJson("not JSON text".to_owned()))?;
-        &parsed
-    } else {
-        value
-    };
-    if !obj.is_object() || Array::is_array(obj) {
-        return Err(malformed("the EncryptedFile", "an object"));
-    }
-    let key = match opt_object(obj, "key")? {
-        None => None,
-        Some(k) => {
-            let ops = js::get(&k, "key_ops");
-            let key_ops = if ops.is_undefined() || ops.is_null() {
-                None
-            } else {
-                let list = ops
-                    .dyn_into::<Array>()
-                    .map_err(|_| malformed("key.key_ops", "an array of strings"))?;
-                let mut out = Vec::new();
-                for op in list.iter() {
-                    out.push(
-                        op.as_string()
-                            .ok_or_else(|| malformed("key.key_ops", "an array of strings"))?,
-                    );
-                }
-                Some(out)
-            };
-            let ext = js::get(&k, "ext");
-            let ext = if ext.is_undefined() || ext.is_null() {
-                None
-            } else {
-                Some(
-                    ext.as_bool()
-                        .ok_or_else(|| malformed("key.ext", "a boolean"))?,
-                )
-            };
-            Some(JwkWire {
-                kty: opt_string(&k, "kty")?,
-                key_ops,
-                alg: opt_string(&k, "alg")?,
-                k: opt_string(&k, "k")?,
-                ext,
-            })
-        }
-    };
-    let hashes = match opt_object(obj, "hashes")? {
-        None => None,
-        Some(h) => Some(HashesWire {
-            sha256: opt_string(&h, "sha256")?,
-        }),
-    };
-    EncryptedFile::from_wire(EncryptedFileWire {
-        url: opt_string(obj, "url")?,
-        key,
-        iv: opt_string(obj, "iv")?,
-        hashes,
-        v: opt_string(obj, "v")?,
-    })
 }
 
 /// The URL of `id` under the worker's scope.

@@ -113,14 +113,8 @@ impl Drop for Slot {
     }
 }
 
-/// A promise and the function resolving it.
-pub(crate) fn deferred() -> (Promise, Function) {
-    let mut slot = None;
-    let promise = Promise::new(&mut |resolve: Function, _reject: Function| slot = Some(resolve));
-    // The executor runs synchronously: `slot` is filled.
-    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
-    (promise, resolve)
-}
+// A promise and the function resolving it (shared with the page SDK).
+pub(crate) use authmedia_js::deferred;
 
 /// Why an upstream fetch produced no usable response.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use authmedia_core::{
     negotiate, Api, Decision, ErrorBody, ErrorKind, Failure, MatrixError, MediaRequest, MxcUri,
-    RetryPolicy, Versions,
+    RetryPolicy,
 };
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -146,7 +146,7 @@ impl Inner {
                     format!("/versions is not JSON: {}", describe(&e)),
                 )
             })?;
-        let versions = versions_from_js(&json).ok_or_else(|| {
+        let versions = authmedia_js::versions(&json).ok_or_else(|| {
             WebError::new(
                 "server_error",
                 "/versions has no \"versions\" array of strings",
@@ -432,61 +432,13 @@ pub fn js_to_web(v: JsValue) -> WebError {
     WebError::new(code, describe(&v)).with_cause(v)
 }
 
-/// The core's `Versions` from a parsed `/versions` body. Read with `Reflect` rather than
-/// serde-wasm-bindgen: the same leniency as the core's serde impl (`versions` must be an array
-/// of strings; a non-object `unstable_features` is empty, a non-boolean flag is `false`) at a
-/// fraction of the wasm size.
-pub fn versions_from_js(v: &JsValue) -> Option<Versions> {
-    let list = get(v, "versions");
-    if !Array::is_array(&list) {
-        return None;
-    }
-    let mut versions = Vec::new();
-    for item in Array::from(&list).iter() {
-        versions.push(item.as_string()?);
-    }
-    let mut out = Versions {
-        versions,
-        ..Versions::default()
-    };
-    let features = get(v, "unstable_features");
-    if features.is_object() && !Array::is_array(&features) {
-        for key in js_sys::Object::keys(features.unchecked_ref::<js_sys::Object>()).iter() {
-            let Some(name) = key.as_string() else {
-                continue;
-            };
-            let on = get(&features, &name).as_bool() == Some(true);
-            out.unstable_features.insert(name, on);
-        }
-    }
-    Some(out)
-}
-
-/// The core's `ErrorBody` from a parsed error body (a field of the wrong type is `None`).
-pub fn error_body_from_js(v: &JsValue) -> Option<ErrorBody> {
-    if !v.is_object() {
-        return None;
-    }
-    let ms = get(v, "retry_after_ms")
-        .as_f64()
-        .filter(|n| n.is_finite() && *n >= 0.0);
-    // Finite and not negative: the saturating cast is exact for any realistic delay.
-    let retry_after_ms = ms.map(|n| n as u64);
-    Some(ErrorBody {
-        errcode: get(v, "errcode").as_string(),
-        error: get(v, "error").as_string(),
-        soft_logout: get(v, "soft_logout").as_bool(),
-        retry_after_ms,
-    })
-}
-
 /// Reads an error response into a `MatrixError`.
 async fn read_error(resp: &Response) -> MatrixError {
     let status = resp.status();
     let retry_after = resp.headers().get("Retry-After").ok().flatten();
     let body: Option<ErrorBody> = match resp.json() {
         Ok(p) => match JsFuture::from(p).await {
-            Ok(v) => error_body_from_js(&v),
+            Ok(v) => authmedia_js::error_body(&v),
             Err(_) => None,
         },
         Err(_) => None,

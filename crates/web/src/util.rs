@@ -1,4 +1,4 @@
-//! Small browser helpers: property access, timers, promise races, the window.
+//! Small browser helpers: property access (from `authmedia-js`), timers, promise races, the window.
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -7,10 +7,8 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::WebError;
 
-/// `obj[key]`, `undefined` when it cannot be read.
-pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
+// Property access, fresh objects and deferred promises are shared with the worker.
+pub use authmedia_js::{deferred, get, get_string, object, set};
 
 /// `obj[key]` for an argument the caller gave: a getter (or Proxy trap) that throws is an
 /// `invalid_argument` error carrying the thrown value, not a silently missing field.
@@ -46,21 +44,6 @@ pub fn check_token(token: &str) -> Result<(), WebError> {
     Ok(())
 }
 
-/// `obj[key]` as a string, if it is one.
-pub fn get_string(obj: &JsValue, key: &str) -> Option<String> {
-    get(obj, key).as_string()
-}
-
-/// `obj[key] = value` (errors ignored: only used on plain objects we created).
-pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
-
-/// A fresh plain object.
-pub fn object() -> JsValue {
-    Object::new().into()
-}
-
 /// The page's `window`.
 pub fn window() -> Result<web_sys::Window, WebError> {
     web_sys::window()
@@ -94,15 +77,6 @@ pub async fn with_timeout(promise: Promise, ms: i32) -> Option<Result<JsValue, J
         Ok(v) if v == JsValue::from(marker) => None,
         other => Some(other),
     }
-}
-
-/// A promise plus the function that resolves it.
-pub fn deferred() -> (Promise, Function) {
-    let mut slot: Option<Function> = None;
-    let promise = Promise::new(&mut |resolve: Function, _reject| slot = Some(resolve));
-    // `Promise::new` runs the executor synchronously, so `slot` is always filled.
-    let resolve = slot.unwrap_or_else(|| Function::new_no_args(""));
-    (promise, resolve)
 }
 
 /// Whether `v` is a function.
