@@ -17,7 +17,8 @@
  *       never sees Authorization (worker and fallback, src() and download());
  *   (e) any request after logout — including requests queued behind the fallback's concurrency
  *       limit when logout() is called, and media requests (the worker's upstream fetches, or the
- *       fallback's) still waiting in the browser's connection queue; object URLs are revoked;
+ *       fallback's) still waiting in the browser's connection queue, and (worker) a media request
+ *       still waiting for the worker's own /versions answer; object URLs are revoked;
  *   (f) a tab of another account — two tabs, two users, one worker: each tab's media carries its
  *       own token; a tab without a session sends none; one tab's logout leaves the other's token.
  * and (g) the blob fallback never serves active content inline: media uploaded as HTML, SVG with a
@@ -34,9 +35,12 @@
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadWorld } from '../harness/env.mjs';
 import * as mx from '../harness/matrix.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
+import { startStaticServer } from '../lib/static-server.mjs';
+import { REPO_ROOT } from '../harness/synapse.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { waitUntil } from '../lib/procs.mjs';
 import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
@@ -46,6 +50,9 @@ const INSECURE_HOST = 'authmedia.test';
 const ONLY = process.env.AUTHMEDIA_ONLY;
 const test = (name, opts, fn) => nodeTest(name, { ...opts, skip: ONLY && !name.includes(ONLY) ? `AUTHMEDIA_ONLY=${ONLY}` : false }, fn);
 const MODES = ['worker', 'fallback'];
+/** The worker test page (it speaks the worker's protocol itself) and the built worker. */
+const WORKER_PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
+const SW_DIST = path.join(REPO_ROOT, 'sw', 'dist');
 
 let world;
 let site;
@@ -554,6 +561,47 @@ for (const mode of MODES) {
     }
   });
 }
+
+test('(e) worker: a media request still waiting for the worker\'s own /versions at logout does not go out with the token afterwards', { timeout: 120_000 }, async () => {
+  // The page SDK tells the worker the negotiated API with the session; without it (a tab speaking
+  // the protocol itself, or after the negotiation's TTL) the worker asks /versions first and the
+  // media request waits for that answer before its upstream fetch exists — logout's abort of the
+  // running fetches cannot reach it. The worker test page sends a session without `api`.
+  const hs = await startRecorder();
+  const heldVersions = [];
+  hs.route('/_matrix/client/versions', async (req, res) => {
+    await new Promise((release) => heldVersions.push(release));
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' }).end(JSON.stringify({ versions: ['v1.11'] }));
+  });
+  const server = await startStaticServer({ root: WORKER_PAGES, mounts: { '/dist/': SW_DIST } });
+  const page = await browser.context.newPage();
+  const token = 'versions-wait-test-token';
+  try {
+    await page.goto(server.url('/index.html'));
+    await page.evaluate(() => t.register());
+    await page.evaluate((s) => t.setSession(s), { homeserver: hs.origin, accessToken: token, userId: '@alice:authmedia.test' });
+    const media = (r) => r.path.includes('/waiting');
+    const pending = page.evaluate((u) => t.fetch(u), `${hs.origin}/_matrix/media/v3/download/authmedia.test/waiting`);
+    await waitUntil(() => heldVersions.length === 1, { timeoutMs: 15_000, what: "the worker's /versions request" });
+    // Non-vacuous: the session was in use (the worker's /versions carries the token).
+    assert.ok(hs.requests.some((r) => r.path === '/_matrix/client/versions' && r.headers.authorization === `Bearer ${token}`));
+    assert.deepEqual(hs.requests.filter(media), [], 'no media request before /versions is answered');
+    assert.equal((await page.evaluate(() => t.logout())).ok, true);
+    for (const release of heldVersions.splice(0)) release();
+    // The worker answers only after whatever it sends upstream for this request.
+    const answer = await pending;
+    const leaked = hs.requests.filter(media).filter((r) => r.headers.authorization !== undefined || String(r.headers['access-control-request-headers'] ?? '').toLowerCase().includes('authorization'));
+    console.log(`# (e) worker, /versions wait across logout: answer ${answer.status} ${answer.text.slice(0, 120)}; media requests ${hs.requests.filter(media).length}, with the token ${leaked.length}`);
+    assert.deepEqual(leaked.map((r) => `${r.method} ${r.path}`), [], 'the waiting media request went out with the token after logout');
+    assert.equal(answer.status, 502, JSON.stringify(answer));
+    assert.equal(JSON.parse(answer.text).authmedia_code, 'cancelled');
+  } finally {
+    for (const release of heldVersions.splice(0)) release();
+    await page.close();
+    await server.close();
+    await hs.close();
+  }
+});
 
 test('(g) the blob fallback never serves active content inline; what the worker answers for it', { timeout: 180_000 }, async () => {
   const token = alice().accessToken;
