@@ -74,6 +74,13 @@ impl Sessions {
         true
     }
 
+    /// Whether some tab's session still holds `access_token` (not logged out, not replaced).
+    pub fn token_in_use(&self, access_token: &str) -> bool {
+        self.clients.iter().any(
+            |(_, state)| matches!(state, ClientState::Session(s) if s.access_token == access_token),
+        )
+    }
+
     /// Forgets `client_id` and returns what was known.
     pub fn remove(&mut self, client_id: &str) -> Option<ClientState> {
         let index = self.clients.iter().position(|(id, _)| id == client_id)?;
@@ -91,6 +98,28 @@ mod tests {
             access_token: token.into(),
             user_id: user.into(),
         })
+    }
+
+    #[test]
+    fn a_token_is_in_use_while_a_tab_holds_it() {
+        let mut sessions = Sessions::default();
+        assert!(!sessions.token_in_use("t1"));
+        sessions.set(
+            "tab-a",
+            session("https://hs.example", "t1", "@a:hs.example"),
+        );
+        sessions.set(
+            "tab-b",
+            session("https://hs.example", "t1", "@a:hs.example"),
+        );
+        assert!(sessions.token_in_use("t1"));
+        sessions.remove("tab-a");
+        assert!(sessions.token_in_use("t1"));
+        sessions.set_token("tab-b", "t2");
+        assert!(!sessions.token_in_use("t1"));
+        assert!(sessions.token_in_use("t2"));
+        sessions.set("tab-b", ClientState::NoSession);
+        assert!(!sessions.token_in_use("t2"));
     }
 
     #[test]

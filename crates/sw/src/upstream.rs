@@ -278,8 +278,8 @@ impl Flight {
         self.controller.replace(None);
     }
 
-    /// A fresh controller for the next attempt.
-    fn arm(&self) -> Result<AbortController, JsValue> {
+    /// A fresh controller for the next attempt (already aborted when the flight was).
+    pub(crate) fn arm(&self) -> Result<AbortController, JsValue> {
         let controller = AbortController::new()?;
         if self.cancelled.get() {
             controller.abort_with_reason(&CANCELLED.into());

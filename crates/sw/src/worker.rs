@@ -890,18 +890,32 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
     {
         return api;
     }
-    let owned = (shared.clone(), base.clone(), session.access_token.clone());
+    let owned = (
+        shared.clone(),
+        base.clone(),
+        session.access_token.clone(),
+        session.user_id.clone(),
+    );
     let answer = shared_task(shared, format!("versions:{base}"), move || {
         future_to_promise(async move {
-            let (shared, base, token) = owned;
+            let (shared, base, token, user) = owned;
+            // Logged out (or the token replaced) before this task ran: send nothing.
+            if !shared.borrow().sessions.token_in_use(&token) {
+                return Ok(JsValue::UNDEFINED);
+            }
             let url = format!("{base}/_matrix/client/versions");
+            // Registered like a media flight, so that a logout of `user` aborts it: a request
+            // still queued in the browser must not leave with the token afterwards.
+            let flight = upstream::Flight::start(&shared, &user);
+            let controller = flight.arm()?;
             // A stalled server must not hold media requests forever: same deadline as media.
-            let controller = AbortController::new()?;
             let timeout = shared.borrow().config.fetch_timeout_ms;
             let _deadline = upstream::Deadline::new(&controller, timeout);
             let request =
                 net::plain_authenticated_request(&url, &token, Some(&controller.signal()))?;
-            let response = net::fetch(&request).await?;
+            let response = net::fetch(&request).await;
+            flight.end();
+            let response = response?;
             if !response.ok() {
                 return Ok(JsValue::UNDEFINED);
             }
