@@ -197,6 +197,12 @@ export class AuthMedia {
   /**
    * Hydrates img/video/audio/source/a elements with `data-mxc` (+ data-width, data-height,
    * data-method, data-animated, data-filename) under `root`, also ones added later.
+   * Encrypted attachments: img/video/audio/source elements with `data-encrypted` (the event's
+   * `EncryptedFile` as JSON) and optionally `data-mimetype` (its `info.mimetype`) are shown
+   * through the `srcEncrypted()` path (worker URL, or a verified decrypted `blob:` URL); with
+   * both attributes `data-encrypted` wins (not on `a`, which uses `data-mxc`). Invalid JSON or a
+   * malformed file: state `error`, `invalid_argument`, nothing requested; a tampered file:
+   * `hash_mismatch`, which `retryFailed()` does not retry.
    * Returns the unmount function.
    */
   mount(root: Element): () => void;

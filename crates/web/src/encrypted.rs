@@ -122,21 +122,33 @@ impl Inner {
                 WebError::invalid_argument("srcEncrypted options must be an object").into(),
             );
         };
+        self.encrypted_src(&parsed, mimetype.as_deref(), false)
+            .await
+            .map(|(url, _)| url)
+    }
+
+    /// The URL of a validated file (shared by `srcEncrypted` and `mount`'s `data-encrypted`):
+    /// the worker's URL, or a `blob:` URL and its cache key, pinned when `pin`.
+    pub(crate) async fn encrypted_src(
+        self: &Rc<Self>,
+        file: &EncryptedFile,
+        mimetype: Option<&str>,
+        pin: bool,
+    ) -> Result<(String, Option<String>), JsValue> {
         self.token()?;
-        let id = self.remember(&parsed, mimetype.as_deref())?;
+        let id = self.remember(file, mimetype)?;
         if self.mode.get() == Mode::Worker {
             if let Some(url) = self.register_encrypted(&id).await {
                 let mut c = self.counters.borrow_mut();
                 c.worker_urls = c.worker_urls.saturating_add(1);
-                return Ok(url);
+                return Ok((url, None));
             }
         }
-        let url = self
-            .encrypted_blob(&id, &parsed, mimetype.as_deref())
-            .await?;
+        let key = format!("encrypted:{id}");
+        let url = self.encrypted_blob(&key, file, mimetype, pin).await?;
         let mut c = self.counters.borrow_mut();
         c.fallback_urls = c.fallback_urls.saturating_add(1);
-        Ok(url)
+        Ok((url, Some(key)))
     }
 
     /// The registry id of `file` (the same id for the same file and type).
@@ -234,29 +246,29 @@ impl Inner {
     /// concurrent callers share one download.
     async fn encrypted_blob(
         self: &Rc<Self>,
-        id: &str,
+        key: &str,
         file: &EncryptedFile,
         mimetype: Option<&str>,
+        pin: bool,
     ) -> Result<String, JsValue> {
-        let key = format!("encrypted:{id}");
         for _ in 0..3 {
-            if let Some(u) = self.blobs.borrow_mut().get(&key, false) {
+            if let Some(u) = self.blobs.borrow_mut().get(key, pin) {
                 let mut c = self.counters.borrow_mut();
                 c.cache_hits = c.cache_hits.saturating_add(1);
                 return Ok(u);
             }
-            let existing = self.inflight.borrow().get(&key).cloned();
+            let existing = self.inflight.borrow().get(key).cloned();
             let promise = match existing {
                 Some(p) => p,
                 None => {
                     let me = Rc::clone(self);
-                    let (k, f, t) = (key.clone(), file.clone(), mimetype.map(str::to_owned));
+                    let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
                     let p: Promise = future_to_promise(async move {
                         let r = me.load_encrypted(&k, &f, t.as_deref()).await;
                         me.inflight.borrow_mut().remove(&k);
                         r.map(|()| JsValue::TRUE).map_err(JsValue::from)
                     });
-                    self.inflight.borrow_mut().insert(key.clone(), p.clone());
+                    self.inflight.borrow_mut().insert(key.to_owned(), p.clone());
                     p
                 }
             };

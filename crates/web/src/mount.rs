@@ -3,6 +3,16 @@
 //! `data-filename`), including ones added or changed later (a `MutationObserver`), and
 //! releases them when they are removed.
 //!
+//! Encrypted attachments: `img`, `video`, `audio` and `source` elements with `data-encrypted`
+//! (the event's `file`, the `EncryptedFile` JSON) and optionally `data-mimetype` (its
+//! `info.mimetype`) are shown through the `srcEncrypted` path: the worker's same-origin URL,
+//! or in the fallback a verified, decrypted `blob:` URL of a safe type. An element with both
+//! `data-encrypted` and `data-mxc` shows the encrypted file (`data-mxc` is ignored); `a`
+//! elements are hydrated from `data-mxc` only. Invalid JSON or a malformed file ends in
+//! `error` with the attachment's code (`invalid_argument`), before any request. A tampered or
+//! truncated file ends in `error` with `hash_mismatch` in both modes (worker mode: the worker's
+//! JSON answer is read once the element failed, see [`worker_error_code`]).
+//!
 //! Thumbnail sizes come from the element's CSS box (or `data-width`/`data-height` when it
 //! has none yet) × `devicePixelRatio`, through the core's `thumbnail_size`.
 //!
@@ -20,24 +30,29 @@
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use authmedia_core::{thumbnail_size, MediaRequest, Method};
+use authmedia_core::{thumbnail_size, EncryptedFile, MediaRequest, Method, MxcUri};
+use authmedia_js::file_from_js;
 use js_sys::{Array, Function, Map};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
     Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit,
     MutationObserver, MutationObserverInit, MutationRecord, Node,
 };
 
+use crate::encrypted::attachment_error;
 use crate::error::{code_of, WebError};
 use crate::sdk::{parse_mxc, Inner, Mode};
 use crate::util::{get_string, window};
 
-const SELECTOR: &str =
-    "img[data-mxc], video[data-mxc], audio[data-mxc], source[data-mxc], a[data-mxc]";
-const WATCHED: [&str; 6] = [
+const SELECTOR: &str = "img[data-mxc], video[data-mxc], audio[data-mxc], source[data-mxc], \
+     a[data-mxc], img[data-encrypted], video[data-encrypted], audio[data-encrypted], \
+     source[data-encrypted]";
+const WATCHED: [&str; 8] = [
     "data-mxc",
+    "data-encrypted",
+    "data-mimetype",
     "data-width",
     "data-height",
     "data-method",
@@ -179,6 +194,65 @@ pub(crate) fn request_for(el: &Element, tag: &str) -> Result<MediaRequest, WebEr
     Ok(MediaRequest::Thumbnail(t))
 }
 
+/// What an element shows.
+enum Source {
+    /// `a[data-mxc]`: nothing to load, the click saves the file.
+    Link,
+    Mxc(MxcUri, MediaRequest),
+    /// `data-encrypted` (+ `data-mimetype`).
+    Encrypted(EncryptedFile, Option<String>),
+}
+
+/// The element's source, or its error; with the mxc that names it in `error` events.
+/// `data-encrypted` wins over `data-mxc` (except on `a`); `None`: neither attribute.
+fn source_of(el: &Element, tag: &str) -> Option<(Option<String>, Result<Source, WebError>)> {
+    if tag != "a" {
+        if let Some(json) = el.get_attribute("data-encrypted") {
+            return Some(match file_from_js(&JsValue::from_str(&json)) {
+                Ok(file) => (
+                    Some(file.url.to_string()),
+                    Ok(Source::Encrypted(file, el.get_attribute("data-mimetype"))),
+                ),
+                Err(e) => (None, Err(attachment_error(&e))),
+            });
+        }
+    }
+    let mxc_s = el.get_attribute("data-mxc")?;
+    let source = parse_mxc(&mxc_s).and_then(|mxc| {
+        if tag == "a" {
+            return Ok(Source::Link);
+        }
+        Ok(Source::Mxc(mxc, request_for(el, tag)?))
+    });
+    Some((Some(mxc_s), source))
+}
+
+/// Worker mode: why the worker's same-origin URL of an encrypted file failed, from its JSON
+/// error (`authmedia_code`): `hash_mismatch` for a tampered or truncated ciphertext (not
+/// retryable), otherwise `load_failed`. Asking again costs one more download of the ciphertext
+/// by the worker, only after a failure; the page's request carries no token.
+async fn worker_error_code(url: &str) -> &'static str {
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let Ok(w) = window() else {
+        return "load_failed";
+    };
+    let answer = async {
+        let resp: web_sys::Response = JsFuture::from(w.fetch_with_str_and_init(url, &init))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        JsFuture::from(resp.json().ok()?).await.ok()
+    };
+    match answer.await {
+        Some(json) if get_string(&json, "authmedia_code").as_deref() == Some("hash_mismatch") => {
+            "hash_mismatch"
+        }
+        _ => "load_failed",
+    }
+}
+
 /// Mounts `root`; the returned function unmounts it.
 pub fn mount(inner: &Rc<Inner>, root: Element) -> Result<Function, JsValue> {
     if inner.logged_out.get() {
@@ -265,7 +339,7 @@ pub fn mount(inner: &Rc<Inner>, root: Element) -> Result<Function, JsValue> {
     Ok(unmount.unchecked_into())
 }
 
-/// Tracks `node` and its `[data-mxc]` descendants.
+/// Tracks `node` and its `[data-mxc]`/`[data-encrypted]` descendants.
 fn scan(inner: &Rc<Inner>, root_id: u32, node: &Node) {
     let Some(el) = node.dyn_ref::<Element>() else {
         return;
@@ -316,11 +390,24 @@ fn track(inner: &Rc<Inner>, root_id: u32, el: &Element) {
         listeners.push((
             "error",
             Closure::new(move |_e: JsValue| {
-                if e3.has_attribute("src")
-                    && e3.get_attribute("data-authmedia-state").as_deref() != Some("evicted")
-                {
-                    set_state(&e3, "error", Some("load_failed"));
+                let Some(src) = e3.get_attribute("src") else {
+                    return;
+                };
+                if e3.get_attribute("data-authmedia-state").as_deref() == Some("evicted") {
+                    return;
                 }
+                if !e3.has_attribute("data-encrypted") || src.starts_with("blob:") {
+                    set_state(&e3, "error", Some("load_failed"));
+                    return;
+                }
+                // An encrypted file served by the worker: its JSON answer says why.
+                let e4 = e3.clone();
+                spawn_local(async move {
+                    let code = worker_error_code(&src).await;
+                    if e4.get_attribute("src").as_deref() == Some(src.as_str()) {
+                        set_state(&e4, "error", Some(code));
+                    }
+                });
             }),
         ));
     }
@@ -387,7 +474,7 @@ fn track(inner: &Rc<Inner>, root_id: u32, el: &Element) {
 fn attribute_changed(inner: &Rc<Inner>, root_id: u32, el: &Element) {
     let id = inner.mounts.borrow_mut().id_of(el);
     match id {
-        Some(id) if el.has_attribute("data-mxc") => {
+        Some(id) if el.matches(SELECTOR).unwrap_or(false) => {
             release(inner, id);
             hydrate(inner, id);
         }
@@ -468,31 +555,27 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
         (r.el.clone(), r.generation, r.visible)
     };
     let t = tag(&el);
-    let Some(mxc_s) = el.get_attribute("data-mxc") else {
+    let Some((label, source)) = source_of(&el, &t) else {
         return;
     };
-    let mxc = match parse_mxc(&mxc_s) {
-        Ok(m) => m,
+    let source = match source {
+        Ok(Source::Link) => {
+            set_state(&el, "loaded", None);
+            return;
+        }
+        Ok(s) => s,
         Err(e) => {
             set_state(&el, "error", Some(e.code));
-            inner.emit_error(&e.to_js(), Some(&mxc_s));
+            inner.emit_error(&e.to_js(), label.as_deref());
             return;
         }
     };
-    if t == "a" {
-        set_state(&el, "loaded", None);
-        return;
-    }
-    let req = match request_for(&el, &t) {
-        Ok(r) => r,
-        Err(e) => {
-            set_state(&el, "error", Some(e.code));
-            inner.emit_error(&e.to_js(), Some(&mxc_s));
-            return;
-        }
+    // Whether the URL will be an object URL: those wait until the element is in view.
+    let blob = match &source {
+        Source::Encrypted(..) => inner.mode.get() == Mode::Fallback,
+        _ => inner.mode.get() == Mode::Fallback && inner.api.get().is_authenticated(),
     };
-    let fallback = inner.mode.get() == Mode::Fallback && inner.api.get().is_authenticated();
-    if fallback && is_lazy(&t) && !visible {
+    if blob && is_lazy(&t) && !visible {
         if el.get_attribute("data-authmedia-state").is_none() {
             set_state(&el, "idle", None);
         }
@@ -503,7 +586,13 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
     }
     set_state(&el, "loading", None);
     spawn_local(async move {
-        let result = me.src_for(&mxc, &req, fallback).await;
+        let result = match &source {
+            Source::Encrypted(file, mimetype) => {
+                me.encrypted_src(file, mimetype.as_deref(), true).await
+            }
+            Source::Mxc(mxc, req) => me.src_for(mxc, req, blob).await,
+            Source::Link => return,
+        };
         let mut m = me.mounts.borrow_mut();
         let current = m.elems.get_mut(&id).filter(|r| r.generation == generation);
         let Some(r) = current else {
@@ -562,7 +651,7 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
                 } else {
                     set_state(&el, "error", Some(&code));
                 }
-                me.emit_error(&e, Some(&mxc_s));
+                me.emit_error(&e, label.as_deref());
             }
         }
     });
