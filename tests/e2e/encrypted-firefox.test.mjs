@@ -1,54 +1,40 @@
 /**
- * Encrypted attachments in Firefox ESR (geckodriver/WebDriver) through the page SDK's fallback, with
- * service workers disabled (`dom.serviceWorkers.enabled = false`): `srcEncrypted()` downloads with the
- * token, verifies and decrypts in wasm and hands out a `blob:` URL — the PNG decodes at its size, the
- * webm plays and seeks; a flipped byte rejects with `hash_mismatch` and creates no object URL.
+ * Encrypted attachments in Firefox ESR (geckodriver/WebDriver), the page SDK of tests/pages/page/:
+ *
+ * - worker mode (service workers on, the package's worker): `srcEncrypted()` hands out a same-origin
+ *   `<scope>authmedia/encrypted/<id>` URL — the PNG decodes at its size, the webm plays and seeks
+ *   from a `<video>` with and without `crossorigin` (the worker builds the answer from the verified plaintext:
+ *   a same-origin basic response, not the CORS answer Firefox refuses to a no-cors media load); a
+ *   flipped byte → no image, the URL answers the worker's JSON error (502, `hash_mismatch`);
+ * - fallback, with service workers disabled (`dom.serviceWorkers.enabled = false`): `srcEncrypted()`
+ *   downloads with the token, verifies and decrypts in wasm and hands out a `blob:` URL — the PNG
+ *   decodes at its size, the webm plays and seeks; a flipped byte rejects with `hash_mismatch` and
+ *   creates no object URL.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON } from '../harness/encrypted.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
-import { startPageSite } from '../pages/page/site.mjs';
+import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 
 let world;
 let site;
 let ff;
 const enc = {};
 
-const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
-
-/** Encrypts like a Matrix client (EncryptedFile v2) and uploads the ciphertext, optionally altered. */
-async function seed(name, plain, mutate = (c) => c) {
-  const key = randomBytes(32);
-  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
-  const c = createCipheriv('aes-256-ctr', key, iv);
-  const ciphertext = Buffer.concat([c.update(plain), c.final()]);
-  const sha256 = b64(createHash('sha256').update(ciphertext).digest());
-  const url = await mx.upload(world.synapse.baseUrl, world.users.alice.accessToken, mutate(ciphertext), 'application/octet-stream', `${name}.bin`);
-  enc[name] = {
-    url,
-    key: { kty: 'oct', alg: 'A256CTR', key_ops: ['encrypt', 'decrypt'], k: key.toString('base64url'), ext: true },
-    iv: b64(iv),
-    hashes: { sha256 },
-    v: 'v2',
-  };
-}
-
 before(async () => {
   world = await loadWorld();
+  if (!hasWorker()) throw new Error('npm/sw/authmedia-sw.js is missing: run scripts/build.sh');
   const png = readFixture(world.media.png64);
-  await seed('png', png);
-  await seed('webm', readFixture(world.media.webm));
-  await seed('flipped', png, (c) => {
+  enc.png = await uploadEncrypted(world, 'png', png);
+  enc.webm = await uploadEncrypted(world, 'webm', readFixture(world.media.webm));
+  enc.flipped = await uploadEncrypted(world, 'flipped', png, (c) => {
     c[c.length >> 1] ^= 0x80;
     return c;
   });
   site = await startPageSite();
-  ff = await launchFirefox({ prefs: { 'dom.serviceWorkers.enabled': false } });
-  await ff.setTimeouts({ script: 120_000, pageLoad: 60_000 });
 });
 
 after(async () => {
@@ -56,7 +42,53 @@ after(async () => {
   await site?.close();
 });
 
+/** A fresh Firefox per test (the fallback test turns service workers off). */
+async function firefox(prefs = {}) {
+  await ff?.close();
+  ff = await launchFirefox({ prefs });
+  await ff.setTimeouts({ script: 120_000, pageLoad: 60_000 });
+  return ff;
+}
+
+const alice = () => ({ homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId });
+
+test('Firefox ESR worker: encrypted image and webm (with and without crossorigin, a seek) from worker URLs; a flipped byte → no image, JSON hash_mismatch', { timeout: 240_000 }, async () => {
+  const ff = await firefox();
+  await ff.navigate(site.url('/'));
+  await ff.waitFor('return window.amLoaded || window.amLoadError', { timeoutMs: 30_000 });
+  assert.equal(await ff.executeScript('return window.amLoadError || null'), null);
+  await ff.evaluate('window.media = await window.am.AuthMedia.init(args[0]);', alice());
+  await ff.waitFor("return window.media.mode === 'worker' && navigator.serviceWorker.controller !== null", { timeoutMs: 30_000 });
+  const origin = new URL(site.url('/')).origin;
+
+  const img = await ff.evaluate(SHOW_IMAGE, enc.png, 'image/png');
+  assert.equal(img.outcome, 'load', JSON.stringify(img));
+  assert.ok(img.url.startsWith(`${origin}/authmedia/encrypted/`), img.url);
+  assert.deepEqual([img.w, img.h], [world.media.png64.width, world.media.png64.height]);
+
+  const m = world.media.webm;
+  for (const crossOrigin of [null, 'anonymous']) {
+    const v = await ff.evaluate(PLAY_AND_SEEK, enc.webm, 'video/webm', 1.5, crossOrigin);
+    const where = `crossorigin=${crossOrigin}: ${JSON.stringify(v)}`;
+    assert.ok(v.url.startsWith(`${origin}/authmedia/encrypted/`), where);
+    assert.ok(v.played >= 0.3 && Math.abs(v.seeked - 1.5) < 0.5 && v.readyState >= 2, where);
+    assert.deepEqual([v.w, v.h], [m.width, m.height], where);
+  }
+
+  const bad = await ff.evaluate(SHOW_IMAGE, enc.flipped, 'image/png');
+  assert.equal(bad.outcome, 'error', JSON.stringify(bad));
+  assert.equal(bad.w, 0);
+  assert.ok(bad.url.startsWith(`${origin}/authmedia/encrypted/`), bad.url);
+  const answer = await ff.evaluate(FETCH_JSON, bad.url);
+  assert.equal(answer.status, 502, JSON.stringify(answer));
+  assert.equal(answer.type, 'application/json');
+  assert.equal(answer.json?.authmedia_code, 'hash_mismatch', JSON.stringify(answer));
+  assert.equal(answer.json?.errcode, 'AUTHMEDIA_HASH_MISMATCH');
+  await ff.evaluate('await window.media.logout();');
+});
+
 test('Firefox ESR fallback: encrypted image and webm (with a seek) as blob: URLs; a flipped byte → hash_mismatch', { timeout: 240_000 }, async () => {
+  const ff = await firefox({ 'dom.serviceWorkers.enabled': false });
   await ff.navigate(site.url('/'));
   await ff.waitFor('return window.amLoaded || window.amLoadError', { timeoutMs: 30_000 });
   assert.equal(await ff.executeScript('return window.amLoadError || null'), null);

@@ -16,10 +16,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { uploadEncrypted } from '../harness/encrypted.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, hasWorker } from '../pages/page/site.mjs';
 
@@ -30,29 +30,8 @@ let consoleLines;
 /** name → { file: EncryptedFile, plain: Buffer, mimetype } */
 const enc = {};
 
-const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
-const b64url = (buf) => buf.toString('base64url');
-
-/** Encrypts like a Matrix client: random key, iv = 8 random bytes + a zero counter. */
-function encrypt(plain) {
-  const key = randomBytes(32);
-  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
-  const c = createCipheriv('aes-256-ctr', key, iv);
-  const ciphertext = Buffer.concat([c.update(plain), c.final()]);
-  const secrets = {
-    key: { kty: 'oct', alg: 'A256CTR', key_ops: ['encrypt', 'decrypt'], k: b64url(key), ext: true },
-    iv: b64(iv),
-    hashes: { sha256: b64(createHash('sha256').update(ciphertext).digest()) },
-    v: 'v2',
-  };
-  return { ciphertext, secrets };
-}
-
-async function seed(name, plain, mimetype, mutate = (c) => c) {
-  const { ciphertext, secrets } = encrypt(plain);
-  const token = world.users.alice.accessToken;
-  const url = await mx.upload(world.synapse.baseUrl, token, mutate(Buffer.from(ciphertext)), 'application/octet-stream', `${name}.bin`);
-  enc[name] = { file: { url, ...secrets }, plain, mimetype };
+async function seed(name, plain, mimetype, mutate) {
+  enc[name] = { file: await uploadEncrypted(world, name, plain, mutate), plain, mimetype };
 }
 
 before(async () => {

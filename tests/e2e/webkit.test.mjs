@@ -8,6 +8,10 @@
  * also across a 307 to a "CDN". Fallback path (page SDK, tests/pages/page/): a page no worker
  * controls (`workerUrl: null`, another origin than the worker's page) and `fallback: 'force'`;
  * images (one with crossorigin) and a video (the webm, see ctx below) from blob: URLs.
+ * Encrypted attachments (page SDK `srcEncrypted`, tests/harness/encrypted.mjs): worker mode (own
+ * page site origin) — image, the 8 s mp4 encrypted (plays, seeks, both crossorigin forms), a flipped
+ * byte → no image and the worker's JSON `hash_mismatch`; fallback "force" — image and webm from blob:
+ * URLs, a flipped byte → rejected with `hash_mismatch`.
  * The same scenarios (tests/pages/engines/scenarios.mjs) run in Chromium and Firefox in
  * tests/e2e/engines.test.mjs.
  *
@@ -15,7 +19,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { loadWorld } from '../harness/env.mjs';
+import { readFixture } from '../harness/fixtures.mjs';
+import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON } from '../harness/encrypted.mjs';
 import { launchWebKit } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 import * as s from '../pages/engines/scenarios.mjs';
@@ -24,7 +31,10 @@ let world;
 let site;
 let pageSite;
 let engine;
+let session;
 let video;
+/** Encrypted attachments (EncryptedFile v2, tests/harness/encrypted.mjs): png, flipped (one byte altered), mp4 (the 8 s cut), webm. */
+const enc = {};
 // Distinct URLs per run and per test: nothing is answered from a cache, and Synapse's log of an
 // earlier run (a reused world) never matches.
 let n = (Date.now() % 1_000_000) * 100;
@@ -36,7 +46,15 @@ before(async () => {
   site = await s.startEngineSite();
   pageSite = await startPageSite();
   assert.ok(hasWorker(), 'npm/sw is missing: run scripts/build.sh');
-  const session = await launchWebKit();
+  const png = readFixture(world.media.png64);
+  enc.png = await uploadEncrypted(world, 'png', png);
+  enc.flipped = await uploadEncrypted(world, 'flipped', png, (c) => {
+    c[c.length >> 1] ^= 0x80;
+    return c;
+  });
+  enc.mp4 = await uploadEncrypted(world, 'mp4', readFileSync(video.path));
+  enc.webm = await uploadEncrypted(world, 'webm', readFixture(world.media.webm));
+  session = await launchWebKit();
   await session.setTimeouts({ script: 180_000, pageLoad: 60_000 });
   engine = s.fromWebDriver('webkit', session);
 });
@@ -97,4 +115,67 @@ test('WebKit fallback: a page no worker controls (workerUrl: null) renders image
 
 test('WebKit fallback: fallback "force" renders images and the webm', { timeout: 240_000 }, async () => {
   await s.fallbackForced(ctx(), pageSite);
+});
+
+const alice = (extra = {}) => ({ homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, ...extra });
+
+/** Opens the page SDK's test page on `siteOf` and inits `window.media` with alice and `extra`. */
+async function openPageSdk(siteOf, extra) {
+  await engine.goto(siteOf.url('/'));
+  await session.waitFor('return window.amLoaded || window.amLoadError', { timeoutMs: 30_000 });
+  assert.equal(await engine.run('return window.amLoadError || null'), null);
+  return engine.run('window.media = await window.am.AuthMedia.init(args[0]); return { mode: window.media.mode, reason: window.media.fallbackReason };', alice(extra));
+}
+
+test('WebKit worker: encrypted image and 8 s mp4 (with and without crossorigin: plays, seeks) from worker URLs; a flipped byte → no image, JSON hash_mismatch', { timeout: 240_000 }, async () => {
+  // Its own origin: the worker registered here must not control the page SDK site of the fallback tests.
+  const encSite = await startPageSite();
+  try {
+    await openPageSdk(encSite, {});
+    await session.waitFor("return window.media.mode === 'worker' && navigator.serviceWorker.controller !== null", { timeoutMs: 30_000 });
+    const origin = new URL(encSite.url('/')).origin;
+
+    const img = await engine.run(SHOW_IMAGE, enc.png, 'image/png');
+    assert.equal(img.outcome, 'load', JSON.stringify(img));
+    assert.ok(img.url.startsWith(`${origin}/authmedia/encrypted/`), img.url);
+    assert.deepEqual([img.w, img.h], [world.media.png64.width, world.media.png64.height]);
+
+    const middle = video.durationS / 2;
+    for (const crossOrigin of [null, 'anonymous']) {
+      const v = await engine.run(PLAY_AND_SEEK, enc.mp4, 'video/mp4', middle, crossOrigin);
+      const where = `crossorigin=${crossOrigin}: ${JSON.stringify(v)}`;
+      assert.ok(v.url.startsWith(`${origin}/authmedia/encrypted/`), where);
+      assert.ok(v.played >= 0.3 && Math.abs(v.seeked - middle) < 0.5 && v.readyState >= 2, where);
+      assert.deepEqual([v.w, v.h], [video.width, video.height], where);
+    }
+
+    const bad = await engine.run(SHOW_IMAGE, enc.flipped, 'image/png');
+    assert.equal(bad.outcome, 'error', JSON.stringify(bad));
+    assert.equal(bad.w, 0);
+    const answer = await engine.run(FETCH_JSON, bad.url);
+    assert.equal(answer.status, 502, JSON.stringify(answer));
+    assert.equal(answer.json?.authmedia_code, 'hash_mismatch', JSON.stringify(answer));
+    await engine.run('await window.media.logout();');
+  } finally {
+    await encSite.close();
+  }
+});
+
+test('WebKit fallback: encrypted image and webm (plays, seeks) as blob: URLs (fallback "force"); a flipped byte → hash_mismatch, no object URL', { timeout: 120_000 }, async () => {
+  assert.deepEqual(await openPageSdk(pageSite, { fallback: 'force' }), { mode: 'fallback', reason: 'forced' });
+  const img = await engine.run(SHOW_IMAGE, enc.png, 'image/png');
+  assert.equal(img.outcome, 'load', JSON.stringify(img));
+  assert.ok(img.url.startsWith('blob:'), img.url);
+  assert.deepEqual([img.w, img.h], [world.media.png64.width, world.media.png64.height]);
+  // The webm, as for the fallback's plain video (an mp4 of a few MB from a blob: URL is unreliable in WebKitGTK, above).
+  const m = world.media.webm;
+  const v = await engine.run(PLAY_AND_SEEK, enc.webm, 'video/webm', 1, null);
+  assert.ok(v.url.startsWith('blob:'), JSON.stringify(v));
+  assert.ok(v.played >= 0.3 && Math.abs(v.seeked - 1) < 0.5 && v.readyState >= 2, JSON.stringify(v));
+  assert.deepEqual([v.w, v.h], [m.width, m.height]);
+  const before = await engine.run('return window.media.stats().fallback.objectUrls');
+  const bad = await engine.run(SHOW_IMAGE, enc.flipped, 'image/png');
+  assert.deepEqual(bad, { rejected: { code: 'hash_mismatch', reason: 'hash_mismatch' } });
+  assert.equal(await engine.run('return window.media.stats().fallback.objectUrls'), before);
+  await engine.run('await window.media.logout();');
 });

@@ -1,0 +1,98 @@
+/**
+ * Encrypted attachments for the e2e tests (encrypted.test.mjs, encrypted-firefox.test.mjs,
+ * webkit.test.mjs): encrypt like a Matrix client (the spec's `EncryptedFile` v2: AES-256-CTR with a
+ * random key, iv = 8 random bytes + a zero counter, SHA-256 of the ciphertext) and upload the
+ * ciphertext to the world's Synapse as alice; plus in-page script bodies (WebDriver `evaluate`
+ * bodies, `args` = their arguments) that show an encrypted image / play an encrypted video through
+ * `window.media` (the page SDK of tests/pages/page/).
+ *
+ * API:
+ *   encryptAttachment(plain) → { ciphertext: Buffer, secrets: EncryptedFile minus url }
+ *   uploadEncrypted(world, name, plain, mutate?) → Promise<EncryptedFile>   `mutate(ciphertext)` alters the
+ *       uploaded bytes (tampering); the file keeps the original hash
+ *   SHOW_IMAGE   body: args [file, mimetype] → { url, outcome: 'load'|'error', w, h } or { rejected: {code, reason} }
+ *   PLAY_AND_SEEK  body: args [file, mimetype, seekTo, crossOrigin|null] → { url, played, seeked, readyState, duration, w, h };
+ *       throws on a media error or a 30 s stall
+ *   FETCH_JSON   body: args [url] → { status, type, json }
+ */
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import * as mx from './matrix.mjs';
+
+const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
+
+export function encryptAttachment(plain) {
+  const key = randomBytes(32);
+  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
+  const c = createCipheriv('aes-256-ctr', key, iv);
+  const ciphertext = Buffer.concat([c.update(plain), c.final()]);
+  const secrets = {
+    key: { kty: 'oct', alg: 'A256CTR', key_ops: ['encrypt', 'decrypt'], k: key.toString('base64url'), ext: true },
+    iv: b64(iv),
+    hashes: { sha256: b64(createHash('sha256').update(ciphertext).digest()) },
+    v: 'v2',
+  };
+  return { ciphertext, secrets };
+}
+
+export async function uploadEncrypted(world, name, plain, mutate = (c) => c) {
+  const { ciphertext, secrets } = encryptAttachment(plain);
+  const url = await mx.upload(world.synapse.baseUrl, world.users.alice.accessToken, mutate(Buffer.from(ciphertext)), 'application/octet-stream', `${name}.bin`);
+  return { url, ...secrets };
+}
+
+export const SHOW_IMAGE = `
+  const [file, mimetype] = args;
+  let url;
+  try {
+    url = await window.media.srcEncrypted(file, { mimetype });
+  } catch (e) {
+    return { rejected: { code: e.code, reason: e.reason } };
+  }
+  const img = document.createElement('img');
+  document.getElementById('root').append(img);
+  const outcome = await new Promise((resolve) => {
+    img.onload = () => resolve('load');
+    img.onerror = () => resolve('error');
+    img.src = url;
+  });
+  return { url, outcome, w: img.naturalWidth, h: img.naturalHeight };`;
+
+export const PLAY_AND_SEEK = `
+  const [file, mimetype, seekTo, crossOrigin] = args;
+  const url = await window.media.srcEncrypted(file, { mimetype });
+  const v = document.createElement('video');
+  v.muted = true;
+  v.playsInline = true;
+  v.preload = 'auto';
+  if (crossOrigin !== null) v.crossOrigin = crossOrigin;
+  document.getElementById('root').append(v);
+  // Polls the element's state (bounded); rejects on a media error or after ms.
+  const until = (cond, ms) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const timer = setInterval(() => {
+      let err = null;
+      if (v.error) err = 'video error ' + v.error.code + ' ' + v.error.message + ' (crossorigin=' + crossOrigin + ')';
+      else if (!cond() && performance.now() - t0 > ms) err = 'timeout (t=' + v.currentTime + ', readyState=' + v.readyState + ', crossorigin=' + crossOrigin + ')';
+      else if (!cond()) return;
+      clearInterval(timer);
+      if (err) reject(new Error(err));
+      else resolve();
+    }, 50);
+  });
+  v.src = url;
+  // As engines.js: play once it can (WebKitGTK once stalled at t≈0 with play() called right after src).
+  await until(() => v.readyState >= 3, 30000);
+  await v.play();
+  await until(() => v.currentTime >= 0.3, 30000);
+  const played = v.currentTime;
+  v.pause();
+  v.currentTime = seekTo;
+  await until(() => !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - seekTo) < 0.5, 30000);
+  return { url, played, seeked: v.currentTime, readyState: v.readyState, duration: v.duration, w: v.videoWidth, h: v.videoHeight };`;
+
+export const FETCH_JSON = `
+  const r = await fetch(args[0], { cache: 'no-store' });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch {}
+  return { status: r.status, type: r.headers.get('content-type'), json };`;
