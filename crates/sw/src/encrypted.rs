@@ -455,12 +455,7 @@ async fn download(
         ));
     }
     let limit = shared.borrow().config.store_budget;
-    let length = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let length = net::content_length(&response);
     let mut decryptor = match length {
         Some(n) if n > limit => {
             return Err(Failure::attachment(&AttachmentError::TooLarge { limit }))

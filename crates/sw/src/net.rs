@@ -102,6 +102,12 @@ pub(crate) async fn array_buffer(response: &Response) -> Result<ArrayBuffer, JsV
         .dyn_into::<ArrayBuffer>()
 }
 
+/// The response's `Content-Length`, when it has a readable, valid one.
+pub(crate) fn content_length(response: &Response) -> Option<u64> {
+    let value = response.headers().get("content-length").ok().flatten()?;
+    value.trim().parse::<u64>().ok()
+}
+
 /// Reads a JSON body (`None` when it is not JSON).
 pub(crate) async fn json(response: &Response) -> Option<JsValue> {
     JsFuture::from(response.json().ok()?).await.ok()

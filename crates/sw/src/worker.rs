@@ -623,12 +623,7 @@ impl Fetch<'_> {
             return Ok((Outcome::NotShared, Some(own)));
         }
 
-        let length = response
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let length = net::content_length(&response);
         let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
         if self.range.is_none() && !storable {
             // Too big to hold: streamed through (only the headers had a deadline).
