@@ -137,10 +137,11 @@ fn homeservers() -> Vec<Homeserver> {
 }
 
 /// Checks what the classifier says about any URL: a match is always rebuildable, its
-/// rebuilt URL classifies the same, and an upgrade is authenticated media.
-fn check_classification(url: &str, hss: &[Homeserver]) {
+/// rebuilt URL classifies the same, and an upgrade is authenticated media. Returns the route
+/// of a match, so callers can prove the checks below really ran.
+fn check_classification(url: &str, hss: &[Homeserver]) -> Option<Route> {
     let Classification::Media(m) = classify(url, hss) else {
-        return;
+        return None;
     };
     let hs = &hss[m.homeserver];
     assert!(url.starts_with(hs.base()), "{url} matched {hs}");
@@ -165,19 +166,32 @@ fn check_classification(url: &str, hss: &[Homeserver]) {
     }
     let path = rebuilt.strip_prefix(hs.base()).unwrap();
     let path = path.split('?').next().unwrap();
+    // Exactly `<prefix>download/…` or `<prefix>thumbnail/…` (the legacy prefix is
+    // `/_matrix/media/v3/`, the others end in `/media/`).
+    let rest = path
+        .strip_prefix(m.route.api().media_prefix())
+        .unwrap_or_else(|| panic!("{rebuilt} is outside {}", m.route.api().media_prefix()));
     assert!(
-        path.starts_with(m.route.api().media_prefix())
-            && (path.contains("/media/download/") || path.contains("/media/thumbnail/")),
+        rest.starts_with("download/") || rest.starts_with("thumbnail/"),
         "{rebuilt}"
     );
     assert!(!path.split('/').any(|s| s == "." || s == ".."), "{rebuilt}");
+    Some(m.route)
 }
 
 #[test]
 fn adversarial_strings_never_panic_and_keep_invariants() {
     let mut rng = Rng(0x5EED_0001);
     let hss = homeservers();
-    for _ in 0..4000 {
+    // Matches per route (authenticated, unstable, legacy): each must be exercised.
+    let mut matched = [0_usize; 3];
+    let mut count = |r: Option<Route>| match r {
+        Some(Route::Authenticated) => matched[0] += 1,
+        Some(Route::Unstable) => matched[1] += 1,
+        Some(Route::Legacy) => matched[2] += 1,
+        _ => {}
+    };
+    for _ in 0..6000 {
         let s = adversarial(&mut rng);
         if let Ok(m) = MxcUri::parse(&s) {
             assert_eq!(m.to_string(), s);
@@ -195,16 +209,31 @@ fn adversarial_strings_never_panic_and_keep_invariants() {
             assert!(!h.base().ends_with('/'));
         }
         // As a full URL, and glued behind every homeserver's media prefixes.
-        check_classification(&s, &hss);
+        // Mostly-valid media paths with an adversarial tail (file name, query, fragment…),
+        // so that matches are common enough for the checks to run on every route.
+        let near = format!(
+            "{}{}/{}{}",
+            rng.pick(&["download/", "thumbnail/"]),
+            random_server_name(&mut rng),
+            random_media_id(&mut rng),
+            s
+        );
+        count(check_classification(&s, &hss));
         for hs in &hss {
             for api in [Api::V1, Api::Unstable, Api::Legacy] {
-                let url = format!("{}{}{}", hs.base(), api.media_prefix(), s);
-                check_classification(&url, &hss);
+                for tail in [&s, &near] {
+                    let url = format!("{}{}{}", hs.base(), api.media_prefix(), tail);
+                    count(check_classification(&url, &hss));
+                }
             }
         }
         let _ = Versions::from_json(&s).map(|v| negotiate(&v));
         let _ = MatrixError::from_json(500, &s, Some(&s)).kind();
     }
+    assert!(
+        matched.iter().all(|&n| n >= 1000),
+        "too few media matches: {matched:?}"
+    );
 }
 
 #[test]
