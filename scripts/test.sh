@@ -66,6 +66,52 @@ run_section() {
   echo "-- ok: $name ($(fmt_secs "$took"))"
 }
 
+# run_webkit_section NAME LOGNAME CMD...: run_section for the WebKitGTK wasm runs, with one rerun
+# reserved for a fault of the engine itself. Seen once in CI (stop 11): `RuntimeError: Out of
+# bounds memory access` inside the `url` crate's parser in a deterministic property test of the
+# core — safe Rust, the same .wasm passed in Chromium and Firefox in that run, the next test in
+# the same page passed, and 150+ local WebKitGTK runs (also at 40x the iterations) never
+# reproduced it. A failure is rerun only when the log shows such a JavaScriptCore trap and no
+# Rust panic or assertion; a test that fails by its own check fails at once, and a fault that
+# comes back fails the run. Every rerun is printed and listed in the final summary.
+ENGINE_RERUNS=()
+run_webkit_section() {
+  local name="$1" logname="$2"
+  shift 2
+  local start rc log="$LOGS/$logname.log"
+  start=$(date +%s)
+  echo
+  echo "================================================================================"
+  echo "== $name"
+  echo "================================================================================"
+  set +e
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ] &&
+    grep -Eq 'RuntimeError: (Out of bounds memory access|Unreachable code should not be executed|call_indirect to a null table entry)' "$log" &&
+    ! grep -Eq 'panicked at|assertion .*failed' "$log"; then
+    local fault
+    fault=$(grep -Eo 'RuntimeError: [A-Za-z ]+' "$log" | head -1 | sed 's/ *$//')
+    mv "$log" "$LOGS/$logname.engine-fault.log"
+    echo
+    echo "!! $name: JavaScriptCore trapped ($fault) with no Rust panic or failed assertion;"
+    echo "!! rerunning this section once (first log: $LOGS/$logname.engine-fault.log)"
+    ENGINE_RERUNS+=("$name: $fault after $(fmt_secs $(($(date +%s) - start))); rerun once")
+  elif [ "$rc" -ne 0 ]; then
+    TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs $(($(date +%s) - start)))")")
+    echo
+    echo "!! FAILED: $name (exit $rc, after $(fmt_secs $(($(date +%s) - start)))); log: $log"
+    print_timings
+    exit "$rc"
+  else
+    TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs $(($(date +%s) - start)))")")
+    echo "-- ok: $name ($(fmt_secs $(($(date +%s) - start))))"
+    return 0
+  fi
+  run_section "$name (rerun after an engine fault)" "$logname" "$@"
+}
+
 if [ "${SKIP_SETUP:-0}" != "1" ]; then
   run_section "setup (scripts/setup.sh)" setup bash scripts/setup.sh
 fi
@@ -126,7 +172,7 @@ for crate in core js sw web; do
       wasm-pack test --mode no-install --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" \
       --firefox --geckodriver "$GECKODRIVER_BIN" "$dir"
     count_rust_results "$LOGS/wasm-$crate.log" "wasm $crate (chrome+firefox)"
-    run_section "wasm-pack test --safari $dir (WebKitGTK, xvfb-run)" "wasm-$crate-webkit" \
+    run_webkit_section "wasm-pack test --safari $dir (WebKitGTK, xvfb-run)" "wasm-$crate-webkit" \
       xvfb-run -a wasm-pack test --mode no-install --headless --safari --safaridriver "$SAFARIDRIVER_BIN" "$dir"
     count_rust_results "$LOGS/wasm-$crate-webkit.log" "wasm $crate (webkit)"
   else
@@ -158,4 +204,8 @@ print_timings
 echo
 echo "== test counts (from the runners' result lines) =="
 for c in "${COUNTED[@]}"; do echo "  $c"; done
+if [ "${#ENGINE_RERUNS[@]}" -gt 0 ]; then
+  echo "== WebKitGTK engine faults rerun (see run_webkit_section) =="
+  for c in "${ENGINE_RERUNS[@]}"; do echo "  $c"; done
+fi
 echo "$PASSED passed, $FAILED failed"
