@@ -208,8 +208,8 @@ export class AuthMedia {
   mount(root: Element): () => void;
   /**
    * Loads again, without a page reload, every element hydrated by `mount()` whose state is
-   * `error` for a reason that may pass: `network`, `load_failed` (all a worker-mode element can
-   * report), `timeout`, `rate_limited`, `server_error`, `not_yet_uploaded` — not `logged_out`,
+   * `error` for a reason that may pass: `network`, `load_failed` (a worker-mode element whose
+   * worker could not say why), `timeout`, `rate_limited`, `server_error`, `not_yet_uploaded` — not `logged_out`,
    * `invalid_mxc`, `over_budget`, `not_found`, `forbidden`, `unauthorized`. Returns how many it
    * restarted. Runs by itself on the window's `online` event.
    */

@@ -482,7 +482,7 @@ test('(d) a stalling server: a clear timeout error after a bounded time (worker 
         await page.waitForFunction(() => ['loaded', 'error'].includes(document.getElementById('s').dataset.authmediaState), null, { timeout: 60_000 });
         const s = (await report(page)).s;
         assert.equal(s.state, 'error');
-        assert.equal(s.error, 'load_failed');
+        assert.equal(s.error, 'timeout', 'the worker told the page why: its stall timeout');
         figure(`(d) worker: stalled <img> in error after ${Date.now() - started} ms`);
         const stats = await workerStats(page);
         assert.ok(stats.timeouts >= 2, `worker stats: ${JSON.stringify(stats)}`);

@@ -112,6 +112,51 @@ test('worker mode: mount() hydrates authenticated URLs sized from the box; the w
   assert.deepEqual(switched.changes.slice(-2), ['fallback', 'worker']);
 });
 
+test('worker mode: a failed element says why, as the fallback does — not_found (not retried by retryFailed), the worker asked, not the server', { timeout: 120_000 }, async () => {
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  await initInPage(page, alice());
+  await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
+    throw new Error(`${e.message}\n${logs()}`);
+  });
+  const missing = `mxc://${world.synapse.serverName}/NoSuchMedia${Date.now()}`;
+  // One mount; elements added later are hydrated by its MutationObserver.
+  const add = (html) => page.evaluate((html) => document.getElementById('root').insertAdjacentHTML('beforeend', html), html);
+  await page.evaluate(() => {
+    window.unmount?.();
+    const root = document.getElementById('root');
+    root.innerHTML = '';
+    window.unmount = window.media.mount(root);
+  });
+  await add(`<img id="gone" data-mxc="${missing}" data-width="32" data-height="32" alt="">
+    <img id="gone-dl" data-mxc="${missing}" alt="">
+    <img id="fine" data-mxc="${world.media.png64.mxc}" alt="">`);
+  await page.waitForFunction(settled, null, { timeout: 60_000 });
+  const before = await page.evaluate(() => window.media.refreshStats());
+  let r = Object.fromEntries((await renderReport(page)).map((x) => [x.id, x]));
+  assert.equal(r.fine.state, 'loaded', JSON.stringify(r.fine));
+  for (const id of ['gone', 'gone-dl']) {
+    assert.equal(r[id].state, 'error', JSON.stringify(r[id]));
+    assert.equal(r[id].error, 'not_found', `${JSON.stringify(r[id])}\n${logs()}`);
+    assert.ok(r[id].src.startsWith(`${world.synapse.baseUrl}/_matrix/client/v1/media/`), r[id].src);
+  }
+  // A deleted or unknown file cannot load by trying again: retryFailed() leaves it alone.
+  const retried = await page.evaluate(() => window.media.retryFailed());
+  assert.equal(retried, 0);
+  const after = await page.evaluate(() => window.media.refreshStats());
+  assert.equal(after.worker.upstream, before.worker.upstream, 'asking why sent nothing upstream');
+  r = Object.fromEntries((await renderReport(page)).map((x) => [x.id, x]));
+  assert.equal(r.gone.error, 'not_found');
+  // The fallback reports the same code for the same file.
+  await page.evaluate(() => window.media.setForceFallback(true));
+  await add(`<img id="gone-fb" data-mxc="${missing}" data-width="32" data-height="32" alt="">`);
+  await page.waitForFunction(settled, null, { timeout: 60_000 });
+  r = Object.fromEntries((await renderReport(page)).map((x) => [x.id, x]));
+  assert.equal(r['gone-fb'].error, 'not_found', JSON.stringify(r['gone-fb']));
+  await page.evaluate(() => window.media.setForceFallback(false));
+});
+
 test('hard reload (uncontrolled page): starts in the fallback, media renders, then the worker takes over', { timeout: 180_000 }, async () => {
   const page = browser.page;
   // The previous test registered the worker; make sure it controls this page first.

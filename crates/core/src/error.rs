@@ -115,6 +115,23 @@ impl ErrorKind {
             Self::Other => "other",
         }
     }
+
+    /// The code a client shows for media that failed this way — the page SDK's error `code`
+    /// and an element's `data-authmedia-error`, the same in worker mode and in the fallback:
+    /// `unauthorized`, `not_found`, `too_large`, `rate_limited`, `not_yet_uploaded`,
+    /// `unsupported`, `forbidden`, else `server_error`.
+    pub fn client_code(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::UnknownToken { .. } => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::TooLarge => "too_large",
+            Self::LimitExceeded { .. } => "rate_limited",
+            Self::NotYetUploaded => "not_yet_uploaded",
+            Self::Unrecognized => "unsupported",
+            Self::Forbidden => "forbidden",
+            Self::Other => "server_error",
+        }
+    }
 }
 
 impl MatrixError {
@@ -298,5 +315,32 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::UnknownToken { soft_logout: false });
         assert_eq!(e.message, None);
+    }
+
+    #[test]
+    fn client_codes() {
+        let table = [
+            (401, Some("M_UNKNOWN_TOKEN"), "unauthorized"),
+            (401, Some("M_MISSING_TOKEN"), "unauthorized"),
+            (404, Some("M_NOT_FOUND"), "not_found"),
+            (404, None, "not_found"),
+            (404, Some("M_UNRECOGNIZED"), "unsupported"),
+            (405, None, "unsupported"),
+            (413, Some("M_TOO_LARGE"), "too_large"),
+            (429, None, "rate_limited"),
+            (504, Some("M_NOT_YET_UPLOADED"), "not_yet_uploaded"),
+            (403, None, "forbidden"),
+            (400, Some("M_UNAUTHORIZED"), "forbidden"),
+            (500, None, "server_error"),
+            (502, Some("M_UNKNOWN"), "server_error"),
+        ];
+        for (status, errcode, want) in table {
+            let body = ErrorBody {
+                errcode: errcode.map(str::to_owned),
+                ..ErrorBody::default()
+            };
+            let e = MatrixError::from_body(status, Some(body), None);
+            assert_eq!(e.kind().client_code(), want, "{status} {errcode:?}");
+        }
     }
 }

@@ -210,6 +210,52 @@ async fn a_failed_fetch_becomes_a_json_error_response_not_a_rejection() {
     assert_eq!(js::get(&stats, "refused").as_f64(), Some(1.0));
 }
 
+fn why(worker: &AuthMediaWorker, client_id: &str, url: &str) -> Option<String> {
+    let reply = worker.test_message(
+        client_id,
+        &js::object(&[("type", "authmedia:why".into()), ("url", url.into())]),
+    );
+    assert_eq!(js::get(&reply, "ok").as_bool(), Some(true));
+    js::string(&reply, "code")
+}
+
+#[wasm_bindgen_test]
+async fn a_tab_learns_why_its_media_failed_and_only_its_own() {
+    let worker = AuthMediaWorker::new(options(&[("retryMaxAttempts", 1.0.into())]));
+    // The event's clientId is "": that tab is @a:hs.
+    worker.test_message("", &session_message(DEAD_HS));
+    let url = format!("{DEAD_HS}/_matrix/client/v1/media/download/hs/why");
+    assert_eq!(why(&worker, "", &url), None, "nothing failed yet");
+    let response = fetch_response(&worker, &url).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.headers().get("authmedia-code").unwrap().as_deref(),
+        Some("network")
+    );
+    assert_eq!(why(&worker, "", &url).as_deref(), Some("network"));
+    assert_eq!(why(&worker, "", &format!("{url}x")), None, "another URL");
+    // A tab of another account asks about the same URL: nothing.
+    let other = js::object(&[
+        ("type", "authmedia:session".into()),
+        (
+            "session",
+            js::object(&[
+                ("homeserver", DEAD_HS.into()),
+                ("accessToken", "tok-b".into()),
+                ("userId", "@b:hs".into()),
+            ]),
+        ),
+        ("api", "v1".into()),
+    ]);
+    worker.test_message("tab-b", &other);
+    assert_eq!(why(&worker, "tab-b", &url), None);
+    assert_eq!(why(&worker, "no-session-tab", &url), None);
+    // Logout forgets.
+    worker.test_message("", &js::object(&[("type", "authmedia:logout".into())]));
+    worker.test_message("", &session_message(DEAD_HS));
+    assert_eq!(why(&worker, "", &url), None);
+}
+
 #[wasm_bindgen_test]
 async fn a_tab_that_is_gone_cannot_be_asked() {
     let answer = crate::tab::ask("no-such-client", &js::object(&[]), 1000).await;

@@ -448,7 +448,7 @@ async fn download(
         return Err(Failure::new(
             response.status(),
             error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
-            error.kind().code(),
+            error.kind().client_code(),
             format!(
                 "authmedia service worker: downloading the encrypted attachment failed: {error}"
             ),

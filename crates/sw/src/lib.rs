@@ -7,7 +7,7 @@
 //! talks to tabs. The hand-written entry script `sw/authmedia-sw.js` registers the event
 //! listeners and owns the wasm instance (re-instantiating it after a trap).
 //!
-//! Pure logic lives in [`range`], [`store`] and [`sessions`] and is unit-tested natively; the
+//! Pure logic lives in [`range`], [`store`], [`sessions`] and [`failures`] and is unit-tested natively; the
 //! browser-facing parts are tested inside a real service worker (`wasm-pack test`).
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -18,6 +18,7 @@
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
 pub mod encrypted;
+pub mod failures;
 mod js;
 mod net;
 pub mod range;

@@ -173,8 +173,14 @@ pub(crate) fn from_body(
     Response::new_with_opt_buffer_source_and_init(slice, &init)
 }
 
+/// The response header that carries the client code of an error answer of the worker (its own
+/// `authmedia_code`, or the one it derived from the homeserver's error): what
+/// [`crate::failures`] notes for the tab's `authmedia:why`.
+pub(crate) const CODE_HEADER: &str = "authmedia-code";
+
 /// A Matrix-style JSON error answer the page can read: `{errcode, error, authmedia_code}`, where
-/// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…).
+/// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…), also
+/// in the [`CODE_HEADER`] header.
 pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &str) -> Response {
     let body = Object::new();
     // Setting plain data properties on a fresh object cannot fail.
@@ -187,6 +193,7 @@ pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &s
     if let Ok(headers) = Headers::new() {
         let _ = headers.set("content-type", "application/json");
         let _ = headers.set("cache-control", "no-store");
+        let _ = headers.set(CODE_HEADER, code);
         init.set_headers(&headers);
     }
     let text: String = text.into();

@@ -21,6 +21,7 @@ use web_sys::{
     Request, Response, ResponseInit,
 };
 
+use crate::failures::Failures;
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session, Sessions};
@@ -135,6 +136,8 @@ pub(crate) struct State {
     pub(crate) slots: upstream::Slots,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: crate::encrypted::Registry,
+    /// Why recent media answers failed, for the tabs' `authmedia:why`.
+    pub(crate) failures: Failures,
 }
 
 pub(crate) type Shared = Rc<RefCell<State>>;
@@ -168,6 +171,7 @@ impl AuthMediaWorker {
             running: Vec::new(),
             slots: upstream::Slots::default(),
             encrypted: crate::encrypted::Registry::default(),
+            failures: Failures::default(),
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),
@@ -203,7 +207,11 @@ impl AuthMediaWorker {
         let shared = self.shared.clone();
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
-        future_to_promise(async move { Ok(respond(&shared, &request, &client_id).await.into()) })
+        future_to_promise(async move {
+            let response = respond(&shared, &request, &client_id).await;
+            note_answer(&shared, &client_id, &request.url(), &response);
+            Ok(response.into())
+        })
     }
 
     /// Answers a request for `<scope>authmedia/encrypted/<id>` (the entry script takes every GET
@@ -214,9 +222,9 @@ impl AuthMediaWorker {
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
         future_to_promise(async move {
-            Ok(crate::encrypted::respond(&shared, &request, &client_id)
-                .await
-                .into())
+            let response = crate::encrypted::respond(&shared, &request, &client_id).await;
+            note_answer(&shared, &client_id, &request.url(), &response);
+            Ok(response.into())
         })
     }
 
@@ -263,6 +271,47 @@ impl AuthMediaWorker {
 }
 
 // ----- the fetch path -------------------------------------------------------------------------
+
+/// Notes the outcome of the answer to `url` for the tab's user in [`Failures`]: an error answer's
+/// code ([`net::CODE_HEADER`], else what its status means), a success clears it. A request the
+/// page cancelled, or of a tab without a session, leaves nothing.
+fn note_answer(shared: &Shared, client_id: &str, url: &str, response: &Response) {
+    let mut state = shared.borrow_mut();
+    let Some(user_id) = state.sessions.session(client_id).map(|s| s.user_id.clone()) else {
+        return;
+    };
+    let status = response.status();
+    if status < 400 {
+        if !state.failures.is_empty() {
+            state.failures.clear(&user_id, url);
+        }
+        return;
+    }
+    let code = response
+        .headers()
+        .get(net::CODE_HEADER)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            let kind = MatrixError::from_body(status, None, None).kind();
+            kind.client_code().to_owned()
+        });
+    if code != "cancelled" {
+        state.failures.record(&user_id, url, &code);
+    }
+}
+
+/// The client code of a homeserver error answer whose body was read into `body`.
+fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
+    let bytes = js_sys::Uint8Array::new(body).to_vec();
+    let parsed = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(text).ok())
+        .and_then(|v| js::error_body(&v));
+    MatrixError::from_body(status, parsed, None)
+        .kind()
+        .client_code()
+}
 
 async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
     let known = shared.borrow().sessions.get(client_id).cloned();
@@ -607,6 +656,7 @@ impl Fetch<'_> {
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
             let body = upstream::read_body(shared, &response, &controller).await?;
+            let _ = headers.set(net::CODE_HEADER, upstream_code(status, &body));
             return Ok((
                 Outcome::Answer {
                     status,
@@ -1029,6 +1079,7 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
                 Some(ClientState::Session(session)) => {
                     state.store.purge_user(&session.user_id);
                     state.encrypted.purge_user(&session.user_id);
+                    state.failures.forget_user(&session.user_id);
                     Some(session.user_id)
                 }
                 _ => None,
@@ -1041,6 +1092,21 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
                 upstream::abort_user(shared, &user);
             }
             reply_ok(true, None)
+        }
+        "authmedia:why" => {
+            // Only the asking tab's user's failures: another account's tab learns nothing.
+            let state = shared.borrow();
+            let code = js::string(data, "url").and_then(|url| {
+                let user = &state.sessions.session(client_id)?.user_id;
+                state.failures.get(user, &url).map(str::to_owned)
+            });
+            let reply = reply_ok(true, None);
+            let _ = Reflect::set(
+                &reply,
+                &"code".into(),
+                &code.map_or(JsValue::NULL, |c| c.as_str().into()),
+            );
+            reply
         }
         "authmedia:encrypted" => match crate::encrypted::register(shared, data, client_id) {
             Ok(url) => {

@@ -117,17 +117,7 @@ enum Failed {
 /// Maps a Matrix error to the SDK's error.
 pub fn matrix_to_web(e: &MatrixError) -> WebError {
     let kind = e.kind();
-    let code = match kind {
-        ErrorKind::MissingToken | ErrorKind::UnknownToken { .. } => "unauthorized",
-        ErrorKind::NotFound => "not_found",
-        ErrorKind::TooLarge => "too_large",
-        ErrorKind::LimitExceeded { .. } => "rate_limited",
-        ErrorKind::NotYetUploaded => "not_yet_uploaded",
-        ErrorKind::Unrecognized => "unsupported",
-        ErrorKind::Forbidden => "forbidden",
-        _ => "server_error",
-    };
-    let mut w = WebError::new(code, e.to_string()).with_reason(kind.code());
+    let mut w = WebError::new(kind.client_code(), e.to_string()).with_reason(kind.code());
     w.status = Some(e.status);
     w.errcode = e.errcode.clone();
     w

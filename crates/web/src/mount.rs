@@ -10,8 +10,12 @@
 //! `data-encrypted` and `data-mxc` shows the encrypted file (`data-mxc` is ignored); `a`
 //! elements are hydrated from `data-mxc` only. Invalid JSON or a malformed file ends in
 //! `error` with the attachment's code (`invalid_argument`), before any request. A tampered or
-//! truncated file ends in `error` with `hash_mismatch` in both modes (worker mode: the worker's
-//! JSON answer is read once the element failed, see [`worker_error_code`]).
+//! truncated file ends in `error` with `hash_mismatch` in both modes.
+//!
+//! Worker mode: an element's `error` event says only that the load failed; the SDK then asks
+//! the worker why (`authmedia:why`, [`crate::worker::why`]), so `data-authmedia-error` carries
+//! the same code as in the fallback (`not_found`, `forbidden`, `rate_limited`, `timeout`,
+//! `hash_mismatch`…), or `load_failed` when the worker cannot tell.
 //!
 //! Thumbnail sizes come from the element's CSS box (or `data-width`/`data-height` when it
 //! has none yet) × `devicePixelRatio`, through the core's `thumbnail_size`.
@@ -35,7 +39,7 @@ use authmedia_js::file_from_js;
 use js_sys::{Array, Function, Map};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit,
     MutationObserver, MutationObserverInit, MutationRecord, Node,
@@ -61,7 +65,8 @@ const WATCHED: [&str; 8] = [
 ];
 
 /// Error codes `retryFailed()` loads again: failures that may pass (network, server, rate
-/// limit, stall, not yet uploaded; `load_failed` is all a worker-mode element reports). Not
+/// limit, stall, not yet uploaded; `load_failed`: a worker-mode element whose worker could not
+/// say why). Not
 /// `logged_out`, `invalid_mxc`, `invalid_argument`, `over_budget`, `not_found`, `forbidden`,
 /// `unauthorized`, `too_large`, `unsupported`, `hash_mismatch`: trying again changes nothing.
 pub const RETRYABLE: [&str; 6] = [
@@ -227,30 +232,10 @@ fn source_of(el: &Element, tag: &str) -> Option<(Option<String>, Result<Source, 
     Some((Some(mxc_s), source))
 }
 
-/// Worker mode: why the worker's same-origin URL of an encrypted file failed, from its JSON
-/// error (`authmedia_code`): `hash_mismatch` for a tampered or truncated ciphertext (not
-/// retryable), otherwise `load_failed`. Asking again costs one more download of the ciphertext
-/// by the worker, only after a failure; the page's request carries no token.
-async fn worker_error_code(url: &str) -> &'static str {
-    let init = web_sys::RequestInit::new();
-    init.set_cache(web_sys::RequestCache::NoStore);
-    let Ok(w) = window() else {
-        return "load_failed";
-    };
-    let answer = async {
-        let resp: web_sys::Response = JsFuture::from(w.fetch_with_str_and_init(url, &init))
-            .await
-            .ok()?
-            .dyn_into()
-            .ok()?;
-        JsFuture::from(resp.json().ok()?).await.ok()
-    };
-    match answer.await {
-        Some(json) if get_string(&json, "authmedia_code").as_deref() == Some("hash_mismatch") => {
-            "hash_mismatch"
-        }
-        _ => "load_failed",
-    }
+/// The URL the browser requested for `el` (its `src` resolved against the document), the key
+/// of the worker's failure record.
+fn absolute_src(el: &Element) -> Option<String> {
+    get_string(el, "src").filter(|s| !s.is_empty())
 }
 
 /// Mounts `root`; the returned function unmounts it.
@@ -396,14 +381,16 @@ fn track(inner: &Rc<Inner>, root_id: u32, el: &Element) {
                 if e3.get_attribute("data-authmedia-state").as_deref() == Some("evicted") {
                     return;
                 }
-                if !e3.has_attribute("data-encrypted") || src.starts_with("blob:") {
+                if src.starts_with("blob:") {
+                    // The fallback's own verified blob did not decode.
                     set_state(&e3, "error", Some("load_failed"));
                     return;
                 }
-                // An encrypted file served by the worker: its JSON answer says why.
+                // Served by the worker: it knows why (`not_found`, `hash_mismatch`…).
                 let e4 = e3.clone();
+                let url = absolute_src(&e3).unwrap_or_else(|| src.clone());
                 spawn_local(async move {
-                    let code = worker_error_code(&src).await;
+                    let code = crate::worker::why(&url).await;
                     if e4.get_attribute("src").as_deref() == Some(src.as_str()) {
                         set_state(&e4, "error", Some(code));
                     }

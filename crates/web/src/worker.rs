@@ -58,6 +58,38 @@ pub async fn ask(target: &ServiceWorker, msg: &JsValue, timeout_ms: i32) -> Opti
     out.and_then(Result::ok)
 }
 
+/// Codes of the worker's `authmedia:why` answers the page shows as they are (the fallback's
+/// codes for the same failures); any other answer is `load_failed`.
+const WHY_CODES: [&str; 11] = [
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "too_large",
+    "rate_limited",
+    "not_yet_uploaded",
+    "unsupported",
+    "server_error",
+    "network",
+    "timeout",
+    "hash_mismatch",
+];
+
+/// Worker mode: why the controlling worker's answer to `url` (absolute) failed, from its record
+/// of recent failures (`authmedia:why`, no request to the homeserver); `load_failed` when it
+/// does not know (restarted meanwhile, or the request never reached it) or does not answer.
+pub async fn why(url: &str) -> &'static str {
+    let Some(ctrl) = container().ok().and_then(|c| c.controller()) else {
+        return "load_failed";
+    };
+    let msg = message("authmedia:why");
+    set(&msg, "url", &JsValue::from_str(url));
+    let code = ask(&ctrl, &msg, ANSWER_TIMEOUT_MS)
+        .await
+        .and_then(|a| get_string(&a, "code"));
+    code.and_then(|c| WHY_CODES.iter().find(|k| **k == c).copied())
+        .unwrap_or("load_failed")
+}
+
 /// `navigator.serviceWorker`, when this context has one.
 fn container() -> Result<ServiceWorkerContainer, String> {
     let w = window().map_err(|e| e.message)?;
