@@ -154,6 +154,11 @@ async function scenario(page, mode) {
   assert.equal(tampered.state, 'error', JSON.stringify(tampered));
   assert.equal(tampered.error, 'hash_mismatch', `${JSON.stringify(tampered)}\n${logs()}`);
   assert.equal(await page.evaluate(() => document.getElementById('flipped').naturalWidth), 0);
+  if (mode === 'worker') {
+    // The code came from the worker's record (authmedia:why): the page requested the URL once.
+    const loads = await page.evaluate((src) => performance.getEntriesByType('resource').filter((e) => e.name === src).length, tampered.src);
+    assert.equal(loads, 1, 'the failed element was not fetched again to learn why');
+  }
   // Not retryable: retryFailed() loads nothing again.
   assert.equal(await page.evaluate(() => window.media.retryFailed()), 0);
   assert.deepEqual(await state(page, 'flipped'), tampered);
