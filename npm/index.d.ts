@@ -67,6 +67,13 @@ export interface AuthMediaOptions {
    * own `fetchTimeoutMs` (`self.AUTHMEDIA_SW_OPTIONS`).
    */
   fetchTimeoutMs?: number;
+  /**
+   * How long `init` waits for a registered worker that is not active yet (first install, or a
+   * browser that blocks service workers) before it resolves in the fallback with
+   * `fallbackReason` `worker_not_ready`; the worker still takes over when it activates later.
+   * Default 3000 (10000 with `fallback: 'never'`, where init then fails); clamped to 100..60000.
+   */
+  workerReadyTimeoutMs?: number;
 }
 
 export interface ThumbnailOptions {

@@ -297,7 +297,7 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   // The login form is filled and wired by the page's module script; wait for it before reading or clicking.
   await page2.waitForFunction(() => document.documentElement.dataset.demo === 'login', null, { timeout: 30_000 });
   await page2.locator('#login-button').click();
-  // AuthMedia.init waits up to 10 s for a worker that never becomes ready before it settles on the fallback.
+  // AuthMedia.init waits up to workerReadyTimeoutMs (3 s) for a worker that never becomes ready before it settles on the fallback.
   await page2.waitForFunction(() => document.documentElement.dataset.demo === 'ready', null, { timeout: 120_000 }).catch(async (err) => {
     const status = await page2.locator('#login-status').textContent().catch(() => '');
     throw new Error(`${err.message}\nlogin status: ${status}\nconsole:\n${console2.slice(-30).join('\n')}`);

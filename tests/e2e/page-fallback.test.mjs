@@ -422,3 +422,58 @@ test('secure origin, worker script missing: registration_failed → fallback; fa
     await page.close();
   }
 });
+
+test('secure origin, a worker slow to install: init settles on the fallback after workerReadyTimeoutMs, media shows, then the worker takes over', { timeout: 90_000 }, async () => {
+  // The worker's install compiles its wasm; this site holds the wasm until the test lets it go.
+  let release;
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  let wasmAsked = false;
+  const slow = await startPageSite({
+    routes: async (_req, _res, url) => {
+      if (url.pathname === '/authmedia_sw_bg.wasm') {
+        wasmAsked = true;
+        await released;
+      }
+      return false; // then served from the site's files
+    },
+  });
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(slow.url('/'));
+    await waitForPackage(page);
+    const started = Date.now();
+    const info = await initInPage(page, alice({ workerReadyTimeoutMs: 1500 }));
+    const initMs = Date.now() - started;
+    assert.deepEqual(info, { mode: 'fallback', api: info.api, reason: 'worker_not_ready' });
+    assert.ok(wasmAsked, 'the worker was installing (its wasm was requested) while init waited');
+    assert.ok(initMs >= 1400 && initMs < 10_000, `init settled after the ready timeout: ${initMs} ms`);
+    // Meanwhile media shows through the fallback.
+    const shown = await page.evaluate(async (mxc) => {
+      const url = await window.media.src(mxc);
+      const img = new Image();
+      img.src = url;
+      await img.decode();
+      return { blob: url.startsWith('blob:'), width: img.naturalWidth };
+    }, world.media.png64.mxc);
+    assert.deepEqual(shown, { blob: true, width: world.media.png64.width });
+    // The worker finishes installing, claims the page, and the SDK switches to it.
+    release();
+    await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
+      throw new Error(`${e.message}\n${logs()}`);
+    });
+    const after = await page.evaluate(async (mxc) => {
+      const url = await window.media.src(mxc);
+      const res = await fetch(url);
+      return { url, status: res.status, changes: window.events.filter((e) => e.type === 'modechange').map((e) => e.mode) };
+    }, world.media.png64.mxc);
+    assert.ok(after.url.startsWith(`${world.synapse.baseUrl}/_matrix/client/v1/media/`), after.url);
+    assert.equal(after.status, 200, 'served by the worker with the token');
+    assert.deepEqual(after.changes, ['worker']);
+  } finally {
+    release();
+    await page.close();
+    await slow.close();
+  }
+});

@@ -11,6 +11,8 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
     fallback: 'auto',
     onTokenRefresh: async () => 'new-token',
     budgetBytes: 64 * 1024 * 1024,
+    fetchTimeoutMs: 30_000,
+    workerReadyTimeoutMs: 3_000,
   });
   const mode: Mode = media.mode;
   const api: 'v1' | 'unstable' | 'legacy' = media.api;

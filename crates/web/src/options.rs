@@ -19,6 +19,16 @@ pub const DEFAULT_FETCH_TIMEOUT_MS: i32 = 30_000;
 /// off; the upper bound keeps it a valid `setTimeout` delay).
 pub const FETCH_TIMEOUT_RANGE_MS: (i32, i32) = (1_000, 600_000);
 
+/// Default `workerReadyTimeoutMs` with `fallback: 'auto'`: how long `init` waits for a worker
+/// that is registered but not active yet before it settles on the fallback (the worker still
+/// takes over when it activates later). A first install on a working network is well under it;
+/// where service workers are blocked, `ready` never resolves and the media waits for it.
+pub const DEFAULT_READY_TIMEOUT_MS: i32 = 3_000;
+/// Default `workerReadyTimeoutMs` with `fallback: 'never'` (there is nothing else to show with).
+pub const DEFAULT_READY_TIMEOUT_NEVER_MS: i32 = 10_000;
+/// `workerReadyTimeoutMs` is clamped to this range.
+pub const READY_TIMEOUT_RANGE_MS: (i32, i32) = (100, 60_000);
+
 /// The `fallback` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FallbackPref {
@@ -52,6 +62,8 @@ pub struct Options {
     /// A fallback fetch without response headers (or body progress) for this long is aborted
     /// with a `timeout` error.
     pub fetch_timeout_ms: i32,
+    /// How long `init` waits for a registered worker to become active.
+    pub ready_timeout_ms: i32,
 }
 
 fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, WebError> {
@@ -138,6 +150,16 @@ impl Options {
             .map_or(DEFAULT_FETCH_TIMEOUT_MS, |n| {
                 n.clamp(f64::from(low), f64::from(high)) as i32
             });
+        let (low, high) = READY_TIMEOUT_RANGE_MS;
+        let ready_default = if fallback == FallbackPref::Never {
+            DEFAULT_READY_TIMEOUT_NEVER_MS
+        } else {
+            DEFAULT_READY_TIMEOUT_MS
+        };
+        let ready_timeout_ms = opt_positive(o, "workerReadyTimeoutMs")?
+            .map_or(ready_default, |n| {
+                n.clamp(f64::from(low), f64::from(high)) as i32
+            });
         Ok(Self {
             homeserver,
             access_token,
@@ -148,6 +170,7 @@ impl Options {
             budget_bytes,
             concurrency,
             fetch_timeout_ms,
+            ready_timeout_ms,
         })
     }
 }
@@ -160,12 +183,42 @@ mod tests {
     use super::*;
     use crate::util::{object, set};
 
-    fn with_timeout(v: JsValue) -> Result<Options, WebError> {
+    fn with_option(key: &str, v: JsValue) -> Result<Options, WebError> {
         let o = object();
         set(&o, "homeserver", &JsValue::from_str("https://h.example"));
         set(&o, "accessToken", &JsValue::from_str("tok"));
-        set(&o, "fetchTimeoutMs", &v);
+        set(&o, key, &v);
         Options::from_js(&o)
+    }
+
+    fn with_timeout(v: JsValue) -> Result<Options, WebError> {
+        with_option("fetchTimeoutMs", v)
+    }
+
+    #[wasm_bindgen_test]
+    fn worker_ready_timeout_defaults_per_fallback_and_clamps() {
+        let ms = |v: JsValue| {
+            with_option("workerReadyTimeoutMs", v)
+                .unwrap()
+                .ready_timeout_ms
+        };
+        assert_eq!(ms(JsValue::UNDEFINED), DEFAULT_READY_TIMEOUT_MS);
+        assert_eq!(ms(JsValue::from(500)), 500);
+        assert_eq!(ms(JsValue::from(1)), 100);
+        assert_eq!(ms(JsValue::from(1e9)), 60_000);
+        let o = object();
+        set(&o, "homeserver", &JsValue::from_str("https://h.example"));
+        set(&o, "accessToken", &JsValue::from_str("tok"));
+        set(&o, "fallback", &JsValue::from_str("never"));
+        assert_eq!(
+            Options::from_js(&o).unwrap().ready_timeout_ms,
+            DEFAULT_READY_TIMEOUT_NEVER_MS
+        );
+        for garbage in [JsValue::from_str("5"), JsValue::from(0), JsValue::from(f64::NAN)] {
+            let e = with_option("workerReadyTimeoutMs", garbage).err().unwrap();
+            assert_eq!(e.code, "invalid_argument");
+            assert!(e.message.contains("workerReadyTimeoutMs"), "{}", e.message);
+        }
     }
 
     #[wasm_bindgen_test]

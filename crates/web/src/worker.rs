@@ -22,8 +22,6 @@ use crate::options::FallbackPref;
 use crate::sdk::Inner;
 use crate::util::{deferred, get, get_string, object, set, window, with_timeout};
 
-/// How long to wait for the worker to activate after registering.
-const READY_TIMEOUT_MS: i32 = 10_000;
 /// How long to wait for a worker's answer on a port.
 const ANSWER_TIMEOUT_MS: i32 = 2_000;
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
@@ -206,7 +204,7 @@ impl Inner {
         let Some(Ok(reg)) = with_timeout(
             c.ready()
                 .unwrap_or_else(|_| Promise::resolve(&JsValue::NULL)),
-            READY_TIMEOUT_MS,
+            self.opts.ready_timeout_ms,
         )
         .await
         else {
