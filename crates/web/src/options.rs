@@ -214,7 +214,11 @@ mod tests {
             Options::from_js(&o).unwrap().ready_timeout_ms,
             DEFAULT_READY_TIMEOUT_NEVER_MS
         );
-        for garbage in [JsValue::from_str("5"), JsValue::from(0), JsValue::from(f64::NAN)] {
+        for garbage in [
+            JsValue::from_str("5"),
+            JsValue::from(0),
+            JsValue::from(f64::NAN),
+        ] {
             let e = with_option("workerReadyTimeoutMs", garbage).err().unwrap();
             assert_eq!(e.code, "invalid_argument");
             assert!(e.message.contains("workerReadyTimeoutMs"), "{}", e.message);
