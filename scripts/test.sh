@@ -41,11 +41,12 @@ count_rust_results() {
   COUNTED+=("$2: $p passed, $f failed")
 }
 
-# run_section NAME LOGNAME CMD...: runs CMD with output to the terminal and to a log; stops on failure.
-run_section() {
+# attempt_section NAME LOGNAME CMD...: prints a header and runs CMD with output to the terminal and
+# to tests/artifacts/test-logs/LOGNAME.log; sets SECTION_RC and SECTION_TOOK (seconds).
+attempt_section() {
   local name="$1" logname="$2"
   shift 2
-  local start rc
+  local start
   start=$(date +%s)
   echo
   echo "================================================================================"
@@ -53,42 +54,42 @@ run_section() {
   echo "================================================================================"
   set +e
   "$@" 2>&1 | tee "$LOGS/$logname.log"
-  rc=${PIPESTATUS[0]}
+  SECTION_RC=${PIPESTATUS[0]}
   set -e
-  local took=$(($(date +%s) - start))
-  TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs "$took")")")
-  if [ "$rc" -ne 0 ]; then
+  SECTION_TOOK=$(($(date +%s) - start))
+}
+
+# finish_section NAME LOGNAME: records the time of the last attempt_section; stops on its failure.
+finish_section() {
+  TIMINGS+=("$(printf '%-52s %s' "$1" "$(fmt_secs "$SECTION_TOOK")")")
+  if [ "$SECTION_RC" -ne 0 ]; then
     echo
-    echo "!! FAILED: $name (exit $rc, after $(fmt_secs "$took")); log: $LOGS/$logname.log"
+    echo "!! FAILED: $1 (exit $SECTION_RC, after $(fmt_secs "$SECTION_TOOK")); log: $LOGS/$2.log"
     print_timings
-    exit "$rc"
+    exit "$SECTION_RC"
   fi
-  echo "-- ok: $name ($(fmt_secs "$took"))"
+  echo "-- ok: $1 ($(fmt_secs "$SECTION_TOOK"))"
+}
+
+# run_section NAME LOGNAME CMD...: runs CMD with output to the terminal and to a log; stops on failure.
+run_section() {
+  attempt_section "$@"
+  finish_section "$1" "$2"
 }
 
 # run_webkit_section NAME LOGNAME CMD...: run_section for the WebKitGTK wasm runs, with one rerun
 # reserved for a fault of the engine itself. Seen once in CI (stop 11): `RuntimeError: Out of
 # bounds memory access` inside the `url` crate's parser in a deterministic property test of the
 # core — safe Rust, the same .wasm passed in Chromium and Firefox in that run, the next test in
-# the same page passed, and 150+ local WebKitGTK runs (also at 40x the iterations) never
+# the same page passed, and 60+ local WebKitGTK runs (also at 40x the iterations) never
 # reproduced it. A failure is rerun only when the log shows such a JavaScriptCore trap and no
 # Rust panic or assertion; a test that fails by its own check fails at once, and a fault that
 # comes back fails the run. Every rerun is printed and listed in the final summary.
 ENGINE_RERUNS=()
 run_webkit_section() {
-  local name="$1" logname="$2"
-  shift 2
-  local start rc log="$LOGS/$logname.log"
-  start=$(date +%s)
-  echo
-  echo "================================================================================"
-  echo "== $name"
-  echo "================================================================================"
-  set +e
-  "$@" 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  if [ "$rc" -ne 0 ] &&
+  local name="$1" logname="$2" log="$LOGS/$2.log"
+  attempt_section "$@"
+  if [ "$SECTION_RC" -ne 0 ] &&
     grep -Eq 'RuntimeError: (Out of bounds memory access|Unreachable code should not be executed|call_indirect to a null table entry)' "$log" &&
     ! grep -Eq 'panicked at|assertion .*failed' "$log"; then
     local fault
@@ -97,19 +98,11 @@ run_webkit_section() {
     echo
     echo "!! $name: JavaScriptCore trapped ($fault) with no Rust panic or failed assertion;"
     echo "!! rerunning this section once (first log: $LOGS/$logname.engine-fault.log)"
-    ENGINE_RERUNS+=("$name: $fault after $(fmt_secs $(($(date +%s) - start))); rerun once")
-  elif [ "$rc" -ne 0 ]; then
-    TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs $(($(date +%s) - start)))")")
-    echo
-    echo "!! FAILED: $name (exit $rc, after $(fmt_secs $(($(date +%s) - start)))); log: $log"
-    print_timings
-    exit "$rc"
-  else
-    TIMINGS+=("$(printf '%-52s %s' "$name" "$(fmt_secs $(($(date +%s) - start)))")")
-    echo "-- ok: $name ($(fmt_secs $(($(date +%s) - start))))"
-    return 0
+    ENGINE_RERUNS+=("$name: $fault after $(fmt_secs "$SECTION_TOOK"); rerun once")
+    shift 2
+    attempt_section "$name (rerun after an engine fault)" "$logname" "$@"
   fi
-  run_section "$name (rerun after an engine fault)" "$logname" "$@"
+  finish_section "$name" "$logname"
 }
 
 if [ "${SKIP_SETUP:-0}" != "1" ]; then

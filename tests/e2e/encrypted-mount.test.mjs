@@ -19,7 +19,7 @@ import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
 import { uploadEncrypted } from '../harness/encrypted.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { startPageSite, waitForPackage, initInPage, hasWorker } from '../pages/page/site.mjs';
+import { startPageSite, waitForPackage, initInPage, hasWorker, openInWorkerMode } from '../pages/page/site.mjs';
 
 let world;
 let site;
@@ -171,12 +171,7 @@ async function scenario(page, mode) {
 
 test('worker mode: data-encrypted elements show the worker-served plaintext; tampered → hash_mismatch; invalid JSON → no request', { timeout: 240_000 }, async () => {
   const page = browser.page;
-  await page.goto(site.url('/'));
-  await waitForPackage(page);
-  await initInPage(page, alice());
-  await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
-    throw new Error(`${e.message}\n${logs()}`);
-  });
+  await openInWorkerMode(page, site.url('/'), alice(), logs);
   await scenario(page, 'worker');
 });
 

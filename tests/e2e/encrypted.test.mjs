@@ -21,7 +21,7 @@ import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
 import { uploadEncrypted } from '../harness/encrypted.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers } from '../lib/browser.mjs';
-import { startPageSite, waitForPackage, initInPage, hasWorker } from '../pages/page/site.mjs';
+import { startPageSite, waitForPackage, initInPage, hasWorker, openInWorkerMode } from '../pages/page/site.mjs';
 
 let world;
 let site;
@@ -151,12 +151,7 @@ const sha = (buf) => createHash('sha256').update(buf).digest('hex');
 
 test('worker mode: encrypted image and video (with a seek) served by the worker; ranges, safe types, tampering, restart, logout', { timeout: 240_000 }, async () => {
   const page = browser.page;
-  await page.goto(site.url('/'));
-  await waitForPackage(page);
-  await initInPage(page, alice());
-  await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
-    throw new Error(`${e.message}\n${logs()}`);
-  });
+  await openInWorkerMode(page, site.url('/'), alice(), logs);
   const origin = new URL(site.url('/')).origin;
 
   step('worker: image');

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { loadWorld } from '../harness/env.mjs';
 import * as mx from '../harness/matrix.mjs';
 import { launchChromium, collectConsole, cdp } from '../lib/browser.mjs';
-import { startPageSite, waitForPackage, initInPage, renderReport, hasWorker } from '../pages/page/site.mjs';
+import { startPageSite, waitForPackage, initInPage, renderReport, hasWorker, openInWorkerMode } from '../pages/page/site.mjs';
 
 let world;
 let site;
@@ -65,12 +65,7 @@ async function playVideo(page, id) {
 
 test('worker mode: mount() hydrates authenticated URLs sized from the box; the worker serves them; video plays', { timeout: 180_000 }, async () => {
   const page = browser.page;
-  await page.goto(site.url('/'));
-  await waitForPackage(page);
-  await initInPage(page, alice());
-  await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
-    throw new Error(`${e.message}\n${logs()}`);
-  });
+  await openInWorkerMode(page, site.url('/'), alice(), logs);
   await page.evaluate((html) => {
     const root = document.getElementById('root');
     root.className = 'col';
@@ -114,12 +109,7 @@ test('worker mode: mount() hydrates authenticated URLs sized from the box; the w
 
 test('worker mode: a failed element says why, as the fallback does — not_found (not retried by retryFailed), the worker asked, not the server', { timeout: 120_000 }, async () => {
   const page = browser.page;
-  await page.goto(site.url('/'));
-  await waitForPackage(page);
-  await initInPage(page, alice());
-  await page.waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 }).catch((e) => {
-    throw new Error(`${e.message}\n${logs()}`);
-  });
+  await openInWorkerMode(page, site.url('/'), alice(), logs);
   const missing = `mxc://${world.synapse.serverName}/NoSuchMedia${Date.now()}`;
   // One mount; elements added later are hydrated by its MutationObserver.
   const add = (html) => page.evaluate((html) => document.getElementById('root').insertAdjacentHTML('beforeend', html), html);

@@ -144,14 +144,18 @@ async fn error_responses_are_matrix_json() {
 }
 
 fn session_message(homeserver: &str) -> JsValue {
+    session_message_of(homeserver, "@a:hs", "tok")
+}
+
+fn session_message_of(homeserver: &str, user_id: &str, token: &str) -> JsValue {
     js::object(&[
         ("type", "authmedia:session".into()),
         (
             "session",
             js::object(&[
                 ("homeserver", homeserver.into()),
-                ("accessToken", "tok".into()),
-                ("userId", "@a:hs".into()),
+                ("accessToken", token.into()),
+                ("userId", user_id.into()),
             ]),
         ),
         ("api", "v1".into()),
@@ -235,19 +239,7 @@ async fn a_tab_learns_why_its_media_failed_and_only_its_own() {
     assert_eq!(why(&worker, "", &url).as_deref(), Some("network"));
     assert_eq!(why(&worker, "", &format!("{url}x")), None, "another URL");
     // A tab of another account asks about the same URL: nothing.
-    let other = js::object(&[
-        ("type", "authmedia:session".into()),
-        (
-            "session",
-            js::object(&[
-                ("homeserver", DEAD_HS.into()),
-                ("accessToken", "tok-b".into()),
-                ("userId", "@b:hs".into()),
-            ]),
-        ),
-        ("api", "v1".into()),
-    ]);
-    worker.test_message("tab-b", &other);
+    worker.test_message("tab-b", &session_message_of(DEAD_HS, "@b:hs", "tok-b"));
     assert_eq!(why(&worker, "tab-b", &url), None);
     assert_eq!(why(&worker, "no-session-tab", &url), None);
     // Logout forgets.

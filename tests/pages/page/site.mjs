@@ -74,6 +74,22 @@ export async function initInPage(page, opts) {
 }
 
 /**
+ * Opens the page site, inits the SDK with `opts` and waits until it is in worker mode with a
+ * controlling worker (the first load registers it and it claims the page); `logs()` is added to
+ * the error when it never gets there.
+ */
+export async function openInWorkerMode(page, url, opts, logs = () => '') {
+  await page.goto(url);
+  await waitForPackage(page);
+  await initInPage(page, opts);
+  await page
+    .waitForFunction(() => window.media.mode === 'worker' && navigator.serviceWorker.controller !== null, null, { timeout: 30_000 })
+    .catch((e) => {
+      throw new Error(`${e.message}\n${logs()}`);
+    });
+}
+
+/**
  * Render report of every [data-mxc] element under #root: state, and whether it really shows
  * (images decoded with a natural size; video with metadata).
  */
