@@ -56,16 +56,7 @@ pub(crate) fn authenticated_request(
             headers.set(name, &value)?;
         }
     }
-    headers.set("authorization", &format!("Bearer {token}"))?;
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&headers);
-    init.set_mode(RequestMode::Cors);
-    init.set_credentials(RequestCredentials::SameOrigin);
-    init.set_cache(RequestCache::NoStore);
-    init.set_redirect(RequestRedirect::Follow);
-    init.set_signal(Some(signal));
-    Request::new_with_str_and_init(target, &init)
+    token_request(target, &headers, token, Some(signal))
 }
 
 /// `GET url` with a token and nothing else (`/versions`, encrypted attachments), optionally
@@ -75,11 +66,22 @@ pub(crate) fn plain_authenticated_request(
     token: &str,
     signal: Option<&AbortSignal>,
 ) -> Result<Request, JsValue> {
-    let headers = Headers::new()?;
+    token_request(url, &Headers::new()?, token, signal)
+}
+
+/// The one place a token goes onto a request: `GET url` with `headers` plus
+/// `Authorization: Bearer`, CORS mode, cookies only same-origin, `cache: 'no-store'`, redirects
+/// followed (the browser drops `Authorization` when a redirect crosses origins).
+fn token_request(
+    url: &str,
+    headers: &Headers,
+    token: &str,
+    signal: Option<&AbortSignal>,
+) -> Result<Request, JsValue> {
     headers.set("authorization", &format!("Bearer {token}"))?;
     let init = RequestInit::new();
     init.set_method("GET");
-    init.set_headers(&headers);
+    init.set_headers(headers);
     init.set_mode(RequestMode::Cors);
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_cache(RequestCache::NoStore);
