@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
-import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON } from '../harness/encrypted.mjs';
+import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON, MOUNT_SETTLED, missingAndTampered, WHY_EXPECTED } from '../harness/encrypted.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 
@@ -84,6 +84,9 @@ test('Firefox ESR worker: encrypted image and webm (with and without crossorigin
   assert.equal(answer.type, 'application/json');
   assert.equal(answer.json?.authmedia_code, 'hash_mismatch', JSON.stringify(answer));
   assert.equal(answer.json?.errcode, 'AUTHMEDIA_HASH_MISMATCH');
+  // Mounted elements that fail say why, as in the fallback: the worker tells the page.
+  const mounted = await ff.evaluate(MOUNT_SETTLED, missingAndTampered(world, enc.flipped));
+  assert.deepEqual(mounted, WHY_EXPECTED, JSON.stringify(mounted));
   await ff.evaluate('await window.media.logout();');
 });
 

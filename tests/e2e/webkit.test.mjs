@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadWorld } from '../harness/env.mjs';
 import { readFixture } from '../harness/fixtures.mjs';
-import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON } from '../harness/encrypted.mjs';
+import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON, MOUNT_SETTLED, missingAndTampered, WHY_EXPECTED } from '../harness/encrypted.mjs';
 import { launchWebKit } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 import * as s from '../pages/engines/scenarios.mjs';
@@ -155,6 +155,9 @@ test('WebKit worker: encrypted image and 8 s mp4 (with and without crossorigin: 
     const answer = await engine.run(FETCH_JSON, bad.url);
     assert.equal(answer.status, 502, JSON.stringify(answer));
     assert.equal(answer.json?.authmedia_code, 'hash_mismatch', JSON.stringify(answer));
+    // Mounted elements that fail say why, as in the fallback: the worker tells the page.
+    const mounted = await engine.run(MOUNT_SETTLED, missingAndTampered(world, enc.flipped));
+    assert.deepEqual(mounted, WHY_EXPECTED, JSON.stringify(mounted));
     await engine.run('await window.media.logout();');
   } finally {
     await encSite.close();
@@ -177,5 +180,8 @@ test('WebKit fallback: encrypted image and webm (plays, seeks) as blob: URLs (fa
   const bad = await engine.run(SHOW_IMAGE, enc.flipped, 'image/png');
   assert.deepEqual(bad, { rejected: { code: 'hash_mismatch', reason: 'hash_mismatch' } });
   assert.equal(await engine.run('return window.media.stats().fallback.objectUrls'), before);
+  // The same codes as in worker mode for mounted elements that fail.
+  const mounted = await engine.run(MOUNT_SETTLED, missingAndTampered(world, enc.flipped));
+  assert.deepEqual(mounted, WHY_EXPECTED, JSON.stringify(mounted));
   await engine.run('await window.media.logout();');
 });

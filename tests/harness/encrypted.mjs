@@ -14,6 +14,11 @@
  *   PLAY_AND_SEEK  body: args [file, mimetype, seekTo, crossOrigin|null] → { url, played, seeked, readyState, duration, w, h };
  *       throws on a media error or a 30 s stall
  *   FETCH_JSON   body: args [url] → { status, type, json }
+ *   missingAndTampered(world, flipped) → html for MOUNT_SETTLED: an unknown mxc, the tampered file, a good
+ *       image; WHY_EXPECTED is what the SDK must report for them in either mode
+ *   MOUNT_SETTLED  body: args [html] → { [id]: { state, error } } — mounts `html` (elements with
+ *       `data-mxc` / `data-encrypted` and an id) with `window.media.mount()` and waits (≤ 60 s) until
+ *       each is loaded, in error or too large; then unmounts it
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import * as mx from './matrix.mjs';
@@ -89,6 +94,41 @@ export const PLAY_AND_SEEK = `
   v.currentTime = seekTo;
   await until(() => !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - seekTo) < 0.5, 30000);
   return { url, played, seeked: v.currentTime, readyState: v.readyState, duration: v.duration, w: v.videoWidth, h: v.videoHeight };`;
+
+const attr = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+
+export function missingAndTampered(world, flipped) {
+  const missing = `mxc://${world.synapse.serverName}/NoSuchMedia${Date.now()}`;
+  return `<img id="missing" data-mxc="${missing}" alt="">
+    <img id="tampered" data-encrypted="${attr(JSON.stringify(flipped))}" data-mimetype="image/png" alt="">
+    <img id="fine" data-mxc="${world.media.png64.mxc}" alt="">`;
+}
+
+export const WHY_EXPECTED = {
+  missing: { state: 'error', error: 'not_found' },
+  tampered: { state: 'error', error: 'hash_mismatch' },
+  fine: { state: 'loaded', error: null },
+};
+
+export const MOUNT_SETTLED = `
+  const [html] = args;
+  const root = document.createElement('div');
+  document.getElementById('root').append(root);
+  root.innerHTML = html;
+  const unmount = window.media.mount(root);
+  const els = [...root.querySelectorAll('[data-mxc], [data-encrypted]')];
+  const done = () => els.every((el) => ['loaded', 'error', 'too-large'].includes(el.dataset.authmediaState));
+  if (!done()) {
+    await new Promise((resolve) => {
+      const mo = new MutationObserver(() => done() && (mo.disconnect(), resolve()));
+      mo.observe(root, { subtree: true, attributes: true, attributeFilter: ['data-authmedia-state'] });
+      setTimeout(() => (mo.disconnect(), resolve()), 60000);
+    });
+  }
+  const out = Object.fromEntries(els.map((el) => [el.id, { state: el.dataset.authmediaState, error: el.dataset.authmediaError || null }]));
+  unmount();
+  root.remove();
+  return out;`;
 
 export const FETCH_JSON = `
   const r = await fetch(args[0], { cache: 'no-store' });
