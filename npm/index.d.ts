@@ -122,12 +122,20 @@ export interface WorkerStats {
   inflight: number;
   /** Size of the worker's wasm linear memory. */
   wasmMemoryBytes: number;
+  /** Encrypted attachments verified and decrypted by WebCrypto (`crypto.subtle`). */
+  decryptedWebCrypto: number;
+  /** Encrypted attachments verified and decrypted by the core in wasm (no usable WebCrypto). */
+  decryptedWasm: number;
   [key: string]: unknown;
 }
 
 export interface FallbackStats {
   fetches: number;
   cacheHits: number;
+  /** Encrypted attachments verified and decrypted by WebCrypto (secure contexts). */
+  decryptedWebCrypto: number;
+  /** Encrypted attachments verified and decrypted in wasm (insecure contexts have no `crypto.subtle`). */
+  decryptedWasm: number;
   evictions: number;
   /** Bytes held by live object URLs (never above budgetBytes). */
   bytes: number;

@@ -220,6 +220,9 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   const fresh = await showImage(page, enc.png);
   assert.equal(fresh.url, img.url, JSON.stringify(fresh));
   assert.equal(fresh.outcome, 'load');
+  // The worker verified and decrypted with WebCrypto (every service worker has crypto.subtle).
+  const ws = (await page.evaluate(() => window.media.refreshStats())).worker;
+  assert.ok(ws.decryptedWebCrypto >= 1 && ws.decryptedWasm === 0, JSON.stringify(ws));
 
   step('worker: logout');
   // Logout: keys and decrypted copies are gone; the URL answers 401 with no plaintext.
@@ -263,6 +266,9 @@ test('fallback: encrypted image and video (with a seek) as blob: URLs; tampered 
     assert.equal(bad.rejected?.name, 'AuthMediaError');
   }
   assert.equal(await page.evaluate(() => window.media.stats().fallback.objectUrls), urlsBefore, 'no object URL for a failed attachment');
+  // A secure context: the fallback verified and decrypted with WebCrypto.
+  const fs = await page.evaluate(() => window.media.stats().fallback);
+  assert.ok(fs.decryptedWebCrypto >= 2 && fs.decryptedWasm === 0, JSON.stringify(fs));
 
   // A malformed EncryptedFile is refused before any download.
   const malformed = await page.evaluate(

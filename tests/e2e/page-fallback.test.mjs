@@ -18,6 +18,8 @@ import * as mx from '../harness/matrix.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, renderReport } from '../pages/page/site.mjs';
+import { uploadEncrypted } from '../harness/encrypted.mjs';
+import { readFileSync } from 'node:fs';
 
 const INSECURE_HOST = 'authmedia.test';
 
@@ -476,4 +478,28 @@ test('secure origin, a worker slow to install: init settles on the fallback afte
     await page.close();
     await slow.close();
   }
+});
+
+test('insecure origin: encrypted attachments are verified and decrypted in wasm (no crypto.subtle); a flipped byte → hash_mismatch', { timeout: 90_000 }, async () => {
+  const plain = readFileSync(world.media.png64.path);
+  const file = await uploadEncrypted(world, 'insecure-origin.png', plain);
+  const flipped = await uploadEncrypted(world, 'insecure-origin-flipped.png', plain, (c) => {
+    c[c.length >> 1] ^= 1;
+    return c;
+  });
+  const page = browser.page;
+  await openInsecure(page);
+  const info = await initInPage(page, alice());
+  assert.equal(info.mode, 'fallback');
+  const r = await page.evaluate(async ({ file, flipped }) => {
+    const url = await window.media.srcEncrypted(file, { mimetype: 'image/png' });
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const bad = await window.media.srcEncrypted(flipped, { mimetype: 'image/png' }).then(() => null, (e) => e.code);
+    const s = window.media.stats().fallback;
+    return { subtle: Boolean(window.crypto && window.crypto.subtle), blob: url.startsWith('blob:'), w: img.naturalWidth, bad, webCrypto: s.decryptedWebCrypto, wasm: s.decryptedWasm };
+  }, { file, flipped });
+  assert.deepEqual(r, { subtle: false, blob: true, w: world.media.png64.width, bad: 'hash_mismatch', webCrypto: 0, wasm: 1 });
+  await page.evaluate(() => window.media.logout());
 });

@@ -190,3 +190,108 @@ fn encrypted_file_fields_of_the_wrong_type_are_named() {
         Err(AttachmentError::InvalidJson(_))
     ));
 }
+
+// ----- WebCrypto (`webcrypto`) ----------------------------------------------------------------
+
+mod webcrypto_tests {
+    use authmedia_core::{encrypt, AttachmentError, AttachmentSecrets, EncryptedFile};
+    use js_sys::Uint8Array;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use crate::webcrypto::{subtle, verify_and_decrypt, Ciphertext, DecryptedBy};
+
+    /// The spec's public vector (matrix-sdk-crypto's tests), through the JS reader.
+    fn spec_vector() -> (AttachmentSecrets, Vec<u8>) {
+        let js = super::json(
+            r#"{"v":"v2","url":"mxc://example.org/abc",
+                "key":{"kty":"oct","alg":"A256CTR","ext":true,"key_ops":["encrypt","decrypt"],
+                       "k":"Voq2nkPme_x8no5-Tjq_laDAdxE6iDbxnlQXxwFPgE4"},
+                "iv":"i0DovxYdJEcAAAAAAAAAAA",
+                "hashes":{"sha256":"ANdt819a8bZl4jKy3Z+jcqtiNICa2y0AW4BBJ/iQRAU"}}"#,
+        );
+        let file: EncryptedFile = crate::file_from_js(&js).unwrap();
+        let ct = vec![
+            179, 154, 118, 127, 186, 127, 110, 33, 203, 33, 33, 134, 67, 100, 173, 46, 235, 27,
+            215, 172, 36, 26, 75, 47, 33, 160,
+        ];
+        (file.secrets, ct)
+    }
+
+    fn collected(bytes: &[u8], chunk: usize, hint: Option<u64>) -> Ciphertext {
+        let mut c = Ciphertext::new(hint, 1 << 30);
+        for part in bytes.chunks(chunk.max(1)) {
+            c.push(&Uint8Array::from(part)).unwrap();
+        }
+        assert_eq!(c.len(), bytes.len() as u64);
+        c
+    }
+
+    async fn plain_of(s: &AttachmentSecrets, c: Ciphertext) -> Result<Vec<u8>, AttachmentError> {
+        let subtle = subtle().expect("crypto.subtle on the test page (loopback is secure)");
+        let (buf, by) = verify_and_decrypt(&subtle, s, c).await?;
+        assert_eq!(
+            by,
+            DecryptedBy::WebCrypto,
+            "this engine decrypts AES-CTR with length 128"
+        );
+        Ok(Uint8Array::new(&buf).to_vec())
+    }
+
+    #[test]
+    async fn the_spec_vector_decrypts_with_webcrypto() {
+        let (s, ct) = spec_vector();
+        assert_eq!(
+            plain_of(&s, collected(&ct, 7, None)).await.unwrap(),
+            b"It's a secret to everybody"
+        );
+    }
+
+    #[test]
+    async fn webcrypto_matches_the_core_for_every_way_of_collecting() {
+        // 1 MiB + 5 bytes, a counter that starts near a 64-bit boundary: the 128-bit counter
+        // carries into the upper half, as the core's Ctr128BE does.
+        let plain: Vec<u8> = (0..(1 << 20) + 5)
+            .map(|i: u32| (i * 31 % 251) as u8)
+            .collect();
+        let mut iv = [0u8; 16];
+        iv[8..].copy_from_slice(&(u64::MAX - 3).to_be_bytes());
+        let (s, ct) = encrypt(&plain, [9; 32], iv).unwrap();
+        let n = ct.len() as u64;
+        for (chunk, hint) in [
+            (65_536, Some(n)),
+            (65_536, None),
+            (4_000, Some(n - 100)),
+            (ct.len(), Some(n + 100)),
+        ] {
+            let got = plain_of(&s, collected(&ct, chunk, hint)).await.unwrap();
+            assert!(got == plain, "chunk {chunk}, hint {hint:?}");
+        }
+    }
+
+    #[test]
+    async fn a_flipped_byte_or_a_truncation_is_refused() {
+        let (s, ct) = spec_vector();
+        let mut bad = ct.clone();
+        bad[3] ^= 1;
+        assert_eq!(
+            plain_of(&s, collected(&bad, 5, None)).await,
+            Err(AttachmentError::HashMismatch)
+        );
+        assert_eq!(
+            plain_of(&s, collected(&ct[..ct.len() - 1], 5, None)).await,
+            Err(AttachmentError::HashMismatch)
+        );
+    }
+
+    #[test]
+    fn collecting_stops_at_the_limit() {
+        let mut c = Ciphertext::new(Some(10), 10);
+        c.push(&Uint8Array::from(&[1u8; 6][..])).unwrap();
+        assert_eq!(
+            c.push(&Uint8Array::from(&[1u8; 5][..])),
+            Err(AttachmentError::TooLarge { limit: 10 })
+        );
+        // What was collected is dropped; the count stays for the caller's message.
+        assert_eq!(c.len(), 6);
+    }
+}

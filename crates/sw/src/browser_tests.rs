@@ -324,6 +324,8 @@ fn stats_have_the_documented_fields() {
         "storeBytes",
         "storeEntries",
         "inflight",
+        "decryptedWebCrypto",
+        "decryptedWasm",
     ] {
         assert_eq!(js::get(&stats, field).as_f64(), Some(0.0), "{field}");
     }

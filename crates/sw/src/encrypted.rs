@@ -6,8 +6,10 @@
 //! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
 //! never the key) and gets back a same-origin URL under the worker's scope. A request for it is
 //! answered by downloading the ciphertext with the tab's session (the same token, refresh and
-//! `M_UNRECOGNIZED` logic as other media), hashing and decrypting it chunk by chunk as it arrives
-//! (the core's [`AttachmentDecryptor`]), and — only once the SHA-256 of the whole ciphertext
+//! `M_UNRECOGNIZED` logic as other media), collecting it in JavaScript memory and verifying and
+//! decrypting it with WebCrypto ([`authmedia_js::webcrypto`]: native SHA-256 and AES-CTR, the
+//! core's limit and constant-time check; an engine without `crypto.subtle` streams through the
+//! core's [`AttachmentDecryptor`] instead), and — only once the SHA-256 of the whole ciphertext
 //! matched — answering with the plaintext under a safe content type, `no-store`. A mismatch
 //! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
 //! content.
@@ -25,6 +27,7 @@ use authmedia_core::{
     media_url, AttachmentDecryptor, AttachmentError, EncryptedFile, ErrorKind, MediaRequest,
 };
 use authmedia_js::file_from_js;
+use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
 use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -456,18 +459,11 @@ async fn download(
     }
     let limit = shared.borrow().config.store_budget;
     let length = net::content_length(&response);
-    let mut decryptor = match length {
-        Some(n) if n > limit => {
-            return Err(Failure::attachment(&AttachmentError::TooLarge { limit }))
-        }
-        Some(n) => {
-            AttachmentDecryptor::with_capacity(&entry.file.secrets, usize::try_from(n).unwrap_or(0))
-        }
-        None => AttachmentDecryptor::new(&entry.file.secrets),
+    if length.is_some_and(|n| n > limit) {
+        return Err(Failure::attachment(&AttachmentError::TooLarge { limit }));
     }
-    .with_limit(limit);
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
-    if let Err(error) = read_into(&response, &mut decryptor, &controller, timeout_ms).await {
+    let read_failed = |error: JsValue| {
         let fail = if upstream::timed_out(&controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
             Fail::TimedOut { ms: timeout_ms }
@@ -477,21 +473,59 @@ async fn download(
                 message: net::describe(&error),
             }
         };
-        return Err(Failure::upstream(&fail));
+        Failure::upstream(&fail)
+    };
+    let secrets = &entry.file.secrets;
+    // Every service worker has WebCrypto: native SHA-256/AES, ciphertext in JS memory. The core's
+    // streaming decryptor is the path of an engine without it.
+    if let Some(subtle) = webcrypto::subtle() {
+        let mut ciphertext = Ciphertext::new(length, limit);
+        let mut refused = None;
+        read_chunks(&response, &controller, timeout_ms, |chunk| {
+            ciphertext
+                .push(chunk)
+                .map_err(|e| refused = Some(e))
+                .is_ok()
+        })
+        .await
+        .map_err(read_failed)?;
+        if let Some(e) = refused {
+            return Err(Failure::attachment(&e));
+        }
+        let (plain, by) = webcrypto::verify_and_decrypt(&subtle, secrets, ciphertext)
+            .await
+            .map_err(|e| Failure::attachment(&e))?;
+        let stats = &mut shared.borrow_mut().stats;
+        bump(match by {
+            DecryptedBy::WebCrypto => &mut stats.decrypted_webcrypto,
+            DecryptedBy::Wasm => &mut stats.decrypted_wasm,
+        });
+        return Ok(plain);
     }
+    let mut decryptor = match length {
+        Some(n) => AttachmentDecryptor::with_capacity(secrets, usize::try_from(n).unwrap_or(0)),
+        None => AttachmentDecryptor::new(secrets),
+    }
+    .with_limit(limit);
+    read_chunks(&response, &controller, timeout_ms, |chunk| {
+        decryptor.push(&chunk.to_vec()).is_ok()
+    })
+    .await
+    .map_err(read_failed)?;
     let plain = decryptor.finish().map_err(|e| Failure::attachment(&e))?;
+    bump(&mut shared.borrow_mut().stats.decrypted_wasm);
     // Out of wasm memory into a JS buffer (the store holds `ArrayBuffer`s).
     let buffer = Uint8Array::from(plain.as_slice()).buffer();
     Ok(buffer)
 }
 
-/// Feeds the body to `decryptor` chunk by chunk as it arrives. A decryptor error stops the read
-/// (it is reported by `finish`). No chunk within `timeout_ms` aborts `controller`.
-async fn read_into(
+/// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
+/// read (the caller reports why). No chunk within `timeout_ms` aborts `controller`.
+async fn read_chunks(
     response: &Response,
-    decryptor: &mut AttachmentDecryptor,
     controller: &AbortController,
     timeout_ms: i32,
+    mut take: impl FnMut(&Uint8Array) -> bool,
 ) -> Result<(), JsValue> {
     let Some(body) = response.body() else {
         return Ok(());
@@ -506,7 +540,7 @@ async fn read_into(
         }
         deadline.rearm();
         let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
-        if decryptor.push(&chunk.to_vec()).is_err() {
+        if !take(&chunk) {
             if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {
                 let _ = cancel.call0(&reader);
             }

@@ -25,6 +25,10 @@ pub struct Stats {
     pub session_asks: u32,
     /// Upstream media fetches in progress now (a gauge, not a counter).
     pub inflight: u32,
+    /// Encrypted attachments verified and decrypted by WebCrypto (`crypto.subtle`).
+    pub decrypted_webcrypto: u32,
+    /// Encrypted attachments verified and decrypted by the core in wasm.
+    pub decrypted_wasm: u32,
 }
 
 /// Adds one, saturating.

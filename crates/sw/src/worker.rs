@@ -1012,6 +1012,8 @@ fn stats_object(state: &State) -> JsValue {
         ("storeBudgetBytes", bytes(state.store.budget())),
         ("inflight", stats.inflight.into()),
         ("wasmMemoryBytes", memory.into()),
+        ("decryptedWebCrypto", stats.decrypted_webcrypto.into()),
+        ("decryptedWasm", stats.decrypted_wasm.into()),
     ])
 }
 

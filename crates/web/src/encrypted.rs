@@ -10,15 +10,18 @@
 //!   its scope (`<scope>authmedia/encrypted/<id>`) that it serves itself: download, verify,
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`).
-//! * **Fallback**: the page downloads with `Authorization`, hashes and decrypts chunk by chunk in
-//!   wasm ([`AttachmentDecryptor`], nothing released before the hash matched) and hands out a
-//!   `blob:` URL of a safe type under the same byte-budget LRU as other media.
+//! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
+//!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
+//!   memory), else chunk by chunk in wasm ([`AttachmentDecryptor`]); nothing released before the
+//!   hash matched — and hands out a `blob:` URL of a safe type under the same byte-budget LRU as
+//!   other media.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
 use std::rc::Rc;
 
 use authmedia_core::{AttachmentDecryptor, AttachmentError, EncryptedFile, MediaRequest};
+use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
 use authmedia_js::{file_from_js, wire_to_js};
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -83,15 +86,31 @@ pub fn attachment_error(e: &AttachmentError) -> WebError {
     WebError::new(code, format!("encrypted attachment: {e}")).with_reason(e.code())
 }
 
+/// A random registry id: 128 bits from `crypto.getRandomValues`, as 32 hex digits. Not
+/// `crypto.randomUUID`: that exists only in secure contexts, and the fallback is for insecure
+/// ones too (plain http), where `srcEncrypted` must work as well.
 fn random_id() -> Result<String, WebError> {
     let crypto = get(&js_sys::global(), "crypto");
-    let f = get(&crypto, "randomUUID")
+    let bytes = Uint8Array::new_with_length(16);
+    let filled = get(&crypto, "getRandomValues")
         .dyn_into::<js_sys::Function>()
-        .map_err(|_| WebError::new("unsupported", "crypto.randomUUID is not available"))?;
-    f.call0(&crypto)
         .ok()
-        .and_then(|v| v.as_string())
-        .ok_or_else(|| WebError::new("unsupported", "crypto.randomUUID failed"))
+        .and_then(|f| f.call1(&crypto, &bytes).ok());
+    if filled.is_none() {
+        return Err(WebError::new(
+            "unsupported",
+            "crypto.getRandomValues is not available",
+        ));
+    }
+    Ok(bytes
+        .to_vec()
+        .iter()
+        .fold(String::with_capacity(32), |mut id, b| {
+            for nibble in [b >> 4, b & 15] {
+                id.extend(char::from_digit(u32::from(nibble), 16));
+            }
+            id
+        }))
 }
 
 // ----- the entry point ------------------------------------------------------------------------
@@ -294,20 +313,45 @@ impl Inner {
         }
         let url = self.url(&file.url, &MediaRequest::Download { filename: None });
         let (resp, mut deadline) = self.authed_fetch_timed(&url).await?;
-        let mut decryptor =
-            AttachmentDecryptor::new(&file.secrets).with_limit(self.opts.budget_bytes);
-        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-            decryptor
-                .push(&chunk.to_vec())
-                .map_err(|e| attachment_error(&e))
-        })
-        .await?;
-        let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
+        let limit = self.opts.budget_bytes;
+        let bytes = if let Some(subtle) = webcrypto::subtle() {
+            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
+            let length = resp
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let mut ciphertext = Ciphertext::new(length, limit);
+            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
+            })
+            .await?;
+            let (plain, by) = webcrypto::verify_and_decrypt(&subtle, &file.secrets, ciphertext)
+                .await
+                .map_err(|e| attachment_error(&e))?;
+            let mut c = self.counters.borrow_mut();
+            match by {
+                DecryptedBy::WebCrypto => c.decrypted_webcrypto += 1,
+                DecryptedBy::Wasm => c.decrypted_wasm += 1,
+            }
+            Uint8Array::new(&plain)
+        } else {
+            // Insecure contexts have no `crypto.subtle`: the core streams it in wasm.
+            let mut decryptor = AttachmentDecryptor::new(&file.secrets).with_limit(limit);
+            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+                decryptor
+                    .push(&chunk.to_vec())
+                    .map_err(|e| attachment_error(&e))
+            })
+            .await?;
+            let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
+            self.counters.borrow_mut().decrypted_wasm += 1;
+            Uint8Array::from(plain.as_slice())
+        };
         if self.logged_out.get() {
             return Err(WebError::new("logged_out", "logged out while loading"));
         }
-        let bytes = Uint8Array::from(plain.as_slice());
-        drop(plain);
         let bag = BlobPropertyBag::new();
         bag.set_type(safe_blob_type(mimetype));
         let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)

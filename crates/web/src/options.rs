@@ -89,6 +89,15 @@ fn opt_positive(o: &JsValue, key: &str) -> Result<Option<f64>, WebError> {
     }
 }
 
+/// A duration option in milliseconds: `default` when absent, clamped to `(low, high)`.
+fn opt_ms(o: &JsValue, key: &str, default: i32, (low, high): (i32, i32)) -> Result<i32, WebError> {
+    // Not `f64::clamp`: its NaN/order assertion formats floats, which costs the page ~10 KB of
+    // gzipped wasm (core's float formatting); `n` is finite and `low <= high`.
+    Ok(opt_positive(o, key)?.map_or(default, |n| {
+        n.max(f64::from(low)).min(f64::from(high)) as i32
+    }))
+}
+
 impl Options {
     /// Reads the options object given to `AuthMedia.init`.
     pub fn from_js(o: &JsValue) -> Result<Self, WebError> {
@@ -145,21 +154,23 @@ impl Options {
             opt_positive(o, "budgetBytes")?.map_or(DEFAULT_BUDGET_BYTES, |n| n as u64);
         let concurrency =
             opt_positive(o, "concurrency")?.map_or(DEFAULT_CONCURRENCY, |n| (n as usize).min(64));
-        let (low, high) = FETCH_TIMEOUT_RANGE_MS;
-        let fetch_timeout_ms = opt_positive(o, "fetchTimeoutMs")?
-            .map_or(DEFAULT_FETCH_TIMEOUT_MS, |n| {
-                n.clamp(f64::from(low), f64::from(high)) as i32
-            });
-        let (low, high) = READY_TIMEOUT_RANGE_MS;
+        let fetch_timeout_ms = opt_ms(
+            o,
+            "fetchTimeoutMs",
+            DEFAULT_FETCH_TIMEOUT_MS,
+            FETCH_TIMEOUT_RANGE_MS,
+        )?;
         let ready_default = if fallback == FallbackPref::Never {
             DEFAULT_READY_TIMEOUT_NEVER_MS
         } else {
             DEFAULT_READY_TIMEOUT_MS
         };
-        let ready_timeout_ms = opt_positive(o, "workerReadyTimeoutMs")?
-            .map_or(ready_default, |n| {
-                n.clamp(f64::from(low), f64::from(high)) as i32
-            });
+        let ready_timeout_ms = opt_ms(
+            o,
+            "workerReadyTimeoutMs",
+            ready_default,
+            READY_TIMEOUT_RANGE_MS,
+        )?;
         Ok(Self {
             homeserver,
             access_token,

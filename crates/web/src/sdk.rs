@@ -60,6 +60,10 @@ pub struct Counters {
     pub fallback_urls: u64,
     /// Legacy URLs handed out (server without authenticated media).
     pub legacy_urls: u64,
+    /// Encrypted attachments the fallback verified and decrypted with WebCrypto.
+    pub decrypted_webcrypto: u64,
+    /// Encrypted attachments the fallback verified and decrypted in wasm.
+    pub decrypted_wasm: u64,
 }
 
 /// Shared state behind an `AuthMedia` handle.
@@ -171,6 +175,16 @@ impl Inner {
         let fb = object();
         set(&fb, "fetches", &JsValue::from(c.fetches as f64));
         set(&fb, "cacheHits", &JsValue::from(c.cache_hits as f64));
+        set(
+            &fb,
+            "decryptedWebCrypto",
+            &JsValue::from(c.decrypted_webcrypto as f64),
+        );
+        set(
+            &fb,
+            "decryptedWasm",
+            &JsValue::from(c.decrypted_wasm as f64),
+        );
         set(&fb, "evictions", &JsValue::from(blobs.evictions() as f64));
         set(&fb, "bytes", &JsValue::from(blobs.bytes() as f64));
         set(&fb, "objectUrls", &JsValue::from(blobs.len() as f64));

@@ -203,11 +203,25 @@ impl Verifier {
     /// `Ok` only if the SHA-256 of everything fed equals `hashes.sha256`.
     pub fn finish(self) -> Result<(), AttachmentError> {
         let got: [u8; 32] = self.hasher.finalize().into();
-        if bool::from(got.ct_eq(&self.expected)) {
-            Ok(())
-        } else {
-            Err(AttachmentError::HashMismatch)
-        }
+        digest_matches(&self.expected, &got)
+    }
+}
+
+/// Constant-time comparison of a computed digest with the expected one.
+fn digest_matches(expected: &[u8; 32], got: &[u8]) -> Result<(), AttachmentError> {
+    if bool::from(got.ct_eq(expected.as_slice())) {
+        Ok(())
+    } else {
+        Err(AttachmentError::HashMismatch)
+    }
+}
+
+impl AttachmentSecrets {
+    /// `Ok` only if `digest` — the SHA-256 of the whole ciphertext, computed elsewhere (the
+    /// browser's WebCrypto) — equals `hashes.sha256`; compared in constant time, any other
+    /// length is a mismatch. Decrypt nothing before this returned `Ok`.
+    pub fn check_sha256(&self, digest: &[u8]) -> Result<(), AttachmentError> {
+        digest_matches(&self.sha256, digest)
     }
 }
 
@@ -420,6 +434,22 @@ mod tests {
             iv: iv_from_nonce([1, 2, 3, 4, 5, 6, 7, 8]),
             sha256: [0; 32],
         }
+    }
+
+    #[test]
+    fn an_external_digest_is_checked_whole_and_exactly() {
+        let s = secrets();
+        let (s, ct) = encrypt(b"abc", s.key, s.iv).unwrap();
+        let digest: [u8; 32] = Sha256::digest(&ct).into();
+        assert_eq!(s.check_sha256(&digest), Ok(()));
+        let mut flipped = digest;
+        flipped[31] ^= 1;
+        assert_eq!(s.check_sha256(&flipped), Err(AttachmentError::HashMismatch));
+        assert_eq!(
+            s.check_sha256(&digest[..31]),
+            Err(AttachmentError::HashMismatch)
+        );
+        assert_eq!(s.check_sha256(&[]), Err(AttachmentError::HashMismatch));
     }
 
     #[test]
