@@ -4,7 +4,8 @@
  * itself (npm/) at "/pkg/".
  *
  * API:
- *   startPageSite({ host?, routes? }) → Promise<static server (tests/lib/static-server.mjs) & { dir }>
+ *   startPageSite({ host?, routes?, npmDir? }) → Promise<static server (tests/lib/static-server.mjs) & { dir }>
+ *                      (npmDir: another build of the package, for benchmarks; default npm/)
  *   requirePackage()   throws a clear error when scripts/build.sh has not been run
  *   hasWorker()        whether the package holds the worker files
  *   initScript(opts)   an async function body for page.evaluate that inits AuthMedia with `opts`
@@ -31,16 +32,17 @@ export function hasWorker() {
   return existsSync(path.join(SW_DIR, 'authmedia-sw.js'));
 }
 
-export async function startPageSite({ host = '127.0.0.1', routes } = {}) {
-  requirePackage();
+export async function startPageSite({ host = '127.0.0.1', routes, npmDir = NPM_DIR } = {}) {
+  if (npmDir === NPM_DIR) requirePackage();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-page-site-'));
   copyFileSync(path.join(HERE, 'index.html'), path.join(dir, 'index.html'));
-  if (existsSync(SW_DIR)) {
-    for (const f of readdirSync(SW_DIR)) {
-      if (f.endsWith('.js') || f.endsWith('.wasm')) copyFileSync(path.join(SW_DIR, f), path.join(dir, f));
+  const swDir = path.join(npmDir, 'sw');
+  if (existsSync(swDir)) {
+    for (const f of readdirSync(swDir)) {
+      if (f.endsWith('.js') || f.endsWith('.wasm')) copyFileSync(path.join(swDir, f), path.join(dir, f));
     }
   }
-  const server = await startStaticServer({ root: dir, mounts: { '/pkg/': NPM_DIR }, host, routes });
+  const server = await startStaticServer({ root: dir, mounts: { '/pkg/': npmDir }, host, routes });
   const close = server.close.bind(server);
   return Object.assign(server, {
     dir,
