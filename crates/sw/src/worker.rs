@@ -249,7 +249,7 @@ impl AuthMediaWorker {
 
     /// The counters and gauges: `{authenticated, upgraded, passthrough, refused, cacheHits,
     /// upstream, retries, deduped, timeouts, sessionAsks, storeBytes, storeEntries,
-    /// storeBudgetBytes, inflight, wasmMemoryBytes}` (see [`Stats`]).
+    /// storeBudgetBytes, inflight, wasmMemoryBytes, decryptedWebCrypto, decryptedWasm}` (see [`Stats`]).
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
         stats_object(&self.shared.borrow())
