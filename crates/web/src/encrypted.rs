@@ -30,7 +30,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Blob, BlobPropertyBag, MessageEvent};
 
 use crate::error::WebError;
-use crate::fallback::{admit_blob, for_each_chunk};
+use crate::fallback::{admit_blob, content_length, for_each_chunk};
 use crate::sdk::{Inner, Mode};
 use crate::util::{get, get_string, object, set, try_get, window};
 use authmedia_core::safe_content_type as safe_blob_type;
@@ -316,13 +316,7 @@ impl Inner {
         let limit = self.opts.budget_bytes;
         let bytes = if let Some(subtle) = webcrypto::subtle() {
             // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-            let length = resp
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let mut ciphertext = Ciphertext::new(length, limit);
+            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
             for_each_chunk(&resp, Some(&mut deadline), |chunk| {
                 ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
             })

@@ -448,12 +448,7 @@ async fn read_body(
 ) -> Result<Blob, WebError> {
     let ct = resp.headers().get("Content-Type").ok().flatten();
     let safe = safe_blob_type(ct.as_deref());
-    let total = resp
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = content_length(&resp);
     let too_large = |n: u64| {
         WebError::new(
             "over_budget",
@@ -491,6 +486,16 @@ async fn read_body(
     let bag = BlobPropertyBag::new();
     bag.set_type(safe);
     Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+}
+
+/// The `Content-Length` of `resp`, when it has a valid one (a CORS-safelisted header: readable
+/// cross-origin).
+pub(crate) fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|s| s.trim().parse::<u64>().ok())
 }
 
 /// Reads `resp`'s body chunk by chunk, the stall `deadline` (if any) re-armed before every
