@@ -603,6 +603,26 @@ test('(e) worker: a media request still waiting for the worker\'s own /versions 
   }
 });
 
+/**
+ * In the page: `url` in an iframe and in an object; resolves with what each reported (`load`,
+ * `error`, or `no event` after 8 s — a download fires neither on some elements).
+ */
+const embedInIframeAndObject = (url) =>
+  Promise.all(
+    ['iframe', 'object'].map(
+      (tag) =>
+        new Promise((resolve) => {
+          const el = document.createElement(tag);
+          if (tag === 'iframe') el.src = url;
+          else el.data = url;
+          el.onload = () => resolve(`${tag} load`);
+          el.onerror = () => resolve(`${tag} error`);
+          document.body.append(el);
+          setTimeout(() => resolve(`${tag} no event`), 8000);
+        }),
+    ),
+  );
+
 test('(g) the blob fallback never serves active content inline; what the worker answers for it', { timeout: 180_000 }, async () => {
   const token = alice().accessToken;
   const script = (tag) => `parent.postMessage('pwned:${tag}','*');top.postMessage('pwned:${tag}','*');try{localStorage.setItem('pwned','${tag}')}catch(e){}`;
@@ -645,25 +665,8 @@ test('(g) the blob fallback never serves active content inline; what the worker 
       // Whichever comes first: the browser turning it into a download (octet-stream), or both
       // elements reporting load/error (8 s bound per element for neither).
       const download = page.waitForEvent('download', { predicate: (d) => d.url() === url, timeout: 10_000 }).then(() => ['download'], () => null);
-      const events = page.evaluate(
-          (url) =>
-            Promise.all(
-              ['iframe', 'object'].map(
-                (tag) =>
-                  new Promise((resolve) => {
-                    const el = document.createElement(tag);
-                    if (tag === 'iframe') el.src = url;
-                    else el.data = url;
-                    el.onload = () => resolve(`${tag} load`);
-                    el.onerror = () => resolve(`${tag} error`);
-                    document.body.append(el);
-                    // Downloads fire neither event on some elements: the page-side download event (outside) covers them.
-                    setTimeout(() => resolve(`${tag} no event`), 8000);
-                  }),
-              ),
-            ),
-          url,
-        );
+      // Downloads fire neither event on some elements: the page-side download event covers them.
+      const events = page.evaluate(embedInIframeAndObject, url);
       events.catch(() => {});
       const first = await Promise.race([download.then((d) => d ?? events), events]);
       return first;
@@ -731,24 +734,7 @@ test('(g) the blob fallback never serves active content inline; what the worker 
     // (navigations to the homeserver's origin never go through this origin's worker): an iframe
     // and an object pointing at the HTML media's URL run nothing.
     const url = await wpage.evaluate((mxc) => window.media.src(mxc), mxcs.html);
-    const ev = await wpage.evaluate(
-      (url) =>
-        Promise.all(
-          ['iframe', 'object'].map(
-            (tag) =>
-              new Promise((resolve) => {
-                const el = document.createElement(tag);
-                if (tag === 'iframe') el.src = url;
-                else el.data = url;
-                el.onload = () => resolve(`${tag} load`);
-                el.onerror = () => resolve(`${tag} error`);
-                document.body.append(el);
-                setTimeout(() => resolve(`${tag} no event`), 8000);
-              }),
-          ),
-        ),
-      url,
-    );
+    const ev = await wpage.evaluate(embedInIframeAndObject, url);
     const pwned = await wpage.evaluate(() => window.pwned);
     console.log(`# (g) worker mode, the HTML media's URL in an iframe/object: ${ev.join(', ')}; scripts run: ${JSON.stringify(pwned)}`);
     assert.deepEqual(pwned, [], 'a script from the HTML media ran in worker mode');
