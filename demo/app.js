@@ -552,6 +552,8 @@ const LABELS = {
   passthrough: 'passed through',
   refused: 'refused',
   cacheHits: 'cache hits',
+  decryptedWebCrypto: 'decrypted (WebCrypto)',
+  decryptedWasm: 'decrypted (wasm)',
   fetches: 'fetches',
   evictions: 'evictions',
   bytes: 'bytes held',
