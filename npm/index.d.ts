@@ -229,6 +229,10 @@ export class AuthMedia {
    * restarted. Runs by itself on the window's `online` event.
    */
   retryFailed(): number;
+  /**
+   * Replaces the access token (in the worker too). Mounted elements that failed `unauthorized`
+   * (the old token was refused) load again once the worker has acknowledged the new one.
+   */
   setAccessToken(token: string): void;
   /** Tells the worker to purge, revokes every object URL, clears mounted elements. */
   logout(): Promise<void>;

@@ -147,6 +147,46 @@ test('worker mode: a failed element says why, as the fallback does — not_found
   await page.evaluate(() => window.media.setForceFallback(false));
 });
 
+test('a revoked token: mounted images fail unauthorized; setAccessToken(new token) loads them again, worker mode and fallback', { timeout: 120_000 }, async () => {
+  const page = browser.page;
+  const base = world.synapse.baseUrl;
+  const alice = world.users.alice;
+  for (const mode of ['worker', 'fallback']) {
+    const first = await mx.login(base, alice.userId, alice.password);
+    const opts = { homeserver: base, accessToken: first.accessToken, userId: alice.userId };
+    if (mode === 'worker') {
+      await openInWorkerMode(page, site.url('/'), opts, logs);
+    } else {
+      await page.goto(site.url('/'));
+      await waitForPackage(page);
+      assert.equal((await initInPage(page, { ...opts, fallback: 'force' })).mode, 'fallback');
+    }
+    await mx.logout(base, first.accessToken); // the server revokes it: media answers 401 M_UNKNOWN_TOKEN
+    const name = `revoked-${mode}-${Date.now()}.png`; // a URL no cache has seen
+    await page.evaluate((html) => {
+      window.unmount?.();
+      const root = document.getElementById('root');
+      root.innerHTML = html;
+      window.unmount = window.media.mount(root);
+    }, `<img id="revoked" data-mxc="${world.media.png64.mxc}" data-filename="${name}" alt="">`);
+    await page.waitForFunction(settled, null, { timeout: 60_000 });
+    let r = (await renderReport(page))[0];
+    assert.deepEqual([r.state, r.error], ['error', 'unauthorized'], `${mode}: ${JSON.stringify(r)}\n${logs()}`);
+    // Not something retryFailed() retries with the same token…
+    assert.equal(await page.evaluate(() => window.media.retryFailed()), 0);
+    // …but a new token loads it again, once the worker has it.
+    const second = await mx.login(base, alice.userId, alice.password);
+    await page.evaluate((t) => window.media.setAccessToken(t), second.accessToken);
+    await page.waitForFunction(() => document.getElementById('revoked').dataset.authmediaState === 'loaded', null, { timeout: 30_000 }).catch(async (e) => {
+      throw new Error(`${mode}: ${e.message} ${JSON.stringify(await renderReport(page))}\n${logs()}`);
+    });
+    r = (await renderReport(page))[0];
+    assert.ok(r.ok && r.naturalWidth === world.media.png64.width, `${mode}: ${JSON.stringify(r)}`);
+    await page.evaluate(() => window.media.logout());
+    await mx.logout(base, second.accessToken);
+  }
+});
+
 test('hard reload (uncontrolled page): starts in the fallback, media renders, then the worker takes over', { timeout: 180_000 }, async () => {
   const page = browser.page;
   // The previous test registered the worker; make sure it controls this page first.

@@ -650,6 +650,12 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
 /// `Cache-Control: no-store`, so the browser sends the request again). Fallback: a new fetch,
 /// when the element is in view (an element out of view goes back to `idle` and loads when seen).
 pub fn retry_failed(inner: &Rc<Inner>) -> u32 {
+    reload_failed(inner, &RETRYABLE)
+}
+
+/// Loads again every mounted element in `error` for one of `codes` (as [`retry_failed`] does);
+/// returns how many. `setAccessToken` uses it for `unauthorized` after a new token.
+pub fn reload_failed(inner: &Rc<Inner>, codes: &[&str]) -> u32 {
     if inner.logged_out.get() {
         return 0;
     }
@@ -662,7 +668,7 @@ pub fn retry_failed(inner: &Rc<Inner>) -> u32 {
         .filter(|(_, r)| r.el.get_attribute("data-authmedia-state").as_deref() == Some("error"))
         .filter(|(_, r)| {
             let code = r.el.get_attribute("data-authmedia-error");
-            RETRYABLE.contains(&code.as_deref().unwrap_or("network"))
+            codes.contains(&code.as_deref().unwrap_or("network"))
         })
         .map(|(id, r)| (*id, r.el.clone()))
         .collect();

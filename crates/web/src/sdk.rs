@@ -440,7 +440,8 @@ impl AuthMedia {
         crate::mount::retry_failed(&self.inner)
     }
 
-    /// Replaces the access token (also in the worker).
+    /// Replaces the access token (also in the worker). Mounted elements that failed
+    /// `unauthorized` (the old token was refused) load again once the worker has the new one.
     #[wasm_bindgen(js_name = setAccessToken)]
     pub fn set_access_token(&self, token: String) -> Result<(), JsValue> {
         check_token(&token)?;
@@ -450,7 +451,14 @@ impl AuthMedia {
             );
         }
         self.inner.token.replace(Some(token.clone()));
-        self.inner.post_token(&token);
+        let inner = Rc::clone(&self.inner);
+        wasm_bindgen_futures::spawn_local(async move {
+            inner.send_token(&token).await;
+            // Only while this token is still the current one.
+            if inner.token.borrow().as_deref() == Some(token.as_str()) {
+                crate::mount::reload_failed(&inner, &["unauthorized"]);
+            }
+        });
         Ok(())
     }
 

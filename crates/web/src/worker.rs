@@ -333,7 +333,16 @@ impl Inner {
         out
     }
 
-    /// Tells the worker about a new token (no-op without a worker).
+    /// Hands `token` to every worker and waits (bounded) for their acknowledgements.
+    pub async fn send_token(&self, token: &str) {
+        for w in self.workers() {
+            let m = message("authmedia:token");
+            set(&m, "accessToken", &JsValue::from_str(token));
+            let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
+        }
+    }
+
+    /// Tells the worker about a new token (no-op without a worker), without waiting.
     pub fn post_token(&self, token: &str) {
         for w in self.workers() {
             let m = message("authmedia:token");
