@@ -182,12 +182,47 @@ run_section "size budget (scripts/size-budget.sh)" size-budget bash scripts/size
 # Fuzz smoke run (issue 8, RELIABILITY.md): every cargo-fuzz target ~30 s from the committed seeds.
 run_section "fuzz smoke (scripts/fuzz.sh smoke)" fuzz-smoke bash scripts/fuzz.sh smoke
 
+# e2e_counts: "passed failed" of the last run-e2e summary (a cancelled test counts as failed).
+e2e_counts() {
+  [ -f tests/artifacts/e2e-summary.json ] || { echo "0 0"; return; }
+  node -e 'const s=require(process.argv[1]); console.log((s.pass||0)+" "+((s.fail||0)+(s.cancelled||0)))' \
+    "$ROOT/tests/artifacts/e2e-summary.json"
+}
+
+# webkit_engine_failures LOG: true when every failing test of the e2e run is in webkit.test.mjs and
+# failed by a WebKitGTK-side error — its page crashed or hung ("session deleted because of page
+# crash or hang", "Could not parse script result") or its media pipeline stalled after `playing`
+# ("video: no timeupdate within") — and none by an assertion. Seen in this project's runs: about
+# 1 run in 6 on 2026-11-27, always in a different video test, never reproduced on a rerun.
+webkit_engine_failures() {
+  local section files
+  section=$(sed -n '/failing tests:/,$p' "$1")
+  files=$(echo "$section" | grep -Eo '^test at tests/e2e/[^:]+' | sort -u)
+  [ "$files" = "test at tests/e2e/webkit.test.mjs" ] || return 1
+  echo "$section" | grep -Eq 'AssertionError|ERR_ASSERTION' && return 1
+  echo "$section" | grep -Eq 'session deleted because of page crash or hang|Could not parse script result|video: no timeupdate within'
+}
+
 rm -f tests/artifacts/e2e-summary.json
-run_section "end-to-end (node tests/run-e2e.mjs: real Synapse, real browsers)" e2e node tests/run-e2e.mjs
-if [ -f tests/artifacts/e2e-summary.json ]; then
-  # A cancelled test (timed out, or its file died) counts as failed.
-  read -r ep ef < <(node -e 'const s=require(process.argv[1]); console.log((s.pass||0)+" "+((s.fail||0)+(s.cancelled||0)))' \
-    "$ROOT/tests/artifacts/e2e-summary.json")
+E2E_NAME="end-to-end (node tests/run-e2e.mjs: real Synapse, real browsers)"
+attempt_section "$E2E_NAME" e2e node tests/run-e2e.mjs
+read -r ep ef < <(e2e_counts)
+if [ "$SECTION_RC" -ne 0 ] && [ "$ef" -gt 0 ] && webkit_engine_failures "$LOGS/e2e.log"; then
+  # Only WebKitGTK's own failures: that file once more, on its own (a fresh world and browser).
+  TIMINGS+=("$(printf '%-52s %s' "$E2E_NAME" "$(fmt_secs "$SECTION_TOOK")")")
+  mv "$LOGS/e2e.log" "$LOGS/e2e.engine-fault.log"
+  echo
+  echo "!! $ef e2e failure(s), all WebKitGTK page crashes/hangs or media stalls in webkit.test.mjs;"
+  echo "!! rerunning that file once (first log: $LOGS/e2e.engine-fault.log)"
+  first_pass=$ep
+  attempt_section "e2e webkit.test.mjs (rerun after WebKitGTK engine failures)" e2e node tests/run-e2e.mjs webkit.test
+  ENGINE_RERUNS+=("e2e: $ef WebKitGTK failure(s) in webkit.test.mjs; rerun of that file: exit $SECTION_RC")
+  finish_section "e2e webkit.test.mjs (rerun after WebKitGTK engine failures)" e2e
+  # The rerun passed every test of the file: those that failed first count as passed.
+  PASSED=$((PASSED + first_pass + ef))
+  COUNTED+=("e2e: $((first_pass + ef)) passed, 0 failed ($ef after a WebKitGTK rerun)")
+else
+  finish_section "$E2E_NAME" e2e
   PASSED=$((PASSED + ep))
   FAILED=$((FAILED + ef))
   COUNTED+=("e2e: $ep passed, $ef failed")
