@@ -8,7 +8,10 @@
  *     (browsers ignore listeners added later);
  *   - start loading the wasm at once, and own the instance: a trapped (poisoned) instance is
  *     thrown away and a fresh one instantiated from the already compiled module;
- *   - call `respondWith` only for requests the worker handles;
+ *   - call `respondWith` only for requests the worker handles — never for a navigation (a
+ *     top-level `location.href = <media URL>`, an opener setting `w.location`, an iframe) or a
+ *     destination that is not a media element or `fetch()`: those go to the network untouched,
+ *     without the token (the core's `gate::admit_request` makes the same decision in the wasm);
  *   - before the wasm is ready (or for a tab it knows nothing about), take only requests whose
  *     URL looks like Matrix media, and let the wasm decide once it is ready.
  *
@@ -62,16 +65,31 @@
     scope.registration ? scope.registration.scope : scope.location.href,
   ).href;
 
+  // `Request.destination` values the worker answers: fetch() ('') and media elements. The same
+  // list as the core's `gate::MEDIA_DESTINATIONS` (checked by a test of the built worker).
+  const MEDIA_DESTINATIONS = ['', 'image', 'audio', 'video', 'track'];
+
+  /** Whether the request may be answered with authenticated media at all (before any wasm). */
+  function isMediaRequest(request) {
+    if (request.mode === 'navigate') return false;
+    return MEDIA_DESTINATIONS.includes(request.destination || '');
+  }
+
   function looksLikeMedia(url) {
     const q = url.indexOf('?');
     return MEDIA_PATH.test(q < 0 ? url : url.slice(0, q));
   }
 
-  // The same JSON shape as the wasm's error answers (crates/sw/src/net.rs error_response).
+  // The same JSON shape and headers as the wasm's error answers (crates/sw/src/net.rs
+  // error_response), `authmedia-code` included.
   function errorResponse(status, errcode, authmediaCode, error) {
     return new Response(JSON.stringify({ errcode, error, authmedia_code: authmediaCode }), {
       status,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'authmedia-code': authmediaCode,
+      },
     });
   }
 
@@ -185,6 +203,7 @@
   function handleFetch(event) {
     const request = event.request;
     if (request.method !== 'GET') return false;
+    if (!isMediaRequest(request)) return false;
     if (request.url.startsWith(ENCRYPTED_PREFIX)) {
       event.respondWith(respond(event, 'handleEncrypted'));
       return true;
@@ -246,6 +265,7 @@
     handleFetch,
     handleMessage,
     looksLikeMedia,
+    isMediaRequest,
     /** Resolves once the wasm is instantiated (rejects if it cannot be). */
     ready: () => ready().then(() => undefined),
   });

@@ -11,7 +11,9 @@ use arbitrary::Arbitrary;
 use authmedia_core::{
     media_url, Api, Homeserver, MediaId, MediaRequest, Method, MxcUri, ServerName, Thumbnail,
 };
-use authmedia_fuzz::{check_built, check_upgrade, expect_media, homeservers, route_of};
+use authmedia_fuzz::{
+    check_built, check_upgrade, expect_media, file_name_left_out, homeservers, route_of,
+};
 use libfuzzer_sys::fuzz_target;
 
 static HSS: OnceLock<Vec<Homeserver>> = OnceLock::new();
@@ -131,7 +133,7 @@ fuzz_target!(|input: Input| {
     let m = expect_media(&url, hss);
     // File names that cannot be a path segment ("", ".", "..") are left out of the URL.
     let want_req = match &req {
-        MediaRequest::Download { filename: Some(f) } if matches!(f.as_str(), "" | "." | "..") => {
+        MediaRequest::Download { filename: Some(f) } if file_name_left_out(f) => {
             MediaRequest::Download { filename: None }
         }
         other => other.clone(),

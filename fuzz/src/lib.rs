@@ -52,6 +52,13 @@ pub fn route_of(api: Api) -> Route {
     }
 }
 
+/// Whether `media_url` leaves a file name out: one a URL cannot carry as a segment (`""`, `"."`,
+/// `".."`) or must not (holding `/`, `\\` or a control character: a decoding proxy would see
+/// separators).
+pub fn file_name_left_out(f: &str) -> bool {
+    matches!(f, "" | "." | "..") || f.chars().any(|c| matches!(c, '/' | '\\') || c.is_control())
+}
+
 /// A URL built by `media_url(hs, api, mxc, req, _)` stays inside that media endpoint:
 /// `{base}{api prefix}{download|thumbnail}/{server}/{id}[/{file}][?query]`, no fragment, no
 /// dot segment, and already in the form a browser would normalise it to (so no dot-segment
@@ -65,7 +72,7 @@ pub fn check_built(built: &str, hs: &Homeserver, api: Api, mxc: &MxcUri, req: &M
     let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
     let segs: Vec<&str> = path.split('/').collect();
     let want_segs = match req {
-        MediaRequest::Download { filename: Some(f) } if !matches!(f.as_str(), "" | "." | "..") => 3,
+        MediaRequest::Download { filename: Some(f) } if !file_name_left_out(f) => 3,
         _ => 2,
     };
     assert_eq!(segs.len(), want_segs, "segments of {built}");

@@ -182,7 +182,8 @@ pub enum MediaRequest {
     /// The original content, optionally under a file name.
     Download {
         /// Appended as the last path segment (fully escaped). `""`, `"."` and `".."`
-        /// cannot survive URL normalisation and are left out of the URL.
+        /// cannot survive URL normalisation, and a name holding `/`, `\\` or a control
+        /// character could become a separator behind a decoding proxy: those are left out.
         filename: Option<String>,
     },
     /// A server-generated thumbnail.
@@ -241,9 +242,15 @@ pub fn media_url(
     url
 }
 
-/// A segment a URL parser would drop or resolve away (empty, `.`, `..`).
+/// A file name that never goes into a URL: one a URL parser would drop or resolve away (empty,
+/// `.`, `..`), and one holding `/`, `\\` or a control character — escaped, it would still become
+/// a path separator (or a truncation) behind any reverse proxy that decodes `%2F` before
+/// routing, and would carry the token to another endpoint.
 pub(crate) fn is_unrepresentable_segment(s: &str) -> bool {
-    s.is_empty() || s == "." || s == ".."
+    s.is_empty()
+        || s == "."
+        || s == ".."
+        || s.chars().any(|c| matches!(c, '/' | '\\') || c.is_control())
 }
 
 struct QueryWriter<'a> {
@@ -302,11 +309,11 @@ mod tests {
     fn flavours() {
         let mxc = MxcUri::parse("mxc://[::1]:8448/abc").unwrap();
         let dl = MediaRequest::Download {
-            filename: Some("a b/c?#%é".into()),
+            filename: Some("a b?#%é".into()),
         };
         assert_eq!(
             media_url(&hs(), Api::V1, &mxc, &dl, Some(5)),
-            "https://ex.org/matrix/_matrix/client/v1/media/download/%5B::1%5D:8448/abc/a%20b%2Fc%3F%23%25%C3%A9?timeout_ms=5"
+            "https://ex.org/matrix/_matrix/client/v1/media/download/%5B::1%5D:8448/abc/a%20b%3F%23%25%C3%A9?timeout_ms=5"
         );
         let th = MediaRequest::Thumbnail(Thumbnail {
             width: 96,
@@ -324,7 +331,16 @@ mod tests {
     #[test]
     fn dot_file_names_are_left_out() {
         let mxc = MxcUri::parse("mxc://ex.org/abc").unwrap();
-        for name in ["", ".", ".."] {
+        for name in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "..\\x",
+            "a\u{0}b",
+            "tab\there",
+            "del\u{7f}",
+        ] {
             let dl = MediaRequest::Download {
                 filename: Some(name.into()),
             };

@@ -14,6 +14,7 @@
 //! | [`classify`](mod@classify) | [`classify()`] a request URL |
 //! | [`thumbnail`] | [`thumbnail_size`] |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
+//! | [`gate`] | what may carry the token: [`admit_request`], [`CanonicalUrl`], [`authorize`] |
 //! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
 #![deny(missing_docs)]
@@ -22,6 +23,7 @@ pub mod attachment;
 pub mod classify;
 pub mod endpoint;
 pub mod error;
+pub mod gate;
 pub mod homeserver;
 mod map_only;
 pub mod mxc;
@@ -37,6 +39,7 @@ pub use attachment::{
 pub use classify::{classify, Classification, MediaMatch, Route};
 pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
+pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};
 pub use homeserver::{Homeserver, HomeserverError};
 pub use mxc::{MediaId, MxcError, MxcUri, ServerName};
 pub use retry::{Decision, Failure, RetryPolicy};

@@ -101,8 +101,17 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     original.headers().set("icy-metadata", "1").unwrap();
     original.headers().set("x-custom", "page").unwrap();
     let target = "https://hs.example/_matrix/client/v1/media/download/hs.example/abc";
+    let hs = authmedia_core::Homeserver::parse("https://hs.example").unwrap();
+    let canonical = authmedia_core::CanonicalUrl::media(
+        &hs,
+        authmedia_core::Api::V1,
+        &authmedia_core::MxcUri::parse("mxc://hs.example/abc").unwrap(),
+        &authmedia_core::MediaRequest::Download { filename: None },
+        None,
+    );
+    let pass = authmedia_core::authorize(&hs, true, &canonical).unwrap();
     let signal = web_sys::AbortController::new().unwrap().signal();
-    let request = net::authenticated_request(&original, target, "tok", false, &signal).unwrap();
+    let request = net::authenticated_request(&original, &pass, "tok", false, &signal).unwrap();
     assert_eq!(request.url(), target);
     assert_eq!(request.method(), "GET");
     assert_eq!(
@@ -125,8 +134,7 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     assert_eq!(request.redirect(), RequestRedirect::Follow);
     assert!(!request.url().contains("tok"), "never a token in the URL");
 
-    let without_range =
-        net::authenticated_request(&original, target, "tok", true, &signal).unwrap();
+    let without_range = net::authenticated_request(&original, &pass, "tok", true, &signal).unwrap();
     assert_eq!(without_range.headers().get("range").unwrap(), None);
 }
 

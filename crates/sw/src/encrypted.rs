@@ -14,17 +14,17 @@
 //! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
 //! content.
 //!
-//! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by user,
-//! same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
+//! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by the
+//! session's principal — see [`crate::sessions`] — same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
 //! without downloading or decrypting again; concurrent requests share one download.
 //!
-//! Keys live in worker memory only, per user: `authmedia:logout` drops the user's registrations
+//! Keys live in worker memory only, per session: `authmedia:logout` drops the session's registrations
 //! and the store's decrypted copies. After a worker restart the registry is empty; a request for an
 //! unknown id asks the requesting tab (`authmedia:need-encrypted {id}`, bounded wait), which answers
 //! with the file it still holds — so URLs already in the page keep working.
 
 use authmedia_core::{
-    media_url, AttachmentDecryptor, AttachmentError, EncryptedFile, ErrorKind, MediaRequest,
+    AttachmentDecryptor, AttachmentError, CanonicalUrl, EncryptedFile, ErrorKind, MediaRequest,
 };
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
@@ -39,7 +39,9 @@ use crate::sessions::{ClientState, Session};
 use crate::stats::bump;
 use crate::store::Stored;
 use crate::upstream::{self, Deadline, Fail, Flight, InFlight};
-use crate::worker::{api_for, recover_session, refreshed_token, shared_task, Shared};
+use crate::worker::{
+    api_for, recover_session, refreshed_token, shared_task, token_rejected, Shared,
+};
 use crate::{js, tab};
 
 /// The path under the worker's scope that the worker serves.
@@ -142,7 +144,7 @@ pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Resu
         .map_err(|e| format!("invalid EncryptedFile ({}): {e}", e.code()))?;
     let mimetype = js::string(data, "mimetype");
     let mut state = shared.borrow_mut();
-    let Some(user_id) = state.sessions.session(client_id).map(|s| s.user_id.clone()) else {
+    let Some(user_id) = state.sessions.session(client_id).map(Session::key) else {
         return Err("this tab has no session".to_owned());
     };
     state.encrypted.insert(&user_id, &id, file, mimetype);
@@ -216,6 +218,18 @@ impl Failure {
     }
 }
 
+/// The answer to a navigation (or another non-media destination) under the encrypted prefix,
+/// should one reach the worker: nothing is decrypted into a document.
+pub(crate) fn not_media_request() -> Response {
+    Failure::new(
+        400,
+        "M_UNKNOWN",
+        "not_media_request",
+        "authmedia service worker: encrypted attachments are served to media elements and fetch() only",
+    )
+    .response()
+}
+
 /// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects.
 pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
     match serve(shared, request, client_id).await {
@@ -252,7 +266,8 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
             "authmedia service worker: this tab has no session",
         )
     })?;
-    let entry = shared.borrow().encrypted.get(&session.user_id, &id);
+    let key_of_session = session.key();
+    let entry = shared.borrow().encrypted.get(&key_of_session, &id);
     let entry = match entry {
         Some(e) => e,
         None => ask_tab(shared, client_id, &session, &id)
@@ -276,20 +291,20 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
     let content_type = authmedia_core::safe_content_type(entry.mimetype.as_deref());
     let store_key = format!("{PATH}{id}");
 
-    let hit = shared.borrow_mut().store.get(&session.user_id, &store_key);
+    let hit = shared.borrow_mut().store.get(&key_of_session, &store_key);
     let body = if let Some(hit) = hit {
         bump(&mut shared.borrow_mut().stats.cache_hits);
         hit.body
     } else {
         let owned = (shared.clone(), client_id.to_owned(), session.clone(), entry);
-        let key = format!("decrypt:{}\n{id}", session.user_id);
+        let key = format!("decrypt:{key_of_session}\n{id}");
         let result = shared_task(shared, key, move || {
             future_to_promise(async move {
                 let (shared, client_id, session, entry) = owned;
                 Ok(
                     match download(&shared, &client_id, &session, &entry).await {
                         Ok(body) => {
-                            keep(&shared, &client_id, &session, &store_key, &body);
+                            keep(&shared, &session, &store_key, &body);
                             body.into()
                         }
                         Err(failure) => failure.to_js(),
@@ -302,6 +317,10 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
             .dyn_into::<ArrayBuffer>()
             .map_err(|v| Failure::from_js(&v))?
     };
+    // Delivered only to a tab that still has the session it was fetched for.
+    if !shared.borrow().sessions.holds(client_id, session.principal) {
+        return Err(Failure::upstream(&Fail::Cancelled));
+    }
     let total = u64::from(body.byte_length());
     let response = net::from_body(&body, Some(content_type), answer_of(total))
         .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
@@ -312,20 +331,16 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
     Ok(response)
 }
 
-/// Keeps the verified plaintext in the store while the tab still has this session.
-fn keep(shared: &Shared, client_id: &str, session: &Session, key: &str, body: &ArrayBuffer) {
+/// Keeps the verified plaintext in the store while a tab still has this session.
+fn keep(shared: &Shared, session: &Session, key: &str, body: &ArrayBuffer) {
     let mut state = shared.borrow_mut();
-    let still = state
-        .sessions
-        .session(client_id)
-        .is_some_and(|s| s.user_id == session.user_id);
-    if still {
+    if state.sessions.principal_in_use(session.principal) {
         let stored = Stored {
             body: body.clone(),
             len: u64::from(body.byte_length()),
             content_type: None,
         };
-        state.store.insert(&session.user_id, key, stored);
+        state.store.insert(&session.key(), key, stored);
     }
 }
 
@@ -339,7 +354,7 @@ async fn ask_tab(
     let owned = (
         shared.clone(),
         client_id.to_owned(),
-        session.user_id.clone(),
+        session.key(),
         id.to_owned(),
     );
     shared_task(
@@ -366,7 +381,7 @@ async fn ask_tab(
         },
     )
     .await;
-    let found = shared.borrow().encrypted.get(&session.user_id, id);
+    let found = shared.borrow().encrypted.get(&session.key(), id);
     found
 }
 
@@ -379,7 +394,7 @@ async fn download(
 ) -> Result<ArrayBuffer, Failure> {
     let request = MediaRequest::Download { filename: None };
     let api = api_for(shared, session).await;
-    let mut target = media_url(&session.homeserver, api, &entry.file.url, &request, None);
+    let mut target = CanonicalUrl::media(&session.homeserver, api, &entry.file.url, &request, None);
     let mut token = session.access_token.clone();
     {
         bump(&mut shared.borrow_mut().stats.authenticated);
@@ -387,13 +402,26 @@ async fn download(
     let _inflight = InFlight::start(shared);
     // Retries and the stall timeout as for other media; the page cancelling does not stop it
     // (concurrent requests share it, and the plaintext is kept for the next one).
-    let flight = Flight::start(shared, &session.user_id);
+    let flight = Flight::start(shared, &session.key());
     flight.join(None);
-    let send = |target: String, token: String| {
+    let send = |target: CanonicalUrl, token: String| {
         let flight = &flight;
         async move {
             let build = |signal: &AbortSignal| {
-                net::plain_authenticated_request(&target, &token, Some(signal))
+                // The gate, before every attempt (as on the media path): this request may have
+                // waited for `/versions`, a slot or the tab's fresh token, and the tab may have
+                // logged out meanwhile — then nothing is sent.
+                let pass = shared
+                    .borrow()
+                    .sessions
+                    .pass(session, &token, &target)
+                    .map_err(|_| Fail::Cancelled)?;
+                net::plain_authenticated_request(&pass, &token, Some(signal)).map_err(|e| {
+                    Fail::Network {
+                        attempts: 1,
+                        message: net::describe(&e),
+                    }
+                })
             };
             upstream::fetch(shared, flight, &build)
                 .await
@@ -414,7 +442,7 @@ async fn download(
             authmedia_core::Api::Legacy,
             now,
         );
-        target = media_url(
+        target = CanonicalUrl::media(
             &session.homeserver,
             authmedia_core::Api::Legacy,
             &entry.file.url,
@@ -431,9 +459,12 @@ async fn download(
             ErrorKind::UnknownToken { .. }
         )
     {
-        if let Some(fresh) = refreshed_token(shared, client_id, session, &token).await {
-            token = fresh;
-            (response, controller) = send(target.clone(), token.clone()).await?;
+        match refreshed_token(shared, client_id, session, &token).await {
+            Some(fresh) => {
+                token = fresh;
+                (response, controller) = send(target.clone(), token.clone()).await?;
+            }
+            None => token_rejected(shared, session.principal),
         }
     }
     if response.status() != 200 {

@@ -1,64 +1,63 @@
-//! Why recent media requests failed, per user: the answer to a tab's `authmedia:why`.
+//! Why recent media requests failed, per session: the answer to a tab's `authmedia:why`.
 //!
 //! An `<img>` or `<video>` whose load fails learns only that it failed (an `error` event). The
 //! worker answered that request, so it knows why: it notes the code of every error answer it
-//! gives (`not_found`, `forbidden`, `rate_limited`, `timeout`, `hash_mismatch`…) under the user
-//! and the request URL, and forgets it when the same URL later succeeds. The page SDK asks once
+//! gives (`not_found`, `forbidden`, `rate_limited`, `timeout`, `hash_mismatch`…) under the session
+//! (its principal key, see `sessions`) and the request URL, and forgets it when the same URL later succeeds. The page SDK asks once
 //! an element failed, and shows the same `data-authmedia-error` as the fallback would — and
 //! `retryFailed()` skips what cannot pass (a deleted image), with no second download.
 //!
 //! Memory only, bounded ([`MAX_FAILURES`], oldest first out), nothing but codes (no bodies, no
-//! tokens); a user's entries go at logout. A tab can only read its own user's entries.
+//! tokens); a session's entries go at logout. A tab can only read its own session's entries.
 
 use std::collections::VecDeque;
 
-/// At most this many failures are remembered (all users together).
+/// At most this many failures are remembered (all sessions together).
 pub const MAX_FAILURES: usize = 256;
 
 struct Entry {
-    user_id: String,
+    owner: String,
     url: String,
     code: String,
 }
 
-/// `(user, URL) → code` of the latest error answer, bounded by [`MAX_FAILURES`].
+/// `(session key, URL) → code` of the latest error answer, bounded by [`MAX_FAILURES`].
 #[derive(Default)]
 pub struct Failures {
     entries: VecDeque<Entry>,
 }
 
 impl Failures {
-    /// Notes that the worker answered `url` for `user_id` with an error of `code`.
-    pub fn record(&mut self, user_id: &str, url: &str, code: &str) {
-        self.clear(user_id, url);
+    /// Notes that the worker answered `url` for `owner` with an error of `code`.
+    pub fn record(&mut self, owner: &str, url: &str, code: &str) {
+        self.clear(owner, url);
         if self.entries.len() >= MAX_FAILURES {
             self.entries.pop_front();
         }
         self.entries.push_back(Entry {
-            user_id: user_id.to_owned(),
+            owner: owner.to_owned(),
             url: url.to_owned(),
             code: code.to_owned(),
         });
     }
 
     /// Forgets the failure of `url` (it was answered successfully since).
-    pub fn clear(&mut self, user_id: &str, url: &str) {
-        self.entries
-            .retain(|e| !(e.user_id == user_id && e.url == url));
+    pub fn clear(&mut self, owner: &str, url: &str) {
+        self.entries.retain(|e| !(e.owner == owner && e.url == url));
     }
 
-    /// The code of the latest failure of `url` for `user_id`, if one is remembered.
-    pub fn get(&self, user_id: &str, url: &str) -> Option<&str> {
+    /// The code of the latest failure of `url` for `owner`, if one is remembered.
+    pub fn get(&self, owner: &str, url: &str) -> Option<&str> {
         self.entries
             .iter()
             .rev()
-            .find(|e| e.user_id == user_id && e.url == url)
+            .find(|e| e.owner == owner && e.url == url)
             .map(|e| e.code.as_str())
     }
 
-    /// Forgets every failure of `user_id` (logout).
-    pub fn forget_user(&mut self, user_id: &str) {
-        self.entries.retain(|e| e.user_id != user_id);
+    /// Forgets every failure of `owner` (logout).
+    pub fn forget_user(&mut self, owner: &str) {
+        self.entries.retain(|e| e.owner != owner);
     }
 
     /// How many failures are remembered.

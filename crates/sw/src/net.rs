@@ -15,6 +15,8 @@ use web_sys::{
     RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
+use authmedia_core::Pass;
+
 use crate::range::RangeAnswer;
 
 /// The service worker's global scope.
@@ -41,7 +43,7 @@ const FORWARDED_HEADERS: [&str; 3] = ["accept", "accept-language", "range"];
 /// (see the module docs).
 pub(crate) fn authenticated_request(
     original: &Request,
-    target: &str,
+    target: &Pass,
     token: &str,
     drop_range: bool,
     signal: &AbortSignal,
@@ -62,7 +64,7 @@ pub(crate) fn authenticated_request(
 /// `GET url` with a token and nothing else (`/versions`, encrypted attachments), optionally
 /// abortable.
 pub(crate) fn plain_authenticated_request(
-    url: &str,
+    url: &Pass,
     token: &str,
     signal: Option<&AbortSignal>,
 ) -> Result<Request, JsValue> {
@@ -71,9 +73,11 @@ pub(crate) fn plain_authenticated_request(
 
 /// The one place a token goes onto a request: `GET url` with `headers` plus
 /// `Authorization: Bearer`, CORS mode, cookies only same-origin, `cache: 'no-store'`, redirects
-/// followed (the browser drops `Authorization` when a redirect crosses origins).
+/// followed (the browser drops `Authorization` when a redirect crosses origins). The URL comes
+/// only from a [`Pass`] of the gate (`Sessions::pass`): canonical, of the session's homeserver,
+/// for a session still alive.
 fn token_request(
-    url: &str,
+    url: &Pass,
     headers: &Headers,
     token: &str,
     signal: Option<&AbortSignal>,
@@ -87,7 +91,7 @@ fn token_request(
     init.set_cache(RequestCache::NoStore);
     init.set_redirect(RequestRedirect::Follow);
     init.set_signal(signal);
-    Request::new_with_str_and_init(url, &init)
+    Request::new_with_str_and_init(url.url(), &init)
 }
 
 /// Runs `fetch(request)` from the worker (which does not go through its own fetch listener).

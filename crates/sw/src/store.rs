@@ -4,8 +4,9 @@
 //! URL — above all the many `Range` requests a `<video>` sends while it plays and seeks (Synapse
 //! ignores `Range`, so without this every seek would download the whole file again).
 //!
-//! Entries are keyed by the user **and** a token-free URL: two accounts never share an entry, and
-//! [`BodyStore::purge_user`] drops everything of one user at logout. Eviction is least recently
+//! Entries are keyed by the session (its principal key, see `sessions`: never the user id a tab
+//! claims) **and** a token-free URL: two sessions never share an entry, and
+//! [`BodyStore::purge_user`] drops everything of one session at logout. Eviction is least recently
 //! used. The body type is generic so the bookkeeping is tested natively; in the worker it is a
 //! JavaScript `ArrayBuffer`, which keeps the bytes out of wasm linear memory (that never shrinks).
 

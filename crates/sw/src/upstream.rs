@@ -391,7 +391,7 @@ impl Drop for InFlight {
 pub(crate) async fn fetch(
     shared: &Shared,
     flight: &Flight,
-    build: &dyn Fn(&AbortSignal) -> Result<Request, JsValue>,
+    build: &dyn Fn(&AbortSignal) -> Result<Request, Fail>,
 ) -> Result<(Response, AbortController), Fail> {
     let (policy, timeout_ms): (RetryPolicy, i32) = {
         let config = &shared.borrow().config;
@@ -415,7 +415,17 @@ pub(crate) async fn fetch(
             message: net::describe(e),
         };
         let controller = flight.arm().map_err(|e| network(&e))?;
-        let request = build(&controller.signal()).map_err(|e| network(&e))?;
+        // `build` asks the gate (`Sessions::pass`) before every attempt: a refusal (the session
+        // ended while this request waited for a slot or a back-off) ends the flight unsent.
+        let request = match build(&controller.signal()) {
+            Ok(request) => request,
+            Err(fail) => {
+                if fail == Fail::Cancelled {
+                    flight.abort();
+                }
+                return Err(fail);
+            }
+        };
         bump(&mut shared.borrow_mut().stats.upstream);
         let deadline = Deadline::new(&controller, timeout_ms);
         let result = net::fetch(&request).await;

@@ -10,8 +10,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{
-    classify, media_url, negotiate, Api, Classification, ErrorKind, Homeserver, MatrixError,
-    MediaMatch, NegotiationCache, RetryPolicy, Route,
+    admit_request, classify, negotiate, Api, CanonicalUrl, Classification, ErrorKind, Homeserver,
+    MatrixError, MediaMatch, NegotiationCache, RetryPolicy, Route,
 };
 use js_sys::{ArrayBuffer, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -24,7 +24,7 @@ use web_sys::{
 use crate::failures::Failures;
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
-use crate::sessions::{ClientState, Session, Sessions};
+use crate::sessions::{ClientState, Principal, Session, Sessions};
 use crate::stats::{bump, Stats};
 use crate::store::{BodyStore, Stored};
 use crate::upstream::{self, Fail, Flight, InFlight};
@@ -208,6 +208,12 @@ impl AuthMediaWorker {
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
         future_to_promise(async move {
+            if !admitted(&request) {
+                // The entry script leaves navigations and non-media destinations alone; if one
+                // arrives anyway it goes to the network as the page made it, without the token.
+                bump(&mut shared.borrow_mut().stats.passthrough);
+                return Ok(passthrough(&request).await.into());
+            }
             let response = respond(&shared, &request, &client_id).await;
             note_answer(&shared, &client_id, &request.url(), &response);
             Ok(response.into())
@@ -222,6 +228,9 @@ impl AuthMediaWorker {
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
         future_to_promise(async move {
+            if !admitted(&request) {
+                return Ok(crate::encrypted::not_media_request().into());
+            }
             let response = crate::encrypted::respond(&shared, &request, &client_id).await;
             note_answer(&shared, &client_id, &request.url(), &response);
             Ok(response.into())
@@ -272,12 +281,20 @@ impl AuthMediaWorker {
 
 // ----- the fetch path -------------------------------------------------------------------------
 
+/// The core's [`admit_request`] on the browser's request: not a navigation, a media element or
+/// `fetch()`.
+fn admitted(request: &Request) -> bool {
+    let mode = js::string(request, "mode").unwrap_or_default();
+    let destination = js::string(request, "destination").unwrap_or_default();
+    admit_request(&mode, &destination).is_ok()
+}
+
 /// Notes the outcome of the answer to `url` for the tab's user in [`Failures`]: an error answer's
 /// code ([`net::CODE_HEADER`], else what its status means), a success clears it. A request the
 /// page cancelled, or of a tab without a session, leaves nothing.
 fn note_answer(shared: &Shared, client_id: &str, url: &str, response: &Response) {
     let mut state = shared.borrow_mut();
-    let Some(user_id) = state.sessions.session(client_id).map(|s| s.user_id.clone()) else {
+    let Some(user_id) = state.sessions.session(client_id).map(Session::key) else {
         return;
     };
     let status = response.status();
@@ -331,7 +348,14 @@ async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Respons
         bump(&mut shared.borrow_mut().stats.passthrough);
         return passthrough(request).await;
     };
-    serve(shared, request, client_id, &session, m).await
+    let response = serve(shared, request, client_id, &session, m).await;
+    // An answer is delivered only to a tab that still has the session it was fetched for: a tab
+    // that logged out (or switched account) while it waited gets nothing of it.
+    if shared.borrow().sessions.holds(client_id, session.principal) {
+        response
+    } else {
+        Fail::Cancelled.response()
+    }
 }
 
 /// The original request, untouched (a tab without a session, or not media after all).
@@ -439,28 +463,15 @@ async fn serve(
     session: &Session,
     m: MediaMatch,
 ) -> Response {
-    let original = request.url();
-    let mut upgraded = false;
-    let mut target = original.clone();
-    if m.route == Route::Legacy {
-        match api_for(shared, session).await {
-            Api::V1 => {
-                target = m.upgraded.clone().unwrap_or_else(|| original.clone());
-                upgraded = true;
-            }
-            Api::Unstable => {
-                target = media_url(
-                    &session.homeserver,
-                    Api::Unstable,
-                    &m.mxc,
-                    &m.request,
-                    m.timeout_ms,
-                );
-                upgraded = true;
-            }
-            Api::Legacy => {}
-        }
-    }
+    // What goes upstream is the core's canonical URL of the parsed request, never the page's
+    // string: its own escaping of every segment, only the parameters the endpoint defines.
+    let api = match m.route {
+        Route::Legacy => api_for(shared, session).await,
+        route => route.api(),
+    };
+    let upgraded = m.route == Route::Legacy && api != Api::Legacy;
+    let target = CanonicalUrl::of_match(&session.homeserver, api, &m);
+    let key_of_session = session.key();
     let range = request
         .headers()
         .get("range")
@@ -472,7 +483,10 @@ async fn serve(
     // every seek — tied to the page's signal, a large video would never finish downloading.
     let cancel_with = range.is_none().then(|| request.signal());
     let from_store = |shared: &Shared| {
-        let hit = shared.borrow_mut().store.get(&session.user_id, &target)?;
+        let hit = shared
+            .borrow_mut()
+            .store
+            .get(&key_of_session, target.as_str())?;
         bump(&mut shared.borrow_mut().stats.cache_hits);
         let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(hit.len));
         Some(
@@ -484,9 +498,9 @@ async fn serve(
         return response;
     }
 
-    // Single-flight: the same media for the same user is fetched once, however many requests
+    // Single-flight: the same media for the same session is fetched once, however many requests
     // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
-    let key = format!("{}\n{target}", session.user_id);
+    let key = format!("{key_of_session}\n{target}");
     let joinable = shared
         .borrow()
         .flights
@@ -498,7 +512,7 @@ async fn serve(
         request,
         client_id,
         session,
-        original: &original,
+        matched: &m,
         target: &target,
         upgraded,
         range,
@@ -515,14 +529,14 @@ async fn serve(
             return response;
         }
         // Not shareable: a fetch of its own, not joinable.
-        let flight = Flight::start(shared, &session.user_id);
+        let flight = Flight::start(shared, &key_of_session);
         flight.join(cancel_with);
         let (outcome, own) = fetch.run(&flight).await;
         flight.end();
         return own.unwrap_or_else(|| answer(shared, &outcome, range));
     }
 
-    let flight = Flight::start(shared, &session.user_id);
+    let flight = Flight::start(shared, &key_of_session);
     flight.join(cancel_with);
     let (done, resolve) = upstream::deferred();
     let slot = Rc::new(RefCell::new(None));
@@ -554,8 +568,8 @@ struct Fetch<'a> {
     request: &'a Request,
     client_id: &'a str,
     session: &'a Session,
-    original: &'a str,
-    target: &'a str,
+    matched: &'a MediaMatch,
+    target: &'a CanonicalUrl,
     upgraded: bool,
     range: Option<RangeRequest>,
 }
@@ -573,23 +587,25 @@ impl Fetch<'_> {
     async fn send(
         &self,
         flight: &Flight,
-        target: &str,
+        target: &CanonicalUrl,
         token: &str,
     ) -> Result<(Response, AbortController), Fail> {
-        // The session was read when the request arrived; the request may have waited since (for
-        // `/versions`, for the tab's refreshed token). A logout meanwhile (its `abort_user` only
-        // reached the flights running then): nothing goes out with the old token. No await
-        // between this check and the flight's registration in `running`, so a later logout
-        // aborts it instead.
-        if !self.still_logged_in() {
-            flight.abort();
-            return Err(Fail::Cancelled);
-        }
         // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
         // whole body instead of being forwarded.
         let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
         let build = |signal: &AbortSignal| {
-            net::authenticated_request(self.request, target, token, drop_range, signal)
+            // The gate, before every attempt: the session was read when the request arrived and
+            // the request may have waited since (for `/versions`, the tab's refreshed token, a
+            // back-off). After a logout nothing goes out with the old token. No await between
+            // this check and the fetch call, so a later logout aborts the flight instead.
+            let pass = self
+                .shared
+                .borrow()
+                .sessions
+                .pass(self.session, token, target)
+                .map_err(|_| Fail::Cancelled)?;
+            net::authenticated_request(self.request, &pass, token, drop_range, signal)
+                .map_err(|e| self.broken(&e))
         };
         upstream::fetch(self.shared, flight, &build).await
     }
@@ -605,7 +621,7 @@ impl Fetch<'_> {
                 bump(&mut stats.upgraded);
             }
         }
-        let mut target = self.target.to_owned();
+        let mut target = self.target.clone();
         let mut token = session.access_token.clone();
         let (mut response, mut controller) = self.send(flight, &target, &token).await?;
 
@@ -620,17 +636,19 @@ impl Fetch<'_> {
                 .borrow_mut()
                 .negotiation
                 .insert(session.homeserver.base(), Api::Legacy, now);
-            target = self.original.to_owned();
+            target = CanonicalUrl::of_match(&session.homeserver, Api::Legacy, self.matched);
             (response, controller) = self.send(flight, &target, &token).await?;
         }
 
         if response.status() == 401 {
             let error = self.error(&response, &controller).await;
             if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
-                if let Some(fresh) = refreshed_token(shared, self.client_id, session, &token).await
-                {
-                    token = fresh;
-                    (response, controller) = self.send(flight, &target, &token).await?;
+                match refreshed_token(shared, self.client_id, session, &token).await {
+                    Some(fresh) => {
+                        token = fresh;
+                        (response, controller) = self.send(flight, &target, &token).await?;
+                    }
+                    None => token_rejected(shared, session.principal),
                 }
             }
         }
@@ -682,8 +700,8 @@ impl Fetch<'_> {
         }
         let content_type = response.headers().get("content-type").ok().flatten();
         let body = upstream::read_body(shared, &response, &controller).await?;
-        // Only while the tab still has this session: a logout during the download wins.
-        if self.still_logged_in() {
+        // Only while a tab still has this session: a logout during the download wins.
+        if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
                 body: body.clone(),
                 len: u64::from(body.byte_length()),
@@ -692,18 +710,9 @@ impl Fetch<'_> {
             shared
                 .borrow_mut()
                 .store
-                .insert(&session.user_id, &target, stored);
+                .insert(&session.key(), target.as_str(), stored);
         }
         Ok((Outcome::Body { body, content_type }, None))
-    }
-
-    /// Whether the tab still has a session of this request's user (not logged out meanwhile).
-    fn still_logged_in(&self) -> bool {
-        self.shared
-            .borrow()
-            .sessions
-            .session(self.client_id)
-            .is_some_and(|s| s.user_id == self.session.user_id)
     }
 
     /// [`matrix_error`] under the stall deadline.
@@ -717,6 +726,29 @@ impl Fetch<'_> {
             message: net::describe(error),
         }
     }
+}
+
+/// Ends a session in the worker (the last tab of it logged out): its stored media, encrypted
+/// keys and failure records go, and its fetches already handed to the browser (maybe still in its
+/// connection queue) are aborted, so none goes out with the token afterwards.
+pub(crate) fn end_session(shared: &Shared, principal: Principal) {
+    purge(shared, principal);
+    upstream::abort_user(shared, &principal.key());
+}
+
+fn purge(shared: &Shared, principal: Principal) {
+    let key = principal.key();
+    let mut state = shared.borrow_mut();
+    state.store.purge_user(&key);
+    state.encrypted.purge_user(&key);
+    state.failures.forget_user(&key);
+}
+
+/// The homeserver said the session's token is unknown (logged out on another device, revoked,
+/// expired) and the tab had no fresh one: what the worker holds of that session is unreadable
+/// from now on — a client that never calls `logout()` must not leave media behind.
+pub(crate) fn token_rejected(shared: &Shared, principal: Principal) {
+    purge(shared, principal);
 }
 
 /// Reads an error answer (a copy of it: the body stays readable) into a [`MatrixError`]; the
@@ -785,14 +817,7 @@ fn parse_session(value: &JsValue) -> Result<Option<(Session, Option<Api>)>, &'st
         return Err("empty accessToken");
     }
     let api = js::string(value, "api").and_then(|a| a.parse::<Api>().ok());
-    Ok(Some((
-        Session {
-            homeserver,
-            access_token,
-            user_id,
-        },
-        api,
-    )))
+    Ok(Some((Session::new(homeserver, access_token, user_id), api)))
 }
 
 fn store_session(shared: &Shared, client_id: &str, session: Session, api: Option<Api>) {
@@ -888,7 +913,7 @@ pub(crate) async fn refreshed_token(
             .borrow()
             .sessions
             .session(client_id)
-            .filter(|s| s.user_id == session.user_id && s.access_token != used)
+            .filter(|s| s.principal == session.principal && s.access_token != used)
             .map(|s| s.access_token.clone())
     };
     if let Some(token) = current(shared) {
@@ -935,29 +960,25 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
     {
         return api;
     }
-    let owned = (
-        shared.clone(),
-        base.clone(),
-        session.access_token.clone(),
-        session.user_id.clone(),
-    );
+    let owned = (shared.clone(), base.clone(), session.clone());
     let answer = shared_task(shared, format!("versions:{base}"), move || {
         future_to_promise(async move {
-            let (shared, base, token, user) = owned;
+            let (shared, base, session) = owned;
+            let token = &session.access_token;
             // Logged out (or the token replaced) before this task ran: send nothing.
-            if !shared.borrow().sessions.token_in_use(&token) {
+            let url = CanonicalUrl::versions(&session.homeserver);
+            let Ok(pass) = shared.borrow().sessions.pass(&session, token, &url) else {
                 return Ok(JsValue::UNDEFINED);
-            }
-            let url = format!("{base}/_matrix/client/versions");
-            // Registered like a media flight, so that a logout of `user` aborts it: a request
-            // still queued in the browser must not leave with the token afterwards.
-            let flight = upstream::Flight::start(&shared, &user);
+            };
+            // Registered like a media flight, so that a logout of the session aborts it: a
+            // request still queued in the browser must not leave with the token afterwards.
+            let flight = upstream::Flight::start(&shared, &session.key());
             let controller = flight.arm()?;
             // A stalled server must not hold media requests forever: same deadline as media.
             let timeout = shared.borrow().config.fetch_timeout_ms;
             let _deadline = upstream::Deadline::new(&controller, timeout);
             let request =
-                net::plain_authenticated_request(&url, &token, Some(&controller.signal()))?;
+                net::plain_authenticated_request(&pass, token, Some(&controller.signal()))?;
             let response = net::fetch(&request).await;
             flight.end();
             let response = response?;
@@ -1076,22 +1097,19 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
             reply_ok(ok, (!ok).then_some("no session or no accessToken"))
         }
         "authmedia:logout" => {
-            let mut state = shared.borrow_mut();
-            let user = match state.sessions.remove(client_id) {
-                Some(ClientState::Session(session)) => {
-                    state.store.purge_user(&session.user_id);
-                    state.encrypted.purge_user(&session.user_id);
-                    state.failures.forget_user(&session.user_id);
-                    Some(session.user_id)
-                }
-                _ => None,
+            let ended = {
+                let mut state = shared.borrow_mut();
+                let ended = match state.sessions.remove(client_id) {
+                    Some(ClientState::Session(session)) => Some(session.principal),
+                    _ => None,
+                };
+                state.sessions.set(client_id, ClientState::NoSession);
+                // Another tab of the same session (same token) keeps it: its media, flights and
+                // records stay. Only the last tab's logout ends the session in the worker.
+                ended.filter(|p| !state.sessions.principal_in_use(*p))
             };
-            state.sessions.set(client_id, ClientState::NoSession);
-            drop(state);
-            // Fetches already handed to the browser (maybe still in its connection queue) must
-            // not go out with the token after logout.
-            if let Some(user) = user {
-                upstream::abort_user(shared, &user);
+            if let Some(principal) = ended {
+                end_session(shared, principal);
             }
             reply_ok(true, None)
         }
@@ -1099,8 +1117,8 @@ fn client_message(shared: &Shared, kind: &str, data: &JsValue, client_id: &str) 
             // Only the asking tab's user's failures: another account's tab learns nothing.
             let state = shared.borrow();
             let code = js::string(data, "url").and_then(|url| {
-                let user = &state.sessions.session(client_id)?.user_id;
-                state.failures.get(user, &url).map(str::to_owned)
+                let key = state.sessions.session(client_id)?.key();
+                state.failures.get(&key, &url).map(str::to_owned)
             });
             let reply = reply_ok(true, None);
             let _ = Reflect::set(

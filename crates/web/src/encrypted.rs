@@ -242,6 +242,14 @@ impl Inner {
             if get_string(&data, "type").as_deref() != Some("authmedia:need-encrypted") {
                 return;
             }
+            // Keys go to this SDK's own worker only (see `is_our_worker`).
+            let source = ev.source();
+            if !me
+                .upgrade()
+                .is_some_and(|me| me.is_our_worker(source.as_ref()))
+            {
+                return;
+            }
             let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() else {
                 return;
             };

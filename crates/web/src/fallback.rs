@@ -5,8 +5,8 @@
 use std::rc::Rc;
 
 use authmedia_core::{
-    negotiate, Api, Decision, ErrorBody, ErrorKind, Failure, MatrixError, MediaRequest, MxcUri,
-    RetryPolicy,
+    authorize, negotiate, Api, CanonicalUrl, Decision, ErrorBody, ErrorKind, Failure, MatrixError,
+    MediaRequest, MxcUri, Pass, Refusal, RetryPolicy,
 };
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -126,7 +126,7 @@ pub fn matrix_to_web(e: &MatrixError) -> WebError {
 impl Inner {
     /// Authenticated `GET /_matrix/client/versions` → the API flavour to use.
     pub async fn negotiate(self: &Rc<Self>) -> Result<Api, JsValue> {
-        let url = format!("{}/_matrix/client/versions", self.hs.base());
+        let url = CanonicalUrl::versions(&self.hs);
         let resp = self.authed_fetch(&url).await?;
         let json = JsFuture::from(resp.json().map_err(WebError::network)?)
             .await
@@ -145,11 +145,29 @@ impl Inner {
         Ok(negotiate(&versions))
     }
 
-    /// One fetch with the current token: `mode: cors`, no cookies, no HTTP cache (Synapse
-    /// sends `Cache-Control: public` without `Vary: Authorization`), abortable by `signal`.
+    /// **The page's one gate** (the core's [`authorize`]): a request may carry the token only
+    /// while the session is alive (not logged out) and only to a canonical URL of the session's
+    /// homeserver. Asked before every attempt, after every wait.
+    fn pass(&self, url: &CanonicalUrl) -> Result<Pass, WebError> {
+        authorize(&self.hs, !self.logged_out.get(), url).map_err(|refusal| {
+            WebError::new(
+                if refusal == Refusal::SessionEnded {
+                    "logged_out"
+                } else {
+                    refusal.code()
+                },
+                refusal.to_string(),
+            )
+        })
+    }
+
+    /// One fetch with the current token, to the URL of a [`Pass`] of the gate: `mode: cors`, no
+    /// cookies, no HTTP cache (Synapse sends `Cache-Control: public` without
+    /// `Vary: Authorization`), abortable by `signal`. The only place the page puts a token on a
+    /// request.
     async fn fetch_once(
         &self,
-        url: &str,
+        pass: &Pass,
         token: &str,
         signal: &AbortSignal,
     ) -> Result<Response, WebError> {
@@ -167,7 +185,7 @@ impl Inner {
         init.set_cache(web_sys::RequestCache::NoStore);
         init.set_headers(&headers);
         init.set_signal(Some(signal));
-        let promise = window()?.fetch_with_str_and_init(url, &init);
+        let promise = window()?.fetch_with_str_and_init(pass.url(), &init);
         let resp = JsFuture::from(promise).await.map_err(WebError::network)?;
         resp.dyn_into::<Response>().map_err(WebError::network)
     }
@@ -177,7 +195,7 @@ impl Inner {
     /// up with `timeout` when the server stalls, and turns any other error status into a
     /// `WebError`. Only the response headers are under the stall deadline here; see
     /// [`Inner::authed_fetch_timed`] for the body too.
-    pub async fn authed_fetch(self: &Rc<Self>, url: &str) -> Result<Response, WebError> {
+    pub async fn authed_fetch(self: &Rc<Self>, url: &CanonicalUrl) -> Result<Response, WebError> {
         self.authed_fetch_timed(url).await.map(|(resp, _)| resp)
     }
 
@@ -185,7 +203,7 @@ impl Inner {
     /// re-armed for every body chunk).
     pub async fn authed_fetch_timed(
         self: &Rc<Self>,
-        url: &str,
+        url: &CanonicalUrl,
     ) -> Result<(Response, Deadline), WebError> {
         let policy = RetryPolicy::default();
         let mut refreshed = false;
@@ -193,9 +211,10 @@ impl Inner {
         let mut waited = 0u64;
         loop {
             let token = self.token()?;
+            let pass = self.pass(url)?;
             let mut deadline =
                 Deadline::new(self.opts.fetch_timeout_ms, &self.session_abort.signal())?;
-            let failure = match self.fetch_once(url, &token, &deadline.signal()).await {
+            let failure = match self.fetch_once(&pass, &token, &deadline.signal()).await {
                 Ok(resp) if resp.ok() => {
                     deadline.clear();
                     return Ok((resp, deadline));
@@ -320,7 +339,7 @@ impl Inner {
     pub async fn blob_url(
         self: &Rc<Self>,
         key: String,
-        url: String,
+        url: CanonicalUrl,
         pin: bool,
         mxc: &str,
     ) -> Result<String, JsValue> {
@@ -376,7 +395,7 @@ impl Inner {
             let (resp, deadline) = self.authed_fetch_timed(&url).await?;
             (resp, Some(deadline))
         } else {
-            let p = window()?.fetch_with_str(&url);
+            let p = window()?.fetch_with_str(url.as_str());
             let resp = JsFuture::from(p)
                 .await
                 .map_err(WebError::network)?
@@ -392,10 +411,16 @@ impl Inner {
         a.set_href(&object_url);
         a.set_download(filename.as_deref().unwrap_or(mxc.media_id().as_str()));
         a.click();
-        // Give the browser time to start the download before the URL goes away.
+        // Give the browser time to start the download before the URL goes away; `logout()`
+        // revokes it earlier.
+        self.download_urls.borrow_mut().push(object_url.clone());
         let u = object_url.clone();
+        let me = Rc::downgrade(self);
         let revoke = Closure::once_into_js(move || {
             let _ = Url::revoke_object_url(&u);
+            if let Some(me) = me.upgrade() {
+                me.download_urls.borrow_mut().retain(|d| *d != u);
+            }
         });
         let _ = window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);
@@ -582,7 +607,12 @@ fn progress(inner: &Inner, mxc: &str, loaded: f64, total: Option<u64>) {
 }
 
 /// The shared fetch behind [`Inner::blob_url`]: fetch, read, admit into the LRU.
-async fn load(inner: Rc<Inner>, key: String, url: String, mxc: String) -> Result<JsValue, JsValue> {
+async fn load(
+    inner: Rc<Inner>,
+    key: String,
+    url: CanonicalUrl,
+    mxc: String,
+) -> Result<JsValue, JsValue> {
     let result = load_inner(&inner, &key, &url, &mxc).await;
     inner.inflight.borrow_mut().remove(&key);
     result.map_err(JsValue::from)
@@ -591,7 +621,7 @@ async fn load(inner: Rc<Inner>, key: String, url: String, mxc: String) -> Result
 async fn load_inner(
     inner: &Rc<Inner>,
     key: &str,
-    url: &str,
+    url: &CanonicalUrl,
     mxc: &str,
 ) -> Result<JsValue, WebError> {
     let _permit = inner.limiter.acquire().await;

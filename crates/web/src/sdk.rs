@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use authmedia_core::{media_url, Api, Homeserver, MediaRequest, Method, MxcUri, Thumbnail};
+use authmedia_core::{Api, CanonicalUrl, Homeserver, MediaRequest, Method, MxcUri, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -111,6 +111,12 @@ pub struct Inner {
     /// Aborted by `logout()`: every fallback fetch listens to it, so none still queued in the
     /// browser goes out with the token afterwards.
     pub session_abort: web_sys::AbortController,
+    /// The registration of this SDK's worker, once registered: `logout()` and token changes
+    /// reach every worker of it (installing, waiting, active), not only the controller.
+    pub registration: RefCell<Option<web_sys::ServiceWorkerRegistration>>,
+    /// Object URLs `download()` handed to a temporary `<a download>`: revoked by their timer or,
+    /// at the latest, by `logout()`.
+    pub download_urls: RefCell<Vec<String>>,
 }
 
 impl Inner {
@@ -123,8 +129,8 @@ impl Inner {
     }
 
     /// The URL of `req` for `mxc` in the negotiated flavour.
-    pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> String {
-        media_url(&self.hs, self.api.get(), mxc, req, None)
+    pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> CanonicalUrl {
+        CanonicalUrl::media(&self.hs, self.api.get(), mxc, req, None)
     }
 
     /// Recomputes the mode and emits `modechange` when it changed.
@@ -229,19 +235,20 @@ impl Inner {
         if !self.api.get().is_authenticated() {
             let mut c = self.counters.borrow_mut();
             c.legacy_urls = c.legacy_urls.saturating_add(1);
-            return Ok((url, None));
+            return Ok((url.to_string(), None));
         }
         if self.mode.get() == Mode::Worker {
             let mut c = self.counters.borrow_mut();
             c.worker_urls = c.worker_urls.saturating_add(1);
-            return Ok((url, None));
+            return Ok((url.to_string(), None));
         }
+        let key = url.to_string();
         let blob = self
-            .blob_url(url.clone(), url.clone(), pin, &mxc.to_string())
+            .blob_url(key.clone(), url, pin, &mxc.to_string())
             .await?;
         let mut c = self.counters.borrow_mut();
         c.fallback_urls = c.fallback_urls.saturating_add(1);
-        Ok((blob, Some(url)))
+        Ok((blob, Some(key)))
     }
 }
 
@@ -359,6 +366,8 @@ impl AuthMedia {
             logged_out: Cell::new(false),
             encrypted: RefCell::new(crate::encrypted::Registry::default()),
             session_abort: web_sys::AbortController::new()?,
+            registration: RefCell::new(None),
+            download_urls: RefCell::new(Vec::new()),
             opts,
         });
         let api = inner.negotiate().await?;
@@ -423,7 +432,7 @@ impl AuthMedia {
     pub fn http_url(&self, mxc: String, options: JsValue) -> Result<String, JsValue> {
         let m = parse_mxc(&mxc)?;
         let req = parse_request(&options)?;
-        Ok(self.inner.url(&m, &req))
+        Ok(self.inner.url(&m, &req).to_string())
     }
 
     /// Hydrates `[data-mxc]` elements under `root`, now and later; returns an unmount function.

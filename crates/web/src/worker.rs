@@ -210,11 +210,9 @@ impl Inner {
         else {
             return no_worker("worker_not_ready");
         };
-        let Some(active) = reg
-            .dyn_into::<ServiceWorkerRegistration>()
-            .ok()
-            .and_then(|r| r.active())
-        else {
+        let reg = reg.dyn_into::<ServiceWorkerRegistration>().ok();
+        self.registration.replace(reg.clone());
+        let Some(active) = reg.and_then(|r| r.active()) else {
             return no_worker("worker_not_ready");
         };
         match ask(
@@ -271,6 +269,11 @@ impl Inner {
             let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
                 return;
             };
+            // Only this SDK's own worker learns the session or a token: another service worker
+            // of this origin (another registration, a stale script) asking gets no answer.
+            if !me.is_our_worker(ev.source().as_ref()) {
+                return;
+            }
             let data = ev.data();
             let kind = get_string(&data, "type").unwrap_or_default();
             let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
@@ -321,16 +324,51 @@ impl Inner {
         self.keep.borrow_mut().push(on_message);
     }
 
-    /// The workers to tell about session changes: the controller and the active one.
+    /// The workers to tell about session changes: every worker of this SDK's registration that
+    /// may hold the session — installing, waiting, active — and the controller. On a page no
+    /// worker controls yet (hard reload, first load) the session went to the active worker, which
+    /// claims the page later: a logout must reach it too.
     fn workers(&self) -> Vec<ServiceWorker> {
         let Ok(c) = container() else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        if let Some(ctrl) = c.controller() {
-            out.push(ctrl);
+        let mut out: Vec<ServiceWorker> = Vec::new();
+        let reg = self.registration.borrow().clone();
+        let candidates = [
+            c.controller(),
+            reg.as_ref().and_then(ServiceWorkerRegistration::active),
+            reg.as_ref().and_then(ServiceWorkerRegistration::waiting),
+            reg.as_ref().and_then(ServiceWorkerRegistration::installing),
+        ];
+        for w in candidates.into_iter().flatten() {
+            if !out.contains(&w) {
+                out.push(w);
+            }
         }
         out
+    }
+
+    /// Whether a message's source is this SDK's worker: a worker of its registration, or one
+    /// running its worker script (the controller after an update).
+    pub(crate) fn is_our_worker(&self, source: Option<&js_sys::Object>) -> bool {
+        let Some(worker) = source.and_then(|s| s.dyn_ref::<ServiceWorker>()) else {
+            return false;
+        };
+        if let Some(reg) = self.registration.borrow().as_ref() {
+            let mine = [reg.active(), reg.waiting(), reg.installing()];
+            if mine.iter().flatten().any(|w| w == worker) {
+                return true;
+            }
+        }
+        let Some(script) = self.opts.worker_url.as_deref() else {
+            return false;
+        };
+        let base = window()
+            .ok()
+            .and_then(|w| get_string(&get(&w, "location"), "href"));
+        let ours = web_sys::Url::new_with_base(script, base.as_deref().unwrap_or_default())
+            .map(|u| u.href());
+        ours.is_ok_and(|href| href == worker.script_url())
     }
 
     /// Hands `token` to every worker and waits (bounded) for their acknowledgements.
@@ -378,6 +416,9 @@ impl Inner {
         self.session_abort.abort();
         crate::mount::unmount_all(self);
         for u in self.blobs.borrow_mut().clear() {
+            let _ = web_sys::Url::revoke_object_url(&u);
+        }
+        for u in self.download_urls.borrow_mut().drain(..) {
             let _ = web_sys::Url::revoke_object_url(&u);
         }
         for w in self.workers() {

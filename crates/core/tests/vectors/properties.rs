@@ -381,10 +381,17 @@ fn random_request(rng: &mut Rng) -> MediaRequest {
 }
 
 /// What the request looks like after a trip through a URL: file names a URL cannot carry
-/// as a segment (`""`, `"."`, `".."`) are left out.
+/// as a segment (`""`, `"."`, `".."`) or must not (holding `/`, `\\` or a control character,
+/// which a decoding proxy would turn into separators) are left out.
 fn as_carried(req: &MediaRequest) -> MediaRequest {
+    let left_out = |f: &str| {
+        f.is_empty()
+            || f == "."
+            || f == ".."
+            || f.chars().any(|c| matches!(c, '/' | '\\') || c.is_control())
+    };
     match req {
-        MediaRequest::Download { filename: Some(f) } if f.is_empty() || f == "." || f == ".." => {
+        MediaRequest::Download { filename: Some(f) } if left_out(f) => {
             MediaRequest::Download { filename: None }
         }
         other => other.clone(),
