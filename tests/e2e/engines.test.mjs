@@ -80,6 +80,10 @@ for (const [name, launch] of Object.entries(launchers)) {
       assert.deepEqual(out.announced, [], JSON.stringify(out));
     });
 
+    test(`${name} worker: navigations to media URLs (same tab, iframe) are never answered with the token`, { timeout: 120_000 }, async () => {
+      await s.navigationsUntouched(ctx());
+    });
+
     test(`${name} fallback: a page no worker controls (workerUrl: null) renders images and plays/seeks the mp4 from blob URLs`, { timeout: 240_000 }, async () => {
       await s.fallbackUncontrolled(ctx(), pageSite);
     });

@@ -109,6 +109,10 @@ for (const crossOrigin of [null, 'anonymous']) {
   });
 }
 
+test('WebKit worker: navigations to media URLs (same tab, iframe) are never answered with the token', { timeout: 120_000 }, async () => {
+  await s.navigationsUntouched(ctx());
+});
+
 test('WebKit fallback: a page no worker controls (workerUrl: null) renders images and plays/seeks the webm from blob URLs', { timeout: 240_000 }, async () => {
   await s.fallbackUncontrolled(ctx(), pageSite);
 });

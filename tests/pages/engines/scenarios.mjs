@@ -15,6 +15,8 @@
  *     workerImages(ctx, crossOrigin)        v1 download + thumbnail + frozen legacy v3 URL through the worker
  *     workerVideo(ctx, crossOrigin)         the 8 s mp4 (engineVideo) plays and seeks through the worker
  *     noTokenElsewhere(ctx, crossOrigin)    other origins with media-like paths; a 307 to a "CDN"
+ *     navigationsUntouched(ctx)             a controlled page with a session navigating itself (and an
+ *                                           iframe) to media URLs of its homeserver: no token on them
  *     fallbackUncontrolled(ctx, pageSite)   page SDK on a page no worker controls (workerUrl: null): images,
  *                                           ctx.fallbackVideo (default ctx.video) plays and seeks from a blob: URL
  *     fallbackForced(ctx, pageSite)         page SDK with fallback: 'force'
@@ -180,6 +182,37 @@ export async function workerVideo(ctx, crossOrigin) {
   assert.equal(lines.length, 1, `the video was downloaded exactly once (${engine.name}):\n${lines.join('\n')}`);
   assert.equal(await loggedUser(world, new URL(url).pathname), alice.userId);
   return v;
+}
+
+/**
+ * Navigations are never answered by the worker: a controlled tab with alice's session sets
+ * `location.href` to a v1 media URL of its own homeserver, and an iframe loads another. Synapse's
+ * access log names the user of each request: both must be `None` (no token). A `fetch()` of a
+ * third URL from the same tab is the control (alice).
+ */
+export async function navigationsUntouched(ctx) {
+  const { engine, world } = ctx;
+  const alice = world.users.alice;
+  await openControlled(ctx, sessionOf(world, alice));
+  const base = world.synapse.baseUrl;
+  const n = ctx.unique();
+  const url = (what) => mx.mediaUrl(base, world.media.png64.mxc, { filename: `${engine.name}-${what}-${n}.png` });
+  const control = await engine.run('return t.fetch(args[0]).then((r) => r.status)', url('navcontrol'));
+  assert.equal(control, 200);
+  assert.equal(await loggedUser(world, `${engine.name}-navcontrol-${n}.png`), alice.userId, 'control: a fetch() carries the token');
+  await engine.run(
+    `const f = document.createElement('iframe');
+     f.src = args[0];
+     document.body.append(f);
+     await new Promise((resolve) => { f.onload = resolve; });
+     setTimeout(() => { location.href = args[1]; }, 0);
+     return true;`,
+    url('naviframe'),
+    url('navself'),
+  );
+  for (const what of ['naviframe', 'navself']) {
+    assert.equal(await loggedUser(world, `${engine.name}-${what}-${n}.png`), 'None', `${engine.name}: a navigation (${what}) carried the token`);
+  }
 }
 
 export async function noTokenElsewhere(ctx, crossOrigin) {
