@@ -34,7 +34,7 @@ fi
 # every execution down. --debug-assertions also turns on integer overflow checks.
 BUILD_FLAGS=(--sanitizer none --debug-assertions)
 # Slowest (url_build: structured input, several URL parses per execution) last.
-ALL_TARGETS=(mxc_parse homeserver classify versions matrix_error url_build retry gate)
+ALL_TARGETS=(mxc_parse homeserver classify versions matrix_error url_build retry gate lifecycle)
 if [ -f fuzz/fuzz_targets/attachment.rs ]; then ALL_TARGETS+=(attachment); fi
 
 dict_for() {

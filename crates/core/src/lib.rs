@@ -15,6 +15,7 @@
 //! | [`thumbnail`] | [`thumbnail_size`] |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
 //! | [`gate`] | what may carry the token: [`admit_request`], [`CanonicalUrl`], [`authorize`] |
+//! | [`lifecycle`] | [`Lifecycle`]: send → retry/refresh/fall back → deliver or fail, as a state machine |
 //! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub mod endpoint;
 pub mod error;
 pub mod gate;
 pub mod homeserver;
+pub mod lifecycle;
 mod map_only;
 pub mod mxc;
 pub mod retry;
@@ -41,6 +43,7 @@ pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbna
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};
 pub use homeserver::{Homeserver, HomeserverError};
+pub use lifecycle::{Action, Ending, Lifecycle};
 pub use mxc::{MediaId, MxcError, MxcUri, ServerName};
 pub use retry::{Decision, Failure, RetryPolicy};
 pub use safe_type::{safe_content_type, OCTET_STREAM};

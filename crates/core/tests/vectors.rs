@@ -20,8 +20,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 mod properties;
 
 use authmedia_core::{
-    classify, media_url, negotiate, thumbnail_size, Api, Classification, ErrorBody, Homeserver,
-    MatrixError, MediaRequest, Method, MxcUri, Route, Versions,
+    classify, media_url, negotiate, thumbnail_size, Action, Api, Classification, Ending, ErrorBody,
+    Homeserver, Lifecycle, MatrixError, MediaRequest, Method, MxcUri, RetryPolicy, Route, Versions,
 };
 use serde_json::Value;
 
@@ -32,8 +32,9 @@ const VERSIONS: &str = include_str!("vectors/versions.json");
 const CLASSIFY: &str = include_str!("vectors/classify.json");
 const THUMBNAILS: &str = include_str!("vectors/thumbnails.json");
 const ERRORS: &str = include_str!("vectors/errors.json");
+const LIFECYCLE: &str = include_str!("vectors/lifecycle.json");
 
-const ALL: [(&str, &str); 7] = [
+const ALL: [(&str, &str); 8] = [
     ("mxc", MXC),
     ("homeserver", HOMESERVER),
     ("urls", URLS),
@@ -41,6 +42,7 @@ const ALL: [(&str, &str); 7] = [
     ("classify", CLASSIFY),
     ("thumbnails", THUMBNAILS),
     ("errors", ERRORS),
+    ("lifecycle", LIFECYCLE),
 ];
 
 fn cases(file: &str) -> Vec<Value> {
@@ -406,5 +408,89 @@ fn error_vectors() {
             }
             _ => Ok(()),
         }
+    });
+}
+
+/// The action a `poll T -> …` step expects (the vectors' small language, see lifecycle.json).
+fn expected_action(words: &[&str]) -> Result<Action, String> {
+    let api = |w: &str| w.parse::<Api>().map_err(|e| format!("{w}: {e}"));
+    let n = |w: &str| w.parse::<u64>().map_err(|e| format!("{w}: {e}"));
+    Ok(match words {
+        ["send", a, g] => Action::Send {
+            api: api(a)?,
+            generation: n(g)? as u32,
+        },
+        ["wait", t] => Action::Wait { until_ms: n(t)? },
+        ["need-token", g] => Action::NeedToken {
+            after_generation: n(g)? as u32,
+        },
+        ["idle"] => Action::Idle,
+        ["deliver"] => Action::Deliver,
+        ["fail", "network", k] => Action::Fail(Ending::Network {
+            attempts: n(k)? as u32,
+        }),
+        ["fail", "timeout"] => Action::Fail(Ending::TimedOut),
+        ["fail", "cancelled"] => Action::Fail(Ending::Cancelled),
+        other => return Err(format!("unknown action {other:?}")),
+    })
+}
+
+#[test]
+fn lifecycle_vectors() {
+    run("lifecycle", LIFECYCLE, |case| {
+        let start = case["start"].as_array().ok_or("start")?;
+        let api: Api = start[0].as_str().ok_or("api")?.parse().map_err(|_| "api")?;
+        let policy = match case["policy"].as_array() {
+            Some(p) => RetryPolicy {
+                max_attempts: p[0].as_u64().ok_or("policy")? as u32,
+                max_total_wait_ms: p[1].as_u64().ok_or("policy")?,
+                max_delay_ms: p[2].as_u64().ok_or("policy")?,
+            },
+            None => RetryPolicy::default(),
+        };
+        let mut lc = Lifecycle::new(
+            policy,
+            api,
+            start[1].as_bool().ok_or("may_fall_back")?,
+            start[2].as_bool().ok_or("can_refresh")?,
+        );
+        for step in case["steps"].as_array().ok_or("steps")? {
+            let step = step.as_str().ok_or("step")?;
+            let words: Vec<&str> = step.split_whitespace().collect();
+            let n = |i: usize| -> Result<u64, String> {
+                words
+                    .get(i)
+                    .ok_or(format!("{step}: missing word {i}"))?
+                    .parse::<u64>()
+                    .map_err(|e| format!("{step}: {e}"))
+            };
+            match words.as_slice() {
+                ["poll", _, "->", rest @ ..] => {
+                    let want = expected_action(rest)?;
+                    eq(step, lc.poll(n(1)?), want)?;
+                }
+                ["answer", _, _, rest @ ..] => {
+                    let status = n(2)? as u16;
+                    let error = rest.first().map(|errcode| MatrixError {
+                        status,
+                        errcode: Some((*errcode).to_owned()),
+                        message: None,
+                        soft_logout: false,
+                        retry_after_ms: rest.get(1).and_then(|r| r.parse().ok()),
+                    });
+                    lc.on_answer(n(1)?, status, error.as_ref());
+                }
+                ["network", _] => lc.on_network_error(n(1)?),
+                ["stall"] => lc.on_stall(),
+                ["token", "fresh"] => lc.on_token(true),
+                ["token", "none"] => lc.on_token(false),
+                ["end"] => lc.on_end(),
+                ["rejected", b] => eq(step, lc.token_rejected(), *b == "true")?,
+                ["fell-back", b] => eq(step, lc.fell_back(), *b == "true")?,
+                ["sends", _] => eq(step, u64::from(lc.sends()), n(1)?)?,
+                _ => return Err(format!("unknown step {step}")),
+            }
+        }
+        Ok(())
     });
 }

@@ -23,8 +23,11 @@
 //! unknown id asks the requesting tab (`authmedia:need-encrypted {id}`, bounded wait), which answers
 //! with the file it still holds — so URLs already in the page keep working.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use authmedia_core::{
-    AttachmentDecryptor, AttachmentError, CanonicalUrl, EncryptedFile, ErrorKind, MediaRequest,
+    Api, AttachmentDecryptor, AttachmentError, CanonicalUrl, EncryptedFile, Lifecycle, MediaRequest,
 };
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
@@ -38,9 +41,9 @@ use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session};
 use crate::stats::bump;
 use crate::store::Stored;
-use crate::upstream::{self, Deadline, Fail, Flight, InFlight};
+use crate::upstream::{self, Answered, Deadline, Fail, Flight, InFlight};
 use crate::worker::{
-    api_for, recover_session, refreshed_token, shared_task, token_rejected, Shared,
+    api_for, lifecycle_side_effects, recover_session, refreshed_token, shared_task, Shared,
 };
 use crate::{js, tab};
 
@@ -394,8 +397,8 @@ async fn download(
 ) -> Result<ArrayBuffer, Failure> {
     let request = MediaRequest::Download { filename: None };
     let api = api_for(shared, session).await;
-    let mut target = CanonicalUrl::media(&session.homeserver, api, &entry.file.url, &request, None);
-    let mut token = session.access_token.clone();
+    let target_for =
+        |api: Api| CanonicalUrl::media(&session.homeserver, api, &entry.file.url, &request, None);
     {
         bump(&mut shared.borrow_mut().stats.authenticated);
     }
@@ -404,69 +407,41 @@ async fn download(
     // (concurrent requests share it, and the plaintext is kept for the next one).
     let flight = Flight::start(shared, &session.key());
     flight.join(None);
-    let send = |target: CanonicalUrl, token: String| {
-        let flight = &flight;
-        async move {
-            let build = |signal: &AbortSignal| {
-                // The gate, before every attempt (as on the media path): this request may have
-                // waited for `/versions`, a slot or the tab's fresh token, and the tab may have
-                // logged out meanwhile — then nothing is sent.
-                let pass = shared
-                    .borrow()
-                    .sessions
-                    .pass(session, &token, &target)
-                    .map_err(|_| Fail::Cancelled)?;
-                net::plain_authenticated_request(&pass, &token, Some(signal)).map_err(|e| {
-                    Fail::Network {
-                        attempts: 1,
-                        message: net::describe(&e),
-                    }
-                })
-            };
-            upstream::fetch(shared, flight, &build)
-                .await
-                .map_err(|fail| Failure::upstream(&fail))
-        }
+    let build = |signal: &AbortSignal, api: Api, token: &str| {
+        // The gate, before every attempt (as on the media path): this request may have waited
+        // for `/versions`, a slot or the tab's fresh token, and the tab may have logged out
+        // meanwhile — then nothing is sent.
+        let pass = shared
+            .borrow()
+            .sessions
+            .pass(session, token, &target_for(api))
+            .map_err(|_| Fail::Cancelled)?;
+        net::plain_authenticated_request(&pass, token, Some(signal)).map_err(|e| Fail::Network {
+            attempts: 1,
+            message: net::describe(&e),
+        })
     };
-    let (mut response, mut controller) = send(target.clone(), token.clone()).await?;
-    if api.is_authenticated()
-        && matches!(response.status(), 404 | 405)
-        && upstream::read_error(shared, &response, &controller)
-            .await
-            .kind()
-            == ErrorKind::Unrecognized
-    {
-        let now = js_sys::Date::now() as u64;
-        shared.borrow_mut().negotiation.insert(
-            session.homeserver.base(),
-            authmedia_core::Api::Legacy,
-            now,
-        );
-        target = CanonicalUrl::media(
-            &session.homeserver,
-            authmedia_core::Api::Legacy,
-            &entry.file.url,
-            &request,
-            None,
-        );
-        (response, controller) = send(target.clone(), token.clone()).await?;
-    }
-    if response.status() == 401
-        && matches!(
-            upstream::read_error(shared, &response, &controller)
-                .await
-                .kind(),
-            ErrorKind::UnknownToken { .. }
-        )
-    {
-        match refreshed_token(shared, client_id, session, &token).await {
-            Some(fresh) => {
-                token = fresh;
-                (response, controller) = send(target.clone(), token.clone()).await?;
-            }
-            None => token_rejected(shared, session.principal),
-        }
-    }
+    let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {
+        Box::pin(async move { refreshed_token(shared, client_id, session, &used).await })
+    };
+    let policy = shared.borrow().config.retry;
+    // The URL was built for the negotiated API: a server without it (`M_UNRECOGNIZED`) gets the
+    // legacy URL once.
+    let mut lc = Lifecycle::new(policy, api, true, true);
+    let answered = upstream::run(
+        shared,
+        &flight,
+        &mut lc,
+        session.access_token.clone(),
+        &build,
+        &refresh,
+    )
+    .await;
+    lifecycle_side_effects(shared, session, &lc);
+    let Answered {
+        response,
+        controller,
+    } = answered.map_err(|fail| Failure::upstream(&fail))?;
     if response.status() != 200 {
         let error = upstream::read_error(shared, &response, &controller).await;
         if response.status() == 401 {

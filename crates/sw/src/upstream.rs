@@ -26,9 +26,11 @@
 //! browser before logout and still queued there never goes out with the token afterwards.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
-use authmedia_core::{Decision, Failure, RetryPolicy};
+use authmedia_core::{Action, Api, Ending, Lifecycle};
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -384,94 +386,162 @@ impl Drop for InFlight {
     }
 }
 
-/// Sends `build(signal)` until it gets an answer worth returning: retried per the worker's
-/// [`RetryPolicy`] on network errors, 429, 504 `M_NOT_YET_UPLOADED` and gateway errors (the last
-/// such answer is returned once the policy gives up), never after a stall or a cancellation.
-/// The returned response's controller stays in `flight` (its body can still be aborted).
-pub(crate) async fn fetch(
+/// Asks for a fresh token after the one given (`authmedia:need-token`); `None` when there is none.
+pub(crate) type Refresh<'a> =
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<String>> + 'a>> + 'a;
+
+/// What one upstream request ended with: the final answer (a success, or an error answer to hand
+/// on as it is) with its controller, which stays in `flight` (its body can still be aborted). The
+/// lifecycle given to [`run`] tells the rest ([`Lifecycle::fell_back`], [`Lifecycle::token_rejected`]).
+pub(crate) struct Answered {
+    pub(crate) response: Response,
+    pub(crate) controller: AbortController,
+}
+
+/// Executes the core's request [`Lifecycle`] for one upstream request: every `Send` takes an
+/// upstream [`Slot`], arms the stall deadline and calls `build(signal, api, token)` — which asks
+/// the gate before the token goes on the request; `Wait` sleeps, `NeedToken` calls `refresh`.
+/// Error answers are read (a copy, under the deadline) into the [`MatrixError`] the lifecycle
+/// decides on; the original stays readable for the caller. The returned [`Fail`] is the
+/// lifecycle's ending.
+pub(crate) async fn run(
     shared: &Shared,
     flight: &Flight,
-    build: &dyn Fn(&AbortSignal) -> Result<Request, Fail>,
-) -> Result<(Response, AbortController), Fail> {
-    let (policy, timeout_ms): (RetryPolicy, i32) = {
-        let config = &shared.borrow().config;
-        (config.retry, config.fetch_timeout_ms)
-    };
-    let mut attempt = 1u32;
-    let mut waited = 0u64;
+    lc: &mut Lifecycle,
+    token: String,
+    build: &dyn Fn(&AbortSignal, Api, &str) -> Result<Request, Fail>,
+    refresh: &Refresh<'_>,
+) -> Result<Answered, Fail> {
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    let now = || js_sys::Date::now() as u64;
+    let mut token = token;
+    let mut last: Option<(Response, AbortController, Slot)> = None;
+    let mut last_network = String::new();
+    let mut gate_refused = false;
     loop {
-        if flight.cancelled() {
-            return Err(Fail::Cancelled);
-        }
-        // The slot of a previous call (a retry after a token refresh, the legacy URL) first:
-        // holding it while waiting for another could deadlock a full worker.
-        flight.slot.replace(None);
-        let slot = Slot::take(shared).await;
-        if flight.cancelled() {
-            return Err(Fail::Cancelled);
-        }
-        let network = |e: &JsValue| Fail::Network {
-            attempts: attempt,
-            message: net::describe(e),
-        };
-        let controller = flight.arm().map_err(|e| network(&e))?;
-        // `build` asks the gate (`Sessions::pass`) before every attempt: a refusal (the session
-        // ended while this request waited for a slot or a back-off) ends the flight unsent.
-        let request = match build(&controller.signal()) {
-            Ok(request) => request,
-            Err(fail) => {
-                if fail == Fail::Cancelled {
+        match lc.poll(now()) {
+            Action::Send { api, .. } => {
+                // The slot of a previous attempt first: holding it while waiting for another
+                // could deadlock a full worker.
+                flight.slot.replace(None);
+                last = None;
+                if flight.cancelled() {
+                    lc.on_end();
+                    continue;
+                }
+                let slot = Slot::take(shared).await;
+                if flight.cancelled() {
+                    lc.on_end();
+                    continue;
+                }
+                let controller = match flight.arm() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last_network = net::describe(&e);
+                        lc.on_network_error(now());
+                        continue;
+                    }
+                };
+                let request = match build(&controller.signal(), api, &token) {
+                    Ok(request) => request,
+                    Err(Fail::Cancelled) => {
+                        // The gate refused: the session ended while this request waited.
+                        gate_refused = true;
+                        flight.abort();
+                        lc.on_end();
+                        continue;
+                    }
+                    Err(fail) => return Err(fail),
+                };
+                bump(&mut shared.borrow_mut().stats.upstream);
+                let deadline = Deadline::new(&controller, timeout_ms);
+                match net::fetch(&request).await {
+                    Ok(response) if response.status() < 400 => {
+                        drop(deadline);
+                        lc.on_answer(now(), response.status(), None);
+                        last = Some((response, controller, slot));
+                    }
+                    Ok(response) => {
+                        // Still under the deadline: an error body that never ends is a stall.
+                        let error = worker::matrix_error(&response).await;
+                        drop(deadline);
+                        if timed_out(&controller) {
+                            bump(&mut shared.borrow_mut().stats.timeouts);
+                            lc.on_stall();
+                        } else {
+                            lc.on_answer(now(), response.status(), Some(&error));
+                            last = Some((response, controller, slot));
+                        }
+                    }
+                    Err(error) => {
+                        drop(deadline);
+                        if timed_out(&controller) {
+                            bump(&mut shared.borrow_mut().stats.timeouts);
+                            lc.on_stall();
+                        } else if flight.cancelled() {
+                            lc.on_end();
+                        } else {
+                            last_network = net::describe(&error);
+                            lc.on_network_error(now());
+                        }
+                    }
+                }
+            }
+            Action::Wait { until_ms } => {
+                if let Some((response, _, _)) = last.take() {
+                    if let Some(body) = response.body() {
+                        let _ = body.cancel();
+                    }
+                }
+                bump(&mut shared.borrow_mut().stats.retries);
+                sleep(until_ms.saturating_sub(now())).await;
+            }
+            Action::NeedToken { .. } => {
+                let fresh = refresh(token.clone()).await;
+                if flight.cancelled() {
+                    lc.on_end();
+                }
+                match fresh {
+                    Some(fresh) => {
+                        token = fresh;
+                        lc.on_token(true);
+                    }
+                    None => lc.on_token(false),
+                }
+            }
+            Action::Deliver => {
+                let Some((response, controller, slot)) = last.take() else {
+                    return Err(Fail::Network {
+                        attempts: lc.sends(),
+                        message: "no answer to deliver".to_owned(),
+                    });
+                };
+                flight.slot.replace(Some(slot));
+                return Ok(Answered {
+                    response,
+                    controller,
+                });
+            }
+            Action::Fail(Ending::Network { attempts }) => {
+                return Err(Fail::Network {
+                    attempts,
+                    message: last_network,
+                })
+            }
+            Action::Fail(Ending::TimedOut) => return Err(Fail::TimedOut { ms: timeout_ms }),
+            Action::Fail(Ending::Cancelled) => {
+                if !gate_refused {
                     flight.abort();
                 }
-                return Err(fail);
+                return Err(Fail::Cancelled);
             }
-        };
-        bump(&mut shared.borrow_mut().stats.upstream);
-        let deadline = Deadline::new(&controller, timeout_ms);
-        let result = net::fetch(&request).await;
-        let delay = match result {
-            Ok(response) => {
-                if !matches!(response.status(), 429 | 502..=504) {
-                    drop(deadline);
-                    flight.slot.replace(Some(slot));
-                    return Ok((response, controller));
-                }
-                // Still under the deadline: an error body that never ends is a stall too.
-                let error = worker::matrix_error(&response).await;
-                drop(deadline);
-                match policy.decide(attempt, waited, &Failure::Status(&error)) {
-                    Decision::GiveUp => {
-                        flight.slot.replace(Some(slot));
-                        return Ok((response, controller));
-                    }
-                    Decision::RetryAfter(ms) => {
-                        if let Some(body) = response.body() {
-                            let _ = body.cancel();
-                        }
-                        ms
-                    }
-                }
+            Action::Idle => {
+                return Err(Fail::Network {
+                    attempts: lc.sends(),
+                    message: "request lifecycle idle without a pending input".to_owned(),
+                })
             }
-            Err(error) => {
-                drop(deadline);
-                if timed_out(&controller) {
-                    bump(&mut shared.borrow_mut().stats.timeouts);
-                    return Err(Fail::TimedOut { ms: timeout_ms });
-                }
-                if flight.cancelled() {
-                    return Err(Fail::Cancelled);
-                }
-                match policy.decide(attempt, waited, &Failure::Network) {
-                    Decision::GiveUp => return Err(network(&error)),
-                    Decision::RetryAfter(ms) => ms,
-                }
-            }
-        };
-        drop(slot);
-        bump(&mut shared.borrow_mut().stats.retries);
-        sleep(delay).await;
-        waited = waited.saturating_add(delay);
-        attempt = attempt.saturating_add(1);
+        }
     }
 }
 

@@ -7,10 +7,12 @@
 //! retry). Shared state sits in one `RefCell` that is never borrowed across an `await`.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use authmedia_core::{
-    admit_request, classify, negotiate, Api, CanonicalUrl, Classification, ErrorKind, Homeserver,
+    admit_request, classify, negotiate, Api, CanonicalUrl, Classification, Homeserver, Lifecycle,
     MatrixError, MediaMatch, NegotiationCache, RetryPolicy, Route,
 };
 use js_sys::{ArrayBuffer, Promise, Reflect};
@@ -27,7 +29,7 @@ use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Principal, Session, Sessions};
 use crate::stats::{bump, Stats};
 use crate::store::{BodyStore, Stored};
-use crate::upstream::{self, Fail, Flight, InFlight};
+use crate::upstream::{self, Answered, Fail, Flight, InFlight};
 use crate::{js, tab};
 
 /// [`AuthMediaWorker::route`]: not ours, leave it to the network.
@@ -513,7 +515,7 @@ async fn serve(
         client_id,
         session,
         matched: &m,
-        target: &target,
+        api,
         upgraded,
         range,
     };
@@ -569,7 +571,8 @@ struct Fetch<'a> {
     client_id: &'a str,
     session: &'a Session,
     matched: &'a MediaMatch,
-    target: &'a CanonicalUrl,
+    /// The API flavour to send first (the page's route, or the negotiated one for legacy URLs).
+    api: Api,
     upgraded: bool,
     range: Option<RangeRequest>,
 }
@@ -584,30 +587,9 @@ impl Fetch<'_> {
         }
     }
 
-    async fn send(
-        &self,
-        flight: &Flight,
-        target: &CanonicalUrl,
-        token: &str,
-    ) -> Result<(Response, AbortController), Fail> {
-        // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
-        // whole body instead of being forwarded.
-        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
-        let build = |signal: &AbortSignal| {
-            // The gate, before every attempt: the session was read when the request arrived and
-            // the request may have waited since (for `/versions`, the tab's refreshed token, a
-            // back-off). After a logout nothing goes out with the old token. No await between
-            // this check and the fetch call, so a later logout aborts the flight instead.
-            let pass = self
-                .shared
-                .borrow()
-                .sessions
-                .pass(self.session, token, target)
-                .map_err(|_| Fail::Cancelled)?;
-            net::authenticated_request(self.request, &pass, token, drop_range, signal)
-                .map_err(|e| self.broken(&e))
-        };
-        upstream::fetch(self.shared, flight, &build).await
+    /// The canonical URL of this request in flavour `api`.
+    fn target_for(&self, api: Api) -> CanonicalUrl {
+        CanonicalUrl::of_match(&self.session.homeserver, api, self.matched)
     }
 
     async fn fetch(&self, flight: &Flight) -> Result<(Outcome, Option<Response>), Fail> {
@@ -621,37 +603,43 @@ impl Fetch<'_> {
                 bump(&mut stats.upgraded);
             }
         }
-        let mut target = self.target.clone();
-        let mut token = session.access_token.clone();
-        let (mut response, mut controller) = self.send(flight, &target, &token).await?;
-
-        if self.upgraded
-            && matches!(response.status(), 404 | 405)
-            && self.error(&response, &controller).await.kind() == ErrorKind::Unrecognized
-        {
-            // The server does not have the authenticated endpoints after all: remember that and
-            // use the URL the page asked for.
-            let now = js_sys::Date::now() as u64;
-            shared
-                .borrow_mut()
-                .negotiation
-                .insert(session.homeserver.base(), Api::Legacy, now);
-            target = CanonicalUrl::of_match(&session.homeserver, Api::Legacy, self.matched);
-            (response, controller) = self.send(flight, &target, &token).await?;
-        }
-
-        if response.status() == 401 {
-            let error = self.error(&response, &controller).await;
-            if matches!(error.kind(), ErrorKind::UnknownToken { .. }) {
-                match refreshed_token(shared, self.client_id, session, &token).await {
-                    Some(fresh) => {
-                        token = fresh;
-                        (response, controller) = self.send(flight, &target, &token).await?;
-                    }
-                    None => token_rejected(shared, session.principal),
-                }
-            }
-        }
+        // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
+        // whole body instead of being forwarded.
+        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
+        let build = |signal: &AbortSignal, api: Api, token: &str| {
+            // The gate, before every attempt: the session was read when the request arrived and
+            // the request may have waited since (for `/versions`, the tab's refreshed token, a
+            // back-off). After a logout nothing goes out with the old token. No await between
+            // this check and the fetch call, so a later logout aborts the flight instead.
+            let target = self.target_for(api);
+            let pass = shared
+                .borrow()
+                .sessions
+                .pass(session, token, &target)
+                .map_err(|_| Fail::Cancelled)?;
+            net::authenticated_request(self.request, &pass, token, drop_range, signal)
+                .map_err(|e| self.broken(&e))
+        };
+        let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {
+            Box::pin(async move { refreshed_token(shared, self.client_id, session, &used).await })
+        };
+        let policy = shared.borrow().config.retry;
+        let mut lc = Lifecycle::new(policy, self.api, self.upgraded, true);
+        let answered = upstream::run(
+            shared,
+            flight,
+            &mut lc,
+            session.access_token.clone(),
+            &build,
+            &refresh,
+        )
+        .await;
+        lifecycle_side_effects(shared, session, &lc);
+        let Answered {
+            response,
+            controller,
+        } = answered?;
+        let target = self.target_for(lc.api());
         let status = response.status();
         if status == 401 {
             let errcode = self
@@ -725,6 +713,22 @@ impl Fetch<'_> {
             attempts: 1,
             message: net::describe(error),
         }
+    }
+}
+
+/// What a finished request lifecycle tells the worker beyond its answer: the homeserver has no
+/// authenticated media endpoints after all (`M_UNRECOGNIZED` → remembered as legacy), or the
+/// session's token is dead (purged, see [`token_rejected`]).
+pub(crate) fn lifecycle_side_effects(shared: &Shared, session: &Session, lc: &Lifecycle) {
+    if lc.fell_back() {
+        let now = js_sys::Date::now() as u64;
+        shared
+            .borrow_mut()
+            .negotiation
+            .insert(session.homeserver.base(), Api::Legacy, now);
+    }
+    if lc.token_rejected() {
+        token_rejected(shared, session.principal);
     }
 }
 

@@ -5,8 +5,8 @@
 use std::rc::Rc;
 
 use authmedia_core::{
-    authorize, negotiate, Api, CanonicalUrl, Decision, ErrorBody, ErrorKind, Failure, MatrixError,
-    MediaRequest, MxcUri, Pass, Refusal, RetryPolicy,
+    authorize, negotiate, Action, Api, CanonicalUrl, Ending, ErrorBody, ErrorKind, Lifecycle,
+    MatrixError, MediaRequest, MxcUri, Pass, Refusal, RetryPolicy,
 };
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -106,14 +106,6 @@ impl Drop for Deadline {
     }
 }
 
-/// Why one attempt of [`Inner::authed_fetch_timed`] failed.
-enum Failed {
-    /// `fetch` rejected (not a stall).
-    Network(WebError),
-    /// An error status.
-    Status(MatrixError),
-}
-
 /// Maps a Matrix error to the SDK's error.
 pub fn matrix_to_web(e: &MatrixError) -> WebError {
     let kind = e.kind();
@@ -200,77 +192,66 @@ impl Inner {
     }
 
     /// [`Inner::authed_fetch`], and the deadline to hand to `read_body` (cleared: it is
-    /// re-armed for every body chunk).
+    /// re-armed for every body chunk). An executor of the core's [`Lifecycle`]: the sequence of
+    /// sends, waits and the token refresh is the core's; this function does the I/O.
     pub async fn authed_fetch_timed(
         self: &Rc<Self>,
         url: &CanonicalUrl,
     ) -> Result<(Response, Deadline), WebError> {
-        let policy = RetryPolicy::default();
-        let mut refreshed = false;
-        let mut attempt = 1u32;
-        let mut waited = 0u64;
+        let can_refresh = self.opts.on_token_refresh.is_some();
+        let mut lc = Lifecycle::new(RetryPolicy::default(), self.api.get(), false, can_refresh);
+        let now = || js_sys::Date::now() as u64;
+        let mut token = String::new();
+        let mut last_error: Option<MatrixError> = None;
+        let mut last_network: Option<WebError> = None;
         loop {
-            let token = self.token()?;
-            let pass = self.pass(url)?;
-            let mut deadline =
-                Deadline::new(self.opts.fetch_timeout_ms, &self.session_abort.signal())?;
-            let failure = match self.fetch_once(&pass, &token, &deadline.signal()).await {
-                Ok(resp) if resp.ok() => {
-                    deadline.clear();
-                    return Ok((resp, deadline));
-                }
-                Ok(resp) => {
-                    if resp.type_() == web_sys::ResponseType::Opaqueredirect {
-                        return Err(WebError::new("network", "unexpected redirect"));
-                    }
-                    // Still under the deadline: an error body that never ends is a stall too.
-                    let err = read_error(&resp).await;
-                    if deadline.timed_out() {
-                        return Err(deadline.error());
-                    }
-                    Failed::Status(err)
-                }
-                Err(_) if deadline.timed_out() => return Err(deadline.error()),
-                Err(e) if e.code == "network" => Failed::Network(e),
-                Err(e) => return Err(e),
-            };
-            drop(deadline);
-            let decision = match &failure {
-                Failed::Status(err) => {
-                    if matches!(err.kind(), ErrorKind::UnknownToken { .. })
-                        && !refreshed
-                        && self.opts.on_token_refresh.is_some()
-                    {
-                        refreshed = true;
-                        // The token may already have been replaced by a concurrent refresh.
-                        if self.token.borrow().as_deref() == Some(token.as_str()) {
-                            self.refresh_token().await?;
+            match lc.poll(now()) {
+                Action::Send { .. } => {
+                    token = self.token()?;
+                    let pass = self.pass(url)?;
+                    let mut deadline =
+                        Deadline::new(self.opts.fetch_timeout_ms, &self.session_abort.signal())?;
+                    match self.fetch_once(&pass, &token, &deadline.signal()).await {
+                        Ok(resp) if resp.ok() => {
+                            deadline.clear();
+                            return Ok((resp, deadline));
                         }
-                        continue;
+                        Ok(resp) => {
+                            if resp.type_() == web_sys::ResponseType::Opaqueredirect {
+                                return Err(WebError::new("network", "unexpected redirect"));
+                            }
+                            // Still under the deadline: an error body that never ends is a
+                            // stall too.
+                            let err = read_error(&resp).await;
+                            if deadline.timed_out() {
+                                return Err(deadline.error());
+                            }
+                            lc.on_answer(now(), err.status, Some(&err));
+                            last_error = Some(err);
+                        }
+                        Err(_) if deadline.timed_out() => return Err(deadline.error()),
+                        Err(e) if e.code == "network" => {
+                            lc.on_network_error(now());
+                            last_network = Some(e);
+                        }
+                        Err(e) => return Err(e),
                     }
-                    policy.decide(attempt, waited, &Failure::Status(err))
                 }
-                Failed::Network(_) => policy.decide(attempt, waited, &Failure::Network),
-            };
-            match (decision, failure) {
-                (Decision::RetryAfter(ms), _) => {
+                Action::Wait { until_ms } => {
+                    let ms = until_ms.saturating_sub(now());
                     sleep(i32::try_from(ms).unwrap_or(i32::MAX)).await;
-                    waited = waited.saturating_add(ms);
-                    attempt = attempt.saturating_add(1);
                 }
-                (Decision::GiveUp, Failed::Network(network)) => {
-                    let mut e = WebError::new(
-                        "network",
-                        format!(
-                            "the homeserver could not be reached after {attempt} attempt{}: {}",
-                            if attempt == 1 { "" } else { "s" },
-                            network.message
-                        ),
-                    );
-                    e.cause = network.cause;
-                    return Err(e);
+                Action::NeedToken { .. } => {
+                    // The token may already have been replaced by a concurrent refresh.
+                    if self.token.borrow().as_deref() == Some(token.as_str()) {
+                        self.refresh_token().await?;
+                    }
+                    lc.on_token(true);
                 }
-                (Decision::GiveUp, Failed::Status(err)) => {
+                Action::Deliver => {
+                    let err = last_error
+                        .take()
+                        .unwrap_or_else(|| MatrixError::from_body(500, None, None));
                     let e = matrix_to_web(&err);
                     if matches!(
                         err.kind(),
@@ -279,6 +260,28 @@ impl Inner {
                         self.emit_error(&e.to_js(), None);
                     }
                     return Err(e);
+                }
+                Action::Fail(Ending::Network { attempts }) => {
+                    let network = last_network.take();
+                    let mut e = WebError::new(
+                        "network",
+                        format!(
+                            "the homeserver could not be reached after {attempts} attempt{}: {}",
+                            if attempts == 1 { "" } else { "s" },
+                            network.as_ref().map_or("", |n| n.message.as_str())
+                        ),
+                    );
+                    e.cause = network.and_then(|n| n.cause);
+                    return Err(e);
+                }
+                Action::Fail(ending) => {
+                    return Err(WebError::new(ending.client_code(), "the request ended"))
+                }
+                Action::Idle => {
+                    return Err(WebError::new(
+                        "internal",
+                        "request lifecycle idle without a pending input",
+                    ))
                 }
             }
         }
