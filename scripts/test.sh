@@ -190,17 +190,22 @@ e2e_counts() {
 }
 
 # webkit_engine_failures LOG: true when every failing test of the e2e run is in webkit.test.mjs and
-# failed by a WebKitGTK-side error — its page crashed or hung ("session deleted because of page
-# crash or hang", "Could not parse script result") or its media pipeline stalled after `playing`
-# ("video: no timeupdate within") — and none by an assertion. Seen in this project's runs: about
-# 1 run in 6 on 2026-11-27, always in a different video test, never reproduced on a rerun.
+# *each* failed by a WebKitGTK-side error reported by the driver — its page process crashed or hung
+# ("session deleted because of page crash or hang", "Could not parse script result") — and none by
+# an assertion or by a check of the test's own (a test's own timeout, e.g. "no timeupdate within",
+# is an assertion about our media path and never counts as an engine fault). Each failure block
+# (from its "test at" line to the next) must carry the driver's text. Seen in this project's runs:
+# page crashes right after an encrypted mp4 played, about 1 full run in 6, never reproduced.
 webkit_engine_failures() {
-  local section files
+  local section files blocks faulty
   section=$(sed -n '/failing tests:/,$p' "$1")
   files=$(echo "$section" | grep -Eo '^test at tests/e2e/[^:]+' | sort -u)
   [ "$files" = "test at tests/e2e/webkit.test.mjs" ] || return 1
-  echo "$section" | grep -Eq 'AssertionError|ERR_ASSERTION' && return 1
-  echo "$section" | grep -Eq 'session deleted because of page crash or hang|Could not parse script result|video: no timeupdate within'
+  echo "$section" | grep -Eq 'AssertionError|ERR_ASSERTION|no timeupdate within' && return 1
+  blocks=$(echo "$section" | grep -Ec '^test at tests/e2e/')
+  faulty=$(echo "$section" | awk '/^test at tests\/e2e\//{if (block != "") print block; block=""} {block = block " " $0} END {print block}' |
+    grep -Ec 'session deleted because of page crash or hang|Could not parse script result' || true)
+  [ "$blocks" -gt 0 ] && [ "$faulty" -ge "$blocks" ]
 }
 
 rm -f tests/artifacts/e2e-summary.json
@@ -218,9 +223,10 @@ if [ "$SECTION_RC" -ne 0 ] && [ "$ef" -gt 0 ] && webkit_engine_failures "$LOGS/e
   attempt_section "e2e webkit.test.mjs (rerun after WebKitGTK engine failures)" e2e node tests/run-e2e.mjs webkit.test
   ENGINE_RERUNS+=("e2e: $ef WebKitGTK failure(s) in webkit.test.mjs; rerun of that file: exit $SECTION_RC")
   finish_section "e2e webkit.test.mjs (rerun after WebKitGTK engine failures)" e2e
-  # The rerun passed every test of the file: those that failed first count as passed.
-  PASSED=$((PASSED + first_pass + ef))
-  COUNTED+=("e2e: $((first_pass + ef)) passed, 0 failed ($ef after a WebKitGTK rerun)")
+  # The rerun passed every test of the file. What failed on the first run is not counted as
+  # passed: it is reported as rerun (the summary lists it with the first log).
+  PASSED=$((PASSED + first_pass))
+  COUNTED+=("e2e: $first_pass passed, 0 failed; $ef failed on the first run with a WebKitGTK page crash and passed on the rerun of webkit.test.mjs (first log: $LOGS/e2e.engine-fault.log)")
 else
   finish_section "$E2E_NAME" e2e
   PASSED=$((PASSED + ep))

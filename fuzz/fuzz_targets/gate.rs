@@ -55,7 +55,17 @@ fuzz_target!(|input: Input| {
     for api in [Api::V1, Api::Unstable, Api::Legacy] {
         let canonical = CanonicalUrl::of_match(hs, api, &m);
         let url = canonical.as_str();
-        check_built(url, hs, api, &m.mxc, &m.request);
+        // The core's URL for the parsed request; a legacy request keeps its `r0` alias.
+        let plain = CanonicalUrl::media(hs, api, &m.mxc, &m.request, m.timeout_ms);
+        check_built(plain.as_str(), hs, api, &m.mxc, &m.request);
+        match (api, m.legacy_alias) {
+            (Api::Legacy, Some(alias)) => assert_eq!(
+                url,
+                plain.as_str().replacen(api.media_prefix(), alias, 1),
+                "{url}"
+            ),
+            _ => assert_eq!(url, plain.as_str()),
+        }
         let query = url.split_once('?').map_or("", |(_, q)| q);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let name = pair.split_once('=').map_or(pair, |(n, _)| n);

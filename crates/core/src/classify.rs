@@ -64,6 +64,10 @@ pub struct MediaMatch {
     /// For [`Route::Legacy`] only: the same request on the v1 endpoint
     /// (without `allow_remote` / `allow_redirect`).
     pub upgraded: Option<String>,
+    /// For [`Route::Legacy`] only: the older alias prefix the URL used (`/_matrix/media/r0/`),
+    /// kept when the request goes out on the legacy API (a server from before v3 may know only
+    /// that one).
+    pub legacy_alias: Option<&'static str>,
 }
 
 /// The verdict on one request URL.
@@ -106,30 +110,31 @@ pub fn classify(url: &str, homeservers: &[Homeserver]) -> Classification {
     Classification::Other
 }
 
-fn route_of(path: &str) -> Option<(Route, &str)> {
+/// The route of a path below `/_matrix/`, the rest of it, and the legacy alias prefix it used
+/// (`/_matrix/media/r0/`), if any.
+fn route_of(path: &str) -> Option<(Route, &str, Option<&'static str>)> {
     // `path` follows "/_matrix/"; the history prefixes start with "/_matrix/".
     let strip = |prefix: &'static str| {
         let tail = prefix.strip_prefix("/_matrix/")?;
         path.strip_prefix(tail)
     };
     if let Some(r) = strip(MEDIA_HISTORY.stable) {
-        return Some((Route::Authenticated, r));
+        return Some((Route::Authenticated, r, None));
     }
     if let Some(r) = strip(MEDIA_HISTORY.unstable) {
-        return Some((Route::Unstable, r));
+        return Some((Route::Unstable, r, None));
     }
     if let Some(r) = strip(MEDIA_HISTORY.legacy) {
-        return Some((Route::Legacy, r));
+        return Some((Route::Legacy, r, None));
     }
     MEDIA_HISTORY
         .legacy_aliases
         .iter()
-        .find_map(|p| strip(p))
-        .map(|r| (Route::Legacy, r))
+        .find_map(|p| strip(p).map(|r| (Route::Legacy, r, Some(*p))))
 }
 
 fn classify_matrix_path(rest: &str, hs: &Homeserver, index: usize) -> Option<MediaMatch> {
-    let (route, rest) = route_of(rest)?;
+    let (route, rest, legacy_alias) = route_of(rest)?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut segs = path.split('/');
     let kind = segs.next()?;
@@ -182,6 +187,7 @@ fn classify_matrix_path(rest: &str, hs: &Homeserver, index: usize) -> Option<Med
         request,
         timeout_ms: params.timeout_ms,
         upgraded,
+        legacy_alias,
     })
 }
 

@@ -99,7 +99,21 @@ impl CanonicalUrl {
     /// The canonical form of a classified request on `hs` in flavour `api`: the page's own
     /// spelling (unknown parameters, its escaping) is dropped.
     pub fn of_match(hs: &Homeserver, api: Api, m: &MediaMatch) -> Self {
-        Self::media(hs, api, &m.mxc, &m.request, m.timeout_ms)
+        let mut url = Self::media(hs, api, &m.mxc, &m.request, m.timeout_ms);
+        // A legacy request sent on the legacy API keeps the alias it used (`r0`): the same
+        // endpoint, spelled as a server from before v3 knows it.
+        if let (Api::Legacy, Some(alias)) = (api, m.legacy_alias) {
+            let base = hs.base().len();
+            let prefix = Api::Legacy.media_prefix();
+            if url
+                .url
+                .get(base..)
+                .is_some_and(|rest| rest.starts_with(prefix))
+            {
+                url.url.replace_range(base..base + prefix.len(), alias);
+            }
+        }
+        url
     }
 
     /// `{base}/_matrix/client/versions`.

@@ -433,12 +433,12 @@ async fn a_body_that_stops_arriving_times_out() {
     let took = js_sys::Date::now() - started;
     assert_eq!(
         result.err(),
-        Some(crate::upstream::Fail::TimedOut { ms: 1000 })
+        Some(crate::flight::Fail::TimedOut { ms: 1000 })
     );
     assert!(took >= 900.0, "aborted after {took} ms");
     assert!(controller.signal().aborted());
     assert_eq!(js::get(&worker.stats(), "timeouts").as_f64(), Some(1.0));
-    let answer = crate::upstream::Fail::TimedOut { ms: 1000 }.response();
+    let answer = crate::flight::Fail::TimedOut { ms: 1000 }.response();
     assert_eq!(answer.status(), 504);
     let body = net::json(&answer).await.unwrap();
     assert_eq!(
@@ -466,7 +466,7 @@ async fn a_body_that_keeps_arriving_is_read_whole() {
 
 #[wasm_bindgen_test]
 fn a_flight_is_cancelled_only_when_every_waiter_aborted() {
-    use crate::upstream::Flight;
+    use crate::flight::Flight;
     let (a, b) = (
         web_sys::AbortController::new().unwrap(),
         web_sys::AbortController::new().unwrap(),
@@ -492,44 +492,46 @@ fn a_flight_is_cancelled_only_when_every_waiter_aborted() {
 
 #[wasm_bindgen_test]
 async fn upstream_attempts_wait_for_a_slot_beyond_the_limit() {
-    use crate::upstream::{deferred, Slot, MAX_UPSTREAM};
+    use crate::flight::{deferred, Slot, MAX_UPSTREAM};
     let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
     let shared = worker.shared();
     let mut held = Vec::new();
+    let slots = shared.borrow().slots.clone();
     for _ in 0..MAX_UPSTREAM {
-        held.push(Slot::take(&shared).await);
+        held.push(Slot::take(&slots).await);
     }
-    assert_eq!(shared.borrow().slots.used(), MAX_UPSTREAM);
+    assert_eq!(shared.borrow().slots.borrow().used(), MAX_UPSTREAM);
     let (started, on_started) = deferred();
     let (reached, on_reached) = deferred();
     let other = shared.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let _ = on_started.call0(&JsValue::UNDEFINED);
-        let _slot = Slot::take(&other).await;
+        let slots = other.borrow().slots.clone();
+        let _slot = Slot::take(&slots).await;
         let _ = on_reached.call0(&JsValue::UNDEFINED);
     });
     JsFuture::from(started).await.unwrap();
     assert_eq!(
-        shared.borrow().slots.waiting(),
+        shared.borrow().slots.borrow().waiting(),
         1,
         "one over the limit waits"
     );
     held.pop(); // hands its slot over
     JsFuture::from(reached).await.unwrap();
-    assert_eq!(shared.borrow().slots.waiting(), 0);
+    assert_eq!(shared.borrow().slots.borrow().waiting(), 0);
     drop(held);
-    assert_eq!(shared.borrow().slots.used(), 0, "every slot freed");
+    assert_eq!(shared.borrow().slots.borrow().used(), 0, "every slot freed");
 }
 
 #[wasm_bindgen_test]
 fn logout_aborts_the_users_running_fetches_only() {
-    use crate::upstream::Flight;
+    use crate::upstream::start_flight;
     let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
     worker.test_message("tab", &session_message(DEAD_HS));
     let shared = worker.shared();
-    let mine = Flight::start(&shared, "@a:hs");
+    let mine = start_flight(&shared, "@a:hs");
     mine.join(None); // even a range request's download stops
-    let theirs = Flight::start(&shared, "@b:hs");
+    let theirs = start_flight(&shared, "@b:hs");
     assert!(!mine.cancelled() && !theirs.cancelled());
     worker.test_message("tab", &js::object(&[("type", "authmedia:logout".into())]));
     assert!(mine.cancelled(), "@a:hs logged out: its fetch is aborted");

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use authmedia_core::{
-    Api, AttachmentDecryptor, AttachmentError, CanonicalUrl, EncryptedFile, Lifecycle, MediaRequest,
+    Api, AttachmentDecryptor, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest,
 };
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
@@ -36,22 +36,21 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{AbortController, AbortSignal, Request, Response};
 
+use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
+use crate::ending::lifecycle_side_effects;
+use crate::flight::{Deadline, Fail};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
+use crate::registry::Registered;
 use crate::sessions::{ClientState, Session};
+use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
-use crate::upstream::{self, Answered, Deadline, Fail, Flight, InFlight};
-use crate::worker::{
-    api_for, lifecycle_side_effects, recover_session, refreshed_token, shared_task, Shared,
-};
+use crate::upstream::{self, Answered, InFlight};
 use crate::{js, tab};
 
 /// The path under the worker's scope that the worker serves.
 pub const PATH: &str = "authmedia/encrypted/";
-/// At most this many registrations are kept (oldest first out; the tab is asked again).
-const MAX_FILES: usize = 1024;
-
 /// Whether `id` is an id this module hands out URLs for (UUID-like, URL-safe, short).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -68,67 +67,6 @@ pub fn id_of(url: &str) -> Option<&str> {
     let at = path.rfind(PATH)?;
     let id = path.get(at.saturating_add(PATH.len())..)?;
     valid_id(id).then_some(id)
-}
-
-/// One registered file.
-#[derive(Debug, Clone)]
-pub struct Registered {
-    id: String,
-    user_id: String,
-    file: EncryptedFile,
-    mimetype: Option<String>,
-}
-
-/// `(user, id) → EncryptedFile`, in memory only, bounded by `MAX_FILES`.
-#[derive(Debug, Default)]
-pub struct Registry {
-    entries: Vec<Registered>,
-}
-
-impl Registry {
-    /// Records a file for `user_id`, replacing an earlier one under the same id.
-    pub fn insert(
-        &mut self,
-        user_id: &str,
-        id: &str,
-        file: EncryptedFile,
-        mimetype: Option<String>,
-    ) {
-        self.entries
-            .retain(|e| !(e.id == id && e.user_id == user_id));
-        if self.entries.len() >= MAX_FILES {
-            self.entries.remove(0);
-        }
-        self.entries.push(Registered {
-            id: id.to_owned(),
-            user_id: user_id.to_owned(),
-            file,
-            mimetype,
-        });
-    }
-
-    /// The file `id` of `user_id` (another user's registration is not visible).
-    pub fn get(&self, user_id: &str, id: &str) -> Option<Registered> {
-        self.entries
-            .iter()
-            .find(|e| e.id == id && e.user_id == user_id)
-            .cloned()
-    }
-
-    /// Forgets every key of `user_id` (logout).
-    pub fn purge_user(&mut self, user_id: &str) {
-        self.entries.retain(|e| e.user_id != user_id);
-    }
-
-    /// How many files are registered.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// The URL of `id` under the worker's scope.
@@ -405,7 +343,7 @@ async fn download(
     let _inflight = InFlight::start(shared);
     // Retries and the stall timeout as for other media; the page cancelling does not stop it
     // (concurrent requests share it, and the plaintext is kept for the next one).
-    let flight = Flight::start(shared, &session.key());
+    let flight = upstream::start_flight(shared, &session.key());
     flight.join(None);
     let build = |signal: &AbortSignal, api: Api, token: &str| {
         // The gate, before every attempt (as on the media path): this request may have waited
@@ -470,7 +408,7 @@ async fn download(
     }
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let read_failed = |error: JsValue| {
-        let fail = if upstream::timed_out(&controller) {
+        let fail = if crate::flight::timed_out(&controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
             Fail::TimedOut { ms: timeout_ms }
         } else {
@@ -569,37 +507,6 @@ mod tests {
         assert_eq!(id_of(&format!("{base}%2e%2e")), None);
         assert_eq!(id_of(&format!("{base}{}", "a".repeat(65))), None);
         assert_eq!(id_of("https://app.example/other/abc"), None);
-    }
-
-    fn file(byte: u8) -> EncryptedFile {
-        authmedia_core::AttachmentSecrets {
-            key: [byte; 32],
-            iv: [0; 16],
-            sha256: [1; 32],
-        }
-        .with_url(authmedia_core::MxcUri::parse("mxc://hs/abc").unwrap())
-    }
-
-    #[test]
-    fn registrations_are_per_user_and_purged_at_logout() {
-        let mut reg = Registry::default();
-        reg.insert("@a:hs", "id1", file(1), Some("image/png".into()));
-        reg.insert("@b:hs", "id2", file(2), None);
-        assert!(reg.get("@a:hs", "id1").is_some());
-        assert!(
-            reg.get("@b:hs", "id1").is_none(),
-            "another user's id is invisible"
-        );
-        reg.insert("@a:hs", "id1", file(3), None);
-        assert_eq!(reg.len(), 2, "re-registering replaces");
-        reg.purge_user("@a:hs");
-        assert!(reg.get("@a:hs", "id1").is_none());
-        assert!(reg.get("@b:hs", "id2").is_some());
-        for i in 0..MAX_FILES + 5 {
-            reg.insert("@b:hs", &format!("x{i}"), file(4), None);
-        }
-        assert_eq!(reg.len(), MAX_FILES);
-        assert!(reg.get("@b:hs", "x0").is_none());
     }
 
     #[test]

@@ -15,14 +15,21 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod asks;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
 pub mod encrypted;
+mod ending;
 pub mod failures;
+mod flight;
 mod js;
+mod media;
+mod messages;
 mod net;
 pub mod range;
+pub mod registry;
 pub mod sessions;
+mod state;
 pub mod stats;
 pub mod store;
 mod tab;

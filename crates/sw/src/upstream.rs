@@ -25,312 +25,30 @@
 //! Logout aborts every flight of the user ([`abort_user`]): a request the worker handed to the
 //! browser before logout and still queued there never goes out with the token afterwards.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use authmedia_core::{Action, Api, Ending, Lifecycle};
 use js_sys::{Array, Function, Promise, Uint8Array};
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Request, Response};
 
-use crate::net::{self, scope};
+use crate::flight::{timed_out, Deadline, Fail, Flight, Slot, CANCELLED};
+use crate::js;
+use crate::net::{self, matrix_error, scope};
+use crate::state::Shared;
 use crate::stats::bump;
-use crate::worker::Shared;
-use crate::{js, worker};
 
-/// The abort reason of a stalled fetch.
-pub(crate) const TIMEOUT: &str = "authmedia:timeout";
-/// The abort reason once every waiting page request was aborted.
-pub(crate) const CANCELLED: &str = "authmedia:cancelled";
-
-/// Upstream attempts sent at once (see the module docs).
-pub(crate) const MAX_UPSTREAM: u32 = 16;
-
-/// The worker's upstream slots: how many are taken, and who waits for one (oldest first).
-#[derive(Default)]
-pub(crate) struct Slots {
-    used: u32,
-    queue: Vec<Function>,
-}
-
-#[cfg(all(test, target_arch = "wasm32"))]
-impl Slots {
-    /// Taken slots.
-    pub(crate) fn used(&self) -> u32 {
-        self.used
-    }
-
-    /// Waiters.
-    pub(crate) fn waiting(&self) -> usize {
-        self.queue.len()
-    }
-}
-
-/// A taken upstream slot; dropping it hands it to the oldest waiter, or frees it.
-pub(crate) struct Slot(Shared);
-
-impl Slot {
-    /// Takes a slot, waiting for one when all [`MAX_UPSTREAM`] are taken.
-    pub(crate) async fn take(shared: &Shared) -> Slot {
-        let wait = {
-            let slots = &mut shared.borrow_mut().slots;
-            if slots.used < MAX_UPSTREAM {
-                slots.used += 1;
-                None
-            } else {
-                let (promise, resolve) = deferred();
-                slots.queue.push(resolve);
-                Some(promise)
-            }
-        };
-        if let Some(wait) = wait {
-            // Resolved by a dropped `Slot`, which hands its place over (`used` unchanged).
-            let _ = JsFuture::from(wait).await;
-        }
-        Slot(shared.clone())
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let next = match self.0.try_borrow_mut() {
-            Ok(mut state) => {
-                let slots = &mut state.slots;
-                if slots.queue.is_empty() {
-                    slots.used = slots.used.saturating_sub(1);
-                    None
-                } else {
-                    Some(slots.queue.remove(0))
-                }
-            }
-            Err(_) => None,
-        };
-        if let Some(next) = next {
-            let _ = next.call0(&JsValue::UNDEFINED);
-        }
-    }
-}
-
-// A promise and the function resolving it (shared with the page SDK).
-pub(crate) use authmedia_js::deferred;
-
-/// Why an upstream fetch produced no usable response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fail {
-    /// The homeserver could not be reached (after `attempts` attempts).
-    Network {
-        /// Attempts made.
-        attempts: u32,
-        /// The browser's error text of the last one.
-        message: String,
-    },
-    /// No headers, or no body progress, within `ms`.
-    TimedOut {
-        /// The timeout.
-        ms: i32,
-    },
-    /// Every page request waiting for it was aborted, or the user logged out.
-    Cancelled,
-}
-
-impl Fail {
-    /// `(status, authmedia_code, error text)` of its JSON answer: 502 `network`, 504 `timeout`,
-    /// 502 `cancelled`.
-    pub(crate) fn parts(&self) -> (u16, &'static str, String) {
-        match self {
-            Fail::Network { attempts, message } => (
-                502,
-                "network",
-                format!(
-                    "authmedia service worker: the homeserver could not be reached after {attempts} attempt{}: {message}",
-                    if *attempts == 1 { "" } else { "s" }
-                ),
-            ),
-            Fail::TimedOut { ms } => (
-                504,
-                "timeout",
-                format!("authmedia service worker: the homeserver did not answer within {ms} ms"),
-            ),
-            Fail::Cancelled => (
-                502,
-                "cancelled",
-                "authmedia service worker: the request was cancelled (aborted by the page, or logout)"
-                    .to_owned(),
-            ),
-        }
-    }
-
-    /// The JSON error answer (`errcode: "M_UNKNOWN"`).
-    pub(crate) fn response(&self) -> Response {
-        let (status, code, message) = self.parts();
-        net::error_response(status, "M_UNKNOWN", code, &message)
-    }
-}
-
-/// One logical upstream fetch and the page requests waiting for it.
-pub(crate) struct Flight {
-    /// Signals of the waiting page requests that may cancel it.
-    signals: RefCell<Vec<AbortSignal>>,
-    /// A waiter that must not cancel it joined (a range request).
-    keep: Cell<bool>,
-    cancelled: Cell<bool>,
-    /// The controller of the attempt in progress.
-    controller: RefCell<Option<AbortController>>,
-    listener: RefCell<Option<Closure<dyn FnMut()>>>,
-    /// The upstream slot of the attempt whose response is being read.
-    slot: RefCell<Option<Slot>>,
-}
-
-impl Flight {
-    /// A flight of `user`'s that nobody waits for yet (registered for [`abort_user`]).
-    pub(crate) fn start(shared: &Shared, user: &str) -> Rc<Flight> {
-        let flight = Flight::new();
-        let running = &mut shared.borrow_mut().running;
-        running.retain(|(_, f)| f.strong_count() > 0);
-        running.push((user.to_owned(), Rc::downgrade(&flight)));
-        flight
-    }
-
-    /// A flight nobody waits for yet.
-    pub(crate) fn new() -> Rc<Flight> {
-        let flight = Rc::new(Flight {
-            signals: RefCell::new(Vec::new()),
-            keep: Cell::new(false),
-            cancelled: Cell::new(false),
-            controller: RefCell::new(None),
-            listener: RefCell::new(None),
-            slot: RefCell::new(None),
-        });
-        let weak: Weak<Flight> = Rc::downgrade(&flight);
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(flight) = weak.upgrade() {
-                flight.check_cancelled();
-            }
-        });
-        flight.listener.replace(Some(listener));
-        flight
-    }
-
-    /// A page request waits for this flight. `cancel_with` is its signal, or `None` when its
-    /// abort must not stop the fetch (range requests).
-    pub(crate) fn join(&self, cancel_with: Option<AbortSignal>) {
-        let Some(signal) = cancel_with else {
-            self.keep.set(true);
-            return;
-        };
-        if let Some(listener) = self.listener.borrow().as_ref() {
-            let _ =
-                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-        }
-        self.signals.borrow_mut().push(signal);
-    }
-
-    fn check_cancelled(&self) {
-        if self.cancelled.get() || self.keep.get() {
-            return;
-        }
-        let all = {
-            let signals = self.signals.borrow();
-            !signals.is_empty() && signals.iter().all(AbortSignal::aborted)
-        };
-        if all {
-            self.cancelled.set(true);
-            if let Some(controller) = self.controller.borrow().as_ref() {
-                controller.abort_with_reason(&CANCELLED.into());
-            }
-        }
-    }
-
-    /// Whether every waiter gave up (checked before each attempt and after each wait).
-    pub(crate) fn cancelled(&self) -> bool {
-        self.check_cancelled();
-        self.cancelled.get()
-    }
-
-    /// Whether it was cancelled, without looking at the signals again (a cancelled flight is
-    /// not joined: its outcome would be an error for a request nobody cancelled).
-    pub(crate) fn was_cancelled(&self) -> bool {
-        self.cancelled.get()
-    }
-
-    /// Stops it whoever waits (logout): the attempt in progress is aborted, no other is sent.
-    pub(crate) fn abort(&self) {
-        self.cancelled.set(true);
-        if let Some(controller) = self.controller.borrow().as_ref() {
-            controller.abort_with_reason(&CANCELLED.into());
-        }
-    }
-
-    /// Removes the `abort` listener from every signal and drops it; frees the upstream slot.
-    pub(crate) fn end(&self) {
-        self.slot.replace(None);
-        if let Some(listener) = self.listener.borrow_mut().take() {
-            for signal in self.signals.borrow().iter() {
-                let _ = signal.remove_event_listener_with_callback(
-                    "abort",
-                    listener.as_ref().unchecked_ref(),
-                );
-            }
-        }
-        self.signals.borrow_mut().clear();
-        self.controller.replace(None);
-    }
-
-    /// A fresh controller for the next attempt (already aborted when the flight was).
-    pub(crate) fn arm(&self) -> Result<AbortController, JsValue> {
-        let controller = AbortController::new()?;
-        if self.cancelled.get() {
-            controller.abort_with_reason(&CANCELLED.into());
-        }
-        self.controller.replace(Some(controller.clone()));
-        Ok(controller)
-    }
-}
-
-/// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
-pub(crate) struct Deadline {
-    abort: Function,
-    handle: Option<i32>,
-    ms: i32,
-}
-
-impl Deadline {
-    pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
-        let abort: Function = js::get(controller, "abort").unchecked_into();
-        let abort: Function = abort
-            .bind1(controller, &JsValue::from_str(TIMEOUT))
-            .unchecked_into();
-        let mut deadline = Deadline {
-            abort,
-            handle: None,
-            ms,
-        };
-        deadline.rearm();
-        deadline
-    }
-
-    pub(crate) fn rearm(&mut self) {
-        self.clear();
-        self.handle = scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&self.abort, self.ms)
-            .ok();
-    }
-
-    fn clear(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            scope().clear_timeout_with_handle(handle);
-        }
-    }
-}
-
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        self.clear();
-    }
+/// A flight of the session `user` (its principal key) that nobody waits for yet, registered
+/// for [`abort_user`].
+pub(crate) fn start_flight(shared: &Shared, user: &str) -> Rc<Flight> {
+    let flight = Flight::new();
+    let running = &mut shared.borrow_mut().running;
+    running.retain(|(_, f)| f.strong_count() > 0);
+    running.push((user.to_owned(), Rc::downgrade(&flight)));
+    flight
 }
 
 /// Aborts every running flight of `user` (logout).
@@ -360,11 +78,6 @@ async fn sleep(ms: u64) {
         }
     });
     let _ = JsFuture::from(promise).await;
-}
-
-/// Whether `controller` was aborted because of its deadline.
-pub(crate) fn timed_out(controller: &AbortController) -> bool {
-    controller.signal().reason().as_string().as_deref() == Some(TIMEOUT)
 }
 
 /// Counts an upstream fetch in progress for as long as it lives.
@@ -429,7 +142,8 @@ pub(crate) async fn run(
                     lc.on_end();
                     continue;
                 }
-                let slot = Slot::take(shared).await;
+                let slots = shared.borrow().slots.clone();
+                let slot = Slot::take(&slots).await;
                 if flight.cancelled() {
                     lc.on_end();
                     continue;
@@ -463,7 +177,7 @@ pub(crate) async fn run(
                     }
                     Ok(response) => {
                         // Still under the deadline: an error body that never ends is a stall.
-                        let error = worker::matrix_error(&response).await;
+                        let error = matrix_error(&response).await;
                         drop(deadline);
                         if timed_out(&controller) {
                             bump(&mut shared.borrow_mut().stats.timeouts);
@@ -545,7 +259,7 @@ pub(crate) async fn run(
     }
 }
 
-/// [`worker::matrix_error`] under the stall deadline of `controller`: an error body that never
+/// [`matrix_error`] under the stall deadline of `controller`: an error body that never
 /// ends aborts the fetch instead of holding the request.
 pub(crate) async fn read_error(
     shared: &Shared,
@@ -554,7 +268,7 @@ pub(crate) async fn read_error(
 ) -> authmedia_core::MatrixError {
     let timeout = shared.borrow().config.fetch_timeout_ms;
     let _deadline = Deadline::new(controller, timeout);
-    worker::matrix_error(response).await
+    matrix_error(response).await
 }
 
 /// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with

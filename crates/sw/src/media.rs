@@ -1,0 +1,393 @@
+//! The media handler: a request the router matched as media of the tab's homeserver, answered
+//! from the store, by joining an identical upstream flight, or by a new one executing the core's
+//! request lifecycle (`upstream::run`); every answer is delivered only to a tab that still holds
+//! the session it was fetched for.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use authmedia_core::{
+    classify, Api, CanonicalUrl, Classification, Lifecycle, MatrixError, MediaMatch, Route,
+};
+use js_sys::ArrayBuffer;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, AbortSignal, Headers, Request, Response, ResponseInit};
+
+use crate::asks::{api_for, recover_session, refreshed_token};
+use crate::ending::lifecycle_side_effects;
+use crate::flight::{Fail, Flight, Joinable, Outcome};
+use crate::net::{self, error_response};
+use crate::range::{RangeAnswer, RangeRequest};
+use crate::sessions::{ClientState, Session};
+use crate::state::Shared;
+use crate::stats::bump;
+use crate::store::Stored;
+use crate::upstream::{self, Answered, InFlight};
+use crate::{js, tab};
+
+/// The client code of a homeserver error answer whose body was read into `body`.
+fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
+    let bytes = js_sys::Uint8Array::new(body).to_vec();
+    let parsed = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(text).ok())
+        .and_then(|v| js::error_body(&v));
+    MatrixError::from_body(status, parsed, None)
+        .kind()
+        .client_code()
+}
+
+pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
+    let known = shared.borrow().sessions.get(client_id).cloned();
+    let session = match known {
+        Some(ClientState::Session(session)) => Some(session),
+        Some(ClientState::NoSession) => None,
+        None => recover_session(shared, client_id).await,
+    };
+    let url = request.url();
+    let matched = session.and_then(|session| {
+        match classify(&url, std::slice::from_ref(&session.homeserver)) {
+            Classification::Media(m) => Some((session, m)),
+            Classification::Other => None,
+        }
+    });
+    let Some((session, m)) = matched else {
+        bump(&mut shared.borrow_mut().stats.passthrough);
+        return passthrough(request).await;
+    };
+    let response = serve(shared, request, client_id, &session, m).await;
+    // An answer is delivered only to a tab that still has the session it was fetched for: a tab
+    // that logged out (or switched account) while it waited gets nothing of it.
+    if shared.borrow().sessions.holds(client_id, session.principal) {
+        response
+    } else {
+        Fail::Cancelled.response()
+    }
+}
+
+/// The original request, untouched (a tab without a session, or not media after all).
+pub(crate) async fn passthrough(request: &Request) -> Response {
+    match net::fetch(request).await {
+        Ok(response) => response,
+        Err(error) => error_response(
+            502,
+            "M_UNKNOWN",
+            "network",
+            &format!("authmedia service worker: {}", net::describe(&error)),
+        ),
+    }
+}
+
+/// A 500 JSON answer for a `Response` the worker could not build (not expected to happen).
+fn internal(error: &JsValue) -> Response {
+    error_response(
+        500,
+        "M_UNKNOWN",
+        "internal",
+        &format!("authmedia service worker: {}", net::describe(error)),
+    )
+}
+
+/// Answers one waiting request from a shared outcome.
+fn answer(shared: &Shared, outcome: &Outcome, range: Option<RangeRequest>) -> Response {
+    let refused = match outcome {
+        Outcome::Answer { status, .. } => matches!(status, 401 | 403),
+        Outcome::Failed(_) | Outcome::NotShared => true,
+        Outcome::Body { .. } => false,
+    };
+    if refused {
+        bump(&mut shared.borrow_mut().stats.refused);
+    }
+    let built = match outcome {
+        Outcome::Body { body, content_type } => {
+            let total = u64::from(body.byte_length());
+            let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(total));
+            net::from_body(body, content_type.as_deref(), answer)
+        }
+        Outcome::Answer {
+            status,
+            status_text,
+            headers,
+            body,
+        } => replay(*status, status_text, headers, body),
+        Outcome::Failed(fail) => Ok(fail.response()),
+        Outcome::NotShared => Err(JsValue::from_str("no shareable answer")),
+    };
+    built.unwrap_or_else(|e| internal(&e))
+}
+
+/// A fresh `Response` from a kept error answer (a body can be read only once).
+fn replay(
+    status: u16,
+    status_text: &str,
+    headers: &Headers,
+    body: &ArrayBuffer,
+) -> Result<Response, JsValue> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_status_text(status_text);
+    let headers = Headers::new_with_headers(headers)?;
+    init.set_headers(&headers);
+    Response::new_with_opt_buffer_source_and_init(Some(body.as_ref()), &init)
+}
+
+async fn serve(
+    shared: &Shared,
+    request: &Request,
+    client_id: &str,
+    session: &Session,
+    m: MediaMatch,
+) -> Response {
+    // What goes upstream is the core's canonical URL of the parsed request, never the page's
+    // string: its own escaping of every segment, only the parameters the endpoint defines.
+    let api = match m.route {
+        Route::Legacy => api_for(shared, session).await,
+        route => route.api(),
+    };
+    let upgraded = m.route == Route::Legacy && api != Api::Legacy;
+    let target = CanonicalUrl::of_match(&session.homeserver, api, &m);
+    let key_of_session = session.key();
+    let range = request
+        .headers()
+        .get("range")
+        .ok()
+        .flatten()
+        .map(|h| RangeRequest::parse(&h));
+    // The page cancelling an image may cancel its download. Not so for range requests: the
+    // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
+    // every seek — tied to the page's signal, a large video would never finish downloading.
+    let cancel_with = range.is_none().then(|| request.signal());
+    let from_store = |shared: &Shared| {
+        let hit = shared
+            .borrow_mut()
+            .store
+            .get(&key_of_session, target.as_str())?;
+        bump(&mut shared.borrow_mut().stats.cache_hits);
+        let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(hit.len));
+        Some(
+            net::from_body(&hit.body, hit.content_type.as_deref(), answer)
+                .unwrap_or_else(|e| internal(&e)),
+        )
+    };
+    if let Some(response) = from_store(shared) {
+        return response;
+    }
+
+    // Single-flight: the same media for the same session is fetched once, however many requests
+    // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
+    let key = format!("{key_of_session}\n{target}");
+    let joinable = shared
+        .borrow()
+        .flights
+        .iter()
+        .find(|j| j.key == key && !j.flight.was_cancelled())
+        .cloned();
+    let fetch = Fetch {
+        shared,
+        request,
+        client_id,
+        session,
+        matched: &m,
+        api,
+        upgraded,
+        range,
+    };
+    if let Some(joinable) = joinable {
+        bump(&mut shared.borrow_mut().stats.deduped);
+        joinable.flight.join(cancel_with.clone());
+        let _ = JsFuture::from(joinable.done.clone()).await;
+        let outcome = joinable.outcome.borrow().clone();
+        if let Some(outcome) = outcome.filter(|o| !matches!(o, Outcome::NotShared)) {
+            return answer(shared, &outcome, range);
+        }
+        if let Some(response) = from_store(shared) {
+            return response;
+        }
+        // Not shareable: a fetch of its own, not joinable.
+        let flight = upstream::start_flight(shared, &key_of_session);
+        flight.join(cancel_with);
+        let (outcome, own) = fetch.run(&flight).await;
+        flight.end();
+        return own.unwrap_or_else(|| answer(shared, &outcome, range));
+    }
+
+    let flight = upstream::start_flight(shared, &key_of_session);
+    flight.join(cancel_with);
+    let (done, resolve) = crate::flight::deferred();
+    let slot = Rc::new(RefCell::new(None));
+    shared.borrow_mut().flights.push(Joinable {
+        key,
+        flight: flight.clone(),
+        done,
+        outcome: slot.clone(),
+    });
+    let (outcome, own) = fetch.run(&flight).await;
+    flight.end();
+    slot.replace(Some(if own.is_some() {
+        Outcome::NotShared
+    } else {
+        outcome.clone()
+    }));
+    shared
+        .borrow_mut()
+        .flights
+        .retain(|j| !Rc::ptr_eq(&j.flight, &flight));
+    let _ = resolve.call0(&JsValue::UNDEFINED);
+    own.unwrap_or_else(|| answer(shared, &outcome, range))
+}
+
+/// One upstream media fetch with everything around it: retries and timeouts (`upstream.rs`),
+/// the `M_UNRECOGNIZED` → legacy retry, the token refresh after a 401, the store.
+struct Fetch<'a> {
+    shared: &'a Shared,
+    request: &'a Request,
+    client_id: &'a str,
+    session: &'a Session,
+    matched: &'a MediaMatch,
+    /// The API flavour to send first (the page's route, or the negotiated one for legacy URLs).
+    api: Api,
+    upgraded: bool,
+    range: Option<RangeRequest>,
+}
+
+impl Fetch<'_> {
+    /// The outcome, and the response itself when it cannot be shared (then the outcome is
+    /// [`Outcome::NotShared`]).
+    async fn run(&self, flight: &Flight) -> (Outcome, Option<Response>) {
+        match self.fetch(flight).await {
+            Ok(done) => done,
+            Err(fail) => (Outcome::Failed(fail), None),
+        }
+    }
+
+    /// The canonical URL of this request in flavour `api`.
+    fn target_for(&self, api: Api) -> CanonicalUrl {
+        CanonicalUrl::of_match(&self.session.homeserver, api, self.matched)
+    }
+
+    async fn fetch(&self, flight: &Flight) -> Result<(Outcome, Option<Response>), Fail> {
+        let shared = self.shared;
+        let session = self.session;
+        let _inflight = InFlight::start(shared);
+        {
+            let stats = &mut shared.borrow_mut().stats;
+            bump(&mut stats.authenticated);
+            if self.upgraded {
+                bump(&mut stats.upgraded);
+            }
+        }
+        // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
+        // whole body instead of being forwarded.
+        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
+        let build = |signal: &AbortSignal, api: Api, token: &str| {
+            // The gate, before every attempt: the session was read when the request arrived and
+            // the request may have waited since (for `/versions`, the tab's refreshed token, a
+            // back-off). After a logout nothing goes out with the old token. No await between
+            // this check and the fetch call, so a later logout aborts the flight instead.
+            let target = self.target_for(api);
+            let pass = shared
+                .borrow()
+                .sessions
+                .pass(session, token, &target)
+                .map_err(|_| Fail::Cancelled)?;
+            net::authenticated_request(self.request, &pass, token, drop_range, signal)
+                .map_err(|e| self.broken(&e))
+        };
+        let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {
+            Box::pin(async move { refreshed_token(shared, self.client_id, session, &used).await })
+        };
+        let policy = shared.borrow().config.retry;
+        let mut lc = Lifecycle::new(policy, self.api, self.upgraded, true);
+        let answered = upstream::run(
+            shared,
+            flight,
+            &mut lc,
+            session.access_token.clone(),
+            &build,
+            &refresh,
+        )
+        .await;
+        lifecycle_side_effects(shared, session, &lc);
+        let Answered {
+            response,
+            controller,
+        } = answered?;
+        let target = self.target_for(lc.api());
+        let status = response.status();
+        if status == 401 {
+            let errcode = self
+                .error(&response, &controller)
+                .await
+                .errcode
+                .unwrap_or_default();
+            let note = tab::message(
+                "authmedia:unauthorized",
+                &[
+                    ("userId", &session.user_id.as_str().into()),
+                    ("errcode", &errcode.into()),
+                ],
+            );
+            tab::notify(self.client_id, &note).await;
+        }
+        if status >= 400 {
+            // Error answers are small: kept whole and replayed for every waiter.
+            let headers =
+                Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
+            let _ = net::protect(&headers);
+            let body = upstream::read_body(shared, &response, &controller).await?;
+            let _ = headers.set(net::CODE_HEADER, upstream_code(status, &body));
+            return Ok((
+                Outcome::Answer {
+                    status,
+                    status_text: response.status_text(),
+                    headers,
+                    body,
+                },
+                None,
+            ));
+        }
+        if status != 200 {
+            // A real 206 of a server that honours `Range`, or another success: this request's.
+            let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
+            return Ok((Outcome::NotShared, Some(own)));
+        }
+
+        let length = net::content_length(&response);
+        let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
+        if self.range.is_none() && !storable {
+            // Too big to hold: streamed through (only the headers had a deadline).
+            let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
+            return Ok((Outcome::NotShared, Some(own)));
+        }
+        let content_type = response.headers().get("content-type").ok().flatten();
+        let body = upstream::read_body(shared, &response, &controller).await?;
+        // Only while a tab still has this session: a logout during the download wins.
+        if shared.borrow().sessions.principal_in_use(session.principal) {
+            let stored = Stored {
+                body: body.clone(),
+                len: u64::from(body.byte_length()),
+                content_type: content_type.clone(),
+            };
+            shared
+                .borrow_mut()
+                .store
+                .insert(&session.key(), target.as_str(), stored);
+        }
+        Ok((Outcome::Body { body, content_type }, None))
+    }
+
+    /// [`matrix_error`] under the stall deadline.
+    async fn error(&self, response: &Response, controller: &AbortController) -> MatrixError {
+        upstream::read_error(self.shared, response, controller).await
+    }
+
+    fn broken(&self, error: &JsValue) -> Fail {
+        Fail::Network {
+            attempts: 1,
+            message: net::describe(error),
+        }
+    }
+}
