@@ -21,11 +21,12 @@ authmedia parse <mxc>
        authmedia classify --homeserver <base> <url>
        authmedia thumbnail-size --width W --height H --dpr D --method crop|scale
        authmedia encrypt --mimetype TYPE [--url MXC] [--info-out FILE] < plaintext > ciphertext
-       authmedia decrypt --file ENCRYPTED_FILE.json [--max-bytes N] < ciphertext > plaintext";
+       authmedia decrypt --file ENCRYPTED_FILE.json [--max-bytes N] < ciphertext > plaintext
+       authmedia probe <homeserver> [--token T] [--origin ORIGIN] [--mxc MXC | --upload] [--json]";
 
 const EXIT_STATUS: &str = "\
 Exit status: 0 ok, 1 invalid input ({\"error\": code, \"message\": ...} on stdout; on stderr for
-encrypt/decrypt, which then write nothing to stdout), 2 usage error.";
+encrypt/decrypt, which then write nothing to stdout; probe: a check failed), 2 usage error.";
 
 /// `authmedia`: the authmedia core on the command line, JSON out.
 #[derive(Debug, Parser)]
@@ -33,7 +34,7 @@ encrypt/decrypt, which then write nothing to stdout), 2 usage error.";
     name = "authmedia",
     version,
     about = "Matrix authenticated media (MSC3916) on the command line: mxc URIs, media URLs, \
-             /versions negotiation, encrypted attachments.",
+             /versions negotiation, encrypted attachments, and a homeserver readiness probe.",
     override_usage = SYNOPSIS,
     after_help = EXIT_STATUS,
     arg_required_else_help = true
@@ -78,6 +79,9 @@ Without --url, \"url\" is mxc://upload.invalid/replace-with-content-uri: upload 
     ///
     /// The plaintext goes to stdout only after the SHA-256 of the whole ciphertext matched.
     Decrypt(DecryptArgs),
+    /// Check whether a homeserver serves authenticated media the way web clients need.
+    #[command(after_help = crate::probe::AFTER_HELP)]
+    Probe(ProbeArgs),
 }
 
 /// `authmedia url`.
@@ -149,6 +153,36 @@ pub struct DecryptArgs {
     /// Refuse ciphertexts longer than N bytes.
     #[arg(long, value_name = "N")]
     pub max_bytes: Option<u64>,
+}
+
+/// `authmedia probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The homeserver's base URL, e.g. https://matrix.example.org.
+    pub homeserver: String,
+    /// An access token (or set AUTHMEDIA_TOKEN): needed for the authenticated checks.
+    #[arg(
+        long,
+        value_name = "T",
+        env = "AUTHMEDIA_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// The web app's origin for the CORS checks, e.g. https://app.example.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
+    /// Existing media to probe with.
+    #[arg(long, value_name = "MXC", conflicts_with = "upload")]
+    pub mxc: Option<String>,
+    /// Upload a small PNG (with the token) and probe with it.
+    #[arg(long, requires = "token")]
+    pub upload: bool,
+    /// One JSON document on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "S", default_value_t = 15)]
+    pub timeout: u64,
 }
 
 /// `--api`.

@@ -7,6 +7,7 @@
 
 mod args;
 mod attachment;
+mod probe;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -30,6 +31,8 @@ enum Outcome {
     Invalid { code: &'static str, message: String },
     /// Raw bytes on stdout (encrypt/decrypt), or their error on stderr.
     Binary(attachment::Binary),
+    /// A probe report on stdout; exit 0 when ready, 1 when a check failed.
+    Report { text: String, ready: bool },
 }
 
 fn main() -> ExitCode {
@@ -139,6 +142,10 @@ fn report(outcome: Outcome) -> ExitCode {
                 }
             }
         }
+        Outcome::Report { text, ready } => {
+            println!("{}", text.trim_end());
+            ExitCode::from(if ready { 0 } else { 1 })
+        }
         Outcome::Binary(attachment::Binary::Failed { code, message }) => {
             eprintln!("{}", json!({ "error": code, "message": message }));
             ExitCode::from(1)
@@ -161,6 +168,10 @@ fn run(command: Command) -> Outcome {
         Command::Decrypt(a) => {
             Outcome::Binary(attachment::cmd_decrypt(&a, &mut std::io::stdin().lock()))
         }
+        Command::Probe(a) => match probe::run(&a) {
+            probe::ProbeOutcome::Report { text, ready } => Outcome::Report { text, ready },
+            probe::ProbeOutcome::Invalid { code, message } => Outcome::Invalid { code, message },
+        },
     }
 }
 

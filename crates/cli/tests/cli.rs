@@ -428,7 +428,7 @@ fn help_exits_zero() {
 }
 
 /// Every subcommand, for the help tests.
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 8] = [
     "parse",
     "url",
     "negotiate",
@@ -436,6 +436,7 @@ const SUBCOMMANDS: [&str; 7] = [
     "thumbnail-size",
     "encrypt",
     "decrypt",
+    "probe",
 ];
 
 #[test]

@@ -16,6 +16,7 @@
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
 //! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
+//! | `probe` (feature `json`) | rollout readiness: observed answers of a homeserver → verdicts |
 #![deny(missing_docs)]
 
 pub mod attachment;
@@ -25,6 +26,8 @@ pub mod error;
 pub mod homeserver;
 mod map_only;
 pub mod mxc;
+#[cfg(feature = "json")]
+pub mod probe;
 pub mod retry;
 pub mod safe_type;
 pub mod thumbnail;
