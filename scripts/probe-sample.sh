@@ -66,7 +66,10 @@ readme = open("README.md", encoding="utf-8").read()
 start, end = "<!-- probe-sample:start -->", "<!-- probe-sample:end -->"
 if start not in readme or end not in readme:
     raise SystemExit("README.md has no probe-sample markers")
-block = f"{start}\n```text\n$ authmedia probe http://127.0.0.1:PORT --upload --origin http://localhost:5173\n{os.environ['REPORT'].rstrip()}\n$ echo $?\n{os.environ['STATUS']}\n```\n{end}"
+report = os.environ['REPORT']
+m = re.match(r"authmedia probe (\S+)", report)
+base = m.group(1) if m else "http://127.0.0.1:PORT"
+block = f"{start}\n```text\n$ AUTHMEDIA_TOKEN=… authmedia probe {base} --upload --origin http://localhost:5173\n{os.environ['REPORT'].rstrip()}\n$ echo $?\n{os.environ['STATUS']}\n```\n{end}"
 head, rest = readme.split(start, 1)
 _, tail = rest.split(end, 1)
 open("README.md", "w", encoding="utf-8").write(head + block + tail)

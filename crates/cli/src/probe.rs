@@ -172,20 +172,15 @@ fn observe(
     let cors_url = download_url.clone().unwrap_or_else(|| config_url.clone());
 
     if let (Some(m), Some(url), true) = (&mxc, &download_url, p.token.is_some()) {
-        let download = p.follow(url);
+        let download = p.follow(url, &[]);
         let thumb = MediaRequest::Thumbnail(Thumbnail {
             width: 32,
             height: 32,
             method: Some(Method::Crop),
             animated: None,
         });
-        o.thumbnail = Some(p.send(
-            "GET",
-            &media_url(hs, api, m, &thumb, None),
-            Auth::Token,
-            &[],
-        ));
-        o.range = Some(p.send("GET", url, Auth::Token, &[("range", "bytes=0-0")]));
+        o.thumbnail = Some(p.follow(&media_url(hs, api, m, &thumb, None), &[]));
+        o.range = Some(p.follow(url, &[("range", "bytes=0-0")]));
         // WebKit preflights the redirected request: ask the first foreign target the same.
         let away = download
             .redirects
@@ -277,14 +272,16 @@ impl Prober {
         )
     }
 
-    /// A GET with the token and `Origin`, redirects followed as a browser would: the token only
-    /// while on the homeserver's origin, and `Origin: null` once a redirect left it.
-    fn follow(&self, url: &str) -> Exchange {
+    /// A GET with the token, `Origin` and `headers`, redirects followed as a browser would: the
+    /// token only while on the homeserver's origin, and `Origin: null` once a redirect left it.
+    fn follow(&self, url: &str, headers: &[(&str, &str)]) -> Exchange {
         let mut current = url.to_owned();
         let mut origin = self.origin.clone();
         let mut redirects = Vec::new();
         loop {
-            let mut e = self.send("GET", &current, Auth::Token, &[("origin", &origin)]);
+            let mut sent = vec![("origin", origin.as_str())];
+            sent.extend_from_slice(headers);
+            let mut e = self.send("GET", &current, Auth::Token, &sent);
             let location = e.header("location").map(str::to_owned);
             let status = e.status.unwrap_or(0);
             let next = match (status, location) {

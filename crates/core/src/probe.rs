@@ -652,8 +652,8 @@ fn cors(o: &Observations) -> Verdict {
     ev.push(if allowed.iter().any(|h| h == "range") {
         "  Range is allowed".to_owned()
     } else {
-        "  Range is not listed: browsers send the simple ranges of <video> (bytes=N-) without \
-         asking, other ranges need it"
+        "  Range is not listed: the Fetch standard sends a simple range (bytes=N- or \
+         bytes=N-M, what <video> asks) without a preflight; other ranges need it"
             .to_owned()
     });
     if e.header("access-control-max-age").is_none() {
@@ -696,8 +696,9 @@ fn range(o: &Observations) -> Verdict {
         Some(200) => verdict(
             C,
             Level::Warn,
-            "Range ignored (200, the whole body): <video> seeking relies on the SDK's worker, \
-             which answers 206 from the whole body; large videos are downloaded whole",
+            "Range ignored (200, the whole body): video relies on the SDK's worker, which answers \
+             206 from the whole body (without it WebKit refuses such video, and large files are \
+             downloaded whole)",
             ev,
             Some("Serve Range on media (most reverse proxies and CDNs can), or keep the worker."),
         ),
