@@ -12,7 +12,8 @@
  *                                         headers lower-cased as Node gives them; `status` is the status
  *                                         answered (undefined until the answer starts, and forever for a
  *                                         stalled or reset request); `faulted` is true when a rule applied,
- *                                         `fault` then names the action ('status'|'stall'|'reset'|'delay');
+ *                                         `fault` then names the action ('status'|'stall'|'reset'|'delay'|
+ *                                         'rewrite');
  *                                         `doneTime` is set when the answer ended (or the socket was reset)
  *     clear()                             forget recorded requests
  *     count(pred) → number                recorded requests matching pred (a function of the request, or a
@@ -34,6 +35,15 @@
  *                                                     or until the client gives up)
  *                { reset: true, times? }              destroy the socket at once (a connection error)
  *                { delayMs, times? }                  forward after a delay
+ *                { rewrite: { headers?, range? }, times? }
+ *                                                     forward, then change the answer as a reverse proxy
+ *                                                     or CDN in front of the homeserver would:
+ *                                                     `headers(h, req)` edits the upstream answer's headers
+ *                                                     (lower-case names, a plain object) in place;
+ *                                                     `range: true` answers a request with one
+ *                                                     `Range: bytes=a-b` (or `a-`, `-n`) whose upstream answer
+ *                                                     is a 200 with 206 and that slice (416 when it cannot be
+ *                                                     satisfied), buffering the body
  *        times:  apply the rule only that many times, then it is used up (default: forever)
  *     removeFault(id), clearFaults()
  *     faults                              the live rules [{ id, match, action, remaining, hits }]
@@ -98,14 +108,67 @@ function toPredicate(match) {
   throw new TypeError('fault-proxy: a matcher is a function or { pathIncludes?, method? }');
 }
 
+/**
+ * One `bytes=a-b` / `bytes=a-` / `bytes=-n` range, or null (absent, several, or another unit).
+ * @param {string | undefined} header
+ * @returns {{start: number | null, end: number | null} | null}
+ */
+function parseRange(header) {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(String(header ?? '').trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  return { start: m[1] === '' ? null : Number(m[1]), end: m[2] === '' ? null : Number(m[2]) };
+}
+
+/**
+ * Buffers a 200 answer and sends the requested slice as 206 (416 when unsatisfiable).
+ * @param {any} req
+ * @param {any} res
+ * @param {any} record
+ * @param {import('node:http').IncomingMessage} upRes
+ * @param {Record<string, any>} headers
+ * @param {{start: number | null, end: number | null}} range
+ * @param {(record: any, status: number) => void} setStatus
+ */
+function answerRange(req, res, record, upRes, headers, range, setStatus) {
+  /** @type {Buffer[]} */
+  const chunks = [];
+  upRes.on('data', (c) => chunks.push(c));
+  upRes.on('error', () => res.destroy());
+  upRes.on('end', () => {
+    if (res.destroyed) return;
+    const body = Buffer.concat(chunks);
+    const size = body.length;
+    const start = range.start ?? Math.max(0, size - (range.end ?? 0));
+    const end = range.start === null ? size - 1 : Math.min(range.end ?? size - 1, size - 1);
+    const out = { ...headers, 'accept-ranges': 'bytes' };
+    delete out['transfer-encoding'];
+    if (size === 0 || start >= size || start > end) {
+      out['content-range'] = `bytes */${size}`;
+      out['content-length'] = '0';
+      res.writeHead(416, out);
+      setStatus(record, 416);
+      res.end();
+      return;
+    }
+    out['content-range'] = `bytes ${start}-${end}/${size}`;
+    out['content-length'] = String(end - start + 1);
+    res.writeHead(206, out);
+    setStatus(record, 206);
+    res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
+  });
+}
+
 /** @param {any} action */
 function actionKind(action) {
   if (!action || typeof action !== 'object') throw new TypeError('fault-proxy: an action is an object');
+  if (action.rewrite) return 'rewrite';
   if (action.stall) return 'stall';
   if (action.reset) return 'reset';
   if (typeof action.status === 'number') return 'status';
   if (typeof action.delayMs === 'number') return 'delay';
-  throw new TypeError('fault-proxy: an action is { status } | { stall: true } | { reset: true } | { delayMs }');
+  throw new TypeError(
+    'fault-proxy: an action is { status } | { stall: true } | { reset: true } | { delayMs } | { rewrite }',
+  );
 }
 
 /**
@@ -191,7 +254,13 @@ export async function startFaultProxy(opts) {
     res.end(req.method === 'HEAD' ? undefined : payload);
   }
 
-  function forward(req, res, record) {
+  /**
+   * @param {any} req
+   * @param {any} res
+   * @param {any} record
+   * @param {{headers?: (h: Record<string, any>, r: any) => void, range?: boolean}} [rewrite]
+   */
+  function forward(req, res, record, rewrite) {
     const headers = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (HOP_BY_HOP.has(k)) continue;
@@ -215,6 +284,12 @@ export async function startFaultProxy(opts) {
       }
       if (res.destroyed) {
         upRes.resume();
+        return;
+      }
+      if (rewrite?.headers) rewrite.headers(out, record);
+      const range = rewrite?.range && upRes.statusCode === 200 ? parseRange(req.headers.range) : null;
+      if (range) {
+        answerRange(req, res, record, upRes, out, range, setStatus);
         return;
       }
       res.writeHead(upRes.statusCode ?? 502, out);
@@ -279,6 +354,9 @@ export async function startFaultProxy(opts) {
       case 'reset':
         req.socket.destroy();
         setDone(record);
+        return;
+      case 'rewrite':
+        forward(req, res, record, action.rewrite);
         return;
       case 'delay': {
         req.pause();

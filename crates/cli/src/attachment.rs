@@ -14,12 +14,13 @@
 //!   ciphertext (`POST /_matrix/media/v3/upload`) and put the returned `content_uri` there.
 
 use std::io::{Read, Write};
+use std::path::Path;
 
 use authmedia_core::attachment::iv_from_nonce;
 use authmedia_core::{encrypt_in_place, AttachmentDecryptor, EncryptedFile, MxcUri};
 use serde_json::Value;
 
-use crate::args::{Args, Usage};
+use crate::args::{DecryptArgs, EncryptArgs};
 
 /// The `url` of `encrypt`'s output when no `--url` is given: a valid mxc URI on a
 /// reserved `.invalid` name, so the output parses (and `decrypt --file` accepts it) but
@@ -52,25 +53,22 @@ fn failed(code: &'static str, message: impl ToString) -> Binary {
 }
 
 /// `authmedia decrypt --file F.json [--max-bytes N] < ciphertext > plaintext`.
-pub fn cmd_decrypt(a: &Args, stdin: &mut dyn Read) -> Result<Binary, Usage> {
-    a.positionals(&[])?;
-    let path = a.require("file")?;
-    let limit: Option<u64> = a.parsed("max-bytes", "a non-negative integer")?;
-    let text = match std::fs::read_to_string(path) {
+pub fn cmd_decrypt(a: &DecryptArgs, stdin: &mut dyn Read) -> Binary {
+    let text = match std::fs::read_to_string(&a.file) {
         Ok(t) => t,
         Err(e) => {
-            return Ok(failed(
+            return failed(
                 "cannot_read_file",
-                format!("cannot read {path}: {e}"),
-            ))
+                format!("cannot read {}: {e}", a.file.display()),
+            )
         }
     };
     let file = match EncryptedFile::from_json(&text) {
         Ok(f) => f,
-        Err(e) => return Ok(failed(e.code(), e)),
+        Err(e) => return failed(e.code(), e),
     };
     let mut d = AttachmentDecryptor::new(&file.secrets);
-    if let Some(limit) = limit {
+    if let Some(limit) = a.max_bytes {
         d = d.with_limit(limit);
     }
     let mut chunk = vec![0u8; 1 << 16];
@@ -79,44 +77,26 @@ pub fn cmd_decrypt(a: &Args, stdin: &mut dyn Read) -> Result<Binary, Usage> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Ok(failed(
-                    "cannot_read_input",
-                    format!("cannot read stdin: {e}"),
-                ))
-            }
+            Err(e) => return failed("cannot_read_input", format!("cannot read stdin: {e}")),
         };
         let Some(bytes) = chunk.get(..n) else {
-            return Ok(failed("cannot_read_input", "read past the buffer"));
+            return failed("cannot_read_input", "read past the buffer");
         };
         if let Err(e) = d.push(bytes) {
-            return Ok(failed(e.code(), e));
+            return failed(e.code(), e);
         }
     }
-    Ok(match d.finish() {
+    match d.finish() {
         Ok(plaintext) => Binary::Ok {
             stdout: plaintext,
             stderr: None,
         },
         Err(e) => failed(e.code(), e),
-    })
-}
-
-/// A `type/subtype` media type: RFC 6838 restricted names, parameters allowed after `;`.
-fn valid_mimetype(m: &str) -> bool {
-    let essence = m.split(';').next().unwrap_or("").trim();
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 127
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    matches!(essence.split_once('/'), Some((t, s)) if token(t) && token(s))
-        && !m.bytes().any(|b| b.is_ascii_control())
+    }
 }
 
 /// Creates (or truncates) a file only the owner can read: it holds the key.
-fn create_private(path: &str) -> std::io::Result<std::fs::File> {
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -126,73 +106,57 @@ fn create_private(path: &str) -> std::io::Result<std::fs::File> {
 
 /// `authmedia encrypt --mimetype T [--url MXC] [--info-out F] < plaintext > ciphertext`.
 pub fn cmd_encrypt(
-    a: &Args,
+    a: &EncryptArgs,
     stdin: &mut dyn Read,
     random: impl FnOnce(&mut [u8]) -> Result<(), String>,
-) -> Result<Binary, Usage> {
-    a.positionals(&[])?;
-    let mimetype = a.require("mimetype")?;
-    if !valid_mimetype(mimetype) {
-        return Err(Usage(format!(
-            "--mimetype must be a media type such as image/png, got {mimetype:?}"
-        )));
-    }
-    let url = match a.get("url") {
-        None => PLACEHOLDER_URL,
-        Some(u) => u,
-    };
+) -> Binary {
+    let url = a.url.as_deref().unwrap_or(PLACEHOLDER_URL);
     let url = match MxcUri::parse(url) {
         Ok(u) => u,
-        Err(e) => return Ok(failed(e.code(), format!("--url: {e}"))),
+        Err(e) => return failed(e.code(), format!("--url: {e}")),
     };
     let mut buf = Vec::new();
     if let Err(e) = stdin.read_to_end(&mut buf) {
-        return Ok(failed(
-            "cannot_read_input",
-            format!("cannot read stdin: {e}"),
-        ));
+        return failed("cannot_read_input", format!("cannot read stdin: {e}"));
     }
     // 32 key bytes, then 8 nonce bytes (the iv's low 64 bits start at zero).
     let mut rnd = [0u8; 40];
     if let Err(e) = random(&mut rnd) {
-        return Ok(failed(
-            "no_randomness",
-            format!("OS random source failed: {e}"),
-        ));
+        return failed("no_randomness", format!("OS random source failed: {e}"));
     }
     let (key, nonce) = rnd.split_at(32);
     let (Ok(key), Ok(nonce)) = (<[u8; 32]>::try_from(key), <[u8; 8]>::try_from(nonce)) else {
-        return Ok(failed("no_randomness", "random buffer of the wrong size"));
+        return failed("no_randomness", "random buffer of the wrong size");
     };
     let secrets = match encrypt_in_place(&mut buf, key, iv_from_nonce(nonce)) {
         Ok(s) => s,
-        Err(e) => return Ok(failed(e.code(), e)),
+        Err(e) => return failed(e.code(), e),
     };
     let file = secrets.with_url(url);
     let mut info = match serde_json::to_value(&file) {
         Ok(v) => v,
-        Err(e) => return Ok(failed("internal", e)),
+        Err(e) => return failed("internal", e),
     };
     if let Value::Object(map) = &mut info {
-        map.insert("mimetype".into(), Value::String(mimetype.to_owned()));
+        map.insert("mimetype".into(), Value::String(a.mimetype.clone()));
     }
     let text = info.to_string();
-    let stderr = match a.get("info-out") {
+    let stderr = match &a.info_out {
         None => Some(text),
         Some(path) => {
             let written =
                 create_private(path).and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
             if let Err(e) = written {
-                return Ok(failed(
+                return failed(
                     "cannot_write_file",
-                    format!("cannot write {path}: {e}"),
-                ));
+                    format!("cannot write {}: {e}", path.display()),
+                );
             }
             None
         }
     };
-    Ok(Binary::Ok {
+    Binary::Ok {
         stdout: buf,
         stderr,
-    })
+    }
 }

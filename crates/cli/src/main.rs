@@ -1,40 +1,27 @@
 //! `authmedia`: the authmedia core on the command line, JSON out.
 //!
-//! Exit status: 0 success, 1 invalid input (`{"error": code, "message": …}` on stdout;
-//! on stderr for `encrypt`/`decrypt`, whose stdout carries raw bytes), 2 usage error
-//! (message and usage on stderr).
+//! Exit status: 0 success (also `--help`, `--version`), 1 invalid input (`{"error": code,
+//! "message": …}` on stdout; on stderr for `encrypt`/`decrypt`, whose stdout carries raw
+//! bytes), 2 usage error (message and usage on stderr). An argument that is not UTF-8 is
+//! invalid input (`invalid_utf8`, exit 1), not a usage error: it is the value that is wrong.
 
 mod args;
 mod attachment;
+mod probe;
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use authmedia_core::{
-    classify, media_url, negotiate, thumbnail_size, Api, Classification, Homeserver, MediaRequest,
-    Method, MxcUri, Thumbnail, Versions,
+    classify, media_url, negotiate, thumbnail_size, Classification, Homeserver, MediaRequest,
+    MxcUri, Thumbnail, Versions,
 };
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 
-use args::{Args, Usage};
-
-const USAGE: &str = "\
-usage:
-  authmedia parse <mxc>
-  authmedia url --homeserver <base> [--api v1|unstable|legacy] [--filename NAME]
-                [--thumbnail WxH [--method crop|scale] [--animated true|false]]
-                [--timeout-ms N] <mxc>
-  authmedia negotiate < versions.json
-  authmedia classify --homeserver <base> <url>
-  authmedia thumbnail-size --width W --height H --dpr D --method crop|scale
-  authmedia encrypt --mimetype TYPE [--url MXC] [--info-out FILE] < plaintext > ciphertext
-                (EncryptedFile JSON + \"mimetype\" on stderr, or in FILE; without --url,
-                 url is mxc://upload.invalid/replace-with-content-uri)
-  authmedia decrypt --file ENCRYPTED_FILE.json [--max-bytes N] < ciphertext > plaintext
-                (plaintext written only after the SHA-256 matched)
-
-exit status: 0 ok, 1 invalid input ({\"error\": code, \"message\": ...} on stdout;
-on stderr for encrypt/decrypt, which then write nothing to stdout), 2 usage error";
+use args::{Cli, Command, ThumbnailSizeArgs, UrlArgs};
 
 /// The outcome of a command.
 enum Outcome {
@@ -44,20 +31,101 @@ enum Outcome {
     Invalid { code: &'static str, message: String },
     /// Raw bytes on stdout (encrypt/decrypt), or their error on stderr.
     Binary(attachment::Binary),
+    /// A probe report on stdout; exit 0 when ready, 1 when a check failed.
+    Report { text: String, ready: bool },
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match run(&argv) {
-        Ok(Outcome::Ok(out)) => {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => report(run(cli.command)),
+        Err(e) => parse_error(&e, &argv),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a non-UTF-8 argument is the JSON error of
+/// exit 1 (on stderr for the commands whose stdout is raw bytes); anything else is a usage
+/// error, exit 2.
+fn parse_error(e: &clap::Error, argv: &[OsString]) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            print!("{}", e.render());
+            ExitCode::SUCCESS
+        }
+        ErrorKind::InvalidUtf8 => {
+            let binary = matches!(
+                argv.get(1).and_then(|a| a.to_str()),
+                Some("encrypt" | "decrypt")
+            );
+            let error = json!({ "error": "invalid_utf8", "message": non_utf8_message(argv) });
+            if binary {
+                eprintln!("{error}");
+            } else {
+                println!("{error}");
+            }
+            ExitCode::from(1)
+        }
+        _ => {
+            // Usage errors have said "usage:" since the first version of the tool; scripts and
+            // tests look for it, and clap capitalises its heading.
+            let mut text = e.render().to_string().replace("Usage: ", "usage: ");
+            // clap leaves the usage out of some errors (a value its parser refused).
+            if !text.contains("usage: ") {
+                let usage = usage_of(argv.get(1).and_then(|a| a.to_str()));
+                let at = text.find("For more information").unwrap_or(text.len());
+                text.insert_str(at, &format!("{usage}\n\n"));
+            }
+            eprint!("{text}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `usage: …` of a subcommand, or of the tool when `name` is none of them.
+fn usage_of(name: Option<&str>) -> String {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let usage = match name.and_then(|n| cmd.find_subcommand_mut(n)) {
+        Some(sub) => sub.render_usage(),
+        None => cmd.render_usage(),
+    };
+    usage.to_string().replace("Usage: ", "usage: ")
+}
+
+/// Names the first argument that is not UTF-8 (shown with U+FFFD for the bad bytes) and the
+/// option it is the value of, if any.
+fn non_utf8_message(argv: &[OsString]) -> String {
+    let args = argv.get(1..).unwrap_or_default();
+    let Some(i) = args.iter().position(|a| a.to_str().is_none()) else {
+        return "an argument is not valid UTF-8".to_owned();
+    };
+    let bad = args.get(i).map(|a| a.to_string_lossy()).unwrap_or_default();
+    if let Some((flag, _)) = bad.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+        return format!("the value of {flag} is not valid UTF-8: {bad:?}");
+    }
+    match i
+        .checked_sub(1)
+        .and_then(|p| args.get(p))
+        .and_then(|a| a.to_str())
+    {
+        Some(flag) if flag.starts_with("--") && flag.len() > 2 && !flag.contains('=') => {
+            format!("the value of {flag} is not valid UTF-8: {bad:?}")
+        }
+        _ => format!("argument {} is not valid UTF-8: {bad:?}", i + 1),
+    }
+}
+
+fn report(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Ok(out) => {
             println!("{out}");
             ExitCode::SUCCESS
         }
-        Ok(Outcome::Invalid { code, message }) => {
+        Outcome::Invalid { code, message } => {
             println!("{}", json!({ "error": code, "message": message }));
             ExitCode::from(1)
         }
-        Ok(Outcome::Binary(attachment::Binary::Ok { stdout, stderr })) => {
+        Outcome::Binary(attachment::Binary::Ok { stdout, stderr }) => {
             if let Some(text) = stderr {
                 eprintln!("{text}");
             }
@@ -74,57 +142,36 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Ok(Outcome::Binary(attachment::Binary::Failed { code, message })) => {
+        Outcome::Report { text, ready } => {
+            println!("{}", text.trim_end());
+            ExitCode::from(if ready { 0 } else { 1 })
+        }
+        Outcome::Binary(attachment::Binary::Failed { code, message }) => {
             eprintln!("{}", json!({ "error": code, "message": message }));
             ExitCode::from(1)
-        }
-        Err(Usage(msg)) if msg.is_empty() => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(Usage(msg)) => {
-            eprintln!("authmedia: {msg}\n\n{USAGE}");
-            ExitCode::from(2)
         }
     }
 }
 
-fn run(argv: &[String]) -> Result<Outcome, Usage> {
-    let Some((cmd, rest)) = argv.split_first() else {
-        return Err(Usage("missing command".into()));
-    };
-    match cmd.as_str() {
-        "parse" => cmd_parse(&Args::parse(rest, &[])?),
-        "url" => cmd_url(&Args::parse(
-            rest,
-            &[
-                "homeserver",
-                "api",
-                "filename",
-                "thumbnail",
-                "method",
-                "animated",
-                "timeout-ms",
-            ],
-        )?),
-        "negotiate" => cmd_negotiate(&Args::parse(rest, &[])?),
-        "classify" => cmd_classify(&Args::parse(rest, &["homeserver"])?),
-        "thumbnail-size" => {
-            cmd_thumbnail_size(&Args::parse(rest, &["width", "height", "dpr", "method"])?)
-        }
-        "encrypt" => attachment::cmd_encrypt(
-            &Args::parse(rest, &["mimetype", "url", "info-out"])?,
+fn run(command: Command) -> Outcome {
+    match command {
+        Command::Parse { mxc } => cmd_parse(&mxc),
+        Command::Url(a) => cmd_url(&a),
+        Command::Negotiate => cmd_negotiate(),
+        Command::Classify { homeserver, url } => cmd_classify(&homeserver, &url),
+        Command::ThumbnailSize(a) => cmd_thumbnail_size(&a),
+        Command::Encrypt(a) => Outcome::Binary(attachment::cmd_encrypt(
+            &a,
             &mut std::io::stdin().lock(),
             |buf| getrandom::fill(buf).map_err(|e| e.to_string()),
-        )
-        .map(Outcome::Binary),
-        "decrypt" => attachment::cmd_decrypt(
-            &Args::parse(rest, &["file", "max-bytes"])?,
-            &mut std::io::stdin().lock(),
-        )
-        .map(Outcome::Binary),
-        "help" | "--help" | "-h" => Err(Usage(String::new())),
-        other => Err(Usage(format!("unknown command {other:?}"))),
+        )),
+        Command::Decrypt(a) => {
+            Outcome::Binary(attachment::cmd_decrypt(&a, &mut std::io::stdin().lock()))
+        }
+        Command::Probe(a) => match probe::run(&a) {
+            probe::ProbeOutcome::Report { text, ready } => Outcome::Report { text, ready },
+            probe::ProbeOutcome::Invalid { code, message } => Outcome::Invalid { code, message },
+        },
     }
 }
 
@@ -139,17 +186,14 @@ fn json_out(v: &Value) -> Outcome {
     Outcome::Ok(v.to_string())
 }
 
-fn cmd_parse(a: &Args) -> Result<Outcome, Usage> {
-    let [mxc] = a.positionals(&["mxc"])? else {
-        return Err(Usage("expected one mxc URI".into()));
-    };
-    Ok(match MxcUri::parse(mxc) {
+fn cmd_parse(mxc: &str) -> Outcome {
+    match MxcUri::parse(mxc) {
         Ok(m) => json_out(&json!({
             "server_name": m.server_name().as_str(),
             "media_id": m.media_id().as_str(),
         })),
         Err(e) => invalid(e.code(), e),
-    })
+    }
 }
 
 /// Normalises a user-typed URL as a browser would (scheme/host case, default port,
@@ -165,110 +209,60 @@ fn homeserver(input: &str) -> Result<Homeserver, Outcome> {
     Homeserver::parse(&normalised).map_err(|e| invalid(e.code(), e))
 }
 
-fn cmd_url(a: &Args) -> Result<Outcome, Usage> {
-    let [mxc] = a.positionals(&["mxc"])? else {
-        return Err(Usage("expected one mxc URI".into()));
+fn cmd_url(a: &UrlArgs) -> Outcome {
+    let request = match a.thumbnail {
+        Some((width, height)) => MediaRequest::Thumbnail(Thumbnail {
+            width,
+            height,
+            method: a.method.map(Into::into),
+            animated: a.animated,
+        }),
+        None => MediaRequest::Download {
+            filename: a.filename.clone(),
+        },
     };
-    let base = a.require("homeserver")?;
-    let api: Api = a
-        .parsed("api", "v1, unstable or legacy")?
-        .unwrap_or(Api::V1);
-    let timeout_ms: Option<u64> = a.parsed("timeout-ms", "a non-negative integer")?;
-    let method: Option<Method> = a.parsed("method", "crop or scale")?;
-    let animated: Option<bool> = a.parsed("animated", "true or false")?;
-    let request = match a.get("thumbnail") {
-        Some(size) => {
-            if a.get("filename").is_some() {
-                return Err(Usage(
-                    "--filename applies to downloads, not --thumbnail".into(),
-                ));
-            }
-            let parsed = size
-                .split_once(['x', 'X'])
-                .and_then(|(w, h)| Some((parse_dim(w)?, parse_dim(h)?)));
-            let Some((width, height)) = parsed else {
-                return Err(Usage(format!(
-                    "--thumbnail must be WxH with positive integers, got {size:?}"
-                )));
-            };
-            MediaRequest::Thumbnail(Thumbnail {
-                width,
-                height,
-                method,
-                animated,
-            })
-        }
-        None => {
-            if method.is_some() || animated.is_some() {
-                return Err(Usage("--method and --animated need --thumbnail".into()));
-            }
-            MediaRequest::Download {
-                filename: a.get("filename").map(str::to_owned),
-            }
-        }
-    };
-    let hs = match homeserver(base) {
+    let hs = match homeserver(&a.homeserver) {
         Ok(hs) => hs,
-        Err(out) => return Ok(out),
+        Err(out) => return out,
     };
-    Ok(match MxcUri::parse(mxc) {
-        Ok(m) => Outcome::Ok(media_url(&hs, api, &m, &request, timeout_ms)),
+    match MxcUri::parse(&a.mxc) {
+        Ok(m) => Outcome::Ok(media_url(&hs, a.api.into(), &m, &request, a.timeout_ms)),
         Err(e) => invalid(e.code(), e),
-    })
-}
-
-fn parse_dim(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
     }
-    s.parse().ok().filter(|&n| n > 0)
 }
 
-fn cmd_negotiate(a: &Args) -> Result<Outcome, Usage> {
-    a.positionals(&[])?;
+fn cmd_negotiate() -> Outcome {
     let mut body = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut body) {
-        return Ok(invalid("invalid_input", format!("cannot read stdin: {e}")));
+        return invalid("invalid_input", format!("cannot read stdin: {e}"));
     }
-    Ok(match Versions::from_json(&body) {
+    match Versions::from_json(&body) {
         Ok(v) => json_out(&json!({ "api": negotiate(&v).as_str() })),
         Err(e) => invalid(e.code(), e),
-    })
+    }
 }
 
-fn cmd_classify(a: &Args) -> Result<Outcome, Usage> {
-    let [url] = a.positionals(&["url"])? else {
-        return Err(Usage("expected one URL".into()));
-    };
-    let base = a.require("homeserver")?;
+fn cmd_classify(base: &str, url: &str) -> Outcome {
     let hs = match homeserver(base) {
         Ok(hs) => hs,
-        Err(out) => return Ok(out),
+        Err(out) => return out,
     };
     let url = match normalise_url(url) {
         Ok(u) => u,
-        Err(out) => return Ok(out),
+        Err(out) => return out,
     };
-    Ok(json_out(&match classify(&url, std::slice::from_ref(&hs)) {
+    json_out(&match classify(&url, std::slice::from_ref(&hs)) {
         Classification::Media(m) => json!({ "route": m.route.as_str(), "upgraded": m.upgraded }),
         Classification::Other => json!({ "route": "other", "upgraded": null }),
-    }))
+    })
 }
 
-fn cmd_thumbnail_size(a: &Args) -> Result<Outcome, Usage> {
-    a.positionals(&[])?;
-    let num = |flag: &str| -> Result<f64, Usage> {
-        a.parsed::<f64>(flag, "a number")?
-            .ok_or_else(|| Usage(format!("--{flag} is required")))
-    };
-    let (w, h, dpr) = (num("width")?, num("height")?, num("dpr")?);
-    let method: Method = a
-        .parsed("method", "crop or scale")?
-        .ok_or_else(|| Usage("--method is required".into()))?;
-    Ok(match thumbnail_size(w, h, dpr, method) {
+fn cmd_thumbnail_size(a: &ThumbnailSizeArgs) -> Outcome {
+    let method = a.method.into();
+    match thumbnail_size(a.width, a.height, a.dpr, method) {
         Ok(t) => {
             json_out(&json!({ "width": t.width, "height": t.height, "method": method.as_str() }))
         }
         Err(e) => invalid(e.code(), e),
-    })
+    }
 }

@@ -426,3 +426,198 @@ fn help_exits_zero() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("authmedia thumbnail-size"));
 }
+
+/// Every subcommand, for the help tests.
+const SUBCOMMANDS: [&str; 8] = [
+    "parse",
+    "url",
+    "negotiate",
+    "classify",
+    "thumbnail-size",
+    "encrypt",
+    "decrypt",
+    "probe",
+];
+
+#[test]
+fn help_on_the_tool_short_long_and_as_a_command() {
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert!(o.stderr.is_empty(), "{args:?}");
+        let out = stdout(&o);
+        assert!(out.contains("Usage: authmedia parse <mxc>"), "{out}");
+        for sub in SUBCOMMANDS {
+            assert!(out.contains(&format!("authmedia {sub}")), "{args:?}: {sub}");
+        }
+        assert!(out.contains("Exit status"), "{out}");
+    }
+}
+
+#[test]
+fn help_on_every_subcommand() {
+    for sub in SUBCOMMANDS {
+        for flag in ["--help", "-h"] {
+            let o = run(&[sub, flag]);
+            assert_eq!(o.status.code(), Some(0), "{sub} {flag}");
+            assert!(o.stderr.is_empty(), "{sub} {flag}");
+            let out = stdout(&o);
+            assert!(out.contains(&format!("Usage: authmedia {sub}")), "{out}");
+        }
+        let o = run(&["help", sub]);
+        assert_eq!(o.status.code(), Some(0), "help {sub}");
+        assert!(stdout(&o).contains(&format!("Usage: authmedia {sub}")));
+    }
+    // The options of a subcommand are listed in its help.
+    let url = stdout(&run(&["url", "--help"]));
+    for opt in [
+        "--homeserver",
+        "--api",
+        "--filename",
+        "--thumbnail",
+        "--method",
+        "--animated",
+        "--timeout-ms",
+    ] {
+        assert!(url.contains(opt), "{opt}: {url}");
+    }
+    // --help wins over missing required options.
+    let o = run(&["thumbnail-size", "--width", "1", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn version() {
+    for flag in ["--version", "-V"] {
+        let o = run(&[flag]);
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(
+            stdout(&o).trim(),
+            format!("authmedia {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn usage_errors_name_the_option() {
+    let err = usage(&["parse", "--bogus", "mxc://a/b"]);
+    assert!(err.contains("'--bogus'"), "{err}");
+    let err = usage(&[
+        "url",
+        "--homeserver",
+        "https://a",
+        "--api",
+        "v2",
+        "mxc://a/b",
+    ]);
+    assert!(err.contains("--api") && err.contains("'v2'"), "{err}");
+    let err = usage(&[
+        "url",
+        "--homeserver",
+        "https://a",
+        "--thumbnail",
+        "9",
+        "mxc://a/b",
+    ]);
+    assert!(err.contains("--thumbnail"), "{err}");
+    let err = usage(&["url", "mxc://a/b"]);
+    assert!(err.contains("--homeserver"), "{err}");
+    let err = usage(&["frobnicate"]);
+    assert!(err.contains("'frobnicate'"), "{err}");
+    // The usage shown is the subcommand's.
+    let err = usage(&["classify", "--homeserver", "https://a"]);
+    assert!(err.contains("usage: authmedia classify"), "{err}");
+}
+
+#[cfg(unix)]
+mod non_utf8 {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn run_os(args: &[&OsStr]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_authmedia"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn authmedia")
+    }
+
+    fn bytes(b: &[u8]) -> &OsStr {
+        OsStr::from_bytes(b)
+    }
+
+    /// The usual JSON error on `stream`, exit 1, nothing on the other stream.
+    fn invalid_utf8(o: &Output, on_stderr: bool) -> String {
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        let (text, other) = if on_stderr {
+            (&o.stderr, &o.stdout)
+        } else {
+            (&o.stdout, &o.stderr)
+        };
+        assert!(other.is_empty(), "{o:?}");
+        let v: Value = serde_json::from_slice(text).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+        assert_eq!(v["error"], "invalid_utf8");
+        v["message"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn positional_is_a_json_error_not_a_panic() {
+        let o = run_os(&[bytes(b"parse"), bytes(b"mxc://example.org/ab\xffc")]);
+        let msg = invalid_utf8(&o, false);
+        assert!(msg.contains("mxc://example.org/ab\u{FFFD}c"), "{msg}");
+        let o = run_os(&[
+            bytes(b"classify"),
+            bytes(b"--homeserver"),
+            bytes(b"https://a"),
+            bytes(b"https://a/\xc3"),
+        ]);
+        invalid_utf8(&o, false);
+    }
+
+    #[test]
+    fn option_value_names_the_option() {
+        for args in [
+            &[&b"url"[..], b"--homeserver", b"https://a\xff", b"mxc://a/b"][..],
+            &[b"url", b"--homeserver=https://a\xff", b"mxc://a/b"],
+        ] {
+            let args: Vec<&OsStr> = args.iter().map(|a| bytes(a)).collect();
+            let msg = invalid_utf8(&run_os(&args), false);
+            assert!(msg.contains("--homeserver"), "{msg}");
+        }
+        // Typed values too: clap checks UTF-8 before the number.
+        let o = run_os(&[
+            bytes(b"thumbnail-size"),
+            bytes(b"--width"),
+            bytes(b"1\xff"),
+            bytes(b"--height"),
+            bytes(b"1"),
+            bytes(b"--dpr"),
+            bytes(b"1"),
+            bytes(b"--method"),
+            bytes(b"crop"),
+        ]);
+        assert!(invalid_utf8(&o, false).contains("--width"));
+    }
+
+    #[test]
+    fn raw_byte_commands_report_on_stderr() {
+        let o = run_os(&[
+            bytes(b"encrypt"),
+            bytes(b"--mimetype"),
+            bytes(b"image/png\xff"),
+        ]);
+        invalid_utf8(&o, true);
+        // A file name is a path, not text: any bytes are fine, the file just is not there.
+        let o = run_os(&[
+            bytes(b"decrypt"),
+            bytes(b"--file"),
+            bytes(b"/nonexistent/\xff"),
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(o.stdout.is_empty());
+        let v: Value = serde_json::from_slice(&o.stderr).unwrap();
+        assert_eq!(v["error"], "cannot_read_file");
+    }
+}

@@ -18,6 +18,7 @@
 //! | [`lifecycle`] | [`Lifecycle`]: send → retry/refresh/fall back → deliver or fail, as a state machine |
 //! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
+//! | `probe` (feature `json`) | rollout readiness: observed answers of a homeserver → verdicts |
 #![deny(missing_docs)]
 
 pub mod attachment;
@@ -29,6 +30,8 @@ pub mod homeserver;
 pub mod lifecycle;
 mod map_only;
 pub mod mxc;
+#[cfg(feature = "json")]
+pub mod probe;
 pub mod retry;
 pub mod safe_type;
 pub mod thumbnail;
