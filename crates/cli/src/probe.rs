@@ -14,25 +14,6 @@ use serde_json::json;
 
 use crate::args::ProbeArgs;
 
-/// The checks, for `authmedia probe --help`.
-pub const AFTER_HELP: &str = "\
-Checks (each ok / warn / fail, or skip when it needs a token or media):
-  versions      /versions advertises authenticated media (v1.11+ or the MSC3916 flags)
-  media_config  GET /_matrix/client/v1/media/config with the token
-  upload        POST /_matrix/media/v3/upload of a small PNG (--upload only)
-  download      the media (--mxc or the upload) on the authenticated endpoint
-  thumbnail     a 32x32 crop thumbnail of it
-  tokenless     the same without the token: must be refused (401)
-  freeze        the same media on the legacy /_matrix/media/v3 endpoint: 404 when frozen
-  cors          a preflight from --origin naming authorization and range
-  range         Range: bytes=0-0 answered 206, or ignored
-  caching       Cache-Control and Vary: Authorization on the media
-  redirects     where the media redirects to (and allow_redirect on the legacy endpoint)
-  headers       Content-Disposition, CSP sandbox, X-Content-Type-Options on the media
-
-Exit status: 0 no check failed, 1 a check failed (or an argument is invalid: JSON error),
-2 usage error.";
-
 /// The origin used for the CORS checks when none is given.
 const STAND_IN_ORIGIN: &str = "https://app.example";
 /// What `--upload` sends: a 64×64 PNG (small, and big enough for a 32×32 thumbnail).
