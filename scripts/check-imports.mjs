@@ -9,6 +9,8 @@
  *
  *   node scripts/check-imports.mjs            every crate under crates/
  *   node scripts/check-imports.mjs --print    also print each crate's module graph
+ *   --known-debt=web                           report that crate's cycles without failing (a crate
+ *                                              not yet split; printed as KNOWN DEBT every run)
  *
  * Exit 1 with the cycle (`a → b → a`) when one exists. A self-test runs first: a made-up graph
  * with a cycle must be reported, so the checker cannot pass vacuously.
@@ -19,6 +21,12 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const print = process.argv.includes('--print');
+const debt = new Set(
+  process.argv
+    .filter((a) => a.startsWith('--known-debt='))
+    .flatMap((a) => a.slice('--known-debt='.length).split(','))
+    .filter(Boolean),
+);
 
 /** Module name of a source file (`foo.rs` and `foo/mod.rs` → `foo`); `lib`/`main` are the root. */
 function moduleOf(file) {
@@ -113,7 +121,9 @@ for (const crate of readdirSync(cratesDir).sort()) {
     for (const [from, to] of [...graph.entries()].sort()) console.log(`  ${from} → ${to.join(', ') || '∅'}`);
   }
   const cycle = findCycle(graph);
-  if (cycle) {
+  if (cycle && debt.has(crate)) {
+    console.log(`check-imports: KNOWN DEBT, not failing: import cycle in crates/${crate}: ${cycle.join(' → ')}`);
+  } else if (cycle) {
     console.error(`check-imports: import cycle in crates/${crate}: ${cycle.join(' → ')}`);
     failed = true;
   } else {
