@@ -15,7 +15,9 @@
 //! counter that would wrap), the core decrypts the verified bytes instead, so the answer is always
 //! the core's.
 
-use authmedia_core::{AttachmentDecryptor, AttachmentError, AttachmentSecrets};
+#[cfg(feature = "software-crypto")]
+use authmedia_core::AttachmentDecryptor;
+use authmedia_core::{AttachmentError, AttachmentSecrets};
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -139,8 +141,16 @@ pub async fn verify_and_decrypt(
             return Ok((plain, DecryptedBy::WebCrypto));
         }
     }
-    // WebCrypto failed at the crypto: the core verifies and decrypts (the bytes enter wasm
-    // memory), through the same streaming decryptor as an engine without WebCrypto.
+    software_fallback(secrets, &bytes)
+}
+
+/// WebCrypto failed at the crypto: the core verifies and decrypts (the bytes enter wasm memory),
+/// through the same streaming decryptor as an engine without WebCrypto.
+#[cfg(feature = "software-crypto")]
+fn software_fallback(
+    secrets: &AttachmentSecrets,
+    bytes: &Uint8Array,
+) -> Result<(ArrayBuffer, DecryptedBy), AttachmentError> {
     let mut decryptor = AttachmentDecryptor::new(secrets);
     decryptor.push(&bytes.to_vec())?;
     let plain = decryptor.finish()?;
@@ -148,6 +158,15 @@ pub async fn verify_and_decrypt(
         Uint8Array::from(plain.as_slice()).buffer(),
         DecryptedBy::Wasm,
     ))
+}
+
+/// Without the software crypto (the service worker's build) a WebCrypto failure is an error.
+#[cfg(not(feature = "software-crypto"))]
+fn software_fallback(
+    _secrets: &AttachmentSecrets,
+    _bytes: &Uint8Array,
+) -> Result<(ArrayBuffer, DecryptedBy), AttachmentError> {
+    Err(AttachmentError::CryptoUnavailable)
 }
 
 /// AES-256-CTR `decrypt` of verified bytes; `None` when the engine fails at it.

@@ -8,8 +8,9 @@
 //! answered by downloading the ciphertext with the tab's session (the same token, refresh and
 //! `M_UNRECOGNIZED` logic as other media), collecting it in JavaScript memory and verifying and
 //! decrypting it with WebCrypto ([`authmedia_js::webcrypto`]: native SHA-256 and AES-CTR, the
-//! core's limit and constant-time check; an engine without `crypto.subtle` streams through the
-//! core's [`AttachmentDecryptor`] instead), and — only once the SHA-256 of the whole ciphertext
+//! core's limit and constant-time check — every service worker has WebCrypto, so the worker's
+//! wasm carries no software AES/SHA-256; should the engine fail at the crypto the answer is the
+//! JSON error `AUTHMEDIA_CRYPTO_UNAVAILABLE`), and — only once the SHA-256 of the whole ciphertext
 //! matched — answering with the plaintext under a safe content type, `no-store`. A mismatch
 //! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
 //! content.
@@ -26,9 +27,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use authmedia_core::{
-    Api, AttachmentDecryptor, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest,
-};
+use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
 use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
@@ -446,21 +445,9 @@ async fn download(
         });
         return Ok(plain);
     }
-    let mut decryptor = match length {
-        Some(n) => AttachmentDecryptor::with_capacity(secrets, usize::try_from(n).unwrap_or(0)),
-        None => AttachmentDecryptor::new(secrets),
-    }
-    .with_limit(limit);
-    read_chunks(&response, &controller, timeout_ms, |chunk| {
-        decryptor.push(&chunk.to_vec()).is_ok()
-    })
-    .await
-    .map_err(read_failed)?;
-    let plain = decryptor.finish().map_err(|e| Failure::attachment(&e))?;
-    bump(&mut shared.borrow_mut().stats.decrypted_wasm);
-    // Out of wasm memory into a JS buffer (the store holds `ArrayBuffer`s).
-    let buffer = Uint8Array::from(plain.as_slice()).buffer();
-    Ok(buffer)
+    // Every service worker has WebCrypto (workers exist only in secure contexts); the worker's
+    // wasm carries no software AES/SHA-256 to fall back to.
+    Err(Failure::attachment(&AttachmentError::CryptoUnavailable))
 }
 
 /// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the

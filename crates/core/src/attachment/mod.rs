@@ -93,6 +93,10 @@ pub enum AttachmentError {
     /// The AES-CTR keystream is exhausted (after 2^128 blocks: unreachable in practice).
     #[error("AES-CTR keystream exhausted")]
     KeystreamExhausted,
+    /// The browser's WebCrypto could not hash or decrypt, and this build has no software
+    /// implementation to fall back to (the service worker: every worker has WebCrypto).
+    #[error("WebCrypto could not verify or decrypt the attachment in this context")]
+    CryptoUnavailable,
 }
 
 impl AttachmentError {
@@ -113,6 +117,7 @@ impl AttachmentError {
             Self::HashMismatch => "hash_mismatch",
             Self::TooLarge { .. } => "too_large",
             Self::KeystreamExhausted => "keystream_exhausted",
+            Self::CryptoUnavailable => "crypto_unavailable",
         }
     }
 
