@@ -28,15 +28,62 @@ export class AuthMediaError extends Error {
   readonly name: 'AuthMediaError';
   /** Stable machine-readable code. */
   readonly code: AuthMediaErrorCode | (string & {});
-  /** Finer code from the layer below (e.g. `exceeds_budget`, `invalid_media_id`, `unknown_token`). */
+  /**
+   * Finer code from the layer below (e.g. `exceeds_budget`, `invalid_media_id`, `unknown_token`).
+   * From `AuthMedia.init`: `unreachable` (nothing answered at the homeserver URL; the message names
+   * it), `not_a_homeserver` (something answered, not a Matrix `/versions`), `endpoint_path` (a
+   * `homeserver` ending in `/_matrix`, `/_matrix/client`…: give the base URL).
+   */
   readonly reason?: string;
   /** HTTP status of a server error. */
   readonly status?: number;
   /** Matrix `errcode` of a server error. */
   readonly errcode?: string;
+  /** On a `no_worker` rejection (`fallback: 'never'`): why no worker serves the page. */
+  readonly detail?: FallbackDetail;
 }
 
 export type Mode = 'worker' | 'fallback';
+
+/** Why the fallback serves the page (`AuthMedia.fallbackReason`). */
+export type FallbackReason =
+  /** `fallback: 'force'` or `setForceFallback(true)`. */
+  | 'forced'
+  /** `workerUrl: null`. */
+  | 'no_worker_url'
+  /** Plain http (not localhost): browsers give service workers only to secure contexts. */
+  | 'insecure_context'
+  /** No `navigator.serviceWorker` (disabled by policy or preference, unsupported). */
+  | 'no_service_worker'
+  /** `register(workerUrl)` failed: the file is missing (HTTP status), has a wrong MIME type… */
+  | 'registration_failed'
+  /** The worker registered for a scope that does not cover this page (script not at the root). */
+  | 'out_of_scope'
+  /** Registered, not active within `workerReadyTimeoutMs` (it takes over once active). */
+  | 'worker_not_ready'
+  /** The active worker did not answer the session message (not authmedia's, or messages not passed on). */
+  | 'worker_silent'
+  /** The worker refused the session. */
+  | 'worker_refused_session'
+  /** No worker controls the page yet (first load, hard reload); worker mode follows. */
+  | 'uncontrolled';
+
+/** The cause behind a `FallbackReason`, worded for whoever deploys the site. */
+export interface FallbackDetail {
+  reason: FallbackReason;
+  /** What happened and what to do. */
+  message: string;
+  /** The worker script URL tried (absolute). */
+  url?: string;
+  /** The HTTP status the worker script was served with, when not 2xx. */
+  status?: number;
+  /** The worker script's `Content-Type`, when not JavaScript. */
+  contentType?: string;
+  /** The registration's scope, when it does not cover the page (`out_of_scope`). */
+  scope?: string;
+  /** The browser's own words (a rejected `register()`). */
+  error?: string;
+}
 export type MediaApi = 'v1' | 'unstable' | 'legacy';
 
 export interface AuthMediaOptions {
@@ -51,8 +98,17 @@ export interface AuthMediaOptions {
   userId?: string;
   /** Worker script URL; default '/authmedia-sw.js'; `null` never registers a worker. */
   workerUrl?: string | null;
-  /** 'auto' (default), 'force' (always the blob fallback) or 'never' (init fails without a worker). */
+  /**
+   * 'auto' (default), 'force' (always the blob fallback) or 'never' (init fails without a worker:
+   * `no_worker`, with the cause in the message and in `detail`).
+   */
   fallback?: 'auto' | 'force' | 'never';
+  /**
+   * Default true: when a deployment problem makes `init` use the fallback (worker file missing or
+   * of the wrong type, out of scope, insecure context, …), one `console.warn` says why and what
+   * to do (`fallbackDetail`). `false` silences it.
+   */
+  fallbackWarning?: boolean;
   /** Called on 401 M_UNKNOWN_TOKEN; resolves to a new access token. */
   onTokenRefresh?: () => string | Promise<string>;
   /** Byte budget of the fallback's object URLs (default 64 MiB). */
@@ -196,8 +252,10 @@ export class AuthMedia {
   static init(options: AuthMediaOptions): Promise<AuthMedia>;
   readonly mode: Mode;
   readonly api: MediaApi;
-  /** Why the fallback is used ('insecure_context', 'no_service_worker', 'uncontrolled', 'forced', ...), null in worker mode. */
-  readonly fallbackReason: string | null;
+  /** Why the fallback is used, null in worker mode. */
+  readonly fallbackReason: FallbackReason | null;
+  /** The cause behind `fallbackReason` (the worker URL tried, HTTP status, MIME type, scope) and what to do; null in worker mode. */
+  readonly fallbackDetail: FallbackDetail | null;
   /** A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL). */
   src(mxc: string, options?: SrcOptions): Promise<string>;
   /**
@@ -212,6 +270,10 @@ export class AuthMedia {
   /**
    * Hydrates img/video/audio/source/a elements with `data-mxc` (+ data-width, data-height,
    * data-method, data-animated, data-filename) under `root`, also ones added later.
+   * Sizing (`img` only; the others load the original): `data-width` + `data-height` when both
+   * are given; else the element's CSS box when it has one; else the original file. An
+   * `<img alt="…">` without a CSS size has the box of its alt text: give it data-width/height.
+   * Changing `data-mxc` on a mounted element removes its old picture at once.
    * Encrypted attachments: img/video/audio/source elements with `data-encrypted` (the event's
    * `EncryptedFile` as JSON) and optionally `data-mimetype` (its `info.mimetype`) are shown
    * through the `srcEncrypted()` path (worker URL, or a verified decrypted `blob:` URL); with
@@ -257,14 +319,25 @@ export interface MatrixClientLike {
   getHomeserverUrl(): string;
   getAccessToken(): string | null;
   getUserId(): string | null;
-  getRefreshToken?(): string | null;
-  refreshToken?(refreshToken: string): Promise<{ access_token: string }>;
+  /**
+   * Any authenticated request: after the homeserver refused the SDK's token, the adapter calls it
+   * so that the client's own refresh flow runs (matrix-js-sdk refreshes on `M_UNKNOWN_TOKEN`,
+   * keeps the new access *and* refresh token, and calls its `onTokenRefresh`), then follows
+   * `getAccessToken()`.
+   */
+  whoami?(): Promise<unknown>;
   setAccessToken?(token: string): void;
   logout?(...args: any[]): Promise<unknown>;
   on?(event: string, listener: (...args: any[]) => void): unknown;
 }
 
-/** An AuthMedia following a logged-in matrix-js-sdk client (token refresh, logout). */
+/**
+ * An AuthMedia following a logged-in matrix-js-sdk client. The adapter never refreshes tokens
+ * itself: on a refused token it takes the client's current token if it changed, else calls
+ * `options.onTokenRefresh` when given, else lets the client refresh (one `whoami()` through it)
+ * and follows the token the client then holds. `client.setAccessToken()` and `client.logout()`
+ * (and matrix-js-sdk's `Session.logged_out`) are followed too.
+ */
 export function fromMatrixClient(
   client: MatrixClientLike,
   options?: Omit<AuthMediaOptions, 'homeserver' | 'accessToken' | 'userId'>,

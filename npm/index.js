@@ -103,6 +103,8 @@ function checkMxc(mxc) {
 /** One signed-in session on this page. Create it with `AuthMedia.init(options)`. */
 export class AuthMedia {
   #core;
+  /** The fallback's cause as found at init (with the probe of the worker script). */
+  #detail = null;
 
   /** @internal use `AuthMedia.init` */
   constructor(core) {
@@ -130,7 +132,26 @@ export class AuthMedia {
   /** Loads the wasm (idempotent), negotiates with the homeserver, registers the worker, picks a mode. */
   static async init(options) {
     await initAsync();
-    return new AuthMedia(await AuthMediaCore.init(options));
+    const warn = fallbackWarningOption(options);
+    let core;
+    try {
+      core = await AuthMediaCore.init(options);
+    } catch (e) {
+      throw await explainInitError(e, options);
+    }
+    const media = new AuthMedia(core);
+    const facts = core.fallbackDetail;
+    if (facts && WARN_REASONS.has(facts.reason)) {
+      media.#detail = await describeFallback(facts);
+      if (warn) {
+        console.warn(
+          `matrix-authmedia: using the blob fallback (${facts.reason}): ${media.#detail.message}. ` +
+            'Media are fetched whole into blob: URLs (no streaming; whole videos in memory). ' +
+            'Set fallbackWarning: false to silence this.',
+        );
+      }
+    }
+    return media;
   }
 
   /** 'worker' | 'fallback' */
@@ -146,6 +167,14 @@ export class AuthMedia {
   /** Why the fallback is in use, or null in worker mode. */
   get fallbackReason() {
     return AuthMedia.#of(this).fallbackReason ?? null;
+  }
+
+  /** `fallbackReason`'s cause and what to do about it, or null in worker mode. */
+  get fallbackDetail() {
+    const facts = AuthMedia.#of(this).fallbackDetail;
+    if (!facts) return null;
+    if (this.#detail && this.#detail.reason === facts.reason) return { ...this.#detail };
+    return wordFallback(facts);
   }
 
   src(mxc, options) {
@@ -244,11 +273,18 @@ export class AuthMedia {
 /**
  * An `AuthMedia` for a logged-in matrix-js-sdk `MatrixClient`: homeserver, token and user id
  * come from the client; token refreshes and logout follow it.
+ *
+ * The adapter never refreshes a token itself: refreshing is the client's job (matrix-js-sdk
+ * rotates the refresh token too, keeps both in its own state and hands them to the app's
+ * `onTokenRefresh` callback to store). When the homeserver refuses the token the SDK holds, the
+ * adapter takes the client's current token if it changed meanwhile; else it calls
+ * `options.onTokenRefresh` when given; else it makes one authenticated request through the client
+ * (`whoami`), which runs the client's own refresh flow, and follows the token that produced.
  */
 export async function fromMatrixClient(client, options = {}) {
   // Read once, up front: a client or options object whose getters or methods throw gives a
   // coded error (with the original as `cause`), never a half-made AuthMedia.
-  let homeserver, token, userId, rest;
+  let homeserver, token, userId, rest, appRefresh;
   try {
     if (!client || typeof client.getHomeserverUrl !== 'function' || typeof client.getAccessToken !== 'function') {
       throw invalid('fromMatrixClient needs a matrix-js-sdk MatrixClient');
@@ -260,7 +296,7 @@ export async function fromMatrixClient(client, options = {}) {
     token = client.getAccessToken();
     userId = typeof client.getUserId === 'function' ? client.getUserId() : null;
     rest = withoutKeys(options, ['onTokenRefresh']);
-    options = { onTokenRefresh: options.onTokenRefresh };
+    appRefresh = options.onTokenRefresh;
   } catch (e) {
     if (e instanceof AuthMediaError) throw e;
     throw new AuthMediaError('invalid_argument', `matrix-authmedia: could not read the MatrixClient or the options: ${describe(e)}`, { cause: e });
@@ -268,26 +304,44 @@ export async function fromMatrixClient(client, options = {}) {
   if (!token) {
     throw new AuthMediaError('invalid_argument', 'matrix-authmedia: the MatrixClient is not logged in (no access token)');
   }
+  if (appRefresh !== undefined && appRefresh !== null && typeof appRefresh !== 'function') {
+    throw invalid('fromMatrixClient options.onTokenRefresh must be a function');
+  }
+  // The token the SDK holds: a refused token is only worth replacing by a different one.
   let lastToken = token;
+  const clientToken = () => {
+    try {
+      return client.getAccessToken() || null;
+    } catch {
+      return null;
+    }
+  };
   const media = await AuthMedia.init({
     homeserver,
     accessToken: token,
     userId: userId ?? '',
     onTokenRefresh: async () => {
-      // The client may have refreshed already (its own 401 handling); else ask it to.
-      const current = client.getAccessToken();
+      // The client refreshed already (its own flow, or the app called setAccessToken).
+      const current = clientToken();
       if (current && current !== lastToken) return (lastToken = current);
-      if (typeof options.onTokenRefresh === 'function') return (lastToken = await options.onTokenRefresh());
-      const refreshToken = typeof client.getRefreshToken === 'function' ? client.getRefreshToken() : null;
-      if (refreshToken && typeof client.refreshToken === 'function') {
-        const res = await client.refreshToken(refreshToken);
-        const next = res?.access_token ?? client.getAccessToken();
-        if (next) {
-          if (typeof client.setAccessToken === 'function') client.setAccessToken(next);
-          return (lastToken = next);
+      if (typeof appRefresh === 'function') return (lastToken = await appRefresh());
+      // Let the client find out: its request with the refused token makes it refresh (and store
+      // the new pair, and tell the app), or — when it cannot — end its session (logged out).
+      let cause;
+      if (typeof client.whoami === 'function') {
+        try {
+          await client.whoami();
+        } catch (e) {
+          cause = e;
         }
+        const next = clientToken();
+        if (next && next !== lastToken) return (lastToken = next);
       }
-      throw new AuthMediaError('unauthorized', 'matrix-authmedia: the access token was rejected and the client cannot refresh it');
+      throw new AuthMediaError(
+        'unauthorized',
+        `matrix-authmedia: the homeserver refused the access token and the MatrixClient did not refresh it${cause ? ` (${describe(cause)})` : ''}`,
+        { cause },
+      );
     },
     ...rest,
   });
@@ -323,6 +377,142 @@ export async function fromMatrixClient(client, options = {}) {
     };
   }
   return media;
+}
+
+// ----- why init failed, why the fallback is used: the wording (the wasm gives the facts) ------
+
+/** Fallback reasons that are deployment problems worth a console warning. */
+const WARN_REASONS = new Set([
+  'insecure_context',
+  'no_service_worker',
+  'registration_failed',
+  'out_of_scope',
+  'worker_not_ready',
+  'worker_silent',
+  'worker_refused_session',
+]);
+
+function fallbackWarningOption(options) {
+  let v;
+  try {
+    v = options?.fallbackWarning;
+  } catch {
+    return true; // the wasm reports the unreadable options object
+  }
+  if (v === undefined || v === null) return true;
+  if (typeof v !== 'boolean') throw invalid('options.fallbackWarning must be true or false');
+  return v;
+}
+
+const COPY_HINT =
+  'copy authmedia-sw.js and authmedia_sw_bg.wasm from node_modules/matrix-authmedia/sw/ to where workerUrl points ' +
+  '(default: the site root), or set workerUrl to where they are';
+
+const JS_TYPES = ['text/javascript', 'application/javascript', 'application/x-javascript', 'text/ecmascript', 'application/ecmascript'];
+
+/** The facts plus the probe of the worker script (its status and Content-Type), worded. */
+async function describeFallback(facts) {
+  const detail = { ...facts };
+  if (facts.reason === 'registration_failed' && typeof facts.url === 'string') {
+    try {
+      // Same origin, no cookies, no cache: what the browser was served when it refused.
+      const res = await fetch(facts.url, { mode: 'same-origin', credentials: 'omit', cache: 'no-store', signal: AbortSignal.timeout(3000) });
+      if (!res.ok) detail.status = res.status;
+      else {
+        const type = res.headers.get('content-type') ?? '';
+        if (!JS_TYPES.includes(type.split(';')[0].trim().toLowerCase())) detail.contentType = type;
+      }
+      res.body?.cancel().catch(() => {});
+    } catch (e) {
+      detail.probeError = describe(e);
+    }
+  }
+  return wordFallback(detail);
+}
+
+/** `{...facts, message}`: what happened and what to do. */
+function wordFallback(d) {
+  const url = d.url ?? '(none)';
+  const said = d.error ? ` (the browser said: ${d.error})` : '';
+  let message;
+  switch (d.reason) {
+    case 'registration_failed':
+      if (d.status !== undefined) message = `the service worker script ${url} answered HTTP ${d.status}: ${COPY_HINT}${said}`;
+      else if (d.contentType !== undefined)
+        message =
+          `the service worker script ${url} is served as ${d.contentType || 'no Content-Type'}, and browsers run worker ` +
+          'scripts only with a JavaScript MIME type (text/javascript). A server that answers unknown paths with ' +
+          `index.html (an SPA fallback) does this when the file is missing: ${COPY_HINT}; else serve .js files as ` +
+          `text/javascript${said}`;
+      else message = `registering the service worker ${url} failed${said}`;
+      break;
+    case 'out_of_scope':
+      message =
+        `the service worker ${url} was registered for the scope ${d.scope}, which does not cover this page ` +
+        `(${globalThis.location?.href}): a worker controls only pages under the directory of its script. Serve ` +
+        'authmedia-sw.js from the site root or a directory above this page, and set workerUrl to it';
+      break;
+    case 'insecure_context':
+      message = `this page (${globalThis.location?.origin}) is not a secure context: browsers give service workers only to https pages and http://localhost`;
+      break;
+    case 'no_service_worker':
+      message = 'navigator.serviceWorker is missing: service workers are disabled here (a browser policy or preference, a hardened browser) or unsupported';
+      break;
+    case 'worker_not_ready':
+      message = `the service worker ${url} was registered but did not become active within workerReadyTimeoutMs (a slow first install, or a browser that blocks service workers); it takes over once it activates`;
+      break;
+    case 'worker_silent':
+      message = `the service worker ${url} did not answer the session message: workerUrl may name a worker without authmedia, or a combined worker does not pass messages to self.authmedia.handleMessage`;
+      break;
+    case 'worker_refused_session':
+      message = `the service worker ${url} refused this page's session`;
+      break;
+    case 'no_worker_url':
+      message = 'workerUrl is null: no service worker is registered';
+      break;
+    case 'forced':
+      message = "the fallback is forced (fallback: 'force' or setForceFallback(true))";
+      break;
+    case 'uncontrolled':
+      message = 'no service worker controls this page yet (first load, or a hard reload); worker mode follows once the worker claims it';
+      break;
+    default:
+      message = `the fallback is in use (${d.reason})`;
+  }
+  return { ...d, message };
+}
+
+/** `init` failed: name the homeserver URL tried, or the worker problem (`fallback: 'never'`). */
+async function explainInitError(e, options) {
+  try {
+    if (!(e instanceof AuthMediaError)) return e;
+    if (e.code === 'no_worker' && e.detail && typeof e.detail === 'object') {
+      const detail = await describeFallback(e.detail);
+      e.detail = detail;
+      e.message = `${e.message}: ${detail.message}`;
+      return e;
+    }
+    // Only /versions, init's first request, fails with these codes.
+    const base = String(options.homeserver).replace(/\/+$/, '');
+    const url = `${base}/_matrix/client/versions`;
+    const said = String(e.message).replace(/^matrix-authmedia: /, '');
+    const HINT = "give the homeserver's client-server base URL (the m.homeserver base_url of its .well-known/matrix/client)";
+    if (e.code === 'network' || e.code === 'timeout') {
+      e.reason = 'unreachable';
+      e.message =
+        `matrix-authmedia: could not reach the homeserver at ${base} (GET ${url}: ${said}); check the homeserver URL, ` +
+        'that the server is running, and that it allows requests from this origin (CORS)';
+    } else if (e.code === 'server_error' && e.status === undefined) {
+      e.reason = 'not_a_homeserver';
+      e.message = `matrix-authmedia: is ${base} a Matrix homeserver? GET ${url} did not answer a Matrix versions document (${said}); ${HINT}`;
+    } else if ((e.code === 'not_found' || e.code === 'unsupported') && typeof e.status === 'number') {
+      e.reason = 'not_a_homeserver';
+      e.message = `matrix-authmedia: is ${base} a Matrix homeserver? GET ${url} answered HTTP ${e.status}; ${HINT}`;
+    }
+  } catch {
+    // a frozen error or unreadable options: the original error stands
+  }
+  return e;
 }
 
 function checkListener(type, listener) {

@@ -15,4 +15,8 @@ export async function misuse(media: AuthMedia): Promise<void> {
   new AuthMedia();
   // @ts-expect-error mode is read-only
   media.mode = 'worker';
+  // @ts-expect-error fallbackReason is a closed union
+  if (media.fallbackReason === 'registration_faild') return;
+  // @ts-expect-error fallbackWarning is a boolean
+  await AuthMedia.init({ homeserver: 'https://h', accessToken: 't', fallbackWarning: 'off' });
 }

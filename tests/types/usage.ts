@@ -46,3 +46,33 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
 export function isCode(e: unknown): string | null {
   return e instanceof AuthMediaError ? e.code : null;
 }
+
+/** The fallback's reason is a closed union: a switch over it can be exhaustive. */
+export async function deployment(): Promise<string> {
+  const media = await AuthMedia.init({ homeserver: 'https://matrix.example.org', accessToken: 't', fallbackWarning: false });
+  const detail = media.fallbackDetail;
+  if (detail) {
+    const status: number | undefined = detail.status;
+    const type: string | undefined = detail.contentType;
+    console.log(detail.message, detail.url, status, type, detail.scope);
+  }
+  const reason = media.fallbackReason;
+  if (reason === null) return 'worker';
+  switch (reason) {
+    case 'forced':
+    case 'no_worker_url':
+    case 'insecure_context':
+    case 'no_service_worker':
+    case 'registration_failed':
+    case 'out_of_scope':
+    case 'worker_not_ready':
+    case 'worker_silent':
+    case 'worker_refused_session':
+    case 'uncontrolled':
+      return reason;
+    default: {
+      const never: never = reason;
+      return never;
+    }
+  }
+}

@@ -38,7 +38,16 @@ fn errors_are_js_errors_with_a_code() {
         Some("AuthMediaError".to_owned())
     );
     assert_eq!(code_of(&e).as_deref(), Some("not_found"));
-    assert_eq!(get(&e, "message").as_string().as_deref(), Some("gone"));
+    // The same prefix as the loader's own errors, never twice.
+    assert_eq!(
+        get(&e, "message").as_string().as_deref(),
+        Some("matrix-authmedia: gone")
+    );
+    let again = WebError::new("not_found", "matrix-authmedia: gone").to_js();
+    assert_eq!(
+        get(&again, "message").as_string().as_deref(),
+        Some("matrix-authmedia: gone")
+    );
 }
 
 #[test]

@@ -4,6 +4,9 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
+/// The start of every error message of this package (the npm loader's errors too).
+pub const PREFIX: &str = "matrix-authmedia: ";
+
 /// An SDK error before it is turned into a JS `Error`.
 #[derive(Debug, Clone)]
 pub struct WebError {
@@ -56,9 +59,14 @@ impl WebError {
         Self::new("invalid_argument", message)
     }
 
-    /// The JS `Error` handed to callers.
+    /// The JS `Error` handed to callers; its message starts with [`PREFIX`], as the loader's
+    /// own errors do, so a console line says which library it comes from.
     pub fn to_js(&self) -> JsValue {
-        let err = js_sys::Error::new(&self.message);
+        let err = if self.message.starts_with(PREFIX) {
+            js_sys::Error::new(&self.message)
+        } else {
+            js_sys::Error::new(&format!("{PREFIX}{}", self.message))
+        };
         err.set_name("AuthMediaError");
         let obj: &js_sys::Object = err.as_ref();
         set(obj, "code", &JsValue::from_str(self.code));

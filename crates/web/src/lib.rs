@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `sdk` | the `AuthMedia` class (JS `AuthMediaCore`, wrapped by the npm loader) |
 //! | `worker` | registration, session handoff, mode detection, the page↔worker protocol |
+//! | `diagnose` | why the fallback is used: `fallbackDetail`, the console warning |
 //! | `fallback` | authenticated fetch → safe-typed blob → object URL; token refresh |
 //! | `encrypted` | `srcEncrypted`: encrypted attachments via the worker or a verified blob |
 //! | `mount` | hydrating `[data-mxc]` elements |
@@ -18,6 +19,8 @@
 
 pub mod budget;
 
+#[cfg(target_arch = "wasm32")]
+mod diagnose;
 #[cfg(target_arch = "wasm32")]
 mod encrypted;
 #[cfg(target_arch = "wasm32")]

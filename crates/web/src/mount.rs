@@ -17,13 +17,21 @@
 //! the same code as in the fallback (`not_found`, `forbidden`, `rate_limited`, `timeout`,
 //! `hash_mismatch`…), or `load_failed` when the worker cannot tell.
 //!
-//! Thumbnail sizes come from the element's CSS box (or `data-width`/`data-height` when it
-//! has none yet) × `devicePixelRatio`, through the core's `thumbnail_size`.
+//! Thumbnail sizes (`img` only; `video`/`audio`/`source` always load the original), through the
+//! core's `thumbnail_size` × `devicePixelRatio`: `data-width` + `data-height` when both are
+//! given; else the element's CSS box when it has one (at least 1×1 px when hydrated); else the
+//! original. An `<img alt="…">` without a CSS size has the box of its alt text, so it gets a
+//! small thumbnail: give it `data-width`/`data-height` or a CSS size.
 //!
 //! In the fallback, `img`/`video`/`audio` load when they come near the viewport (an
 //! `IntersectionObserver`) and pin their object URL while in view, so the LRU never evicts
 //! what is on screen. An element out of view whose URL is evicted is cleared
 //! (`data-authmedia-state="evicted"`) and reloads when it comes back.
+//!
+//! Changing what an element shows (`data-mxc`, `data-encrypted`, `data-mimetype`,
+//! `data-filename`: a reused row of a virtual list) removes its `src` at once, in both modes, so
+//! the old picture never stays on screen beside the new load's state; an element whose load
+//! fails shows nothing either.
 //!
 //! States: `data-authmedia-state` = `loading` | `loaded` | `error` (+ `data-authmedia-error`
 //! = code) | `too-large` (video over the budget; use `download()`) | `evicted` | `idle`.
@@ -170,11 +178,19 @@ pub(crate) fn request_for(el: &Element, tag: &str) -> Result<MediaRequest, WebEr
     if tag != "img" {
         return Ok(MediaRequest::Download { filename });
     }
-    let rect = el.get_bounding_client_rect();
-    let (w, h) = if rect.width() >= 1.0 && rect.height() >= 1.0 {
-        (Some(rect.width()), Some(rect.height()))
-    } else {
-        (attr_f64(el, "data-width"), attr_f64(el, "data-height"))
+    // `data-width`/`data-height` when both are given: the element's box before the image
+    // arrives is often not the size it will be shown at (an `<img alt="…">` has the box of its
+    // alt text). Else the CSS box, when laid out; else the original.
+    let (w, h) = match (attr_f64(el, "data-width"), attr_f64(el, "data-height")) {
+        (Some(w), Some(h)) => (Some(w), Some(h)),
+        _ => {
+            let rect = el.get_bounding_client_rect();
+            if rect.width() >= 1.0 && rect.height() >= 1.0 {
+                (Some(rect.width()), Some(rect.height()))
+            } else {
+                (None, None)
+            }
+        }
     };
     let (Some(w), Some(h)) = (w, h) else {
         return Ok(MediaRequest::Download { filename });
@@ -274,7 +290,7 @@ pub fn mount(inner: &Rc<Inner>, root: Element) -> Result<Function, JsValue> {
                     }
                 } else if let Some(t) = r.target() {
                     if let Ok(el) = t.dyn_into::<Element>() {
-                        attribute_changed(&me, root_id, &el);
+                        attribute_changed(&me, root_id, &el, r.attribute_name().as_deref());
                     }
                 }
             }
@@ -458,11 +474,25 @@ fn track(inner: &Rc<Inner>, root_id: u32, el: &Element) {
     hydrate(inner, id);
 }
 
-fn attribute_changed(inner: &Rc<Inner>, root_id: u32, el: &Element) {
+/// Attributes that name *what* an element shows (not only its size): when one changes, the old
+/// media must not stay on screen while the new one loads or fails.
+const IDENTITY: [&str; 4] = [
+    "data-mxc",
+    "data-encrypted",
+    "data-mimetype",
+    "data-filename",
+];
+
+fn attribute_changed(inner: &Rc<Inner>, root_id: u32, el: &Element, attr: Option<&str>) {
     let id = inner.mounts.borrow_mut().id_of(el);
     match id {
         Some(id) if el.matches(SELECTOR).unwrap_or(false) => {
             release(inner, id);
+            if attr.map_or(true, |a| IDENTITY.contains(&a)) {
+                // A reused element (a virtual list's row) gets other media: the old picture goes
+                // now, in both modes, not when (or if) the new one arrives.
+                clear_media(el);
+            }
             hydrate(inner, id);
         }
         Some(_) => untrack(inner, el),
@@ -471,6 +501,26 @@ fn attribute_changed(inner: &Rc<Inner>, root_id: u32, el: &Element) {
                 track(inner, root_id, el);
             }
         }
+    }
+}
+
+/// Stops showing whatever `el` shows: no `src`, and a media element (or the parent of a
+/// `source`) reloaded so its last frame goes too. No `error` event follows (no `src` left).
+fn clear_media(el: &Element) {
+    if !el.has_attribute("src") {
+        return;
+    }
+    let _ = el.remove_attribute("src");
+    let media = if tag(el) == "source" {
+        el.parent_element()
+    } else {
+        Some(el.clone())
+    };
+    if let Some(m) = media
+        .as_ref()
+        .and_then(|m| m.dyn_ref::<web_sys::HtmlMediaElement>())
+    {
+        m.load();
     }
 }
 
@@ -630,6 +680,8 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
             Err(e) => {
                 let el = r.el.clone();
                 drop(m);
+                // A failed element shows nothing, never the media of an earlier load.
+                clear_media(&el);
                 let code = code_of(&e).unwrap_or_else(|| "network".to_owned());
                 let too_large = code == "over_budget"
                     && get_string(&e, "reason").as_deref() == Some("exceeds_budget");

@@ -98,6 +98,30 @@ fn opt_ms(o: &JsValue, key: &str, default: i32, (low, high): (i32, i32)) -> Resu
     }))
 }
 
+/// Refuses a homeserver URL whose path prefix holds a `_matrix` segment
+/// (`https://hs/_matrix/client`, `https://hs/_matrix`, `…/_matrix/client/v3`): that is an
+/// endpoint path, not the base URL, and every request built from it would 404 — reported as
+/// "no authenticated media" far from the mistake. The spec's base URL never contains it.
+fn check_not_an_endpoint(hs: &Homeserver) -> Result<(), WebError> {
+    let prefix = hs.prefix();
+    // Segment by segment (`split` on a char: no substring searcher in the wasm).
+    let mut at: usize = 0;
+    for segment in prefix.split('/') {
+        if segment == "_matrix" {
+            let base = prefix.get(..at.saturating_sub(1)).unwrap_or("");
+            return Err(WebError::invalid_argument(format!(
+                "options.homeserver must be the homeserver's base URL, without an API path: \
+                 give \"{}{base}\", not \"{}\"",
+                hs.origin(),
+                hs.base()
+            ))
+            .with_reason("endpoint_path"));
+        }
+        at += segment.len() + 1;
+    }
+    Ok(())
+}
+
 impl Options {
     /// Reads the options object given to `AuthMedia.init`.
     pub fn from_js(o: &JsValue) -> Result<Self, WebError> {
@@ -111,6 +135,7 @@ impl Options {
         let homeserver = Homeserver::parse(&hs).map_err(|e| {
             WebError::invalid_argument(format!("options.homeserver: {e}")).with_reason(e.code())
         })?;
+        check_not_an_endpoint(&homeserver)?;
         let access_token = opt_string(o, "accessToken")?
             .filter(|t| !t.is_empty())
             .ok_or_else(|| WebError::invalid_argument("options.accessToken is required"))?;
@@ -204,6 +229,40 @@ mod tests {
 
     fn with_timeout(v: JsValue) -> Result<Options, WebError> {
         with_option("fetchTimeoutMs", v)
+    }
+
+    #[wasm_bindgen_test]
+    fn homeserver_with_an_api_path_is_refused_with_the_base_url_to_give() {
+        for (given, base) in [
+            ("https://h.example/_matrix/client", "https://h.example"),
+            ("https://h.example/_matrix/client/", "https://h.example"),
+            ("https://h.example/_matrix", "https://h.example"),
+            ("https://h.example/_matrix/client/v3", "https://h.example"),
+            (
+                "https://h.example:8448/matrix/_matrix/client",
+                "https://h.example:8448/matrix",
+            ),
+        ] {
+            let e = with_option("homeserver", JsValue::from_str(given))
+                .err()
+                .unwrap();
+            assert_eq!(e.code, "invalid_argument", "{given}");
+            assert_eq!(e.reason, Some("endpoint_path"), "{given}");
+            assert!(
+                e.message.contains(&format!("give \"{base}\"")),
+                "{given}: {}",
+                e.message
+            );
+        }
+        for fine in [
+            "https://h.example",
+            "https://h.example/matrix",
+            "https://h.example/_matrixish",
+            "https://h.example/x_matrix",
+        ] {
+            let o = with_option("homeserver", JsValue::from_str(fine)).unwrap();
+            assert_eq!(o.homeserver.base(), fine);
+        }
     }
 
     #[wasm_bindgen_test]

@@ -19,7 +19,7 @@ use crate::error::WebError;
 use crate::limiter::Limiter;
 use crate::mount::Mounts;
 use crate::options::{FallbackPref, Options};
-use crate::util::{check_token, object, set, try_get};
+use crate::util::{check_token, get_string, object, set, try_get};
 
 /// A closure handed to the browser as an event handler.
 pub type JsClosure = Closure<dyn FnMut(JsValue)>;
@@ -86,6 +86,8 @@ pub struct Inner {
     pub forced: Cell<bool>,
     /// Why the fallback is used (for diagnostics).
     pub fallback_reason: RefCell<Option<String>>,
+    /// Its cause, as the `fallbackDetail` object (`diagnose.rs`).
+    pub fallback_detail: RefCell<Option<JsValue>>,
     /// Event listeners live here.
     pub events: web_sys::EventTarget,
     /// Object URLs by request key.
@@ -354,6 +356,7 @@ impl AuthMedia {
             worker_ready: Cell::new(false),
             forced: Cell::new(false),
             fallback_reason: RefCell::new(None),
+            fallback_detail: RefCell::new(None),
             events,
             blobs: RefCell::new(BlobBudget::new(opts.budget_bytes)),
             inflight: RefCell::new(HashMap::new()),
@@ -400,6 +403,25 @@ impl AuthMedia {
             return Some("forced".to_owned());
         }
         self.inner.fallback_reason.borrow().clone()
+    }
+
+    /// The facts behind `fallbackReason` — `{reason, url?, error?, scope?}` (the worker URL
+    /// tried, the browser's words, the registration's scope) — or `null` in worker mode. The
+    /// loader adds the probe of the script and the wording.
+    #[wasm_bindgen(getter, js_name = fallbackDetail)]
+    pub fn fallback_detail(&self) -> JsValue {
+        let Some(reason) = self.fallback_reason() else {
+            return JsValue::NULL;
+        };
+        let stored = self.inner.fallback_detail.borrow().clone();
+        match stored {
+            Some(d) if get_string(&d, "reason").as_deref() == Some(reason.as_str()) => d,
+            _ => {
+                let d = object();
+                set(&d, "reason", &JsValue::from_str(&reason));
+                d
+            }
+        }
     }
 
     /// A URL for `mxc` that works in `img.src`/`video.src` in the current mode.

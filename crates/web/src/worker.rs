@@ -17,6 +17,7 @@ use web_sys::{
     MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration,
 };
 
+use crate::diagnose::{facts, out_of_scope, registration_failed};
 use crate::error::{describe, WebError};
 use crate::options::FallbackPref;
 use crate::sdk::Inner;
@@ -134,25 +135,30 @@ impl Inner {
             return Ok(());
         }
         let never = self.opts.fallback == FallbackPref::Never;
-        let no_worker = |reason: &str| -> Result<(), JsValue> {
-            self.set_reason(reason);
+        // The facts go with the reason (`diagnose.rs`): to `fallbackDetail`, and with
+        // `fallback: 'never'` onto the rejection as its `detail`; the loader words them.
+        let no_worker = |reason: &str, detail: JsValue| -> Result<(), JsValue> {
+            self.fall_back(reason, &detail);
             if never {
-                return Err(WebError::new(
+                let e = WebError::new(
                     "no_worker",
                     format!(
                         "no service worker can serve this page ({reason}) and fallback is 'never'"
                     ),
                 )
-                .into());
+                .to_js();
+                set(&e, "detail", &detail);
+                return Err(e);
             }
             Ok(())
         };
         let Some(url) = self.opts.worker_url.clone() else {
-            return no_worker("no_worker_url");
+            return no_worker("no_worker_url", facts("no_worker_url", None));
         };
+        let why = |reason: &str| facts(reason, Some(&url));
         let c = match container() {
             Ok(c) => c,
-            Err(reason) => return no_worker(&reason),
+            Err(reason) => return no_worker(&reason, why(&reason)),
         };
         self.listen(&c);
         // Listen before registering: the worker claims clients when it activates, and that
@@ -189,17 +195,29 @@ impl Inner {
         );
         self.keep.borrow_mut().push(on_change);
         let registered = JsFuture::from(c.register(&url)).await;
-        if let Err(e) = registered {
-            self.emit_error(
-                &WebError::new(
-                    "network",
-                    format!("service worker registration failed: {}", describe(&e)),
-                )
-                .with_cause(e)
-                .to_js(),
-                None,
-            );
-            return no_worker("registration_failed");
+        match registered {
+            Err(e) => {
+                let detail = registration_failed(&url, &e);
+                self.emit_error(
+                    &WebError::new(
+                        "network",
+                        format!("service worker registration failed: {}", describe(&e)),
+                    )
+                    .with_cause(e)
+                    .to_js(),
+                    None,
+                );
+                return no_worker("registration_failed", detail);
+            }
+            Ok(reg) => {
+                // Registered, but for a scope above which this page lies: never controlled.
+                let scope = reg
+                    .dyn_into::<ServiceWorkerRegistration>()
+                    .map(|r| r.scope());
+                if let Some(detail) = scope.ok().and_then(|s| out_of_scope(&url, &s)) {
+                    return no_worker("out_of_scope", detail);
+                }
+            }
         }
         let Some(Ok(reg)) = with_timeout(
             c.ready()
@@ -208,12 +226,12 @@ impl Inner {
         )
         .await
         else {
-            return no_worker("worker_not_ready");
+            return no_worker("worker_not_ready", why("worker_not_ready"));
         };
         let reg = reg.dyn_into::<ServiceWorkerRegistration>().ok();
         self.registration.replace(reg.clone());
         let Some(active) = reg.and_then(|r| r.active()) else {
-            return no_worker("worker_not_ready");
+            return no_worker("worker_not_ready", why("worker_not_ready"));
         };
         match ask(
             &active,
@@ -222,9 +240,9 @@ impl Inner {
         )
         .await
         {
-            None => return no_worker("worker_silent"),
+            None => return no_worker("worker_silent", why("worker_silent")),
             Some(a) if get(&a, "ok").as_bool() != Some(true) => {
-                return no_worker("worker_refused_session")
+                return no_worker("worker_refused_session", why("worker_refused_session"))
             }
             Some(_) => {}
         }
