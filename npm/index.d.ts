@@ -49,7 +49,12 @@ export interface AuthMediaOptions {
    */
   accessToken: string;
   userId?: string;
-  /** Worker script URL; default '/authmedia-sw.js'; `null` never registers a worker. */
+  /**
+   * Worker script URL; `null` never registers a worker. When absent: where a build plugin put the
+   * worker (`matrix-authmedia/webpack` records it in `globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__`;
+   * `matrix-authmedia/vite` writes `<meta name="matrix-authmedia-worker" content="…">`, which can
+   * also be written by hand), else '/authmedia-sw.js'.
+   */
   workerUrl?: string | null;
   /** 'auto' (default), 'force' (always the blob fallback) or 'never' (init fails without a worker). */
   fallback?: 'auto' | 'force' | 'never';

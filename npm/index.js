@@ -55,6 +55,42 @@ function checkOptions(what, value) {
   }
 }
 
+/**
+ * `options` with `workerUrl` set to where a build plugin put the worker, when the caller gave no
+ * `workerUrl` (an explicit string or `null` always wins): the URL recorded by
+ * `matrix-authmedia/webpack` in `globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__`, else the
+ * `<meta name="matrix-authmedia-worker" content="…">` of the page (written by
+ * `matrix-authmedia/vite`, or by hand), resolved against the document's base URL. Without either
+ * the SDK's default (`/authmedia-sw.js`) applies. Anything but a non-empty string is ignored.
+ */
+function withDeclaredWorkerUrl(options) {
+  let given;
+  try {
+    if (options === null || typeof options !== 'object' || options.workerUrl !== undefined) return options;
+    given = declaredWorkerUrl();
+  } catch {
+    // A getter that throws is reported by the options check that follows.
+    return options;
+  }
+  if (given === undefined) return options;
+  // The caller's object stays the prototype: its other options (getters included) read through.
+  return Object.create(options, { workerUrl: { value: given, enumerable: true } });
+}
+
+function declaredWorkerUrl() {
+  const recorded = globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__;
+  if (typeof recorded === 'string' && recorded !== '') return recorded;
+  if (typeof document === 'undefined' || typeof document.querySelector !== 'function') return undefined;
+  const meta = document.querySelector('meta[name="matrix-authmedia-worker"]');
+  const content = meta?.getAttribute('content');
+  if (typeof content !== 'string' || content.trim() === '') return undefined;
+  try {
+    return new URL(content.trim(), document.baseURI).href;
+  } catch {
+    return undefined;
+  }
+}
+
 let loading = null;
 let ready = false;
 
@@ -130,7 +166,7 @@ export class AuthMedia {
   /** Loads the wasm (idempotent), negotiates with the homeserver, registers the worker, picks a mode. */
   static async init(options) {
     await initAsync();
-    return new AuthMedia(await AuthMediaCore.init(options));
+    return new AuthMedia(await AuthMediaCore.init(withDeclaredWorkerUrl(options)));
   }
 
   /** 'worker' | 'fallback' */
