@@ -81,6 +81,17 @@ export interface AuthMediaOptions {
   workerReadyTimeoutMs?: number;
 }
 
+export interface MountOptions {
+  /**
+   * Also show elements (`img`, `video`, `audio`, `source`) whose `src` is a media URL of the
+   * session's homeserver (v1, unstable, legacy), while no worker serves the page: each is moved to
+   * `data-mxc` (thumbnail parameters to `data-width`/`data-height`/`data-method`/`data-animated`;
+   * the original kept in `data-authmedia-original-src`) and shown like other mounted elements.
+   * The browser has already sent one tokenless request for the original `src` by then. Default false.
+   */
+  homeserverUrls?: boolean;
+}
+
 export interface ThumbnailOptions {
   width: number;
   height: number;
@@ -203,7 +214,13 @@ export class AuthMedia {
   readonly api: MediaApi;
   /** Why the fallback is used ('insecure_context', 'no_service_worker', 'uncontrolled', 'forced', ...), null in worker mode. */
   readonly fallbackReason: string | null;
-  /** A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL). */
+  /**
+   * A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL).
+   * `mxc` is an `mxc://` URI, or a media URL of the session's homeserver (`/_matrix/client/v1/media/…`,
+   * the MSC3916 unstable prefix, or legacy `/_matrix/media/v3|r0/…`; relative ones are resolved against
+   * the document), which carries its own request (then no `options`); any other URL is `invalid_mxc`
+   * with reason `not_media`.
+   */
   src(mxc: string, options?: SrcOptions): Promise<string>;
   /**
    * A URL for `img.src`/`video.src` showing an encrypted attachment, verified (SHA-256 over the
@@ -225,7 +242,7 @@ export class AuthMedia {
    * `hash_mismatch`, which `retryFailed()` does not retry.
    * Returns the unmount function.
    */
-  mount(root: Element): () => void;
+  mount(root: Element, options?: MountOptions): () => void;
   /**
    * Loads again, without a page reload, every element hydrated by `mount()` whose state is
    * `error` for a reason that may pass: `network`, `load_failed` (a worker-mode element whose

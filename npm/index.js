@@ -129,6 +129,19 @@ function assertReady(what) {
   }
 }
 
+/**
+ * A media URL given to `src()` as the browser would load it (resolved against the document,
+ * normalised), so the core classifies exactly that; anything not URL-like is returned as is.
+ */
+function absoluteIfUrl(value) {
+  if (!/^(https?:\/\/|\/)/i.test(value)) return value;
+  try {
+    return new URL(value, globalThis.document?.baseURI).href;
+  } catch {
+    return value;
+  }
+}
+
 function checkMxc(mxc) {
   if (typeof mxc !== 'string') {
     throw new AuthMediaError('invalid_mxc', `matrix-authmedia: the mxc URI must be a string, got ${typeof mxc}`);
@@ -188,7 +201,7 @@ export class AuthMedia {
     const core = AuthMedia.#of(this);
     checkMxc(mxc);
     checkOptions('src options', options);
-    return core.src(mxc, options);
+    return core.src(absoluteIfUrl(mxc), options);
   }
 
   /** A URL showing an encrypted attachment (`EncryptedFile` object or JSON text), verified and decrypted. */
@@ -214,13 +227,29 @@ export class AuthMedia {
     return core.httpUrl(mxc, options);
   }
 
-  mount(root) {
+  mount(root, options) {
     const core = AuthMedia.#of(this);
     // The wasm side trusts the type: a look-alike object would fail inside it.
     if (!isElement(root)) {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: mount(root) needs an Element');
     }
-    return core.mount(root);
+    checkOptions('mount options', options);
+    let homeserverUrls;
+    try {
+      homeserverUrls = options?.homeserverUrls;
+    } catch (e) {
+      throw new AuthMediaError('invalid_argument', `matrix-authmedia: could not read mount options.homeserverUrls: ${describe(e)}`, { cause: e });
+    }
+    if (homeserverUrls !== undefined && typeof homeserverUrls !== 'boolean') {
+      throw invalid('mount options.homeserverUrls must be true or false');
+    }
+    const unmount = core.mount(root);
+    if (!homeserverUrls) return unmount;
+    const watcher = core.watchHomeserverUrls(root);
+    return () => {
+      watcher.disconnect();
+      unmount();
+    };
   }
 
   /** Loads again mounted elements that failed for a reason that may pass; returns how many. */
