@@ -96,7 +96,12 @@ export interface AuthMediaOptions {
    */
   accessToken: string;
   userId?: string;
-  /** Worker script URL; default '/authmedia-sw.js'; `null` never registers a worker. */
+  /**
+   * Worker script URL; `null` never registers a worker. When absent: where a build plugin put the
+   * worker (`matrix-authmedia/webpack` records it in `globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__`;
+   * `matrix-authmedia/vite` writes `<meta name="matrix-authmedia-worker" content="…">`, which can
+   * also be written by hand), else '/authmedia-sw.js'.
+   */
   workerUrl?: string | null;
   /**
    * 'auto' (default), 'force' (always the blob fallback) or 'never' (init fails without a worker:
@@ -130,6 +135,17 @@ export interface AuthMediaOptions {
    * Default 3000 (10000 with `fallback: 'never'`, where init then fails); clamped to 100..60000.
    */
   workerReadyTimeoutMs?: number;
+}
+
+export interface MountOptions {
+  /**
+   * Also show elements (`img`, `video`, `audio`, `source`) whose `src` is a media URL of the
+   * session's homeserver (v1, unstable, legacy), while no worker serves the page: each is moved to
+   * `data-mxc` (thumbnail parameters to `data-width`/`data-height`/`data-method`/`data-animated`;
+   * the original kept in `data-authmedia-original-src`) and shown like other mounted elements.
+   * The browser has already sent one tokenless request for the original `src` by then. Default false.
+   */
+  homeserverUrls?: boolean;
 }
 
 export interface ThumbnailOptions {
@@ -256,7 +272,13 @@ export class AuthMedia {
   readonly fallbackReason: FallbackReason | null;
   /** The cause behind `fallbackReason` (the worker URL tried, HTTP status, MIME type, scope) and what to do; null in worker mode. */
   readonly fallbackDetail: FallbackDetail | null;
-  /** A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL). */
+  /**
+   * A URL for `img.src`/`video.src` in the current mode (authenticated URL, blob: URL, or legacy URL).
+   * `mxc` is an `mxc://` URI, or a media URL of the session's homeserver (`/_matrix/client/v1/media/…`,
+   * the MSC3916 unstable prefix, or legacy `/_matrix/media/v3|r0/…`; relative ones are resolved against
+   * the document), which carries its own request (then no `options`); any other URL is `invalid_mxc`
+   * with reason `not_media`.
+   */
   src(mxc: string, options?: SrcOptions): Promise<string>;
   /**
    * A URL for `img.src`/`video.src` showing an encrypted attachment, verified (SHA-256 over the
@@ -282,7 +304,7 @@ export class AuthMedia {
    * `hash_mismatch`, which `retryFailed()` does not retry.
    * Returns the unmount function.
    */
-  mount(root: Element): () => void;
+  mount(root: Element, options?: MountOptions): () => void;
   /**
    * Loads again, without a page reload, every element hydrated by `mount()` whose state is
    * `error` for a reason that may pass: `network`, `load_failed` (a worker-mode element whose

@@ -55,6 +55,42 @@ function checkOptions(what, value) {
   }
 }
 
+/**
+ * `options` with `workerUrl` set to where a build plugin put the worker, when the caller gave no
+ * `workerUrl` (an explicit string or `null` always wins): the URL recorded by
+ * `matrix-authmedia/webpack` in `globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__`, else the
+ * `<meta name="matrix-authmedia-worker" content="…">` of the page (written by
+ * `matrix-authmedia/vite`, or by hand), resolved against the document's base URL. Without either
+ * the SDK's default (`/authmedia-sw.js`) applies. Anything but a non-empty string is ignored.
+ */
+function withDeclaredWorkerUrl(options) {
+  let given;
+  try {
+    if (options === null || typeof options !== 'object' || options.workerUrl !== undefined) return options;
+    given = declaredWorkerUrl();
+  } catch {
+    // A getter that throws is reported by the options check that follows.
+    return options;
+  }
+  if (given === undefined) return options;
+  // The caller's object stays the prototype: its other options (getters included) read through.
+  return Object.create(options, { workerUrl: { value: given, enumerable: true } });
+}
+
+function declaredWorkerUrl() {
+  const recorded = globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__;
+  if (typeof recorded === 'string' && recorded !== '') return recorded;
+  if (typeof document === 'undefined' || typeof document.querySelector !== 'function') return undefined;
+  const meta = document.querySelector('meta[name="matrix-authmedia-worker"]');
+  const content = meta?.getAttribute('content');
+  if (typeof content !== 'string' || content.trim() === '') return undefined;
+  try {
+    return new URL(content.trim(), document.baseURI).href;
+  } catch {
+    return undefined;
+  }
+}
+
 let loading = null;
 let ready = false;
 
@@ -90,6 +126,19 @@ function assertReady(what) {
       'not_initialized',
       `matrix-authmedia: ${what} was used before the WebAssembly module was loaded; await initAsync() or AuthMedia.init() first`,
     );
+  }
+}
+
+/**
+ * A media URL given to `src()` as the browser would load it (resolved against the document,
+ * normalised), so the core classifies exactly that; anything not URL-like is returned as is.
+ */
+function absoluteIfUrl(value) {
+  if (!/^(https?:\/\/|\/)/i.test(value)) return value;
+  try {
+    return new URL(value, globalThis.document?.baseURI).href;
+  } catch {
+    return value;
   }
 }
 
@@ -135,7 +184,7 @@ export class AuthMedia {
     const warn = fallbackWarningOption(options);
     let core;
     try {
-      core = await AuthMediaCore.init(options);
+      core = await AuthMediaCore.init(withDeclaredWorkerUrl(options));
     } catch (e) {
       throw await explainInitError(e, options);
     }
@@ -181,7 +230,7 @@ export class AuthMedia {
     const core = AuthMedia.#of(this);
     checkMxc(mxc);
     checkOptions('src options', options);
-    return core.src(mxc, options);
+    return core.src(absoluteIfUrl(mxc), options);
   }
 
   /** A URL showing an encrypted attachment (`EncryptedFile` object or JSON text), verified and decrypted. */
@@ -207,13 +256,29 @@ export class AuthMedia {
     return core.httpUrl(mxc, options);
   }
 
-  mount(root) {
+  mount(root, options) {
     const core = AuthMedia.#of(this);
     // The wasm side trusts the type: a look-alike object would fail inside it.
     if (!isElement(root)) {
       throw new AuthMediaError('invalid_argument', 'matrix-authmedia: mount(root) needs an Element');
     }
-    return core.mount(root);
+    checkOptions('mount options', options);
+    let homeserverUrls;
+    try {
+      homeserverUrls = options?.homeserverUrls;
+    } catch (e) {
+      throw new AuthMediaError('invalid_argument', `matrix-authmedia: could not read mount options.homeserverUrls: ${describe(e)}`, { cause: e });
+    }
+    if (homeserverUrls !== undefined && typeof homeserverUrls !== 'boolean') {
+      throw invalid('mount options.homeserverUrls must be true or false');
+    }
+    const unmount = core.mount(root);
+    if (!homeserverUrls) return unmount;
+    const watcher = core.watchHomeserverUrls(root);
+    return () => {
+      watcher.disconnect();
+      unmount();
+    };
   }
 
   /** Loads again mounted elements that failed for a reason that may pass; returns how many. */

@@ -19,6 +19,11 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
   const url: string = await media.src('mxc://example.org/abc', { thumbnail: { width: 96, height: 96, method: 'crop', animated: false } });
   const named: string = await media.src('mxc://example.org/abc', { filename: 'a.png' });
   const unmount: () => void = media.mount(root);
+  const unwatch: () => void = media.mount(root, { homeserverUrls: true });
+  unwatch();
+  // @ts-expect-error homeserverUrls is a boolean
+  media.mount(root, { homeserverUrls: 'yes' });
+  const fromUrl: string = await media.src('https://matrix.example.org/_matrix/media/v3/download/example.org/abc');
   const restarted: number = media.retryFailed();
   unmount();
   media.setAccessToken('t2');

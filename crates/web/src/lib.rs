@@ -14,6 +14,7 @@
 //! | `fallback` | authenticated fetch → safe-typed blob → object URL; token refresh |
 //! | `encrypted` | `srcEncrypted`: encrypted attachments via the worker or a verified blob |
 //! | `mount` | hydrating `[data-mxc]` elements |
+//! | `hs_urls` | the homeserver's own media URLs as input (`src()`, `mount(root, {homeserverUrls})`) |
 //! | [`budget`] | the byte-budget LRU (pure) |
 #![deny(missing_docs)]
 
@@ -27,6 +28,8 @@ mod encrypted;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod fallback;
+#[cfg(target_arch = "wasm32")]
+mod hs_urls;
 #[cfg(target_arch = "wasm32")]
 mod limiter;
 #[cfg(target_arch = "wasm32")]

@@ -424,13 +424,13 @@ impl AuthMedia {
         }
     }
 
-    /// A URL for `mxc` that works in `img.src`/`video.src` in the current mode.
+    /// A URL for `mxc` that works in `img.src`/`video.src` in the current mode; `mxc` may also be
+    /// an absolute media URL of the session's homeserver (see the `hs_urls` module).
     #[wasm_bindgen(js_name = src)]
     pub fn src(&self, mxc: String, options: JsValue) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let m = parse_mxc(&mxc)?;
-            let req = parse_request(&options)?;
+            let (m, req) = crate::hs_urls::media_of_input(&inner, &mxc, &options)?;
             let (url, _) = inner.src_for(&m, &req, false).await?;
             Ok(JsValue::from_str(&url))
         })
@@ -461,6 +461,17 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = mount)]
     pub fn mount(&self, root: web_sys::Element) -> Result<Function, JsValue> {
         crate::mount::mount(&self.inner, root)
+    }
+
+    /// `mount(root, { homeserverUrls: true })`: watches `root` for elements whose `src` is a
+    /// media URL of the session's homeserver and hands them to `mount()` while no worker serves
+    /// the page (the `hs_urls` module); the loader disconnects the returned observer at unmount.
+    #[wasm_bindgen(js_name = watchHomeserverUrls)]
+    pub fn watch_homeserver_urls(
+        &self,
+        root: web_sys::Element,
+    ) -> Result<web_sys::MutationObserver, JsValue> {
+        crate::hs_urls::watch(&self.inner, &root)
     }
 
     /// Loads again every mounted element whose load failed for a reason that may pass
