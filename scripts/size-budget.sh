@@ -6,16 +6,18 @@
 #   scripts/size-budget.sh                       check npm/sw + npm/dist (after scripts/build.sh)
 #   SW_BUDGET_KB=48 scripts/size-budget.sh       override a budget (KB = 1000 bytes, gzipped)
 #
-# Budgets: the issue starts at 100 KB gzipped per binary. Measured on 2026-11-27 15:40 UTC (after the
-# encrypted-attachment code landed in both binaries) the worker was 72.8 KB and the page 87.8 KB
-# gzipped: the page keeps the issue's 100 KB, the worker is held at 90 KB. Tighten them as the
-# binaries shrink (the worker's target is 48 KB gzipped, see BENCHMARKS.md). The page went to
-# 102 KB when it took the homeserver's media URLs as input (`hs_urls`: the core's URL classifier,
-# about 3.5 KB gzipped, on top of 97.8 KB).
+# Budgets (KB gzipped). The worker is held at its measured size + 5 %: 81.6 KB once its software
+# AES/SHA-256 went (every service worker has WebCrypto) → 86. The page was 97.8 KB and grew with
+# what its issues asked for — the token gate and the request lifecycle in its fallback (~3 KB),
+# actionable errors and `fallbackDetail` (~1.7 KB), the homeserver's media URLs as input (the core's
+# classifier, ~3.5 KB) — to 105.4 KB; it is held there + ~1.5 % → 107. The next cut is known and
+# measured (`twiggy top` of target/wasm32-unknown-unknown/release/authmedia_web.wasm): the
+# software AES-CTR/SHA-256 the page needs only in insecure contexts is ~15 KB raw (~6-7 KB gz), a
+# candidate for a second wasm loaded on demand; the targets are 48 KB (worker) and 64 KB (page).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SW_BUDGET_KB="${SW_BUDGET_KB:-90}"
-PAGE_BUDGET_KB="${PAGE_BUDGET_KB:-102}"
+SW_BUDGET_KB="${SW_BUDGET_KB:-86}"
+PAGE_BUDGET_KB="${PAGE_BUDGET_KB:-107}"
 
 fail=0
 check() {
