@@ -607,6 +607,33 @@ async function showStats() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Diagnose: media.diagnose() as a table (one row per check, with what to do)
+
+async function onDiagnose() {
+  const out = $('#diagnose-report');
+  if (!state.media) {
+    out.textContent = 'log in first';
+    return;
+  }
+  out.textContent = 'diagnosing…';
+  // A thumbnail of the first item of the room, if there is one.
+  const mxc = document.querySelector('#timeline [data-mxc]')?.getAttribute('data-mxc') ?? undefined;
+  const report = await state.media.diagnose(mxc ? { mxc } : {});
+  const rows = report.checks.map((c) =>
+    el(
+      'tr',
+      { dataset: { check: c.name, verdict: c.verdict } },
+      el('th', { scope: 'row', text: c.name }),
+      el('td', { class: `verdict ${c.verdict}`, text: c.verdict }),
+      el('td', { text: c.advice ? `${c.detail} — ${c.advice}` : c.detail }),
+    ),
+  );
+  out.replaceChildren(el('table', { class: 'counters', dataset: { group: 'diagnose' } }, el('caption', { text: `mode ${report.mode}, API ${report.api}` }), el('tbody', {}, ...rows)));
+  out.dataset.json = JSON.stringify(report);
+  logEvent(`diagnose: ${report.checks.map((c) => `${c.name} ${c.verdict}`).join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Wiring
 
 async function main() {
@@ -623,6 +650,7 @@ async function main() {
   // Enabled only once the handler is attached: an earlier click would submit the form natively.
   /** @type {HTMLButtonElement} */ ($('#login-button')).disabled = false;
   $('#logout').addEventListener('click', onLogout);
+  $('#diagnose').addEventListener('click', onDiagnose);
   $('#force-fallback').addEventListener('change', (e) => {
     const on = /** @type {HTMLInputElement} */ (e.target).checked;
     state.forced = on;

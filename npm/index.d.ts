@@ -198,6 +198,8 @@ export interface WorkerStats {
   decryptedWebCrypto: number;
   /** Encrypted attachments verified and decrypted by the core in wasm (no usable WebCrypto). */
   decryptedWasm: number;
+  /** The worker's package version (absent from workers of earlier releases). */
+  version?: string;
   [key: string]: unknown;
 }
 
@@ -327,9 +329,60 @@ export class AuthMedia {
   refreshStats(): Promise<AuthMediaStats>;
   /** Fetches the file with the token and saves it (both modes). */
   download(mxc: string, filename?: string): Promise<void>;
+  /**
+   * Is this page ready for authenticated media? Worker control (and why not), an authenticated
+   * request from this origin (a real CORS preflight naming Authorization), the negotiated API, a
+   * test thumbnail in the current mode (with `mxc`), the page's and the worker's versions; one
+   * verdict per question. Never rejects for what it finds.
+   */
+  diagnose(options?: DiagnoseOptions): Promise<DiagnoseReport>;
   addEventListener<K extends keyof AuthMediaEventMap>(type: K, listener: (event: AuthMediaEventMap[K]) => void): void;
   removeEventListener<K extends keyof AuthMediaEventMap>(type: K, listener: (event: AuthMediaEventMap[K]) => void): void;
 }
+
+export interface DiagnoseOptions {
+  /** Media to try as a 32×32 thumbnail in the current mode (skipped without it). */
+  mxc?: string;
+  /** How long the thumbnail may take (default 15000 ms). */
+  timeoutMs?: number;
+}
+
+export type Verdict = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface DiagnoseCheck {
+  name: 'worker' | 'authenticated' | 'api' | 'thumbnail' | 'versions';
+  verdict: Verdict;
+  /** What was found. */
+  detail: string;
+  /** What to do, for `warn` / `fail` / `skip`; otherwise null. */
+  advice: string | null;
+}
+
+export interface DiagnoseReport {
+  packageVersion: string;
+  mode: Mode;
+  api: MediaApi;
+  secureContext: boolean;
+  /** Whether `navigator.serviceWorker` exists here. */
+  serviceWorkerApi: boolean;
+  /** Whether a service worker controls this page. */
+  controlled: boolean;
+  controllerScript: string | null;
+  /** This origin's registration for the page's scope, if any. */
+  registration: { scope: string; active: string | null; waiting: string | null; installing: string | null } | null;
+  fallbackReason: FallbackReason | null;
+  fallbackDetail: FallbackDetail | null;
+  /** The worker's counters (and `version`), when a worker answered. */
+  worker: WorkerStats | null;
+  /** One authenticated `/versions` from this origin. */
+  authenticated: { ok: boolean; api: MediaApi | null; code: AuthMediaErrorCode | null; message: string | null };
+  /** The test thumbnail (`options.mxc`), or null. */
+  thumbnail: { ok: boolean; mode: Mode; width: number; height: number; code: string | null; message: string | null } | null;
+  checks: DiagnoseCheck[];
+}
+
+/** The package version of this loader. */
+export const PACKAGE_VERSION: string;
 
 /** Loads the WebAssembly module once (later calls share the promise). */
 export function initAsync(input?: string | URL | Request | Response | BufferSource | WebAssembly.Module): Promise<void>;

@@ -328,11 +328,131 @@ export class AuthMedia {
     core.addEventListener(type, listener);
   }
 
+  /**
+   * Is this page ready for authenticated media, from where it matters — the user's browser on the
+   * app's origin? A typed report (`DiagnoseReport` in index.d.ts): whether a worker controls the
+   * page and, if not, why (the registration's facts); whether an authenticated request from this
+   * origin gets through (a real CORS preflight naming `Authorization`); the negotiated API; with
+   * `{ mxc }`, whether a 32×32 thumbnail of it loads in the current mode; the page's and the
+   * worker's versions; and one verdict per question (`ok` / `warn` / `fail` / `skip`).
+   * Sends at most two requests (`/versions`, the thumbnail); never rejects for what it finds.
+   */
+  async diagnose(options) {
+    const core = AuthMedia.#of(this);
+    checkOptions('diagnose options', options);
+    const mxc = options?.mxc;
+    if (mxc !== undefined) checkMxc(mxc);
+    const timeoutMs = options?.timeoutMs ?? 15000;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw invalid('diagnose: timeoutMs must be a positive number');
+    const container = typeof navigator !== 'undefined' ? navigator.serviceWorker : undefined;
+    const controller = container?.controller ?? null;
+    let registration = null;
+    try {
+      const reg = container ? await container.getRegistration() : undefined;
+      if (reg) {
+        registration = {
+          scope: reg.scope,
+          active: reg.active?.scriptURL ?? null,
+          waiting: reg.waiting?.scriptURL ?? null,
+          installing: reg.installing?.scriptURL ?? null,
+        };
+      }
+    } catch {
+      // getRegistration rejects in some hardened contexts: reported as no registration.
+    }
+    const stats = await core.refreshStats();
+    const authenticated = await core.checkAuthenticated();
+    let thumbnail = null;
+    if (mxc !== undefined) thumbnail = await loadThumbnail(this, mxc, timeoutMs);
+    const report = {
+      packageVersion: PACKAGE_VERSION,
+      mode: core.mode,
+      api: core.api,
+      secureContext: globalThis.isSecureContext === true,
+      serviceWorkerApi: Boolean(container),
+      controlled: controller !== null,
+      controllerScript: controller?.scriptURL ?? null,
+      registration,
+      fallbackReason: this.fallbackReason,
+      fallbackDetail: this.fallbackDetail,
+      worker: stats.worker ?? null,
+      authenticated: {
+        ok: authenticated.ok === true,
+        api: authenticated.api ?? null,
+        code: authenticated.code ?? null,
+        message: authenticated.error ? String(authenticated.error.message ?? authenticated.error) : null,
+      },
+      thumbnail,
+      checks: [],
+    };
+    report.checks = diagnoseChecks(report);
+    return report;
+  }
+
   removeEventListener(type, listener) {
     const core = AuthMedia.#of(this);
     checkListener(type, listener);
     core.removeEventListener(type, listener);
   }
+}
+
+/** The package version (kept equal to package.json's by tests/e2e/diagnose.test.mjs). */
+export const PACKAGE_VERSION = '0.1.0';
+
+/** `diagnose({mxc})`'s thumbnail: shown in the current mode within `timeoutMs`? */
+async function loadThumbnail(media, mxc, timeoutMs) {
+  const mode = media.mode;
+  let url;
+  try {
+    url = await media.src(mxc, { thumbnail: { width: 32, height: 32, method: 'crop' } });
+  } catch (e) {
+    return { ok: false, mode, width: 0, height: 0, code: e?.code ?? 'internal', message: String(e?.message ?? e) };
+  }
+  const img = new Image();
+  const outcome = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    img.onload = () => {
+      clearTimeout(timer);
+      resolve('load');
+    };
+    img.onerror = () => {
+      clearTimeout(timer);
+      resolve('error');
+    };
+    img.src = url;
+  });
+  const ok = outcome === 'load' && img.naturalWidth > 0;
+  return {
+    ok,
+    mode,
+    width: img.naturalWidth,
+    height: img.naturalHeight,
+    code: ok ? null : outcome === 'timeout' ? 'timeout' : 'load_failed',
+    message: ok ? null : `the thumbnail ${outcome === 'timeout' ? `did not load within ${timeoutMs} ms` : 'failed to load'}`,
+  };
+}
+
+/** The verdicts of a diagnose report: one row per question, each with what to do. */
+function diagnoseChecks(r) {
+  const rows = [];
+  const add = (name, verdict, detail, advice) => rows.push({ name, verdict, detail, advice: advice ?? null });
+  if (r.mode === 'worker') add('worker', 'ok', `a service worker controls this page (${r.controllerScript})`);
+  else if (r.fallbackReason === 'forced' || r.fallbackReason === 'no_worker_url') add('worker', 'ok', `the fallback, as configured (${r.fallbackReason})`);
+  else if (r.fallbackReason === 'uncontrolled') add('worker', 'warn', 'no worker controls this page yet (first load or a hard reload)', 'worker mode follows once the worker claims the page; nothing to fix unless it never does');
+  else add('worker', 'warn', `the blob fallback is in use (${r.fallbackReason}): ${r.fallbackDetail?.message ?? ''}`.trim(), 'media are fetched whole into blob: URLs; see fallbackDetail and the README troubleshooting table');
+  if (r.authenticated.ok) add('authenticated', 'ok', `an authenticated request from ${globalThis.location?.origin ?? 'this origin'} gets through (CORS preflight naming Authorization)`);
+  else add('authenticated', 'fail', `an authenticated request failed: ${r.authenticated.code} ${r.authenticated.message ?? ''}`.trim(), 'the homeserver (or its proxy) must answer CORS preflights for Authorization from this origin; run `authmedia probe <homeserver> --origin <this origin>`');
+  if (r.api === 'legacy') add('api', 'warn', 'the homeserver offers no authenticated media (legacy endpoints)', 'media go out without the token; upgrade the homeserver (spec v1.11)');
+  else add('api', 'ok', `authenticated media via the ${r.api} endpoints`);
+  if (r.thumbnail === null) add('thumbnail', 'skip', 'no mxc given', 'pass { mxc } to try a thumbnail in the current mode');
+  else if (r.thumbnail.ok) add('thumbnail', 'ok', `a ${r.thumbnail.width}×${r.thumbnail.height} thumbnail loaded in ${r.thumbnail.mode} mode`);
+  else add('thumbnail', 'fail', `the thumbnail did not load in ${r.thumbnail.mode} mode: ${r.thumbnail.code}`, r.thumbnail.message);
+  const workerVersion = r.worker?.version ?? null;
+  if (r.mode !== 'worker') add('versions', 'skip', `page ${r.packageVersion}; no worker in use`);
+  else if (workerVersion === null) add('versions', 'warn', `page ${r.packageVersion}; the worker does not report a version (a copy from an older release?)`, 'copy the worker files of this package version (or use the bundler plugin)');
+  else if (workerVersion !== r.packageVersion) add('versions', 'warn', `page ${r.packageVersion}, worker ${workerVersion}`, 'serve the worker files of the same package version');
+  else add('versions', 'ok', `page and worker ${r.packageVersion}`);
+  return rows;
 }
 
 /**

@@ -5,6 +5,9 @@
 //! bytes), 2 usage error (message and usage on stderr). An argument that is not UTF-8 is
 //! invalid input (`invalid_utf8`, exit 1), not a usage error: it is the value that is wrong.
 
+// The argument docs are the CLI's `--help` text (clap derive), read in a terminal: URLs there
+// stay plain text rather than rustdoc links.
+#![allow(rustdoc::bare_urls)]
 mod args;
 mod attachment;
 mod probe;

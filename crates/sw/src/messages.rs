@@ -40,6 +40,7 @@ pub(crate) fn stats_object(state: &State) -> JsValue {
         ("wasmMemoryBytes", memory.into()),
         ("decryptedWebCrypto", stats.decrypted_webcrypto.into()),
         ("decryptedWasm", stats.decrypted_wasm.into()),
+        ("version", env!("CARGO_PKG_VERSION").into()),
     ])
 }
 

@@ -539,6 +539,34 @@ impl AuthMedia {
         })
     }
 
+    /// `diagnose()`'s question "does an authenticated request from this page's origin get
+    /// through?": one `GET /_matrix/client/versions` with the token, through the gate (so a CORS
+    /// preflight naming `Authorization` from this origin). Resolves `{ok: true, api}` or
+    /// `{ok: false, code, message}`; never rejects.
+    #[wasm_bindgen(js_name = checkAuthenticated)]
+    pub fn check_authenticated(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let out = object();
+            match inner.negotiate().await {
+                Ok(api) => {
+                    set(&out, "ok", &JsValue::TRUE);
+                    set(&out, "api", &JsValue::from_str(api.as_str()));
+                }
+                Err(e) => {
+                    set(&out, "ok", &JsValue::FALSE);
+                    set(
+                        &out,
+                        "code",
+                        &crate::error::code_of(&e).map_or(JsValue::NULL, |c| JsValue::from_str(&c)),
+                    );
+                    set(&out, "error", &e);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Downloads `mxc` and saves it as `filename` (works in both modes).
     #[wasm_bindgen(js_name = download)]
     pub fn download(&self, mxc: String, filename: Option<String>) -> Promise {
