@@ -102,12 +102,19 @@
 
   function compile() {
     if (!compiled) {
-      compiled = fetch(wasmUrl, { credentials: 'same-origin' })
-        .then((response) => {
-          if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
-          return response.arrayBuffer();
-        })
-        .then((bytes) => WebAssembly.compile(bytes));
+      compiled = fetch(wasmUrl, { credentials: 'same-origin' }).then((response) => {
+        if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
+        // Compiled while it downloads where the engine can (served as application/wasm);
+        // otherwise (another MIME type, no compileStreaming) from the whole bytes.
+        const type = (response.headers.get('content-type') || '').split(';')[0].trim();
+        if (typeof WebAssembly.compileStreaming === 'function' && type === 'application/wasm') {
+          const copy = response.clone();
+          return WebAssembly.compileStreaming(response).catch(() =>
+            copy.arrayBuffer().then((bytes) => WebAssembly.compile(bytes)),
+          );
+        }
+        return response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+      });
       compiled.catch(() => {
         compiled = null; // try again on the next request
       });
