@@ -529,12 +529,17 @@ fn logout_aborts_the_users_running_fetches_only() {
     let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
     worker.test_message("tab", &session_message(DEAD_HS));
     let shared = worker.shared();
-    let mine = start_flight(&shared, "@a:hs");
+    // Flights are keyed by the session's principal (never by the user id a tab claims).
+    let key = shared.borrow().sessions.session("tab").unwrap().key();
+    worker.test_message("other-tab", &session_message_of(DEAD_HS, "@b:hs", "other-token"));
+    let other_key = shared.borrow().sessions.session("other-tab").unwrap().key();
+    assert_ne!(key, other_key);
+    let mine = start_flight(&shared, &key);
     mine.join(None); // even a range request's download stops
-    let theirs = start_flight(&shared, "@b:hs");
+    let theirs = start_flight(&shared, &other_key);
     assert!(!mine.cancelled() && !theirs.cancelled());
     worker.test_message("tab", &js::object(&[("type", "authmedia:logout".into())]));
-    assert!(mine.cancelled(), "@a:hs logged out: its fetch is aborted");
+    assert!(mine.cancelled(), "the tab logged out: its session's fetch is aborted");
     assert!(!theirs.cancelled());
     mine.end();
     theirs.end();
