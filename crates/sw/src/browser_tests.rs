@@ -531,7 +531,10 @@ fn logout_aborts_the_users_running_fetches_only() {
     let shared = worker.shared();
     // Flights are keyed by the session's principal (never by the user id a tab claims).
     let key = shared.borrow().sessions.session("tab").unwrap().key();
-    worker.test_message("other-tab", &session_message_of(DEAD_HS, "@b:hs", "other-token"));
+    worker.test_message(
+        "other-tab",
+        &session_message_of(DEAD_HS, "@b:hs", "other-token"),
+    );
     let other_key = shared.borrow().sessions.session("other-tab").unwrap().key();
     assert_ne!(key, other_key);
     let mine = start_flight(&shared, &key);
@@ -539,7 +542,10 @@ fn logout_aborts_the_users_running_fetches_only() {
     let theirs = start_flight(&shared, &other_key);
     assert!(!mine.cancelled() && !theirs.cancelled());
     worker.test_message("tab", &js::object(&[("type", "authmedia:logout".into())]));
-    assert!(mine.cancelled(), "the tab logged out: its session's fetch is aborted");
+    assert!(
+        mine.cancelled(),
+        "the tab logged out: its session's fetch is aborted"
+    );
     assert!(!theirs.cancelled());
     mine.end();
     theirs.end();
