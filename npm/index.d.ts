@@ -63,6 +63,8 @@ export type FallbackReason =
   | 'worker_not_ready'
   /** The active worker did not answer the session message (not authmedia's, or messages not passed on). */
   | 'worker_silent'
+  /** The worker is another release's (an old copy of the worker files left on the site): `fallbackDetail` names both versions. */
+  | 'worker_outdated'
   /** The worker refused the session. */
   | 'worker_refused_session'
   /** No worker controls the page yet (first load, hard reload); worker mode follows. */
@@ -75,6 +77,12 @@ export interface FallbackDetail {
   message: string;
   /** The worker script URL tried (absolute). */
   url?: string;
+  /** `worker_outdated`: the worker's package version and protocol (absent: a worker from before the handshake). */
+  workerVersion?: string;
+  workerProtocol?: number;
+  /** `worker_outdated`: this page SDK's package version and protocol. */
+  pageVersion?: string;
+  pageProtocol?: number;
   /** The HTTP status the worker script was served with, when not 2xx. */
   status?: number;
   /** The worker script's `Content-Type`, when not JavaScript. */

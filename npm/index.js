@@ -390,6 +390,7 @@ const WARN_REASONS = new Set([
   'worker_not_ready',
   'worker_silent',
   'worker_refused_session',
+  'worker_outdated',
 ]);
 
 function fallbackWarningOption(options) {
@@ -463,6 +464,12 @@ function wordFallback(d) {
       break;
     case 'worker_silent':
       message = `the service worker ${url} did not answer the session message: workerUrl may name a worker without authmedia, or a combined worker does not pass messages to self.authmedia.handleMessage`;
+      break;
+    case 'worker_outdated':
+      message =
+        `the service worker ${url} is from another release of matrix-authmedia (worker: ${d.workerVersion ? `version ${d.workerVersion}, protocol ${d.workerProtocol}` : 'a version from before the protocol handshake'}; ` +
+        `this page: version ${d.pageVersion}, protocol ${d.pageProtocol}). The worker files are copied into the site, so an update ` +
+        `of the package leaves the old copy: ${COPY_HINT}, after every update of the package`;
       break;
     case 'worker_refused_session':
       message = `the service worker ${url} refused this page's session`;

@@ -12,7 +12,7 @@ use crate::util::{get, get_string, object, set, window};
 
 /// Every `fallbackReason` (the closed union `FallbackReason` of `index.d.ts` lists the same;
 /// `tests/e2e/deploy-mistakes.test.mjs` compares them).
-pub const FALLBACK_REASONS: [&str; 10] = [
+pub const FALLBACK_REASONS: [&str; 11] = [
     "forced",
     "no_worker_url",
     "insecure_context",
@@ -22,6 +22,7 @@ pub const FALLBACK_REASONS: [&str; 10] = [
     "worker_not_ready",
     "worker_silent",
     "worker_refused_session",
+    "worker_outdated",
     "uncontrolled",
 ];
 

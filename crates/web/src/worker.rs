@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use authmedia_core::WORKER_PROTOCOL;
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -89,6 +90,25 @@ pub async fn why(url: &str) -> &'static str {
         .unwrap_or("load_failed")
 }
 
+/// This package's version, sent with the session and named when the worker is another release's.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether a worker's answer (to `authmedia:session`) or question (`authmedia:need-session`)
+/// speaks this page's protocol. A worker from before the handshake sends no `protocol` at all.
+fn speaks_protocol(v: &JsValue) -> bool {
+    get(v, "protocol").as_f64() == Some(f64::from(WORKER_PROTOCOL))
+}
+
+/// The facts of `worker_outdated`: the worker's and the page's version and protocol.
+fn outdated(url: &str, answer: &JsValue) -> JsValue {
+    let d = facts("worker_outdated", Some(url));
+    set(&d, "workerVersion", &get(answer, "version"));
+    set(&d, "workerProtocol", &get(answer, "protocol"));
+    set(&d, "pageVersion", &JsValue::from_str(VERSION));
+    set(&d, "pageProtocol", &JsValue::from(WORKER_PROTOCOL));
+    d
+}
+
 /// `navigator.serviceWorker`, when this context has one.
 fn container() -> Result<ServiceWorkerContainer, String> {
     let w = window().map_err(|e| e.message)?;
@@ -121,6 +141,8 @@ impl Inner {
         set(&s, "userId", &JsValue::from_str(&self.user_id));
         set(&m, "session", &s);
         set(&m, "api", &JsValue::from_str(self.api.get().as_str()));
+        set(&m, "protocol", &JsValue::from(WORKER_PROTOCOL));
+        set(&m, "version", &JsValue::from_str(VERSION));
         m
     }
 
@@ -175,17 +197,24 @@ impl Inner {
                 if me.logged_out.get() {
                     return;
                 }
-                if ask(
+                let answer = ask(
                     &ctrl,
                     &me.session_message("authmedia:session"),
                     ANSWER_TIMEOUT_MS,
                 )
-                .await
-                .is_some()
-                {
-                    me.worker_ready.set(true);
-                    me.update_mode();
-                    let _ = done.call0(&JsValue::UNDEFINED);
+                .await;
+                match answer {
+                    Some(a) if speaks_protocol(&a) => {
+                        me.worker_ready.set(true);
+                        me.update_mode();
+                        let _ = done.call0(&JsValue::UNDEFINED);
+                    }
+                    // Another release's worker took control: it keeps no session, and the page
+                    // stays in the fallback (`worker_outdated` when it was the one found at init).
+                    Some(_) => {
+                        let _ = ask(&ctrl, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                    }
+                    None => {}
                 }
             });
         });
@@ -241,6 +270,12 @@ impl Inner {
         .await
         {
             None => return no_worker("worker_silent", why("worker_silent")),
+            Some(a) if !speaks_protocol(&a) => {
+                // Another release's worker (an old copy left on the site) holds the session now:
+                // take it back, it will not serve this page.
+                let _ = ask(&active, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                return no_worker("worker_outdated", outdated(&url, &a));
+            }
             Some(a) if get(&a, "ok").as_bool() != Some(true) => {
                 return no_worker("worker_refused_session", why("worker_refused_session"))
             }
@@ -297,7 +332,8 @@ impl Inner {
             let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
             match kind.as_str() {
                 "authmedia:need-session" => {
-                    let answer = if me.logged_out.get() {
+                    // A worker of another protocol (see `outdated`) learns no session.
+                    let answer = if me.logged_out.get() || !speaks_protocol(&data) {
                         let a = object();
                         set(&a, "session", &JsValue::NULL);
                         a
