@@ -233,6 +233,14 @@ export class AuthMedia {
     return AuthMedia.#of(this).logout();
   }
 
+  /**
+   * Detaches this instance: its mounted elements are unmounted, its listeners removed, its object
+   * URLs revoked; the worker keeps the tab's session for the other instances. Idempotent.
+   */
+  dispose() {
+    AuthMedia.#of(this).dispose();
+  }
+
   setForceFallback(force) {
     const core = AuthMedia.#of(this);
     if (typeof force !== 'boolean') throw invalid('setForceFallback needs true or false');
@@ -479,6 +487,11 @@ function wordFallback(d) {
       break;
     case 'forced':
       message = "the fallback is forced (fallback: 'force' or setForceFallback(true))";
+      break;
+    case 'session_ended':
+      message =
+        "another AuthMedia of this tab logged out, which ended the tab's session in the service worker; this one serves " +
+        'from the fallback with its own token until setAccessToken() hands the worker its session again';
       break;
     case 'uncontrolled':
       message = 'no service worker controls this page yet (first load, or a hard reload); worker mode follows once the worker claims it';
