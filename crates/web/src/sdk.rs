@@ -416,9 +416,15 @@ impl AuthMedia {
             opts,
         });
         crate::worker::hold(&inner);
-        let api = inner.negotiate().await?;
-        inner.api.set(api);
-        inner.start_worker().await?;
+        let started = async {
+            inner.api.set(inner.negotiate().await?);
+            inner.start_worker().await
+        };
+        if let Err(e) = started.await {
+            // Nobody gets this instance: its listeners and its place among the tab's holders go.
+            inner.detach();
+            return Err(e);
+        }
         inner.update_mode();
         crate::mount::retry_when_online(&inner);
         Ok(AuthMedia { inner })

@@ -8,7 +8,7 @@
 //! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use authmedia_core::WORKER_PROTOCOL;
 use js_sys::{Array, Promise};
@@ -114,27 +114,25 @@ thread_local! {
     /// The instances of this tab whose session the worker holds — the worker keeps one session
     /// per tab (client id), not per instance — in the order they handed it over. The last live
     /// one alone answers the worker's questions, so it never hears two tokens; a logout ends the
-    /// tab's session for all of them.
-    static HOLDERS: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
+    /// tab's session for all of them. Strong references: an instance lives until its `dispose()`
+    /// or `logout()` anyway (its browser listeners hold it), and a failed `init` detaches it.
+    static HOLDERS: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Records `inner` as the latest instance to hand the worker its session.
 pub fn hold(inner: &Rc<Inner>) {
     release(inner);
-    HOLDERS.with(|h| h.borrow_mut().push(Rc::downgrade(inner)));
+    HOLDERS.with(|h| h.borrow_mut().push(Rc::clone(inner)));
 }
 
-/// Forgets `inner` (and instances gone meanwhile).
+/// Forgets `inner`.
 pub fn release(inner: &Inner) {
-    HOLDERS.with(|h| {
-        h.borrow_mut()
-            .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), inner));
-    });
+    HOLDERS.with(|h| h.borrow_mut().retain(|i| !std::ptr::eq(&**i, inner)));
 }
 
 /// Whether the worker holds `inner`'s session.
 pub fn holds(inner: &Inner) -> bool {
-    HOLDERS.with(|h| h.borrow().iter().any(|w| std::ptr::eq(w.as_ptr(), inner)))
+    HOLDERS.with(|h| h.borrow().iter().any(|i| std::ptr::eq(&**i, inner)))
 }
 
 /// Whether another instance answers the worker's questions for this tab: the last live holder
@@ -144,8 +142,8 @@ fn other_answers(inner: &Inner) -> bool {
         h.borrow()
             .iter()
             .rev()
-            .find(|w| w.upgrade().is_some_and(|i| !i.logged_out.get()))
-            .is_some_and(|w| !std::ptr::eq(w.as_ptr(), inner))
+            .find(|i| !i.logged_out.get())
+            .is_some_and(|i| !std::ptr::eq(&**i, inner))
     })
 }
 
@@ -518,12 +516,7 @@ impl Inner {
     /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
     /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
     pub async fn logout(self: &Rc<Self>) {
-        let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| {
-            h.borrow_mut()
-                .drain(..)
-                .filter_map(|w| w.upgrade())
-                .collect()
-        });
+        let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
         self.detach();
         for w in self.workers() {
             let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
