@@ -65,6 +65,8 @@ test('React 19 StrictMode, two components with their own AuthMedia: worker mode,
     await page.evaluate((cfg) => window.startApp(cfg), { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, mxcs });
     // The first load: the worker registers and claims the page, then both galleries are in worker mode.
     await page.waitForFunction(() => ['left', 'right'].every((n) => document.getElementById(n)?.dataset.mode === 'worker'), null, { timeout: 30_000 });
+    // The first instance of each component is disposed when its init resolves (maybe after the second's).
+    await page.waitForFunction(() => window.lifecycle.length === 6, null, { timeout: 10_000 }).catch(() => {});
     const lifecycle = await page.evaluate(() => window.lifecycle.slice().sort());
     assert.deepEqual(lifecycle, ['left:disposed', 'left:init', 'left:init', 'right:disposed', 'right:init', 'right:init'], 'StrictMode: two inits per component, the first disposed');
     let imgs = await images(page);

@@ -257,7 +257,7 @@ fn absolute_src(el: &Element) -> Option<String> {
 /// Mounts `root`; the returned function unmounts it.
 pub fn mount(inner: &Rc<Inner>, root: Element) -> Result<Function, JsValue> {
     if inner.logged_out.get() {
-        return Err(WebError::new("logged_out", "this AuthMedia session has logged out").into());
+        return Err(crate::sdk::logged_out().into());
     }
     let root_id = inner.mounts.borrow_mut().next();
     let me = Rc::clone(inner);

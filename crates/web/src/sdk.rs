@@ -289,7 +289,7 @@ impl Inner {
 }
 
 /// The error of a call on a logged-out or disposed instance.
-fn logged_out() -> WebError {
+pub(crate) fn logged_out() -> WebError {
     WebError::new(
         "logged_out",
         "this AuthMedia has logged out or was disposed",
