@@ -527,7 +527,8 @@ impl Inner {
             release(&s);
             if !s.logged_out.get() {
                 s.worker_ready.set(false);
-                s.fall_back("session_ended", &facts("session_ended", None));
+                // No facts: `fallbackDetail` is `{reason}` (see `AuthMedia::fallback_detail`).
+                s.fall_back("session_ended", &JsValue::UNDEFINED);
                 s.update_mode();
                 crate::mount::reload_all(&s);
             }
