@@ -63,10 +63,17 @@ export type FallbackReason =
   | 'worker_not_ready'
   /** The active worker did not answer the session message (not authmedia's, or messages not passed on). */
   | 'worker_silent'
+  /** The worker is another release's (an old copy of the worker files left on the site): `fallbackDetail` names both versions. */
+  | 'worker_outdated'
   /** The worker refused the session. */
   | 'worker_refused_session'
   /** No worker controls the page yet (first load, hard reload); worker mode follows. */
-  | 'uncontrolled';
+  | 'uncontrolled'
+  /**
+   * Another `AuthMedia` of this tab logged out, which ended the tab's session in the worker: this
+   * one serves from the fallback with its own token; `setAccessToken()` hands the worker its session again.
+   */
+  | 'session_ended';
 
 /** The cause behind a `FallbackReason`, worded for whoever deploys the site. */
 export interface FallbackDetail {
@@ -75,6 +82,12 @@ export interface FallbackDetail {
   message: string;
   /** The worker script URL tried (absolute). */
   url?: string;
+  /** `worker_outdated`: the worker's package version and protocol (absent: a worker from before the handshake). */
+  workerVersion?: string;
+  workerProtocol?: number;
+  /** `worker_outdated`: this page SDK's package version and protocol. */
+  pageVersion?: string;
+  pageProtocol?: number;
   /** The HTTP status the worker script was served with, when not 2xx. */
   status?: number;
   /** The worker script's `Content-Type`, when not JavaScript. */
@@ -317,11 +330,25 @@ export class AuthMedia {
   retryFailed(): number;
   /**
    * Replaces the access token (in the worker too). Mounted elements that failed `unauthorized`
-   * (the old token was refused) load again once the worker has acknowledged the new one.
+   * (the old token was refused) load again once the worker has acknowledged the new one. After
+   * another instance's `logout()` ended the tab's session (`fallbackReason: 'session_ended'`), it
+   * hands the worker this instance's session again: worker mode, mounted elements reloaded.
    */
   setAccessToken(token: string): void;
-  /** Tells the worker to purge, revokes every object URL, clears mounted elements. */
+  /**
+   * Ends the session: tells the worker to purge, revokes every object URL, clears mounted
+   * elements. The worker keeps one session per tab, so this ends it for every `AuthMedia` of the
+   * tab: the others switch to the fallback (`modechange`, `fallbackReason: 'session_ended'`) and
+   * keep serving with their own token. To drop one instance only (a component unmounting, React
+   * StrictMode's cleanup), use `dispose()`.
+   */
   logout(): Promise<void>;
+  /**
+   * Detaches this instance without ending the session: its mounted elements are unmounted
+   * (`src` removed), its listeners removed, its object URLs revoked, its fallback fetches aborted.
+   * The worker keeps the tab's session for the other instances. Later calls throw `logged_out`.
+   */
+  dispose(): void;
   /** Forces the blob fallback on, or back to automatic; emits 'modechange'. */
   setForceFallback(force: boolean): void;
   stats(): AuthMediaStats;

@@ -298,6 +298,14 @@ export class AuthMedia {
     return AuthMedia.#of(this).logout();
   }
 
+  /**
+   * Detaches this instance: its mounted elements are unmounted, its listeners removed, its object
+   * URLs revoked; the worker keeps the tab's session for the other instances. Idempotent.
+   */
+  dispose() {
+    AuthMedia.#of(this).dispose();
+  }
+
   setForceFallback(force) {
     const core = AuthMedia.#of(this);
     if (typeof force !== 'boolean') throw invalid('setForceFallback needs true or false');
@@ -575,6 +583,7 @@ const WARN_REASONS = new Set([
   'worker_not_ready',
   'worker_silent',
   'worker_refused_session',
+  'worker_outdated',
 ]);
 
 function fallbackWarningOption(options) {
@@ -649,6 +658,12 @@ function wordFallback(d) {
     case 'worker_silent':
       message = `the service worker ${url} did not answer the session message: workerUrl may name a worker without authmedia, or a combined worker does not pass messages to self.authmedia.handleMessage`;
       break;
+    case 'worker_outdated':
+      message =
+        `the service worker ${url} is from another release of matrix-authmedia (worker: ${d.workerVersion ? `version ${d.workerVersion}, protocol ${d.workerProtocol}` : 'a version from before the protocol handshake'}; ` +
+        `this page: version ${d.pageVersion}, protocol ${d.pageProtocol}). The worker files are copied into the site, so an update ` +
+        `of the package leaves the old copy: ${COPY_HINT}, after every update of the package`;
+      break;
     case 'worker_refused_session':
       message = `the service worker ${url} refused this page's session`;
       break;
@@ -657,6 +672,11 @@ function wordFallback(d) {
       break;
     case 'forced':
       message = "the fallback is forced (fallback: 'force' or setForceFallback(true))";
+      break;
+    case 'session_ended':
+      message =
+        "another AuthMedia of this tab logged out, which ended the tab's session in the service worker; this one serves " +
+        'from the fallback with its own token until setAccessToken() hands the worker its session again';
       break;
     case 'uncontrolled':
       message = 'no service worker controls this page yet (first load, or a hard reload); worker mode follows once the worker claims it';

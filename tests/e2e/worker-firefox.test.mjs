@@ -20,6 +20,9 @@ import { startRecorder } from '../lib/recorder.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { waitUntil } from '../lib/procs.mjs';
 
+/** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
+const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../npm/package.json', import.meta.url), 'utf8')).version };
+
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');
 const PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
 
@@ -47,7 +50,7 @@ before(async () => {
     'return t.setSession(arguments[0]);',
     { homeserver: world.synapse.baseUrl, accessToken: alice.accessToken, userId: alice.userId },
   );
-  assert.deepEqual(answer, { ok: true });
+  assert.deepEqual(answer, SESSION_OK);
 });
 
 after(async () => {

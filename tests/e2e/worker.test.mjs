@@ -23,6 +23,9 @@ import { startRecorder } from '../lib/recorder.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers, cdp } from '../lib/browser.mjs';
 import { waitUntil } from '../lib/procs.mjs';
 
+/** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
+const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../npm/package.json', import.meta.url), 'utf8')).version };
+
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');
 const PAGES = path.join(REPO_ROOT, 'tests', 'pages', 'worker');
 
@@ -96,7 +99,7 @@ async function withBrowser(fn) {
 test('(a) <img> with v1 download and thumbnail URLs renders, sent with the tab\'s token', async () => {
   await withBrowser(async ({ page }) => {
     const alice = world.users.alice;
-    assert.deepEqual(await page.evaluate((s) => t.setSession(s), sessionOf(alice)), { ok: true });
+    assert.deepEqual(await page.evaluate((s) => t.setSession(s), sessionOf(alice)), SESSION_OK);
     const png = world.media.png800;
 
     const download = freshUrl(png);

@@ -38,7 +38,8 @@ export async function usage(root: HTMLElement, token: string): Promise<void> {
   media.addEventListener('error', (e) => console.log(e.detail.error.code));
   await media.download('mxc://example.org/abc', 'file.bin');
   await media.logout();
-  console.log(mode, api, url, named, n, restarted);
+  const disposed: void = media.dispose();
+  console.log(mode, api, url, named, n, restarted, disposed);
 
   const viaClient = await fromMatrixClient({
     getHomeserverUrl: () => 'https://matrix.example.org',
@@ -60,6 +61,13 @@ export async function deployment(): Promise<string> {
     const status: number | undefined = detail.status;
     const type: string | undefined = detail.contentType;
     console.log(detail.message, detail.url, status, type, detail.scope);
+    const versions: [string | undefined, number | undefined, string | undefined, number | undefined] = [
+      detail.workerVersion,
+      detail.workerProtocol,
+      detail.pageVersion,
+      detail.pageProtocol,
+    ];
+    console.log(versions);
   }
   const reason = media.fallbackReason;
   if (reason === null) return 'worker';
@@ -74,6 +82,8 @@ export async function deployment(): Promise<string> {
     case 'worker_silent':
     case 'worker_refused_session':
     case 'uncontrolled':
+    case 'worker_outdated':
+    case 'session_ended':
       return reason;
     default: {
       const never: never = reason;

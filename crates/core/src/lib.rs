@@ -52,3 +52,9 @@ pub use retry::{Decision, Failure, RetryPolicy};
 pub use safe_type::{safe_content_type, OCTET_STREAM};
 pub use thumbnail::{thumbnail_size, ThumbnailSizeError};
 pub use versions::{negotiate, NegotiationCache, Versions, VersionsError};
+
+/// The version of the page ↔ worker message protocol, sent both ways in the session handshake
+/// (`protocol`). A page and a worker that give different numbers cannot work together: the worker
+/// files are copied into each site by hand, so an update of the page SDK may meet an old copy.
+/// Raise it whenever a message or a reply changes in a way the other side depends on.
+pub const WORKER_PROTOCOL: u32 = 1;

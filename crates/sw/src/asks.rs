@@ -2,7 +2,7 @@
 //! (`authmedia:need-session`), a fresh token after a 401 (`authmedia:need-token`), and the
 //! worker's own `/versions` negotiation (through the gate, registered like a media flight).
 
-use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver};
+use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -130,7 +130,11 @@ async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
             let busy = || session_waiters(&shared, &client_id, 0) >= BUSY_SESSION_WAITERS;
             let answer = tab::ask_while(
                 &client_id,
-                &tab::message("authmedia:need-session", &[]),
+                // With the protocol: a page answers only a worker it can work with.
+                &tab::message(
+                    "authmedia:need-session",
+                    &[("protocol", &WORKER_PROTOCOL.into())],
+                ),
                 timeout,
                 &busy,
             )

@@ -1,6 +1,7 @@
 //! Page → worker messages (`authmedia:session`, `token`, `logout`, `why`, `encrypted`, `stats`,
 //! `claim`) and their replies.
 
+use authmedia_core::WORKER_PROTOCOL;
 use js_sys::{ArrayBuffer, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -88,20 +89,27 @@ pub(crate) fn client_message(
     client_id: &str,
 ) -> JsValue {
     match kind {
-        "authmedia:session" => match parse_session(data) {
-            Ok(Some((session, api))) => {
-                store_session(shared, client_id, session, api);
-                reply_ok(true, None)
-            }
-            Ok(None) => {
-                shared
-                    .borrow_mut()
-                    .sessions
-                    .set(client_id, ClientState::NoSession);
-                reply_ok(true, None)
-            }
-            Err(error) => reply_ok(false, Some(error)),
-        },
+        "authmedia:session" => {
+            let reply = match parse_session(data) {
+                Ok(Some((session, api))) => {
+                    store_session(shared, client_id, session, api);
+                    reply_ok(true, None)
+                }
+                Ok(None) => {
+                    shared
+                        .borrow_mut()
+                        .sessions
+                        .set(client_id, ClientState::NoSession);
+                    reply_ok(true, None)
+                }
+                Err(error) => reply_ok(false, Some(error)),
+            };
+            // The handshake: the page checks these and falls back from a worker it cannot work
+            // with (an old copy of the worker files left on the site after an update).
+            let _ = Reflect::set(&reply, &"protocol".into(), &WORKER_PROTOCOL.into());
+            let _ = Reflect::set(&reply, &"version".into(), &env!("CARGO_PKG_VERSION").into());
+            reply
+        }
         "authmedia:token" => {
             let token = Reflect::get(data, &"accessToken".into())
                 .ok()

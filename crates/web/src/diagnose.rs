@@ -12,7 +12,7 @@ use crate::util::{get, get_string, object, set, window};
 
 /// Every `fallbackReason` (the closed union `FallbackReason` of `index.d.ts` lists the same;
 /// `tests/e2e/deploy-mistakes.test.mjs` compares them).
-pub const FALLBACK_REASONS: [&str; 10] = [
+pub const FALLBACK_REASONS: [&str; 12] = [
     "forced",
     "no_worker_url",
     "insecure_context",
@@ -22,7 +22,9 @@ pub const FALLBACK_REASONS: [&str; 10] = [
     "worker_not_ready",
     "worker_silent",
     "worker_refused_session",
+    "worker_outdated",
     "uncontrolled",
+    "session_ended",
 ];
 
 /// The page's own URL (`location.href`).

@@ -253,20 +253,17 @@ impl Inner {
             let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() else {
                 return;
             };
+            // Only the instance that registered the id answers: several instances of a tab all
+            // hear the question, and the worker takes the first answer.
             let answer = me
                 .upgrade()
                 .filter(|me| !me.logged_out.get())
                 .and_then(|me| me.encrypted_message(&get_string(&data, "id")?));
-            let reply = answer.unwrap_or_else(|| {
-                let a = object();
-                set(&a, "file", &JsValue::NULL);
-                a
-            });
-            let _ = port.post_message(&reply);
+            if let Some(reply) = answer {
+                let _ = port.post_message(&reply);
+            }
         });
-        let _ =
-            target.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-        self.keep.borrow_mut().push(on_message);
+        self.on(&target, "message", on_message);
     }
 
     /// The fallback: an object URL of the verified plaintext, cached under the byte budget;

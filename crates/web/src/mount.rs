@@ -257,7 +257,7 @@ fn absolute_src(el: &Element) -> Option<String> {
 /// Mounts `root`; the returned function unmounts it.
 pub fn mount(inner: &Rc<Inner>, root: Element) -> Result<Function, JsValue> {
     if inner.logged_out.get() {
-        return Err(WebError::new("logged_out", "this AuthMedia session has logged out").into());
+        return Err(crate::sdk::logged_out().into());
     }
     let root_id = inner.mounts.borrow_mut().next();
     let me = Rc::clone(inner);
@@ -708,6 +708,16 @@ pub fn retry_failed(inner: &Rc<Inner>) -> u32 {
 /// Loads again every mounted element in `error` for one of `codes` (as [`retry_failed`] does);
 /// returns how many. `setAccessToken` uses it for `unauthorized` after a new token.
 pub fn reload_failed(inner: &Rc<Inner>, codes: &[&str]) -> u32 {
+    reload(inner, Some(codes))
+}
+
+/// Loads every mounted element again in the current mode (the mode changed under them).
+pub fn reload_all(inner: &Rc<Inner>) -> u32 {
+    reload(inner, None)
+}
+
+/// Loads again the mounted elements in `error` for one of `codes`, or all of them (`None`).
+fn reload(inner: &Rc<Inner>, codes: Option<&[&str]>) -> u32 {
     if inner.logged_out.get() {
         return 0;
     }
@@ -716,11 +726,12 @@ pub fn reload_failed(inner: &Rc<Inner>, codes: &[&str]) -> u32 {
         .borrow()
         .elems
         .iter()
-        .filter(|(_, r)| !r.loading && tag(&r.el) != "a")
-        .filter(|(_, r)| r.el.get_attribute("data-authmedia-state").as_deref() == Some("error"))
+        .filter(|(_, r)| codes.is_none() || !r.loading && tag(&r.el) != "a")
         .filter(|(_, r)| {
+            let Some(codes) = codes else { return true };
             let code = r.el.get_attribute("data-authmedia-error");
-            codes.contains(&code.as_deref().unwrap_or("network"))
+            r.el.get_attribute("data-authmedia-state").as_deref() == Some("error")
+                && codes.contains(&code.as_deref().unwrap_or("network"))
         })
         .map(|(id, r)| (*id, r.el.clone()))
         .collect();
@@ -743,11 +754,7 @@ pub fn retry_when_online(inner: &Rc<Inner>) {
             retry_failed(&me);
         }
     });
-    if w.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())
-        .is_ok()
-    {
-        inner.keep.borrow_mut().push(on_online);
-    }
+    inner.on(&w, "online", on_online);
 }
 
 /// Called by the fallback when `key`'s object URL was evicted (and revoked).

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use authmedia_core::{Api, CanonicalUrl, Homeserver, MediaRequest, Method, MxcUri, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::budget::BlobBudget;
@@ -104,9 +105,10 @@ pub struct Inner {
     pub worker_stats: RefCell<Option<JsValue>>,
     /// Mounted roots and their elements.
     pub mounts: RefCell<Mounts>,
-    /// Closures handed to the browser that must outlive this call.
-    pub keep: RefCell<Vec<JsClosure>>,
-    /// Set by logout.
+    /// Listeners this instance added to the browser (target, event type, closure): `dispose()`
+    /// and `logout()` remove them.
+    pub keep: RefCell<Vec<(web_sys::EventTarget, &'static str, JsClosure)>>,
+    /// Set by logout and dispose.
     pub logged_out: Cell<bool>,
     /// Encrypted attachments handed to `srcEncrypted` (keys, in memory only).
     pub encrypted: RefCell<crate::encrypted::Registry>,
@@ -124,10 +126,42 @@ pub struct Inner {
 impl Inner {
     /// The current token or a `logged_out` error.
     pub fn token(&self) -> Result<String, WebError> {
-        self.token
-            .borrow()
-            .clone()
-            .ok_or_else(|| WebError::new("logged_out", "this AuthMedia session has logged out"))
+        self.token.borrow().clone().ok_or_else(logged_out)
+    }
+
+    /// Listens for `kind` on `target` until this instance is detached.
+    pub fn on(&self, target: &web_sys::EventTarget, kind: &'static str, listener: JsClosure) {
+        if target
+            .add_event_listener_with_callback(kind, listener.as_ref().unchecked_ref())
+            .is_ok()
+        {
+            self.keep
+                .borrow_mut()
+                .push((target.clone(), kind, listener));
+        }
+    }
+
+    /// Ends this instance on the page (logout and dispose): no token, no fetch still queued, no
+    /// mounted element, no object URL, no listener left; the worker is not told here.
+    pub fn detach(&self) {
+        self.logged_out.set(true);
+        self.token.replace(None);
+        self.encrypted.borrow_mut().clear();
+        // Before anything is awaited: abort the fallback's fetches (queued ones included) and
+        // stop the mounted elements' loads.
+        self.session_abort.abort();
+        crate::mount::unmount_all(self);
+        for u in self.blobs.borrow_mut().clear() {
+            let _ = web_sys::Url::revoke_object_url(&u);
+        }
+        for u in self.download_urls.borrow_mut().drain(..) {
+            let _ = web_sys::Url::revoke_object_url(&u);
+        }
+        let keep = std::mem::take(&mut *self.keep.borrow_mut());
+        for (target, kind, l) in keep {
+            let _ = target.remove_event_listener_with_callback(kind, l.as_ref().unchecked_ref());
+        }
+        crate::worker::release(self);
     }
 
     /// The URL of `req` for `mxc` in the negotiated flavour.
@@ -254,6 +288,14 @@ impl Inner {
     }
 }
 
+/// The error of a call on a logged-out or disposed instance.
+pub(crate) fn logged_out() -> WebError {
+    WebError::new(
+        "logged_out",
+        "this AuthMedia has logged out or was disposed",
+    )
+}
+
 /// Parses the `src` options: `{ thumbnail?: {width, height, method?, animated?}, filename? }`.
 /// Wrong types are errors (not ignored): options and `thumbnail` must be objects, `filename`
 /// and `method` strings, `animated` a boolean; a getter that throws is an error too.
@@ -373,9 +415,16 @@ impl AuthMedia {
             download_urls: RefCell::new(Vec::new()),
             opts,
         });
-        let api = inner.negotiate().await?;
-        inner.api.set(api);
-        inner.start_worker().await?;
+        crate::worker::hold(&inner);
+        let started = async {
+            inner.api.set(inner.negotiate().await?);
+            inner.start_worker().await
+        };
+        if let Err(e) = started.await {
+            // Nobody gets this instance: its listeners and its place among the tab's holders go.
+            inner.detach();
+            return Err(e);
+        }
         inner.update_mode();
         crate::mount::retry_when_online(&inner);
         Ok(AuthMedia { inner })
@@ -488,13 +537,15 @@ impl AuthMedia {
     pub fn set_access_token(&self, token: String) -> Result<(), JsValue> {
         check_token(&token)?;
         if self.inner.logged_out.get() {
-            return Err(
-                WebError::new("logged_out", "this AuthMedia session has logged out").into(),
-            );
+            return Err(logged_out().into());
         }
         self.inner.token.replace(Some(token.clone()));
         let inner = Rc::clone(&self.inner);
         wasm_bindgen_futures::spawn_local(async move {
+            // After a sibling's logout ended the tab's session: hand the worker this one again.
+            if !crate::worker::holds(&inner) {
+                inner.resume().await;
+            }
             inner.send_token(&token).await;
             // Only while this token is still the current one.
             if inner.token.borrow().as_deref() == Some(token.as_str()) {
@@ -508,11 +559,18 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = logout)]
     pub fn logout(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        inner.encrypted.borrow_mut().clear();
         future_to_promise(async move {
             inner.logout().await;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Detaches this instance from the page — its elements unmounted, its listeners removed, its
+    /// object URLs revoked, its fetches aborted — without ending the session in the worker, which
+    /// other instances of this tab may use (a component unmounting, React StrictMode's cleanup).
+    #[wasm_bindgen(js_name = dispose)]
+    pub fn dispose(&self) {
+        self.inner.detach();
     }
 
     /// Forces the fallback on (`true`) or returns to automatic mode (`false`).

@@ -7,8 +7,10 @@
 //! while the page is not controlled (first load, hard reload). In the last case the page asks
 //! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use authmedia_core::WORKER_PROTOCOL;
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -89,6 +91,72 @@ pub async fn why(url: &str) -> &'static str {
         .unwrap_or("load_failed")
 }
 
+/// This package's version, sent with the session and named when the worker is another release's.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether a worker's answer (to `authmedia:session`) or question (`authmedia:need-session`)
+/// speaks this page's protocol. A worker from before the handshake sends no `protocol` at all.
+fn speaks_protocol(v: &JsValue) -> bool {
+    get(v, "protocol").as_f64() == Some(f64::from(WORKER_PROTOCOL))
+}
+
+/// The facts of `worker_outdated`: the worker's and the page's version and protocol.
+fn outdated(url: &str, answer: &JsValue) -> JsValue {
+    let d = facts("worker_outdated", Some(url));
+    set(&d, "workerVersion", &get(answer, "version"));
+    set(&d, "workerProtocol", &get(answer, "protocol"));
+    set(&d, "pageVersion", &JsValue::from_str(VERSION));
+    set(&d, "pageProtocol", &JsValue::from(WORKER_PROTOCOL));
+    d
+}
+
+thread_local! {
+    /// The instances of this tab whose session the worker holds — the worker keeps one session
+    /// per tab (client id), not per instance — in the order they handed it over. The last live
+    /// one alone answers the worker's questions, so it never hears two tokens; a logout ends the
+    /// tab's session for all of them. Strong references: an instance lives until its `dispose()`
+    /// or `logout()` anyway (its browser listeners hold it), and a failed `init` detaches it.
+    static HOLDERS: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records `inner` as the latest instance to hand the worker its session.
+pub fn hold(inner: &Rc<Inner>) {
+    release(inner);
+    HOLDERS.with(|h| h.borrow_mut().push(Rc::clone(inner)));
+}
+
+/// Forgets `inner`.
+pub fn release(inner: &Inner) {
+    HOLDERS.with(|h| h.borrow_mut().retain(|i| !std::ptr::eq(&**i, inner)));
+}
+
+/// Whether the worker holds `inner`'s session.
+pub fn holds(inner: &Inner) -> bool {
+    HOLDERS.with(|h| h.borrow().iter().any(|i| std::ptr::eq(&**i, inner)))
+}
+
+/// Whether another instance answers the worker's questions for this tab: the last live holder
+/// does. With no holder, every instance answers "none".
+fn other_answers(inner: &Inner) -> bool {
+    HOLDERS.with(|h| {
+        h.borrow()
+            .iter()
+            .rev()
+            .find(|i| !i.logged_out.get())
+            .is_some_and(|i| !std::ptr::eq(&**i, inner))
+    })
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ServiceWorkerContainer.startMessages()`: messages reach `addEventListener('message')`
+    /// listeners only once it is called (setting `onmessage` would start them, and overwrite the
+    /// host's handler).
+    type Messages;
+    #[wasm_bindgen(method, js_name = startMessages)]
+    fn start_messages(this: &Messages);
+}
+
 /// `navigator.serviceWorker`, when this context has one.
 fn container() -> Result<ServiceWorkerContainer, String> {
     let w = window().map_err(|e| e.message)?;
@@ -121,6 +189,8 @@ impl Inner {
         set(&s, "userId", &JsValue::from_str(&self.user_id));
         set(&m, "session", &s);
         set(&m, "api", &JsValue::from_str(self.api.get().as_str()));
+        set(&m, "protocol", &JsValue::from(WORKER_PROTOCOL));
+        set(&m, "version", &JsValue::from_str(VERSION));
         m
     }
 
@@ -172,28 +242,34 @@ impl Inner {
             spawn_local(async move {
                 let Ok(c) = container() else { return };
                 let Some(ctrl) = c.controller() else { return };
-                if me.logged_out.get() {
+                // An instance whose session a sibling's logout ended hands it over again only
+                // through `setAccessToken`.
+                if me.logged_out.get() || !holds(&me) {
                     return;
                 }
-                if ask(
+                let answer = ask(
                     &ctrl,
                     &me.session_message("authmedia:session"),
                     ANSWER_TIMEOUT_MS,
                 )
-                .await
-                .is_some()
-                {
-                    me.worker_ready.set(true);
-                    me.update_mode();
-                    let _ = done.call0(&JsValue::UNDEFINED);
+                .await;
+                match answer {
+                    Some(a) if speaks_protocol(&a) => {
+                        hold(&me);
+                        me.worker_ready.set(true);
+                        me.update_mode();
+                        let _ = done.call0(&JsValue::UNDEFINED);
+                    }
+                    // Another release's worker took control: it keeps no session, and the page
+                    // stays in the fallback (`worker_outdated` when it was the one found at init).
+                    Some(_) => {
+                        let _ = ask(&ctrl, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                    }
+                    None => {}
                 }
             });
         });
-        let _ = c.add_event_listener_with_callback(
-            "controllerchange",
-            on_change.as_ref().unchecked_ref(),
-        );
-        self.keep.borrow_mut().push(on_change);
+        self.on(&c, "controllerchange", on_change);
         let registered = JsFuture::from(c.register(&url)).await;
         match registered {
             Err(e) => {
@@ -241,10 +317,16 @@ impl Inner {
         .await
         {
             None => return no_worker("worker_silent", why("worker_silent")),
+            Some(a) if !speaks_protocol(&a) => {
+                // Another release's worker (an old copy left on the site) holds the session now:
+                // take it back, it will not serve this page.
+                let _ = ask(&active, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                return no_worker("worker_outdated", outdated(&url, &a));
+            }
             Some(a) if get(&a, "ok").as_bool() != Some(true) => {
                 return no_worker("worker_refused_session", why("worker_refused_session"))
             }
-            Some(_) => {}
+            Some(_) => hold(self),
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
@@ -296,8 +378,11 @@ impl Inner {
             let kind = get_string(&data, "type").unwrap_or_default();
             let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
             match kind.as_str() {
+                // Only the instance holding the tab's session answers (see `HOLDERS`).
+                _ if other_answers(&me) => {}
                 "authmedia:need-session" => {
-                    let answer = if me.logged_out.get() {
+                    // A worker of another protocol (see `outdated`) learns no session.
+                    let answer = if me.logged_out.get() || !holds(&me) || !speaks_protocol(&data) {
                         let a = object();
                         set(&a, "session", &JsValue::NULL);
                         a
@@ -311,7 +396,10 @@ impl Inner {
                 "authmedia:need-token" => {
                     let me = Rc::clone(&me);
                     spawn_local(async move {
-                        let token = if me.logged_out.get() || me.opts.on_token_refresh.is_none() {
+                        let token = if me.logged_out.get()
+                            || !holds(&me)
+                            || me.opts.on_token_refresh.is_none()
+                        {
                             None
                         } else {
                             me.refresh_token().await.ok()
@@ -338,8 +426,8 @@ impl Inner {
                 _ => {}
             }
         });
-        c.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        self.keep.borrow_mut().push(on_message);
+        self.on(c, "message", on_message);
+        c.unchecked_ref::<Messages>().start_messages();
     }
 
     /// The workers to tell about session changes: every worker of this SDK's registration that
@@ -425,22 +513,45 @@ impl Inner {
         }
     }
 
-    /// Logout: the worker purges, object URLs are revoked, elements are cleared.
+    /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
+    /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
     pub async fn logout(self: &Rc<Self>) {
-        self.logged_out.set(true);
-        self.token.replace(None);
-        // Before anything is awaited: abort the fallback's fetches (queued ones included) and
-        // stop the mounted elements' loads, then tell the workers.
-        self.session_abort.abort();
-        crate::mount::unmount_all(self);
-        for u in self.blobs.borrow_mut().clear() {
-            let _ = web_sys::Url::revoke_object_url(&u);
-        }
-        for u in self.download_urls.borrow_mut().drain(..) {
-            let _ = web_sys::Url::revoke_object_url(&u);
-        }
+        let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        self.detach();
         for w in self.workers() {
             let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+        }
+        for s in siblings {
+            // Also one whose init handed its session over meanwhile: that message may have
+            // reached the worker before the logout did.
+            release(&s);
+            if !s.logged_out.get() {
+                s.worker_ready.set(false);
+                // No facts: `fallbackDetail` is `{reason}` (see `AuthMedia::fallback_detail`).
+                s.fall_back("session_ended", &JsValue::UNDEFINED);
+                s.update_mode();
+                crate::mount::reload_all(&s);
+            }
+        }
+    }
+
+    /// After a sibling's logout: hands the worker this instance's session again (worker mode
+    /// when it controls the page and speaks this protocol).
+    pub async fn resume(self: &Rc<Self>) {
+        hold(self);
+        let Some(ctrl) = container().ok().and_then(|c| c.controller()) else {
+            return;
+        };
+        let answer = ask(
+            &ctrl,
+            &self.session_message("authmedia:session"),
+            ANSWER_TIMEOUT_MS,
+        )
+        .await;
+        if answer.is_some_and(|a| speaks_protocol(&a)) {
+            self.worker_ready.set(true);
+            self.update_mode();
+            crate::mount::reload_all(self);
         }
     }
 }

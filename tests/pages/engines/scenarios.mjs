@@ -31,6 +31,9 @@ import { startStaticServer } from '../../lib/static-server.mjs';
 import { startRecorder } from '../../lib/recorder.mjs';
 import { waitUntil } from '../../lib/procs.mjs';
 
+/** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
+const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../../npm/package.json', import.meta.url), 'utf8')).version };
+
 /**
  * The video every engine plays in both `crossorigin` forms: the first 8 s of the world's mp4 fixture
  * (H.264 854×480, stream copy, about 2.2 MB), uploaded by alice. WebKitGTK asks for the rest of a
@@ -121,7 +124,7 @@ function sessionOf(world, user) {
 export async function openControlled({ engine, site }, session) {
   await engine.goto(site.url('/index.html'));
   assert.equal(await engine.run('return t.register()'), true);
-  if (session) assert.deepEqual(await engine.run('return t.setSession(args[0])', session), { ok: true });
+  if (session) assert.deepEqual(await engine.run('return t.setSession(args[0])', session), SESSION_OK);
 }
 
 export async function workerImages(ctx, crossOrigin) {
@@ -236,7 +239,7 @@ export async function noTokenElsewhere(ctx, crossOrigin) {
     const token = `secret-token-${engine.name}-${n}`;
     assert.deepEqual(
       await engine.run('return t.setSession(args[0])', { homeserver: recorder.origin, accessToken: token, userId: '@alice:authmedia.test' }),
-      { ok: true },
+      SESSION_OK,
     );
     const img = await engine.run('return e.image(args[0], args[1])', recorder.url(`/_matrix/client/v1/media/download/authmedia.test/redirected${n}`), crossOrigin);
     assert.equal(img.loaded, true, `${engine.name}: the redirected image loads`);
