@@ -46,7 +46,8 @@
   const wasmUrl = new URL(options.wasmUrl || 'authmedia_sw_bg.wasm', scope.location.href).href;
   const READY_TIMEOUT_MS = 15000;
 
-  // Route codes of AuthMediaWorker.route (crates/sw/src/worker.rs).
+  // Route codes of AuthMediaWorker.route: crates/js/src/protocol.rs (tests/e2e/protocol.test.mjs
+  // checks that these are the same).
   const ROUTE_OTHER = 0;
   const ROUTE_MEDIA = 1;
   const ROUTE_UNKNOWN = 2;

@@ -6,6 +6,7 @@
 //! `Retry-After` header, turned into a [`MatrixError`] whose [`ErrorKind`] tells the worker
 //! and page what to do.
 
+use crate::code::ClientCode;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -120,16 +121,16 @@ impl ErrorKind {
     /// and an element's `data-authmedia-error`, the same in worker mode and in the fallback:
     /// `unauthorized`, `not_found`, `too_large`, `rate_limited`, `not_yet_uploaded`,
     /// `unsupported`, `forbidden`, else `server_error`.
-    pub fn client_code(&self) -> &'static str {
+    pub fn client_code(&self) -> ClientCode {
         match self {
-            Self::MissingToken | Self::UnknownToken { .. } => "unauthorized",
-            Self::NotFound => "not_found",
-            Self::TooLarge => "too_large",
-            Self::LimitExceeded { .. } => "rate_limited",
-            Self::NotYetUploaded => "not_yet_uploaded",
-            Self::Unrecognized => "unsupported",
-            Self::Forbidden => "forbidden",
-            Self::Other => "server_error",
+            Self::MissingToken | Self::UnknownToken { .. } => ClientCode::Unauthorized,
+            Self::NotFound => ClientCode::NotFound,
+            Self::TooLarge => ClientCode::TooLarge,
+            Self::LimitExceeded { .. } => ClientCode::RateLimited,
+            Self::NotYetUploaded => ClientCode::NotYetUploaded,
+            Self::Unrecognized => ClientCode::Unsupported,
+            Self::Forbidden => ClientCode::Forbidden,
+            Self::Other => ClientCode::ServerError,
         }
     }
 }
@@ -340,7 +341,11 @@ mod tests {
                 ..ErrorBody::default()
             };
             let e = MatrixError::from_body(status, Some(body), None);
-            assert_eq!(e.kind().client_code(), want, "{status} {errcode:?}");
+            assert_eq!(
+                e.kind().client_code().as_str(),
+                want,
+                "{status} {errcode:?}"
+            );
         }
     }
 }

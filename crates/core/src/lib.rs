@@ -13,6 +13,7 @@
 //! | [`versions`] | [`negotiate`] a `/versions` body, [`NegotiationCache`] |
 //! | [`classify`](mod@classify) | [`classify()`] a request URL |
 //! | [`thumbnail`] | [`thumbnail_size`] |
+//! | [`code`] | [`ClientCode`]: the one list of failure codes the app sees |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
 //! | [`gate`] | what may carry the token: [`admit_request`], [`CanonicalUrl`], [`authorize`] |
 //! | [`lifecycle`] | [`Lifecycle`]: send → retry/refresh/fall back → deliver or fail, as a state machine |
@@ -23,6 +24,7 @@
 
 pub mod attachment;
 pub mod classify;
+pub mod code;
 pub mod endpoint;
 pub mod error;
 pub mod gate;
@@ -42,6 +44,7 @@ pub use attachment::{
     AttachmentSecrets, Decryptor, EncryptedFile, Verifier,
 };
 pub use classify::{classify, Classification, MediaMatch, Route};
+pub use code::{ClientCode, UnknownClientCode};
 pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};

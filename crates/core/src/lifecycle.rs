@@ -20,6 +20,7 @@
 //!   the total waiting beyond [`RetryPolicy::max_total_wait_ms`];
 //! - a stall is never retried.
 
+use crate::code::ClientCode;
 use crate::endpoint::Api;
 use crate::error::{ErrorKind, MatrixError};
 use crate::retry::{Decision, Failure, RetryPolicy};
@@ -68,12 +69,12 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// The client code the page shows: `network`, `timeout` or `cancelled`.
-    pub fn client_code(&self) -> &'static str {
+    /// The client code: `network`, `timeout` or `cancelled`.
+    pub fn client_code(&self) -> ClientCode {
         match self {
-            Self::Network { .. } => "network",
-            Self::TimedOut => "timeout",
-            Self::Cancelled => "cancelled",
+            Self::Network { .. } => ClientCode::Network,
+            Self::TimedOut => ClientCode::Timeout,
+            Self::Cancelled => ClientCode::Cancelled,
         }
     }
 }

@@ -494,3 +494,26 @@ fn lifecycle_vectors() {
         Ok(())
     });
 }
+
+/// The TypeScript union `AuthMediaErrorCode` of the npm package is exactly the page's client
+/// codes ([`ClientCode::PAGE`]): a code added on one side only fails here.
+#[test]
+fn the_typescript_error_codes_are_the_page_client_codes() {
+    const DTS: &str = include_str!("../../../npm/index.d.ts");
+    let start = DTS
+        .find("export type AuthMediaErrorCode =")
+        .expect("the union");
+    let end = start + DTS[start..].find(';').expect("the union's end");
+    let mut union: Vec<&str> = DTS[start..end]
+        .split('|')
+        .skip(1)
+        .map(|s| s.trim().trim_matches('\''))
+        .collect();
+    let mut page: Vec<&str> = authmedia_core::ClientCode::PAGE
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    union.sort_unstable();
+    page.sort_unstable();
+    assert_eq!(union, page);
+}

@@ -12,6 +12,7 @@
 //! | [`get`], [`get_string`], [`set`], [`object`], [`object_of`], [`deferred`] | small `Reflect` / `Promise` helpers |
 //! | [`versions`], [`error_body`] | `/versions` and Matrix error bodies (`JSON.parse` output) |
 //! | [`wire_from_js`], [`file_from_js`], [`wire_to_js`] | an `EncryptedFile` (spec v1.11) and back |
+//! | [`protocol`] | the page ↔ worker message types, route codes, error header |
 //! | [`webcrypto`] | attachments verified and decrypted by `crypto.subtle`, ciphertext kept in JS memory |
 //!
 //! No `web-sys`: only `js-sys` built-ins, so both the worker and the page can use it.
@@ -28,6 +29,7 @@
 
 mod body;
 mod encrypted;
+pub mod protocol;
 pub mod webcrypto;
 
 #[cfg(all(test, target_arch = "wasm32"))]

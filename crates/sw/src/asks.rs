@@ -3,6 +3,7 @@
 //! worker's own `/versions` negotiation (through the gate, registered like a media flight).
 
 use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
+use authmedia_js::protocol;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -132,7 +133,7 @@ async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
                 &client_id,
                 // With the protocol: a page answers only a worker it can work with.
                 &tab::message(
-                    "authmedia:need-session",
+                    protocol::NEED_SESSION,
                     &[("protocol", &WORKER_PROTOCOL.into())],
                 ),
                 timeout,
@@ -187,7 +188,7 @@ pub(crate) async fn refreshed_token(
             let (shared, client_id, user_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
             let question = tab::message(
-                "authmedia:need-token",
+                protocol::NEED_TOKEN,
                 &[("userId", &user_id.as_str().into())],
             );
             let answer = tab::ask(&client_id, &question, timeout).await;

@@ -24,6 +24,7 @@
 //! unknown id asks the requesting tab (`authmedia:need-encrypted {id}`, bounded wait), which answers
 //! with the file it still holds — so URLs already in the page keep working.
 
+use authmedia_js::protocol;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -305,7 +306,7 @@ async fn ask_tab(
                 let (shared, client_id, user_id, id) = owned;
                 let timeout = shared.borrow().config.ask_timeout_ms;
                 let question =
-                    tab::message("authmedia:need-encrypted", &[("id", &id.as_str().into())]);
+                    tab::message(protocol::NEED_ENCRYPTED, &[("id", &id.as_str().into())]);
                 let Some(answer) = tab::ask(&client_id, &question, timeout).await else {
                     return Ok(JsValue::UNDEFINED);
                 };
@@ -383,7 +384,7 @@ async fn download(
         let error = upstream::read_error(shared, &response, &controller).await;
         if response.status() == 401 {
             let note = tab::message(
-                "authmedia:unauthorized",
+                protocol::UNAUTHORIZED,
                 &[
                     ("userId", &session.user_id.as_str().into()),
                     ("errcode", &error.errcode.clone().unwrap_or_default().into()),
@@ -394,7 +395,7 @@ async fn download(
         return Err(Failure::new(
             response.status(),
             error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
-            error.kind().client_code(),
+            error.kind().client_code().as_str(),
             format!(
                 "authmedia service worker: downloading the encrypted attachment failed: {error}"
             ),

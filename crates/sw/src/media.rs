@@ -3,6 +3,7 @@
 //! request lifecycle (`upstream::run`); every answer is delivered only to a tab that still holds
 //! the session it was fetched for.
 
+use authmedia_js::protocol;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,7 @@ fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
     MatrixError::from_body(status, parsed, None)
         .kind()
         .client_code()
+        .as_str()
 }
 
 pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
@@ -324,7 +326,7 @@ impl Fetch<'_> {
                 .errcode
                 .unwrap_or_default();
             let note = tab::message(
-                "authmedia:unauthorized",
+                protocol::UNAUTHORIZED,
                 &[
                     ("userId", &session.user_id.as_str().into()),
                     ("errcode", &errcode.into()),

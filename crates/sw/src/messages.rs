@@ -2,6 +2,7 @@
 //! `claim`) and their replies.
 
 use authmedia_core::WORKER_PROTOCOL;
+use authmedia_js::protocol;
 use js_sys::{ArrayBuffer, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -64,8 +65,8 @@ pub(crate) async fn on_message(
         .and_then(|t| t.as_string())
         .unwrap_or_default();
     match kind.as_str() {
-        "authmedia:stats" => stats_object(&shared.borrow()),
-        "authmedia:claim" => match JsFuture::from(net::scope().clients().claim()).await {
+        protocol::STATS => stats_object(&shared.borrow()),
+        protocol::CLAIM => match JsFuture::from(net::scope().clients().claim()).await {
             Ok(_) => reply_ok(true, None),
             Err(error) => reply_ok(false, Some(&net::describe(&error))),
         },
@@ -73,7 +74,7 @@ pub(crate) async fn on_message(
             let Some(client_id) = client_id else {
                 return reply_ok(false, Some("message without a client source"));
             };
-            if kind == "authmedia:encrypted" && shared.borrow().sessions.get(client_id).is_none() {
+            if kind == protocol::ENCRYPTED && shared.borrow().sessions.get(client_id).is_none() {
                 // A restarted worker: learn the tab's session first, as for a media request.
                 recover_session(shared, client_id).await;
             }
@@ -89,7 +90,7 @@ pub(crate) fn client_message(
     client_id: &str,
 ) -> JsValue {
     match kind {
-        "authmedia:session" => {
+        protocol::SESSION => {
             let reply = match parse_session(data) {
                 Ok(Some((session, api))) => {
                     store_session(shared, client_id, session, api);
@@ -110,7 +111,7 @@ pub(crate) fn client_message(
             let _ = Reflect::set(&reply, &"version".into(), &env!("CARGO_PKG_VERSION").into());
             reply
         }
-        "authmedia:token" => {
+        protocol::TOKEN => {
             let token = Reflect::get(data, &"accessToken".into())
                 .ok()
                 .and_then(|t| t.as_string());
@@ -119,7 +120,7 @@ pub(crate) fn client_message(
                 .is_some_and(|t| shared.borrow_mut().sessions.set_token(client_id, &t));
             reply_ok(ok, (!ok).then_some("no session or no accessToken"))
         }
-        "authmedia:logout" => {
+        protocol::LOGOUT => {
             let ended = {
                 let mut state = shared.borrow_mut();
                 let ended = match state.sessions.remove(client_id) {
@@ -136,7 +137,7 @@ pub(crate) fn client_message(
             }
             reply_ok(true, None)
         }
-        "authmedia:why" => {
+        protocol::WHY => {
             // Only the asking tab's user's failures: another account's tab learns nothing.
             let state = shared.borrow();
             let code = js::string(data, "url").and_then(|url| {
@@ -151,7 +152,7 @@ pub(crate) fn client_message(
             );
             reply
         }
-        "authmedia:encrypted" => match crate::encrypted::register(shared, data, client_id) {
+        protocol::ENCRYPTED => match crate::encrypted::register(shared, data, client_id) {
             Ok(url) => {
                 let reply = reply_ok(true, None);
                 let _ = Reflect::set(&reply, &"url".into(), &url.into());

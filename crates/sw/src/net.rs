@@ -183,7 +183,7 @@ pub(crate) fn from_body(
 /// The response header that carries the client code of an error answer of the worker (its own
 /// `authmedia_code`, or the one it derived from the homeserver's error): what
 /// [`crate::failures`] notes for the tab's `authmedia:why`.
-pub(crate) const CODE_HEADER: &str = "authmedia-code";
+pub(crate) use authmedia_js::protocol::CODE_HEADER;
 
 /// A Matrix-style JSON error answer the page can read: `{errcode, error, authmedia_code}`, where
 /// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…), also

@@ -33,14 +33,9 @@ pub use crate::state::{
     MIN_FETCH_TIMEOUT_MS,
 };
 
-/// [`AuthMediaWorker::route`]: not ours, leave it to the network.
-pub const ROUTE_OTHER: u8 = 0;
-/// [`AuthMediaWorker::route`]: media of this client's homeserver, take it.
-pub const ROUTE_MEDIA: u8 = 1;
-/// [`AuthMediaWorker::route`]: nothing known about this client (new tab, restarted worker).
-pub const ROUTE_UNKNOWN: u8 = 2;
-/// [`AuthMediaWorker::route`]: this client has no session; media-looking requests pass through.
-pub const ROUTE_NO_SESSION: u8 = 3;
+/// The route codes of [`AuthMediaWorker::route`], shared with the entry script through the
+/// protocol module (`authmedia_js::protocol`).
+pub use authmedia_js::protocol::{ROUTE_MEDIA, ROUTE_NO_SESSION, ROUTE_OTHER, ROUTE_UNKNOWN};
 
 /// The service worker's state: sessions per client, negotiation cache, media store, counters.
 #[wasm_bindgen(js_name = AuthMediaWorker)]
@@ -209,7 +204,7 @@ fn note_answer(shared: &Shared, client_id: &str, url: &str, response: &Response)
         .flatten()
         .unwrap_or_else(|| {
             let kind = MatrixError::from_body(status, None, None).kind();
-            kind.client_code().to_owned()
+            kind.client_code().as_str().to_owned()
         });
     if code != "cancelled" {
         state.failures.record(&user_id, url, &code);

@@ -18,6 +18,7 @@
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
+use authmedia_js::protocol;
 use std::rc::Rc;
 
 use authmedia_core::{AttachmentDecryptor, AttachmentError, EncryptedFile, MediaRequest};
@@ -198,7 +199,7 @@ impl Inner {
         let reg = self.encrypted.borrow();
         let e = reg.by_id(id)?;
         let m = object();
-        set(&m, "type", &JsValue::from_str("authmedia:encrypted"));
+        set(&m, "type", &JsValue::from_str(protocol::ENCRYPTED));
         set(&m, "id", &JsValue::from_str(&e.id));
         set(&m, "file", &e.js);
         set(
@@ -239,7 +240,7 @@ impl Inner {
                 return;
             };
             let data = ev.data();
-            if get_string(&data, "type").as_deref() != Some("authmedia:need-encrypted") {
+            if get_string(&data, "type").as_deref() != Some(protocol::NEED_ENCRYPTED) {
                 return;
             }
             // Keys go to this SDK's own worker only (see `is_our_worker`).

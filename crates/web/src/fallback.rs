@@ -109,7 +109,7 @@ impl Drop for Deadline {
 /// Maps a Matrix error to the SDK's error.
 pub fn matrix_to_web(e: &MatrixError) -> WebError {
     let kind = e.kind();
-    let mut w = WebError::new(kind.client_code(), e.to_string()).with_reason(kind.code());
+    let mut w = WebError::new(kind.client_code().as_str(), e.to_string()).with_reason(kind.code());
     w.status = Some(e.status);
     w.errcode = e.errcode.clone();
     w
@@ -275,7 +275,10 @@ impl Inner {
                     return Err(e);
                 }
                 Action::Fail(ending) => {
-                    return Err(WebError::new(ending.client_code(), "the request ended"))
+                    return Err(WebError::new(
+                        ending.client_code().as_str(),
+                        "the request ended",
+                    ))
                 }
                 Action::Idle => {
                     return Err(WebError::new(

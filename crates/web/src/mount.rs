@@ -37,12 +37,12 @@
 //! = code) | `too-large` (video over the budget; use `download()`) | `evicted` | `idle`.
 //!
 //! `retryFailed()` (also run on the window's `online` event) loads again every element in
-//! `error` for a reason that may pass (see [`RETRYABLE`]), without a page reload.
+//! `error` for a reason that may pass (`ClientCode::is_retryable`), without a page reload.
 
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use authmedia_core::{thumbnail_size, EncryptedFile, MediaRequest, Method, MxcUri};
+use authmedia_core::{thumbnail_size, ClientCode, EncryptedFile, MediaRequest, Method, MxcUri};
 use authmedia_js::file_from_js;
 use js_sys::{Array, Function, Map};
 use wasm_bindgen::prelude::*;
@@ -70,20 +70,6 @@ const WATCHED: [&str; 8] = [
     "data-method",
     "data-animated",
     "data-filename",
-];
-
-/// Error codes `retryFailed()` loads again: failures that may pass (network, server, rate
-/// limit, stall, not yet uploaded; `load_failed`: a worker-mode element whose worker could not
-/// say why). Not
-/// `logged_out`, `invalid_mxc`, `invalid_argument`, `over_budget`, `not_found`, `forbidden`,
-/// `unauthorized`, `too_large`, `unsupported`, `hash_mismatch`: trying again changes nothing.
-pub const RETRYABLE: [&str; 6] = [
-    "network",
-    "load_failed",
-    "timeout",
-    "rate_limited",
-    "server_error",
-    "not_yet_uploaded",
 ];
 
 type Listener = Closure<dyn FnMut(JsValue)>;
@@ -696,19 +682,21 @@ fn hydrate(inner: &Rc<Inner>, id: u32) {
     });
 }
 
-/// Loads again every mounted element in `error` for a [`RETRYABLE`] reason; returns how many.
+/// Loads again every mounted element in `error` for a reason that may pass
+/// (`ClientCode::is_retryable`: network, timeout, rate limited, server error, not yet uploaded,
+/// unknown); returns how many.
 ///
 /// Worker mode: the element's `src` is removed and set again (the worker answers errors with
 /// `Cache-Control: no-store`, so the browser sends the request again). Fallback: a new fetch,
 /// when the element is in view (an element out of view goes back to `idle` and loads when seen).
 pub fn retry_failed(inner: &Rc<Inner>) -> u32 {
-    reload_failed(inner, &RETRYABLE)
+    reload(inner, Some(&|code| code.is_retryable()))
 }
 
 /// Loads again every mounted element in `error` for one of `codes` (as [`retry_failed`] does);
 /// returns how many. `setAccessToken` uses it for `unauthorized` after a new token.
-pub fn reload_failed(inner: &Rc<Inner>, codes: &[&str]) -> u32 {
-    reload(inner, Some(codes))
+pub fn reload_failed(inner: &Rc<Inner>, codes: &[ClientCode]) -> u32 {
+    reload(inner, Some(&|code| codes.contains(&code)))
 }
 
 /// Loads every mounted element again in the current mode (the mode changed under them).
@@ -716,8 +704,9 @@ pub fn reload_all(inner: &Rc<Inner>) -> u32 {
     reload(inner, None)
 }
 
-/// Loads again the mounted elements in `error` for one of `codes`, or all of them (`None`).
-fn reload(inner: &Rc<Inner>, codes: Option<&[&str]>) -> u32 {
+/// Loads again the mounted elements in `error` whose code `wanted` accepts (an element without
+/// a known code counts as `network`), or all of them (`None`).
+fn reload(inner: &Rc<Inner>, wanted: Option<&dyn Fn(ClientCode) -> bool>) -> u32 {
     if inner.logged_out.get() {
         return 0;
     }
@@ -726,12 +715,14 @@ fn reload(inner: &Rc<Inner>, codes: Option<&[&str]>) -> u32 {
         .borrow()
         .elems
         .iter()
-        .filter(|(_, r)| codes.is_none() || !r.loading && tag(&r.el) != "a")
+        .filter(|(_, r)| wanted.is_none() || !r.loading && tag(&r.el) != "a")
         .filter(|(_, r)| {
-            let Some(codes) = codes else { return true };
-            let code = r.el.get_attribute("data-authmedia-error");
-            r.el.get_attribute("data-authmedia-state").as_deref() == Some("error")
-                && codes.contains(&code.as_deref().unwrap_or("network"))
+            let Some(wanted) = wanted else { return true };
+            let code =
+                r.el.get_attribute("data-authmedia-error")
+                    .and_then(|c| c.parse::<ClientCode>().ok())
+                    .unwrap_or(ClientCode::Network);
+            r.el.get_attribute("data-authmedia-state").as_deref() == Some("error") && wanted(code)
         })
         .map(|(id, r)| (*id, r.el.clone()))
         .collect();

@@ -549,7 +549,7 @@ impl AuthMedia {
             inner.send_token(&token).await;
             // Only while this token is still the current one.
             if inner.token.borrow().as_deref() == Some(token.as_str()) {
-                crate::mount::reload_failed(&inner, &["unauthorized"]);
+                crate::mount::reload_failed(&inner, &[authmedia_core::ClientCode::Unauthorized]);
             }
         });
         Ok(())

@@ -7,10 +7,11 @@
 //! while the page is not controlled (first load, hard reload). In the last case the page asks
 //! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
 
+use authmedia_js::protocol;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::WORKER_PROTOCOL;
+use authmedia_core::{ClientCode, WORKER_PROTOCOL};
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -59,22 +60,6 @@ pub async fn ask(target: &ServiceWorker, msg: &JsValue, timeout_ms: i32) -> Opti
     out.and_then(Result::ok)
 }
 
-/// Codes of the worker's `authmedia:why` answers the page shows as they are (the fallback's
-/// codes for the same failures); any other answer is `load_failed`.
-const WHY_CODES: [&str; 11] = [
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "too_large",
-    "rate_limited",
-    "not_yet_uploaded",
-    "unsupported",
-    "server_error",
-    "network",
-    "timeout",
-    "hash_mismatch",
-];
-
 /// Worker mode: why the controlling worker's answer to `url` (absolute) failed, from its record
 /// of recent failures (`authmedia:why`, no request to the homeserver); `load_failed` when it
 /// does not know (restarted meanwhile, or the request never reached it) or does not answer.
@@ -82,13 +67,16 @@ pub async fn why(url: &str) -> &'static str {
     let Some(ctrl) = container().ok().and_then(|c| c.controller()) else {
         return "load_failed";
     };
-    let msg = message("authmedia:why");
+    let msg = message(protocol::WHY);
     set(&msg, "url", &JsValue::from_str(url));
     let code = ask(&ctrl, &msg, ANSWER_TIMEOUT_MS)
         .await
         .and_then(|a| get_string(&a, "code"));
-    code.and_then(|c| WHY_CODES.iter().find(|k| **k == c).copied())
-        .unwrap_or("load_failed")
+    // The worker's code as the page shows it (its own codes such as `cancelled` become
+    // `load_failed`, see `ClientCode::for_page`).
+    code.and_then(|c| c.parse::<ClientCode>().ok())
+        .map_or(ClientCode::LoadFailed, ClientCode::for_page)
+        .as_str()
 }
 
 /// This package's version, sent with the session and named when the worker is another release's.
@@ -249,7 +237,7 @@ impl Inner {
                 }
                 let answer = ask(
                     &ctrl,
-                    &me.session_message("authmedia:session"),
+                    &me.session_message(protocol::SESSION),
                     ANSWER_TIMEOUT_MS,
                 )
                 .await;
@@ -263,7 +251,7 @@ impl Inner {
                     // Another release's worker took control: it keeps no session, and the page
                     // stays in the fallback (`worker_outdated` when it was the one found at init).
                     Some(_) => {
-                        let _ = ask(&ctrl, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                        let _ = ask(&ctrl, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
                     }
                     None => {}
                 }
@@ -311,7 +299,7 @@ impl Inner {
         };
         match ask(
             &active,
-            &self.session_message("authmedia:session"),
+            &self.session_message(protocol::SESSION),
             ANSWER_TIMEOUT_MS,
         )
         .await
@@ -320,7 +308,7 @@ impl Inner {
             Some(a) if !speaks_protocol(&a) => {
                 // Another release's worker (an old copy left on the site) holds the session now:
                 // take it back, it will not serve this page.
-                let _ = ask(&active, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+                let _ = ask(&active, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
                 return no_worker("worker_outdated", outdated(&url, &a));
             }
             Some(a) if get(&a, "ok").as_bool() != Some(true) => {
@@ -332,7 +320,7 @@ impl Inner {
             if ctrl != active {
                 let _ = ask(
                     &ctrl,
-                    &self.session_message("authmedia:session"),
+                    &self.session_message(protocol::SESSION),
                     ANSWER_TIMEOUT_MS,
                 )
                 .await;
@@ -345,7 +333,7 @@ impl Inner {
             // Uncontrolled (first load before the claim, hard reload): serve from the fallback
             // now; the `controllerchange` listener switches to worker mode once claimed.
             if never {
-                let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
+                let _ = ask(&active, &message(protocol::CLAIM), ANSWER_TIMEOUT_MS).await;
                 if with_timeout(claimed, CLAIM_TIMEOUT_MS).await.is_none() {
                     return Err(WebError::new(
                         "no_worker",
@@ -355,7 +343,7 @@ impl Inner {
                 }
             } else {
                 spawn_local(async move {
-                    let _ = ask(&active, &message("authmedia:claim"), ANSWER_TIMEOUT_MS).await;
+                    let _ = ask(&active, &message(protocol::CLAIM), ANSWER_TIMEOUT_MS).await;
                 });
             }
         }
@@ -380,20 +368,20 @@ impl Inner {
             match kind.as_str() {
                 // Only the instance holding the tab's session answers (see `HOLDERS`).
                 _ if other_answers(&me) => {}
-                "authmedia:need-session" => {
+                protocol::NEED_SESSION => {
                     // A worker of another protocol (see `outdated`) learns no session.
                     let answer = if me.logged_out.get() || !holds(&me) || !speaks_protocol(&data) {
                         let a = object();
                         set(&a, "session", &JsValue::NULL);
                         a
                     } else {
-                        me.session_message("authmedia:session")
+                        me.session_message(protocol::SESSION)
                     };
                     if let Some(p) = port {
                         let _ = p.post_message(&answer);
                     }
                 }
-                "authmedia:need-token" => {
+                protocol::NEED_TOKEN => {
                     let me = Rc::clone(&me);
                     spawn_local(async move {
                         let token = if me.logged_out.get()
@@ -415,7 +403,7 @@ impl Inner {
                         }
                     });
                 }
-                "authmedia:unauthorized" => {
+                protocol::UNAUTHORIZED => {
                     let mut e = WebError::new(
                         "unauthorized",
                         "the homeserver rejected the access token (reported by the worker)",
@@ -480,7 +468,7 @@ impl Inner {
     /// Hands `token` to every worker and waits (bounded) for their acknowledgements.
     pub async fn send_token(&self, token: &str) {
         for w in self.workers() {
-            let m = message("authmedia:token");
+            let m = message(protocol::TOKEN);
             set(&m, "accessToken", &JsValue::from_str(token));
             let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
         }
@@ -489,7 +477,7 @@ impl Inner {
     /// Tells the worker about a new token (no-op without a worker), without waiting.
     pub fn post_token(&self, token: &str) {
         for w in self.workers() {
-            let m = message("authmedia:token");
+            let m = message(protocol::TOKEN);
             set(&m, "accessToken", &JsValue::from_str(token));
             spawn_local(async move {
                 let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
@@ -508,7 +496,7 @@ impl Inner {
         let Some(w) = self.workers().into_iter().next() else {
             return;
         };
-        if let Some(s) = ask(&w, &message("authmedia:stats"), ANSWER_TIMEOUT_MS).await {
+        if let Some(s) = ask(&w, &message(protocol::STATS), ANSWER_TIMEOUT_MS).await {
             self.worker_stats.replace(Some(s));
         }
     }
@@ -519,7 +507,7 @@ impl Inner {
         let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
         self.detach();
         for w in self.workers() {
-            let _ = ask(&w, &message("authmedia:logout"), ANSWER_TIMEOUT_MS).await;
+            let _ = ask(&w, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
         }
         for s in siblings {
             // Also one whose init handed its session over meanwhile: that message may have
@@ -544,7 +532,7 @@ impl Inner {
         };
         let answer = ask(
             &ctrl,
-            &self.session_message("authmedia:session"),
+            &self.session_message(protocol::SESSION),
             ANSWER_TIMEOUT_MS,
         )
         .await;
