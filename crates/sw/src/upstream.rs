@@ -131,9 +131,14 @@ pub(crate) async fn run(
     let mut last: Option<(Response, AbortController, Slot)> = None;
     let mut last_network = String::new();
     let mut gate_refused = false;
+    // A back-off happened since the last send: the next send is a retry.
+    let mut retrying = false;
     loop {
         match lc.poll(now()) {
             Action::Send { api, .. } => {
+                if std::mem::take(&mut retrying) {
+                    bump(&mut shared.borrow_mut().stats.retries);
+                }
                 // The slot of a previous attempt first: holding it while waiting for another
                 // could deadlock a full worker.
                 flight.slot.replace(None);
@@ -207,7 +212,9 @@ pub(crate) async fn run(
                         let _ = body.cancel();
                     }
                 }
-                bump(&mut shared.borrow_mut().stats.retries);
+                // A timer may fire a little early: the lifecycle then says `Wait` again for the
+                // rest of the same back-off, which is not another retry.
+                retrying = true;
                 sleep(until_ms.saturating_sub(now())).await;
             }
             Action::NeedToken { .. } => {
