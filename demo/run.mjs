@@ -6,7 +6,7 @@
  *                     [--data-dir DIR] [--ready-file PATH]
  *
  * Without --homeserver: starts the local Synapse kept in DIR (default `.local/demo-synapse/`, git-ignored).
- * The first run creates and seeds it with the test harness (tests/harness/env.mjs: users, a room and one
+ * The first run creates and seeds it with the shared homeserver helpers (support/world.mjs: users, a room and one
  * message per media kind, with one item uploaded before the media freeze) and records the seed in
  * DIR/demo-seed.json; later runs only start it again. With --homeserver no Synapse is started and the
  * page's form points at that server.
@@ -16,26 +16,27 @@
  * wasm beside it) and `/demo-config.json` (homeserver, prefilled credentials, room). When everything is
  * up it prints the URL and the credentials and, with --ready-file, writes that file (JSON: url,
  * homeserver, user, password, roomId, pid). Ctrl-C / SIGTERM stop the Synapse it started (process
- * group, see tests/lib/procs.mjs) and the server; the ready file is removed.
+ * group, see support/procs.mjs) and the server; the ready file is removed.
  */
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, mkdirSync, createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { startSynapse, REPO_ROOT } from '../tests/harness/synapse.mjs';
-import { startWorld } from '../tests/harness/env.mjs';
-import { ensureFixtures, readFixture } from '../tests/harness/fixtures.mjs';
-import * as mx from '../tests/harness/matrix.mjs';
-import { startStaticServer, mimeType } from '../tests/lib/static-server.mjs';
-import { freePort } from '../tests/lib/procs.mjs';
+import { startSynapse, REPO_ROOT } from '../support/synapse.mjs';
+import { startWorld } from '../support/world.mjs';
+import { ensureFixtures, readFixture } from '../support/fixtures.mjs';
+import * as mx from '../support/matrix.mjs';
+import { startStaticServer, mimeType } from '../support/static-server.mjs';
+import { freePort } from '../support/procs.mjs';
 
 const SEED_FILE = 'demo-seed.json';
 const SEED_VERSION = 1;
 const DEMO_DIR = path.join(REPO_ROOT, 'demo');
 const NPM_DIR = path.join(REPO_ROOT, 'npm');
-/** Where the worker files may be, first match wins (package copy, then the build output). */
-const WORKER_DIRS = [path.join(NPM_DIR, 'sw'), path.join(NPM_DIR, 'dist', 'sw'), path.join(REPO_ROOT, 'sw', 'dist')];
+/** The worker files as the npm package ships them (`matrix-authmedia/sw/*`): the demo uses the
+ * package like any client, never the build's intermediate output. */
+const WORKER_DIR = path.join(NPM_DIR, 'sw');
 const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm'];
 
 const USAGE = `usage: scripts/demo.sh [options]
@@ -253,7 +254,7 @@ function packageEntry() {
 }
 
 function findWorkerDir() {
-  return WORKER_DIRS.find((dir) => WORKER_FILES.every((f) => existsSync(path.join(dir, f)))) ?? null;
+  return WORKER_FILES.every((f) => existsSync(path.join(WORKER_DIR, f))) ? WORKER_DIR : null;
 }
 
 async function sendFile(req, res, file, extraHeaders = {}) {
@@ -279,7 +280,7 @@ async function main() {
   const entry = packageEntry();
   if (!entry) log('warning: npm/package.json not found or without an entry: run scripts/build.sh');
   const workerDir = findWorkerDir();
-  if (!workerDir) log('warning: worker files not built (sw/dist/authmedia-sw.js): the page will use the fallback');
+  if (!workerDir) log('warning: worker files not built (npm/sw/authmedia-sw.js; run scripts/build.sh): the page will use the fallback');
 
   if (opts.port !== 0 && !(await portIsFree(opts.port))) {
     fail(`port ${opts.port} on 127.0.0.1 is in use; choose another with --port`);
@@ -356,7 +357,7 @@ async function main() {
     if (opts.readyFile) rmSync(opts.readyFile, { force: true });
   };
   process.on('exit', shutdown);
-  // tests/lib/procs.mjs kills Synapse's process group on SIGINT/SIGTERM/SIGHUP once a child was
+  // support/procs.mjs kills Synapse's process group on SIGINT/SIGTERM/SIGHUP once a child was
   // spawned; without one (--homeserver) these handlers make the same signals exit cleanly too.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     if (process.listenerCount(sig) === 0) process.once(sig, () => process.exit(0));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's benchmark command (issue 6). Builds the wasm + npm package (scripts/build.sh; skip
 # with SKIP_BUILD=1), prints the wasm size budget, then runs bench/run.mjs under `nice`: a private
-# Synapse (tests/harness), headless Chromium via playwright-core, gallery / cold start / core speed
+# Synapse (support/synapse.mjs), headless Chromium via playwright-core, gallery / cold start / core speed
 # (native divan + in-page wasm vs matrix-js-sdk) / fallback memory / video seek. Prints Markdown
 # tables and writes bench/results/*.json + summary.md (git-ignored). Timings never fail anything;
 # it fails only if the build or a benchmark could not run at all.

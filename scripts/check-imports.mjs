@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * Fails on an import cycle between the modules of a crate: reads every `crate::<module>` path
- * (in `use` lines and in expressions) of each `crates/<crate>/src/*.rs` file and checks that the
+ * (in `use` lines and in expressions; `super::<module>` in files directly under `src`) of each `crates/<crate>/src/*.rs` file and checks that the
  * module graph is acyclic. Test-only modules (`browser_tests`, and `#[cfg(test)] mod tests` blocks,
  * which are cut off at their start) are leaves and are not counted. Also checks the crate layering:
  * the worker crate (`authmedia-sw`) and the page crate (`authmedia-web`) never depend on each
- * other.
+ * other, and `demo/` refers neither to `tests/` nor to the worker's build output `sw/dist`.
  *
  *   node scripts/check-imports.mjs            every crate under crates/
  *   node scripts/check-imports.mjs --print    also print each crate's module graph
@@ -28,10 +28,11 @@ const debt = new Set(
     .filter(Boolean),
 );
 
-/** Module name of a source file (`foo.rs` and `foo/mod.rs` → `foo`); `lib`/`main` are the root. */
-function moduleOf(file) {
-  const base = path.basename(file, '.rs');
-  return base === 'mod' ? path.basename(path.dirname(file)) : base;
+/** Top-level module of a source file under `src` (`foo.rs`, `foo/mod.rs` and `foo/bar.rs` → `foo`:
+ * a directory module's files all belong to it); `lib`/`main` are the root. */
+function moduleOf(src, file) {
+  const first = path.relative(src, file).split(path.sep)[0];
+  return first.endsWith('.rs') ? first.slice(0, -3) : first;
 }
 
 /** The source without its `#[cfg(test)]` tail (unit tests may reach anywhere through `super::*`). */
@@ -40,10 +41,12 @@ function withoutTests(src) {
   return at < 0 ? src : src.slice(0, at);
 }
 
-/** The crate-local modules a source text refers to (`crate::x`, `use crate::{x, y::z}`). */
-function referenced(src, modules) {
+/** The crate-local modules a source text refers to (`crate::x`, `use crate::{x, y::z}`; in a file
+ * directly under `src`, `super::` is the crate root, so `super::x` counts as `crate::x`). */
+function referenced(src, modules, topLevel) {
   const found = new Set();
-  const code = src.replace(/\/\/[^\n]*/g, '');
+  let code = src.replace(/\/\/[^\n]*/g, '');
+  if (topLevel) code = code.replace(/\bsuper::/g, 'crate::');
   for (const m of code.matchAll(/crate::([a-z_][a-z0-9_]*)/g)) found.add(m[1]);
   for (const m of code.matchAll(/use\s+crate::\{([^}]*)\}/g)) {
     for (const part of m[1].split(',')) {
@@ -91,12 +94,13 @@ function crateGraph(dir) {
     }
   };
   walk(dir);
-  const modules = new Set(files.map(moduleOf).filter((m) => !['lib', 'main'].includes(m)));
+  const modules = new Set(files.map((f) => moduleOf(dir, f)).filter((m) => !['lib', 'main'].includes(m)));
   const graph = new Map();
   for (const file of files) {
-    const from = moduleOf(file);
+    const from = moduleOf(dir, file);
     if (['lib', 'main', 'browser_tests'].includes(from) || from === 'tests') continue;
-    const refs = referenced(withoutTests(readFileSync(file, 'utf8')), modules).filter((m) => m !== from && m !== 'browser_tests');
+    const topLevel = path.dirname(file) === dir;
+    const refs = referenced(withoutTests(readFileSync(file, 'utf8')), modules, topLevel).filter((m) => m !== from && m !== 'browser_tests');
     // A directory module's files all belong to it.
     graph.set(from, [...new Set([...(graph.get(from) ?? []), ...refs])].sort());
   }
@@ -139,4 +143,21 @@ for (const [a, b] of [['sw', 'web'], ['web', 'sw']]) {
     failed = true;
   }
 }
+// The demo uses the package like any client: it never imports the tests or the build's worker
+// output (its server helpers live in support/, shared with the tests and the benchmarks).
+const demoDir = path.join(ROOT, 'demo');
+for (const name of existsSync(demoDir) ? readdirSync(demoDir).sort() : []) {
+  if (!/\.(m?js|html)$/.test(name)) continue;
+  const text = readFileSync(path.join(demoDir, name), 'utf8').replace(/^\s*(\/\/|\*).*$/gm, '');
+  for (const [pattern, what] of [
+    [/['"`](\.\.\/)+tests\//, 'the tests (tests/)'],
+    [/['"`][^'"`]*\bsw\/dist\b/, "the worker's build output (sw/dist)"],
+  ]) {
+    if (pattern.test(text)) {
+      console.error(`check-imports: demo/${name} refers to ${what}: the demo must use the npm package and support/`);
+      failed = true;
+    }
+  }
+}
+if (!failed) console.log('check-imports: demo/ uses neither tests/ nor sw/dist');
 process.exit(failed ? 1 : 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load figures (issue 8; RELIABILITY.md "Load"). Builds the service worker (scripts/build-sw.sh; skip
 # with SKIP_BUILD=1), then runs tests/load-report.mjs under `nice`: a private Synapse on loopback
-# (tests/harness), 200 distinct PNGs uploaded, headless Chromium with the drop-in worker, the fault
+# (support/synapse.mjs), 200 distinct PNGs uploaded, headless Chromium with the drop-in worker, the fault
 # proxy (tests/lib/fault-proxy.mjs, no faults) between worker and Synapse counting upstream requests,
 # and 1000 concurrent requests per phase (cold / warm / after a worker restart / 256 KiB store budget).
 # The same scenario is the CI check tests/e2e/load.test.mjs (node tests/run-e2e.mjs load), which

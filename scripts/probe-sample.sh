@@ -31,8 +31,8 @@ REPORT=$(AUTHMEDIA_PROBE_MODE="$MODE" AUTHMEDIA_BIN="$BIN" AUTHMEDIA_ORIGIN="$OR
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import path from "node:path";
-import { startSynapse, REPO_ROOT } from "./tests/harness/synapse.mjs";
-import { registerUser } from "./tests/harness/matrix.mjs";
+import { startSynapse, REPO_ROOT } from "./support/synapse.mjs";
+import { registerUser } from "./support/matrix.mjs";
 
 const dir = path.join(REPO_ROOT, ".local", `probe-sample-${process.pid}`);
 rmSync(dir, { recursive: true, force: true });

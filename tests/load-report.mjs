@@ -15,7 +15,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { loadWorld } from './harness/env.mjs';
+import { loadWorld } from '../support/world.mjs';
 import { startLoadRig, formatPhases, loadWorker } from './lib/load-scenario.mjs';
 
 const requests = Number(process.env.LOAD_REQUESTS ?? 1000);

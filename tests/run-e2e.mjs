@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * End-to-end runner: starts the shared test world (tests/harness/env.mjs) once, writes it to
+ * End-to-end runner: starts the shared test world (support/world.mjs) once, writes it to
  * tests/artifacts/world-<pid>.json (one file per run, so runs side by side in one checkout do not
  * read each other's Synapse; removed at the end), runs the e2e test files with `node --test --test-concurrency=1` and
  * AUTHMEDIA_WORLD=<that file>, forwards the exit code, and stops Synapse in every case.
@@ -16,8 +16,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorld } from './harness/env.mjs';
-import { spawnGroup } from './lib/procs.mjs';
+import { startWorld } from '../support/world.mjs';
+import { spawnGroup } from '../support/procs.mjs';
 
 const TESTS = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(TESTS);

@@ -17,8 +17,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../harness/synapse.mjs';
-import { spawnGroup, waitUntil, freePort } from '../lib/procs.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
+import { spawnGroup, waitUntil, freePort } from '../../support/procs.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'tests', 'artifacts');
@@ -325,7 +325,7 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
 });
 
 test('the demo points at another homeserver with --homeserver (no local Synapse)', { timeout: 5 * 60_000 }, async (t) => {
-  const { loadWorld } = await import('../harness/env.mjs');
+  const { loadWorld } = await import('../../support/world.mjs');
   const world = await loadWorld();
   const alice = world.users.alice;
   const port = await freePort();

@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, waitForPackage, hasWorker, REPO, NPM_DIR } from '../pages/page/site.mjs';

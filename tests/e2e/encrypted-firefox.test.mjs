@@ -13,8 +13,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
-import { readFixture } from '../harness/fixtures.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import { readFixture } from '../../support/fixtures.mjs';
 import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON, MOUNT_SETTLED, missingAndTampered, WHY_EXPECTED } from '../harness/encrypted.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';

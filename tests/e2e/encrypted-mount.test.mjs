@@ -15,8 +15,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
-import { readFixture } from '../harness/fixtures.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import { readFixture } from '../../support/fixtures.mjs';
 import { uploadEncrypted } from '../harness/encrypted.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, hasWorker, openInWorkerMode } from '../pages/page/site.mjs';

@@ -9,7 +9,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium } from '../lib/browser.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';

@@ -22,10 +22,10 @@ import { promisify } from 'node:util';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { loadWorld } from '../harness/env.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { freePort } from '../lib/procs.mjs';
+import { freePort } from '../../support/procs.mjs';
 import { REPO } from '../pages/page/site.mjs';
 
 const execFileP = promisify(execFile);

@@ -7,12 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { loadWorld } from '../harness/env.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { startFaultProxy } from '../lib/fault-proxy.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { freePort } from '../lib/procs.mjs';
+import { freePort } from '../../support/procs.mjs';
 
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 

@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, hasWorker, REPO } from '../pages/page/site.mjs';
 

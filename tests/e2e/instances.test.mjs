@@ -14,7 +14,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
 

@@ -24,8 +24,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
-import { REPO_ROOT } from '../harness/synapse.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
 import { startLoadRig, formatPhases, loadWorker } from '../lib/load-scenario.mjs';
 
 const REQUESTS = 1000;

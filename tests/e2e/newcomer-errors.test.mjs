@@ -13,8 +13,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
-import { freePort } from '../lib/procs.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import { freePort } from '../../support/procs.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage } from '../pages/page/site.mjs';
 

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite } from '../pages/page/site.mjs';
 

@@ -12,8 +12,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { launchChromium, collectConsole, cdp } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, renderReport, hasWorker, openInWorkerMode } from '../pages/page/site.mjs';
 

@@ -12,13 +12,13 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { REPO_ROOT, startSynapse } from '../harness/synapse.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { REPO_ROOT, startSynapse } from '../../support/synapse.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { startFaultProxy } from '../lib/fault-proxy.mjs';
-import { listen } from '../lib/procs.mjs';
+import { listen } from '../../support/procs.mjs';
 
 const APP_ORIGIN = 'http://localhost:5173';
 const CARGO =

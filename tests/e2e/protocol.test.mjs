@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '../harness/synapse.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
 
 const read = (...p) => readFileSync(path.join(REPO_ROOT, ...p), 'utf8');
 const protocol = read('crates', 'js', 'src', 'protocol.rs');

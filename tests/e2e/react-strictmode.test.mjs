@@ -12,9 +12,9 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { REPO, NPM_DIR, requirePackage, hasWorker } from '../pages/page/site.mjs';
 
 const execFileP = promisify(execFile);

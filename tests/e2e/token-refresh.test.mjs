@@ -21,12 +21,12 @@ import { promisify } from 'node:util';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSynapse } from '../harness/synapse.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { startSynapse } from '../../support/synapse.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { encodeRgbPng } from '../lib/png.mjs';
-import { waitUntil } from '../lib/procs.mjs';
+import { waitUntil } from '../../support/procs.mjs';
 import { startOAuthShim } from '../lib/oauth-shim.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { REPO, NPM_DIR, requirePackage, hasWorker } from '../pages/page/site.mjs';
 

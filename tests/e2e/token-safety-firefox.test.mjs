@@ -7,8 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';

@@ -36,13 +36,13 @@ import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
-import * as mx from '../harness/matrix.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
-import { REPO_ROOT } from '../harness/synapse.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { waitUntil } from '../lib/procs.mjs';
+import { waitUntil } from '../../support/procs.mjs';
 import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
 
 const INSECURE_HOST = 'authmedia.test';

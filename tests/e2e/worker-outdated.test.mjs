@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { prevWorkerDir, PREV_WORKER_COMMIT } from '../lib/prev-worker.mjs';

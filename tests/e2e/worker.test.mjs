@@ -15,13 +15,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadWorld } from '../harness/env.mjs';
-import * as mx from '../harness/matrix.mjs';
-import { REPO_ROOT } from '../harness/synapse.mjs';
-import { startStaticServer } from '../lib/static-server.mjs';
+import { loadWorld } from '../../support/world.mjs';
+import * as mx from '../../support/matrix.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers, cdp } from '../lib/browser.mjs';
-import { waitUntil } from '../lib/procs.mjs';
+import { waitUntil } from '../../support/procs.mjs';
 
 /** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
 const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../npm/package.json', import.meta.url), 'utf8')).version };

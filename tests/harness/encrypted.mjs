@@ -21,7 +21,7 @@
  *       each is loaded, in error or too large; then unmounts it
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import * as mx from './matrix.mjs';
+import * as mx from '../../support/matrix.mjs';
 
 const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
 

@@ -63,7 +63,7 @@
  * requested method and headers: the browser sees the fault, not a CORS failure.
  */
 import http from 'node:http';
-import { listen } from './procs.mjs';
+import { listen } from '../../support/procs.mjs';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 

@@ -42,12 +42,12 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import * as mx from '../harness/matrix.mjs';
-import { REPO_ROOT } from '../harness/synapse.mjs';
-import { startStaticServer } from './static-server.mjs';
+import * as mx from '../../support/matrix.mjs';
+import { REPO_ROOT } from '../../support/synapse.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers, cdp } from './browser.mjs';
-import { mapLimit } from './procs.mjs';
+import { mapLimit } from '../../support/procs.mjs';
 import { encodeRgbPng } from './png.mjs';
 
 const DIST = path.join(REPO_ROOT, 'sw', 'dist');

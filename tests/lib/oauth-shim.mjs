@@ -20,7 +20,7 @@
  *     `forwarded`: { method, path } of every request passed on to Synapse.
  */
 import http from 'node:http';
-import { listen } from './procs.mjs';
+import { listen } from '../../support/procs.mjs';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
 

@@ -21,7 +21,7 @@
  *   the recorder must never be the reason a leaked token failed to arrive.
  */
 import http from 'node:http';
-import { listen, waitUntil } from './procs.mjs';
+import { listen, waitUntil } from '../../support/procs.mjs';
 
 /** A valid 1×1 transparent PNG. */
 export const PIXEL_PNG = Buffer.from(

@@ -28,10 +28,10 @@
  *     close()                                deletes the session and stops the driver (process group)
  *   WebDriverError: { status, error, message } for error answers.
  *
- * Drivers and browsers run in their own process group and die with the parent (tests/lib/procs.mjs).
+ * Drivers and browsers run in their own process group and die with the parent (support/procs.mjs).
  */
 import { execFileSync } from 'node:child_process';
-import { spawnGroup, waitUntil, freePort } from './procs.mjs';
+import { spawnGroup, waitUntil, freePort } from '../../support/procs.mjs';
 
 export const FIREFOX_BINARY = process.env.AUTHMEDIA_FIREFOX ?? '/usr/bin/firefox-esr';
 export const WEBKIT_DRIVER = process.env.AUTHMEDIA_WEBKITDRIVER ?? '/usr/bin/WebKitWebDriver';

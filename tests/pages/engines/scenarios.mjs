@@ -26,10 +26,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as mx from '../../harness/matrix.mjs';
-import { startStaticServer } from '../../lib/static-server.mjs';
+import * as mx from '../../../support/matrix.mjs';
+import { startStaticServer } from '../../../support/static-server.mjs';
 import { startRecorder } from '../../lib/recorder.mjs';
-import { waitUntil } from '../../lib/procs.mjs';
+import { waitUntil } from '../../../support/procs.mjs';
 
 /** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
 const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../../npm/package.json', import.meta.url), 'utf8')).version };

@@ -4,7 +4,7 @@
  * itself (npm/) at "/pkg/".
  *
  * API:
- *   startPageSite({ host?, routes?, npmDir? }) → Promise<static server (tests/lib/static-server.mjs) & { dir }>
+ *   startPageSite({ host?, routes?, npmDir? }) → Promise<static server (support/static-server.mjs) & { dir }>
  *                      (npmDir: another build of the package, for benchmarks; default npm/)
  *   requirePackage()   throws a clear error when scripts/build.sh has not been run
  *   hasWorker()        whether the package holds the worker files
@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startStaticServer } from '../../lib/static-server.mjs';
+import { startStaticServer } from '../../../support/static-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..', '..');
