@@ -21,7 +21,9 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.AUTHMEDIA_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Flags from /work/shared/toolchain.md: root needs --no-sandbox; keep it off the closed network. */
+/** Chromium refuses to start as root without --no-sandbox; no GPU and no /dev/shm in containers;
+ * no background networking or component updates (the machine's network is closed); no first-run
+ * UI; media may play without a gesture (the video tests start playback from scripts). */
 export const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',

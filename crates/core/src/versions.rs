@@ -3,7 +3,7 @@
 //! Turns a `/versions` body into the media API flavour to use, and caches that decision
 //! per homeserver with a TTL (time is an argument: this crate has no clock).
 //!
-//! Rules (spec-notes, versioning policy <https://spec.matrix.org/v1.11/#specification-versions>):
+//! Rules (the spec's versioning policy <https://spec.matrix.org/v1.11/#specification-versions>):
 //! 1. any `versions` entry `vX.Y` with `(X, Y) >= (1, 11)`, compared numerically, a
 //!    `-suffix` ignored; or `unstable_features["org.matrix.msc3916.stable"] == true`
 //!    → [`Api::V1`];

@@ -3,7 +3,7 @@
 //! Every answer the worker gives is a `Response` it builds itself, marked
 //! `Cache-Control: no-store`, so that neither the browser's HTTP cache nor its image cache keeps a
 //! logged-in user's media beyond logout (Synapse sends `public, max-age=86400` without
-//! `Vary: Authorization`; see `toolchain.md`). The worker's own fetches use `cache: 'no-store'`
+//! `Vary: Authorization`). The worker's own fetches use `cache: 'no-store'`
 //! for the same reason: a later tokenless request for the same URL must not be answered from a
 //! copy that was fetched with a token.
 

@@ -1,6 +1,6 @@
 //! `Range: bytes=…` requests answered from a body the worker holds.
 //!
-//! Synapse ignores `Range` and answers 200 with the whole body (see `toolchain.md`), but a
+//! Synapse ignores `Range` and answers 200 with the whole body, but a
 //! `<video>` element only seeks well when it gets `206 Partial Content`. The worker therefore
 //! keeps the full body (see [`crate::store`]) and slices it here. Only the single-range forms
 //! that media elements send are supported (RFC 9110 §14.1.2): `bytes=a-b`, `bytes=a-` and the
