@@ -207,9 +207,9 @@ async function cpuSection(world) {
   const rows = order.map((v) => {
     const rs = runs.filter((r) => r.variant === v);
     const m = (f) => fmt(median(rs.map(f)));
-    const share = (k2) => `${m((r) => r.cpuByKind[k2])} (${fmt(median(rs.map((r) => (100 * r.byKind[k2]) / r.sampledMs)))} %)`;
+    const share = (k2) => `${m((r) => r.byKind[k2])} (${fmt(median(rs.map((r) => (100 * r.byKind[k2]) / r.sampledMs)))} %)`;
     return [NAMES[v], m(cpu), rs.map((r) => fmt(r.threadMs)).join(', '), m((r) => r.wallMs), m((r) => r.tasks),
-      share('wasm'), share('js'), share('api'), share('gc'), share('other'), m((r) => r.ms), rs.every((r) => r.ok && r.threadMs > 0) ? 'yes' : 'NO'];
+      share('wasm'), share('js'), share('api'), share('anon'), share('gc'), share('other'), m((r) => r.ms), rs.every((r) => r.ok && r.threadMs > 0) ? 'yes' : 'NO'];
   });
   const ratios = [
     ratioRow('head / minimal', paired(runs, 'head', 'min', cpu)),
@@ -220,10 +220,12 @@ async function cpuSection(world) {
     `### Worker thread CPU for the gallery (CDP trace of the "ServiceWorker thread", ${ROUNDS} rounds)\n\n` +
     `CPU = sum of the thread's top-level task CPU times (\`tdur\` of \`ThreadControllerImpl::RunTask\`) that start between the page's ` +
     `gallery-start and gallery-end marks; wall = the same tasks' wall time (more than CPU when the thread waits for a core). ` +
-    `The split: V8 CPU-profiler samples on that thread in the same window by the function on top of the stack, as a share of the samples ` +
-    `(in brackets) applied to the thread CPU — wasm; JS = scripts (the entry script, the wasm-bindgen glue); API = built-ins and Web APIs ` +
-    `(\`fetch\`, \`Headers\`, \`TextDecoder\`…) and the js-to-wasm / wasm-to-js wrappers; GC; native = "(program)", Blink/V8 work outside any frame.\n\n` +
-    table(['variant', 'thread CPU ms, median', 'runs', 'thread wall ms', 'tasks', 'wasm ms (%)', 'JS ms (%)', 'API ms (%)', 'GC ms (%)', 'native ms (%)', 'gallery ms (traced)', 'ok'], rows) +
+    `The split: V8 CPU-profiler samples taken inside those tasks, by the function on top of the stack, ms of samples and share ` +
+    `(the profiler samples on a timer, so a task waiting for a core is sampled too: read the shares, and compare the wall time) — ` +
+    `wasm; JS = scripts (the entry script, the wasm-bindgen glue); API = named built-ins and Web APIs (\`fetch\`, \`Headers\`, ` +
+    `\`Response\`, \`TextDecoder\`…) and the js-to-wasm / wasm-to-js wrappers; anon = a JS frame with neither name nor script ` +
+    `(V8-internal); GC; native = "(program)", Blink/V8 work outside any JS or wasm frame.\n\n` +
+    table(['variant', 'thread CPU ms, median', 'runs', 'thread wall ms', 'tasks', 'wasm', 'JS', 'API', 'anon', 'GC', 'native', 'gallery ms (traced)', 'ok'], rows) +
     '\n\n' + table(RATIO_HEAD, ratios);
   return { md, runs };
 }

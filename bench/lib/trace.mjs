@@ -4,14 +4,16 @@
  *
  *   startTrace(session, categories) → Promise<stop: () => Promise<event[]>>
  *   CPU_CATEGORIES, COLD_CATEGORIES: what the two measurements record
- *   workerCpu(events, fromMark, toMark) → { threadMs, wallMs, tasks, sampledMs, byKind, cpuByKind }
+ *   workerCpu(events, fromMark, toMark) → { threadMs, wallMs, tasks, sampledMs, byKind }
  *     threadMs: CPU time of the "ServiceWorker thread" = the sum of its top-level tasks' thread
  *     durations (`tdur` of ThreadControllerImpl::RunTask) that start between the two User Timing
- *     marks of the page; wallMs the same tasks' wall time; byKind: the V8 CPU profiler's samples on
- *     that thread in the same window (ms of wall time), by the function on top of the stack: wasm,
+ *     marks of the page; wallMs the same tasks' wall time; byKind: the V8 CPU profiler's samples
+ *     inside those tasks (ms of wall time), by the function on top of the stack: wasm,
  *     js (scripts: the entry script and the wasm-bindgen glue), api (built-ins and Web APIs —
- *     fetch, Headers, TextDecoder — and the js-to-wasm / wasm-to-js wrappers), gc, other
- *     ("(program)": native work outside any frame); cpuByKind: those shares × threadMs.
+ *     fetch, Headers, TextDecoder — and the js-to-wasm / wasm-to-js wrappers), anon (a JS frame
+ *     with neither name nor script, V8-internal), gc, other ("(program)": native work outside any
+ *     frame). The profiler samples on a timer, not on CPU time: on a busy machine a task waiting
+ *     for a core is sampled too; read them as shares.
  *   coldTimeline(events) → { [step]: { start, end } } in ms after the page's `bench:t0` mark.
  */
 
@@ -54,19 +56,34 @@ export function workerCpu(events, fromMark, toMark) {
   const inWindow = (ts) => ts >= from && ts <= to;
   let threadUs = 0;
   let wallUs = 0;
-  let tasks = 0;
+  const taskSpans = [];
   for (const e of events) {
     if (e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && swThreads.has(key(e)) && inWindow(e.ts)) {
       threadUs += e.tdur ?? 0;
       wallUs += e.dur ?? 0;
-      tasks++;
+      taskSpans.push([e.ts, e.ts + (e.dur ?? 0)]);
     }
   }
+  const tasks = taskSpans.length;
+  taskSpans.sort((a, b) => a[0] - b[0]);
+  // Samples count only inside the thread's tasks: between tasks the profiler may still report the
+  // last VM state (a stale "fetch" or anonymous frame) instead of "(idle)".
+  const inTask = (ts) => {
+    let lo = 0;
+    let hi = taskSpans.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (taskSpans[mid][0] > ts) hi = mid - 1;
+      else if (taskSpans[mid][1] < ts) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
   // V8 CPU profile of the worker's isolate: "Profile" (on the worker thread) names the id, its
   // "ProfileChunk"s (on a profiler thread) carry nodes, samples and time deltas.
   const profileIds = new Set(events.filter((e) => e.name === 'Profile' && swThreads.has(key(e))).map((e) => `${e.pid}:${e.id}`));
   const nodes = new Map();
-  const byKind = { wasm: 0, js: 0, api: 0, gc: 0, other: 0 };
+  const byKind = { wasm: 0, js: 0, api: 0, anon: 0, gc: 0, other: 0 };
   let startTime = NaN;
   for (const e of events.filter((x) => x.name === 'Profile' && swThreads.has(key(x)))) startTime = e.args?.data?.startTime ?? startTime;
   let t = startTime;
@@ -79,7 +96,7 @@ export function workerCpu(events, fromMark, toMark) {
     for (let i = 0; i < samples.length; i++) {
       t += deltas[i] ?? 0;
       const next = deltas[i + 1] ?? 0; // a sample stands for the time until the next one
-      if (!inWindow(t)) continue;
+      if (!inWindow(t) || !inTask(t)) continue;
       const f = nodes.get(samples[i]) ?? {};
       const fn = f.functionName ?? '';
       let kind;
@@ -87,7 +104,8 @@ export function workerCpu(events, fromMark, toMark) {
       if (fn === '(garbage collector)') kind = 'gc';
       else if (f.codeType === 'wasm' || (f.url ?? '').startsWith('wasm://')) kind = 'wasm';
       else if (f.codeType === 'JS' && f.url && !/^(js-to-wasm|wasm-to-js)/.test(fn)) kind = 'js';
-      else if (f.codeType === 'JS') kind = 'api'; // built-ins and Web APIs (fetch, Headers, TextDecoder…), wasm↔JS wrappers
+      else if (f.codeType === 'JS' && fn) kind = 'api'; // built-ins and Web APIs (fetch, Headers, TextDecoder…), wasm↔JS wrappers
+      else if (f.codeType === 'JS') kind = 'anon'; // a frame with neither name nor script: V8-internal JS (e.g. promise jobs)
       else kind = 'other'; // "(program)": V8/Blink native work outside any JS or wasm frame
       byKind[kind] += next > 0 ? next : 0;
     }
@@ -101,8 +119,6 @@ export function workerCpu(events, fromMark, toMark) {
     windowMs: ms(to - from),
     sampledMs: ms(sampled),
     byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, ms(v)])),
-    // Samples are taken on wall-clock time (a descheduled thread is sampled too): shares, applied to the thread CPU.
-    cpuByKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, sampled ? ms((threadUs * v) / sampled) : NaN])),
   };
 }
 
