@@ -12,11 +12,14 @@
 #     scripts/wasm-weight.sh                              this build beside a base build
 #                                                        (scripts/bench-compare.sh keeps them there)
 # WASM_DIR / NPM_DIR name the current build's release wasm directory and npm/ (defaults: this
-# checkout); LABEL / BASE_LABEL name the two builds in the output.
+# checkout); LABEL / BASE_LABEL name the two builds in the output; CRATES the binaries
+# (authmedia_<crate>.wasm; default "sw web"). Beside a base build, a binary only one side has is
+# listed against an empty column.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 TOP="${TOP:-15}"
+CRATES="${CRATES:-sw web}"
 TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
 WASM_DIR="${WASM_DIR:-$TARGET_DIR/wasm32-unknown-unknown/release}"
 NPM_DIR="${NPM_DIR:-$ROOT/npm}"
@@ -28,6 +31,7 @@ command -v twiggy >/dev/null || cargo install -q twiggy --version 0.8.0
 
 # families <wasm> <crate>: "<family>\t<bytes>" lines, raw bytes before wasm-opt summed over every item.
 families() {
+  [ -f "$1" ] || return 0
   twiggy top -n 100000 "$1" | awk -F'┊' -v crate="$2" '
     NR > 2 {
       bytes = $1 + 0; item = $3
@@ -45,13 +49,14 @@ families() {
     END { for (f in sum) printf "%s\t%d\n", f, sum[f]; printf "total (code + data, before wasm-opt)\t%d\n", total }'
 }
 top_items() {
+  [ -f "$1" ] || { echo "(not in this build)"; return 0; }
   twiggy top -n "$((TOP + 4))" "$1" | grep -v -E "custom section|\"function names\"" | head -n "$((TOP + 2))"
 }
 
-for crate in sw web; do
+for crate in $CRATES; do
   wasm="$WASM_DIR/authmedia_${crate}.wasm"
-  [ -f "$wasm" ] || { echo "wasm-weight: $wasm is missing (run scripts/build.sh)" >&2; exit 1; }
   if [ -z "$BASE_WASM_DIR" ]; then
+    [ -f "$wasm" ] || { echo "wasm-weight: $wasm is missing (run scripts/build.sh)" >&2; exit 1; }
     echo "== authmedia_${crate}.wasm (release, before wasm-opt): top $TOP by shallow size (custom sections excluded)"
     top_items "$wasm"
     families "$wasm" "$crate" | sort -t$'\t' -k2 -rn | awk -F'\t' '{ printf "   %8d B  %s\n", $2, $1 }'
@@ -59,7 +64,6 @@ for crate in sw web; do
     continue
   fi
   base="$BASE_WASM_DIR/authmedia_${crate}.wasm"
-  [ -f "$base" ] || { echo "wasm-weight: $base is missing" >&2; exit 1; }
   echo "== authmedia_${crate}.wasm (release, before wasm-opt): families of code, bytes"
   echo
   echo "| family | $BASE_LABEL | $LABEL | change |"
@@ -80,7 +84,7 @@ done
 echo "== shipped (after wasm-opt -Oz), gzip -9"
 for dir in ${BASE_NPM_DIR:+"$BASE_NPM_DIR"} "$NPM_DIR"; do
   label="$LABEL"; [ "$dir" = "$BASE_NPM_DIR" ] && label="$BASE_LABEL"
-  for f in "$dir/sw/authmedia_sw_bg.wasm" "$dir/dist/authmedia_web_bg.wasm"; do
+  for f in "$dir"/sw/*.wasm "$dir"/dist/*.wasm; do
     [ -f "$f" ] && printf '   %-12s %-28s raw %7d B  gzip %7d B\n' "$label" "${f#"$dir"/}" "$(wc -c <"$f")" "$(gzip -9 -c <"$f" | wc -c)"
   done
 done

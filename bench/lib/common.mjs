@@ -5,7 +5,7 @@
  *
  *   median(xs), fmt(x, digits), table(head, rows), machine(), save(name, data)
  *   startSite({ npmDir = <repo>/npm }) → static server serving bench/pages at "/", the package's
- *     worker files at "/authmedia-sw.js" and "/authmedia_sw_bg.wasm", the package at "/pkg/",
+ *     worker files (npm/sw/*) at "/" ("/authmedia-sw.js", …), the package at "/pkg/",
  *     matrix-js-sdk at "/js-sdk/"; `served` lists every request ({ path, t: Date.now() }) and
  *     `fileOf(path)` names the file a path was served from.
  *   serverCounts(logFile, from), serverCountsAtLeast(logFile, from, n), logSize(file)
@@ -56,10 +56,8 @@ export function save(name, data) {
   writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), machine: machine(), ...data }, null, 2));
 }
 
-const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm'];
-
 export function packageMissing(npmDir = path.join(ROOT, 'npm')) {
-  for (const f of ['dist/authmedia_web_bg.wasm', 'index.js', ...WORKER_FILES.map((w) => `sw/${w}`)]) {
+  for (const f of ['index.js', 'sw/authmedia-sw.js']) {
     if (!existsSync(path.join(npmDir, f))) return path.join(npmDir, f);
   }
   return null;
@@ -68,7 +66,8 @@ export function packageMissing(npmDir = path.join(ROOT, 'npm')) {
 export async function startSite({ npmDir = path.join(ROOT, 'npm') } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-bench-site-'));
   for (const f of readdirSync(path.join(BENCH, 'pages'))) copyFileSync(path.join(BENCH, 'pages', f), path.join(dir, f));
-  for (const f of WORKER_FILES) copyFileSync(path.join(npmDir, 'sw', f), path.join(dir, f));
+  // Every file the package ships for the worker goes next to the worker script, where workerUrl points.
+  for (const f of readdirSync(path.join(npmDir, 'sw'))) copyFileSync(path.join(npmDir, 'sw', f), path.join(dir, f));
   const mounts = { '/pkg/': npmDir, '/js-sdk/': path.join(ROOT, 'tests', 'node_modules', 'matrix-js-sdk', 'lib') };
   const served = [];
   const server = await startStaticServer({
