@@ -10,6 +10,8 @@
 //   BASE_NPM=/tmp/base/npm [HEAD_NPM=npm] ROUNDS=5 node bench/compare.mjs
 //   ONLY=sizes,gallery,cpu,cold,url (comma-separated; default all)
 //   BASE_LABEL / HEAD_LABEL name the builds in the tables (e.g. their commits).
+//   COLD_ROUNDS (default 2 × ROUNDS), N_GALLERY (200), URL_ITER (5000 calls per pass), TRACE_DIR
+//   (keep every trace as JSON, loadable in DevTools' Performance panel).
 // Prints Markdown; writes bench/results/compare.{json,md}. Timings never fail anything; the exit
 // status is non-zero only when a run could not be measured (a missing build, a page error).
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,8 @@ import {
 import { startTrace, workerCpu, coldTimeline, CPU_CATEGORIES, COLD_CATEGORIES, COLD_STEPS } from './lib/trace.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
+// A cold start is one image (a few seconds per run) and noisier than a gallery: twice the rounds by default.
+const COLD_ROUNDS = Number(process.env.COLD_ROUNDS ?? 2 * ROUNDS);
 const ONLY = new Set((process.env.ONLY ?? 'sizes,gallery,cpu,cold,url').split(',').map((s) => s.trim()));
 const N_GALLERY = Number(process.env.N_GALLERY ?? 200);
 const URL_ITER = Number(process.env.URL_ITER ?? 5000);
@@ -40,10 +44,11 @@ const rotate = (xs, round) => xs.map((_, i) => xs[(i + round) % xs.length]);
 const MB = (x) => fmt(x / 1024 / 1024, 1);
 const KB = (x) => fmt(x / 1000, 1);
 
+const roundsOf = (runs) => [...new Set(runs.map((u) => u.round))].sort((x, y) => x - y);
 /** Paired ratios: for each round where both ran, a/b; then median and range. */
 function paired(runs, a, b, value) {
   const rs = [];
-  for (let r = 0; r < ROUNDS; r++) {
+  for (const r of roundsOf(runs)) {
     const x = runs.find((u) => u.round === r && u.variant === a);
     const y = runs.find((u) => u.round === r && u.variant === b);
     const vx = x && value(x);
@@ -55,7 +60,7 @@ function paired(runs, a, b, value) {
 /** Paired differences a − b per round. */
 function pairedDiff(runs, a, b, value) {
   const rs = [];
-  for (let r = 0; r < ROUNDS; r++) {
+  for (const r of roundsOf(runs)) {
     const x = runs.find((u) => u.round === r && u.variant === a);
     const y = runs.find((u) => u.round === r && u.variant === b);
     const vx = x && value(x);
@@ -234,7 +239,7 @@ async function coldSection(world) {
   const order = ['min', 'base', 'head'];
   const runs = [];
   let k = 0;
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < COLD_ROUNDS; round++) {
     for (const v of rotate(order, round)) {
       const { site: siteName, setup } = VARIANTS[v];
       const site = SITES[siteName];
@@ -288,7 +293,7 @@ async function coldSection(world) {
   const stepRows = COLD_STEPS.map(([label]) => [label, ...order.map((v) => stepCell(v, label))]);
   const files = order.map((v) => `${NAMES[v]}: ${[...new Set(runs.filter((r) => r.variant === v).flatMap((r) => r.visit.files))].map((f) => `\`${f}\``).join(', ')}`);
   const md =
-    `### Cold start: \`AuthMedia.init\` / \`register()\` → first authenticated 96×96 thumbnail (${ROUNDS} rounds, fresh profile, traced)\n\n` +
+    `### Cold start: \`AuthMedia.init\` / \`register()\` → first authenticated 96×96 thumbnail (${COLD_ROUNDS} rounds, fresh profile, traced)\n\n` +
     `The page wasm is instantiated before t0 (for authmedia); t0 is just before \`AuthMedia.init\` (or \`register()\` for the minimal worker). ` +
     `Median (range) over the rounds; the run is traced (categories ${COLD_CATEGORIES.map((c) => `\`${c}\``).join(', ')}), which slows every variant a little.\n\n` +
     table(['measure', ...order.map((v) => NAMES[v])], rows) +
@@ -383,7 +388,7 @@ async function main() {
   }
   const m = machine();
   const header =
-    `## Before/after ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${LABEL.base} vs ${LABEL.head}, ${ROUNDS} rounds; ` +
+    `## Before/after ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${LABEL.base} vs ${LABEL.head}, ${ROUNDS} rounds (cold start ${COLD_ROUNDS}); ` +
     `${m.chromium}, ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, load average at the end ${m.loadavg.join(' ')}, Node ${m.node}, ` +
     `took ${Math.round((Date.now() - started) / 1000)} s`;
   const text = `${header}\n\n${sections.join('\n\n')}\n`;

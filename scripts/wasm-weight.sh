@@ -37,13 +37,17 @@ families() {
       bytes = $1 + 0; item = $3
       if (item ~ /custom section|function names|Total Rows|more\.$/) next
       fam = "other"
-      if (item ~ /aes::|sha2::|ctr::|cipher::|digest::/) fam = "software crypto (aes, sha2, ctr)"
+      if (item ~ /__wbindgen_describe/) fam = "wasm-bindgen descriptors (dropped by the wasm-bindgen CLI)"
+      else if (item ~ /aes::|sha2::|ctr::|cipher::|digest::/) fam = "software crypto (aes, sha2, ctr)"
       else if (item ~ /authmedia_core::/) fam = "authmedia_core"
       else if (item ~ /authmedia_(sw|web|js)::/) fam = "adapters (authmedia_" crate ", authmedia_js)"
       else if (item ~ /js_sys|wasm_bindgen|web_sys/) fam = "wasm-bindgen / js-sys / web-sys glue"
       else if (item ~ /dlmalloc|__rdl|__rust_(alloc|dealloc|realloc)/) fam = "allocator (dlmalloc)"
       else if (item ~ /core.*fmt|Formatter|Display|Debug|pad_integral|escape_debug|printable/) fam = "core::fmt"
       else if (item ~ /data segment/) fam = "data (.rodata)"
+      else if (item ~ /^ *<?(alloc|core|std)(\[[0-9a-f]+\])?::/) fam = "std (alloc, core; not fmt)"
+      else if (item ~ /serde/) fam = "serde"
+      else if (item ~ /^ *(import|export) /) fam = "imports / exports"
       sum[fam] += bytes; total += bytes
     }
     END { for (f in sum) printf "%s\t%d\n", f, sum[f]; printf "total (code + data, before wasm-opt)\t%d\n", total }'
