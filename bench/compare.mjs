@@ -40,7 +40,15 @@ const dump = (name, events) => {
   mkdirSync(process.env.TRACE_DIR, { recursive: true });
   writeFileSync(path.join(process.env.TRACE_DIR, `${name}.json`), JSON.stringify({ traceEvents: events }));
 };
-const rotate = (xs, round) => xs.map((_, i) => xs[(i + round) % xs.length]);
+/**
+ * The order of the variants in a round: rotated each round and reversed every other round, so no
+ * variant always runs first or always follows the same one (a run can leave work behind: the
+ * previous browser shutting down, Synapse writing its logs).
+ */
+const rotate = (xs, round) => {
+  const r = xs.map((_, i) => xs[(i + round) % xs.length]);
+  return round % 2 ? r.reverse() : r;
+};
 const MB = (x) => fmt(x / 1024 / 1024, 1);
 const KB = (x) => fmt(x / 1000, 1);
 
@@ -290,7 +298,8 @@ async function coldSection(world) {
     if (ss[0].total !== undefined) return `${fmt(s, 1)} → ${fmt(e, 1)} (Σ ${fmt(median(ss.map((x) => x.total)), 1)})`;
     return Math.abs(e - s) < 0.05 ? `at ${fmt(s, 1)}` : `${fmt(s, 1)} → ${fmt(e, 1)} (${fmt(median(ss.map((x) => x.end - x.start)), 1)})`;
   };
-  const stepRows = COLD_STEPS.map(([label]) => [label, ...order.map((v) => stepCell(v, label))]);
+  const labels = [...COLD_STEPS.map(([label]) => label), ...new Set(runs.flatMap((r) => Object.keys(r.steps)).filter((l) => l.startsWith('mark: ')))];
+  const stepRows = labels.map((label) => [label, ...order.map((v) => stepCell(v, label))]);
   const files = order.map((v) => `${NAMES[v]}: ${[...new Set(runs.filter((r) => r.variant === v).flatMap((r) => r.visit.files))].map((f) => `\`${f}\``).join(', ')}`);
   const md =
     `### Cold start: \`AuthMedia.init\` / \`register()\` → first authenticated 96×96 thumbnail (${COLD_ROUNDS} rounds, fresh profile, traced)\n\n` +

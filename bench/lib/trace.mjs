@@ -14,7 +14,8 @@
  *     with neither name nor script, V8-internal), gc, other ("(program)": native work outside any
  *     frame). The profiler samples on a timer, not on CPU time: on a busy machine a task waiting
  *     for a core is sampled too; read them as shares.
- *   coldTimeline(events) → { [step]: { start, end } } in ms after the page's `bench:t0` mark.
+ *   coldTimeline(events) → { [step]: { start, end } } in ms after the page's `bench:t0` mark: the
+ *     COLD_STEPS, then every User Timing mark named "authmedia…" (page or worker) as "mark: <name>".
  */
 
 /** Top-level tasks with thread CPU time, and the V8 sampling profiler. */
@@ -193,6 +194,11 @@ export function coldTimeline(events) {
       s = b ? { start: rel(b.ts), end: e ? rel(e.ts + (e.dur ?? 0)) : rel(b.ts) } : null;
     } else s = span(first(begin));
     out[label] = s;
+  }
+  // Marks the library itself sets (page or worker; names starting with "authmedia"), if any.
+  for (const e of after) {
+    const label = `mark: ${e.name}`;
+    if ((e.cat ?? '').includes('blink.user_timing') && /^authmedia/.test(e.name) && !(label in out)) out[label] = span(e);
   }
   return out;
 }
