@@ -87,10 +87,7 @@ fi
 log "builds ready after $(( $(date +%s) - started )) s: base $BASE_NPM, head $HEAD_NPM"
 
 echo "== twiggy: what the binaries are made of (scripts/wasm-weight.sh)"
-# Every authmedia_*.wasm either build has (a build may add or drop one).
-CRATES="$(cd "$HEAD_RELEASE" && ls authmedia_*.wasm; cd "$(dirname "$BASE_NPM")/release" && ls authmedia_*.wasm)"
-CRATES="$(echo "$CRATES" | sed -n 's/^authmedia_\(.*\)\.wasm$/\1/p' | sort -u | tr '\n' ' ')"
-CRATES="$CRATES" WASM_DIR="$HEAD_RELEASE" NPM_DIR="$HEAD_NPM" BASE_WASM_DIR="$(dirname "$BASE_NPM")/release" BASE_NPM_DIR="$BASE_NPM" \
+WASM_DIR="$HEAD_RELEASE" NPM_DIR="$HEAD_NPM" BASE_WASM_DIR="$(dirname "$BASE_NPM")/release" BASE_NPM_DIR="$BASE_NPM" \
   LABEL="head $HEAD_SHA" BASE_LABEL="base $BASE_SHA" bash scripts/wasm-weight.sh || log "wasm-weight failed (reported, benchmarks continue)"
 
 echo "== benchmarks (bench/compare.mjs)"

@@ -13,13 +13,12 @@
 #                                                        (scripts/bench-compare.sh keeps them there)
 # WASM_DIR / NPM_DIR name the current build's release wasm directory and npm/ (defaults: this
 # checkout); LABEL / BASE_LABEL name the two builds in the output; CRATES the binaries
-# (authmedia_<crate>.wasm; default "sw web"). Beside a base build, a binary only one side has is
-# listed against an empty column.
+# (authmedia_<crate>.wasm; default: every one in either build). Beside a base build, a binary only
+# one side has is listed against an empty column.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 TOP="${TOP:-15}"
-CRATES="${CRATES:-sw web}"
 TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
 WASM_DIR="${WASM_DIR:-$TARGET_DIR/wasm32-unknown-unknown/release}"
 NPM_DIR="${NPM_DIR:-$ROOT/npm}"
@@ -27,6 +26,12 @@ BASE_WASM_DIR="${BASE_WASM_DIR:-}"
 BASE_NPM_DIR="${BASE_NPM_DIR:-}"
 LABEL="${LABEL:-now}"
 BASE_LABEL="${BASE_LABEL:-base}"
+if [ -z "${CRATES:-}" ]; then
+  # Every authmedia_<crate>.wasm of either build (a build may add or drop a binary).
+  CRATES="$(for d in "$WASM_DIR" ${BASE_WASM_DIR:+"$BASE_WASM_DIR"}; do ls "$d" 2>/dev/null; done |
+    sed -n 's/^authmedia_\(.*\)\.wasm$/\1/p' | sort -u | tr '\n' ' ')"
+fi
+[ -n "$CRATES" ] || { echo "wasm-weight: no authmedia_*.wasm in $WASM_DIR (run scripts/build.sh)" >&2; exit 1; }
 command -v twiggy >/dev/null || cargo install -q twiggy --version 0.8.0
 
 # families <wasm> <crate>: "<family>\t<bytes>" lines, raw bytes before wasm-opt summed over every item.
