@@ -8,56 +8,21 @@
 //   node bench/run.mjs                  everything (ROUNDS=5)
 //   ROUNDS=1 ONLY=gallery,cold node bench/run.mjs      quick iteration
 //   ONLY=: gallery, cold, core, memory, video, native (comma-separated)
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startBenchWorld } from './lib/world.mjs';
-import { launchChromium, cdp, collectConsole, CHROMIUM_PATH } from '../tests/lib/browser.mjs';
-import { startStaticServer } from '../tests/lib/static-server.mjs';
+import {
+  BENCH as HERE, ROOT, RESULTS, median, fmt, table, machine, save, startSite, serverCounts, serverCountsAtLeast, logSize,
+  openBrowser, evaluate, packageMissing,
+} from './lib/common.mjs';
 import { getHttpUriForMxc } from '../tests/node_modules/matrix-js-sdk/lib/content-repo.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
-const RESULTS = path.join(HERE, 'results');
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const ONLY = new Set((process.env.ONLY ?? 'native,gallery,cold,core,memory,video').split(',').map((s) => s.trim()));
 const N_GALLERY = Number(process.env.N_GALLERY ?? 200);
 const N_MEMORY = Number(process.env.N_MEMORY ?? 500);
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-const table = (head, rows) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-
-function machine() {
-  let chromium = 'unknown';
-  try { chromium = execFileSync(CHROMIUM_PATH, ['--version']).toString().trim(); } catch {}
-  let commit = 'unknown';
-  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim(); } catch {}
-  return {
-    commit,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    memGB: Math.round(os.totalmem() / 2 ** 30),
-    loadavg: os.loadavg().map((x) => x.toFixed(2)),
-    kernel: os.release(),
-    node: process.version,
-    chromium,
-  };
-}
-
-function save(name, data) {
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), machine: machine(), ...data }, null, 2));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Native core speed (divan) and js-sdk in Node.
@@ -103,68 +68,6 @@ function nativeBench() {
   out['js-sdk getHttpUriForMxc (Node), thumbnail'] = median(runs);
   return out;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Browser plumbing.
-async function startSite() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'authmedia-bench-site-'));
-  for (const f of readdirSync(path.join(HERE, 'pages'))) copyFileSync(path.join(HERE, 'pages', f), path.join(dir, f));
-  const swDir = path.join(ROOT, 'npm', 'sw');
-  for (const f of ['authmedia-sw.js', 'authmedia_sw_bg.wasm']) copyFileSync(path.join(swDir, f), path.join(dir, f));
-  const server = await startStaticServer({
-    root: dir,
-    mounts: { '/pkg/': path.join(ROOT, 'npm'), '/js-sdk/': path.join(ROOT, 'tests', 'node_modules', 'matrix-js-sdk', 'lib') },
-  });
-  return Object.assign(server, { dir });
-}
-
-/** Counts of media GETs and /versions requests as Synapse logged them (access log; it does not log OPTIONS) since byte `from`. */
-function serverCounts(logFile, from) {
-  const text = readFileSync(logFile).subarray(from).toString();
-  const c = { get: 0, versions: 0 };
-  for (const line of text.split('\n')) {
-    if (/"GET \/_matrix\/(client\/v1\/media|media\/v3)\/(thumbnail|download)\//.test(line)) c.get++;
-    else if (/"GET \/_matrix\/client\/versions/.test(line)) c.versions++;
-  }
-  return c;
-}
-const logSize = (f) => statSync(f).size;
-async function serverCountsAtLeast(logFile, from, n, timeoutMs = 10_000) {
-  const t0 = Date.now();
-  let c = serverCounts(logFile, from);
-  while (c.get < n && Date.now() - t0 < timeoutMs) {
-    await new Promise((r) => setTimeout(r, 50));
-    c = serverCounts(logFile, from);
-  }
-  return c;
-}
-
-/** A fresh browser + page on the bench site, with CDP network accounting for media responses. */
-async function openBrowser(site, world, { args = [], amOptions } = {}) {
-  const b = await launchChromium({ args });
-  const consoleLines = collectConsole(b.page);
-  const net = { responses: 0, fromDiskCache: 0, fromMemoryCache: 0, fromServiceWorker: 0, fromPrefetchCache: 0 };
-  const session = await cdp(b.page);
-  await session.send('Network.enable');
-  session.on('Network.responseReceived', (e) => {
-    if (!e.response.url.startsWith(world.baseUrl)) return;
-    net.responses++;
-    if (e.response.fromDiskCache) net.fromDiskCache++;
-    if (e.response.fromServiceWorker) net.fromServiceWorker++;
-    if (e.response.fromPrefetchCache) net.fromPrefetchCache++;
-  });
-  session.on('Network.requestServedFromCache', () => { net.fromMemoryCache++; });
-  const goto = async () => {
-    await b.page.goto(site.url('/'));
-    await b.page.waitForFunction(() => window.benchReady, null, { timeout: 30_000 });
-    await b.page.evaluate((c) => window.bench.setConfig(c), { homeserver: world.baseUrl, token: world.token, userId: world.userId, amOptions });
-  };
-  await goto();
-  return Object.assign(b, { net, session, consoleLines, goto, logs: () => consoleLines.slice(-20).join('\n') });
-}
-
-const evaluate = (b, fn, ...args) =>
-  b.page.evaluate(fn, ...args).catch((e) => { throw new Error(`${e.message}\n--- console ---\n${b.logs()}`); });
 
 // ---------------------------------------------------------------------------------------------
 // 1. Gallery.
@@ -421,13 +324,9 @@ async function main() {
 }
 
 function existsOrExplain() {
-  for (const f of ['npm/dist/authmedia_web_bg.wasm', 'npm/sw/authmedia-sw.js', 'npm/sw/authmedia_sw_bg.wasm']) {
-    try { statSync(path.join(ROOT, f)); } catch {
-      console.error(`${f} is missing: run scripts/build.sh first (scripts/bench.sh does)`);
-      return false;
-    }
-  }
-  return true;
+  const missing = packageMissing();
+  if (missing) console.error(`${missing} is missing: run scripts/build.sh first (scripts/bench.sh does)`);
+  return !missing;
 }
 
 main().catch((e) => {
