@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorld } from '../tests/harness/env.mjs';
+import { startWorld } from '../support/world.mjs';
 import { uploadEncrypted } from '../tests/harness/encrypted.mjs';
 import { launchChromium, CHROMIUM_PATH } from '../tests/lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage, NPM_DIR } from '../tests/pages/page/site.mjs';

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, cdp, collectConsole, CHROMIUM_PATH } from '../../tests/lib/browser.mjs';
-import { startStaticServer } from '../../tests/lib/static-server.mjs';
+import { startStaticServer } from '../../support/static-server.mjs';
 
 export const BENCH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = path.resolve(BENCH, '..');

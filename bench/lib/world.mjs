@@ -1,9 +1,9 @@
 /**
- * The benchmark world: a private Synapse (tests/harness/synapse.mjs) with
+ * The benchmark world: a private Synapse (support/synapse.mjs) with
  *   - `pre`:  N_PRE distinct 200×200 noise PNGs uploaded while `enable_authenticated_media` was off
  *             (reachable on the legacy /_matrix/media/v3 endpoints without a token: the floor),
  *   - `post`: N_POST distinct 200×200 noise PNGs uploaded after the freeze (authenticated only),
- *   - the ≥ 5 MB mp4 fixture (tests/harness/fixtures.mjs) uploaded before and after the freeze,
+ *   - the ≥ 5 MB mp4 fixture (support/fixtures.mjs) uploaded before and after the freeze,
  *   - one user (alice) and her access token.
  * Every thumbnail the benchmarks ask for is requested once from Node before any browser runs, so
  * no variant pays Synapse's thumbnail generation.
@@ -14,11 +14,11 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { startSynapse, REPO_ROOT } from '../../tests/harness/synapse.mjs';
-import { ensureFixtures, readFixture } from '../../tests/harness/fixtures.mjs';
-import * as mx from '../../tests/harness/matrix.mjs';
+import { startSynapse, REPO_ROOT } from '../../support/synapse.mjs';
+import { ensureFixtures, readFixture } from '../../support/fixtures.mjs';
+import * as mx from '../../support/matrix.mjs';
 import { encodeRgbPng } from '../../tests/lib/png.mjs';
-import { mapLimit } from '../../tests/lib/procs.mjs';
+import { mapLimit } from '../../support/procs.mjs';
 
 /** A distinct, poorly compressible w×h RGB PNG (xorshift noise seeded by `seed`). */
 export function noisePng(seed, w = 200, h = 200) {
