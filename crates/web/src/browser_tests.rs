@@ -5,11 +5,11 @@ use authmedia_core::{MediaRequest, Method, Thumbnail};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test as test, wasm_bindgen_test_configure};
 
+use crate::args::parse_request;
+use crate::element::request_for;
 use crate::error::{code_of, WebError};
 use crate::limiter::Limiter;
-use crate::mount::request_for;
 use crate::options::{FallbackPref, Options, DEFAULT_BUDGET_BYTES, DEFAULT_WORKER_URL};
-use crate::sdk::parse_request;
 use crate::util::{get, object, set, sleep};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -59,7 +59,7 @@ fn mxc_errors_map_to_invalid_mxc() {
         "mxc://server/a/b",
         "",
     ] {
-        let e = crate::sdk::parse_mxc(bad).err();
+        let e = crate::args::parse_mxc(bad).err();
         assert_eq!(e.map(|e| e.code), Some("invalid_mxc"), "{bad}");
     }
 }
