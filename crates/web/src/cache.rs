@@ -90,7 +90,7 @@ impl BlobCache {
                 for (_, u) in &evicted {
                     let _ = Url::revoke_object_url(u);
                 }
-                self.evicted.borrow_mut().extend(evicted);
+                self.evicted.borrow_mut().append(&mut { evicted });
                 Ok(object_url)
             }
             Err(r) => {

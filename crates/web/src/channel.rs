@@ -5,7 +5,6 @@
 
 use authmedia_js::protocol;
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use authmedia_core::{ClientCode, WORKER_PROTOCOL};
 use js_sys::Array;
@@ -215,12 +214,6 @@ impl Link {
         for w in self.workers() {
             let _ = ask(&w, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
         }
-    }
-
-    /// Asks the worker for stats in the background; the next `stats()` shows them.
-    pub fn request_stats(self: &Rc<Self>) {
-        let me = Rc::clone(self);
-        spawn_local(async move { me.fetch_stats().await });
     }
 
     /// Asks the worker for stats and stores them.

@@ -29,8 +29,8 @@ const PROGRESS_STEP: f64 = 256.0 * 1024.0;
 pub struct Fallback {
     /// The session whose token the fetches carry.
     pub session: Rc<Session>,
-    /// Where `progress` and `error` go.
-    pub events: Rc<Events>,
+    /// The instance's events (`progress`, `error` and the others the instance emits).
+    pub events: Events,
     /// Object URLs by request key, loads in flight, the concurrency bound.
     pub cache: BlobCache,
     /// Counters (also those of the URLs handed out in worker mode).
@@ -46,7 +46,7 @@ impl Fallback {
     /// An empty fallback for `session`.
     pub fn new(
         session: Rc<Session>,
-        events: Rc<Events>,
+        events: Events,
         budget_bytes: u64,
         concurrency: usize,
     ) -> Self {
@@ -167,12 +167,10 @@ impl Fallback {
         // revokes it earlier.
         self.downloads.borrow_mut().push(object_url.clone());
         let u = object_url.clone();
-        let me = Rc::downgrade(self);
+        let me = Rc::clone(self);
         let revoke = Closure::once_into_js(move || {
             let _ = Url::revoke_object_url(&u);
-            if let Some(me) = me.upgrade() {
-                me.downloads.borrow_mut().retain(|d| *d != u);
-            }
+            me.downloads.borrow_mut().retain(|d| *d != u);
         });
         let _ = window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 60_000);

@@ -1,16 +1,15 @@
-//! One instance (`AuthMedia`) as owned parts: the session, the link to the worker, the mode,
+//! One instance (`AuthMedia`) as owned parts: the session (with the link to the worker), the mode,
 //! the events, the fallback, the encrypted registry and the mounted elements. `Inner` composes
 //! them: it hands out URLs in the current mode, tells mounted elements what the fallback's LRU
 //! evicted, and is the media source the mount code talks to.
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};
 use authmedia_js::file_from_js;
 use wasm_bindgen::prelude::*;
 
-use crate::channel::Link;
 use crate::element::Mounter;
 use crate::encrypted::{self, mimetype_option, Encrypted};
 use crate::error::attachment_error;
@@ -32,12 +31,8 @@ pub struct Inner {
     pub opts: Options,
     /// Homeserver, user, token, API, abort signal, token refresh; the gate.
     pub session: Rc<Session>,
-    /// This SDK's worker: registration, messages every instance sends.
-    pub link: Rc<Link>,
     /// Worker or fallback, and why.
     pub mode: ModeState,
-    /// `modechange`/`error`/`progress`, and the listeners this instance added to the browser.
-    pub events: Rc<Events>,
     /// Object URLs, counters, downloads.
     pub fallback: Rc<Fallback>,
     /// Encrypted attachments handed to `srcEncrypted` (keys, in memory only).
@@ -49,20 +44,16 @@ pub struct Inner {
 impl Inner {
     /// A fresh instance for `opts` (nothing registered, nothing negotiated yet).
     pub fn new(opts: Options) -> Result<Rc<Self>, JsValue> {
-        let link = Rc::new(Link::new(opts.worker_url.clone()));
-        let session = Rc::new(Session::new(&opts, Rc::clone(&link))?);
-        let events = Rc::new(Events::new()?);
+        let session = Rc::new(Session::new(&opts)?);
         let fallback = Rc::new(Fallback::new(
             Rc::clone(&session),
-            Rc::clone(&events),
+            Events::new()?,
             opts.budget_bytes,
             opts.concurrency,
         ));
         Ok(Rc::new(Self {
             session,
-            link,
             mode: ModeState::new(opts.fallback),
-            events,
             fallback,
             encrypted: Encrypted::default(),
             mounts: RefCell::new(Mounts::default()),
@@ -87,13 +78,20 @@ impl Inner {
         self.encrypted.clear();
         unmount_all(&self.mounter());
         self.fallback.clear();
-        self.events.remove_all();
+        self.events().remove_all();
+    }
+
+    /// `modechange`/`error`/`progress`, and the listeners this instance added to the browser
+    /// (held by the fallback part, whose fetches emit some of them).
+    #[inline(always)]
+    pub fn events(&self) -> &Events {
+        &self.fallback.events
     }
 
     /// Recomputes the mode and emits `modechange` when it changed.
     #[inline(always)]
     pub fn update_mode(&self) {
-        self.mode.update(&self.events);
+        self.mode.update(self.events());
     }
 
     /// The stats object (worker part as last reported).
@@ -101,7 +99,7 @@ impl Inner {
         stats_object(
             &self.fallback.counters,
             &self.fallback.cache,
-            &self.link.stats(),
+            &self.session.link.stats(),
             self.mode.get(),
         )
     }
@@ -185,13 +183,12 @@ impl Inner {
     /// Runs `retryFailed()` whenever the browser comes back online (the window's `online` event).
     pub fn retry_when_online(self: &Rc<Self>) {
         let Ok(w) = window() else { return };
-        let weak: Weak<Inner> = Rc::downgrade(self);
+        // Held until `detach()` removes the listener, like the instance's other listeners.
+        let me = Rc::clone(self);
         let on_online = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
-            if let Some(me) = weak.upgrade() {
-                retry_failed(&me.mounter());
-            }
+            retry_failed(&me.mounter());
         });
-        self.events.on(&w, "online", on_online);
+        self.events().on(&w, "online", on_online);
     }
 }
 
@@ -244,6 +241,6 @@ impl MediaSource for Inner {
 
     #[inline(always)]
     fn report(&self, error: &JsValue, mxc: Option<&str>) {
-        self.events.emit_error(error, mxc);
+        self.events().emit_error(error, mxc);
     }
 }

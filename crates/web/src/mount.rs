@@ -379,11 +379,7 @@ pub fn evicted<S: MediaSource>(m: &Mounter<S>, evicted: &Evicted) {
         let Some(key) = r.key.as_deref() else {
             continue;
         };
-        let shown = r.el.get_attribute("src");
-        if evicted
-            .iter()
-            .any(|(k, u)| k == key && shown.as_deref() == Some(u.as_str()))
-        {
+        if evicted.iter().any(|(k, _)| k == key) {
             // Unpinned by construction (the LRU never evicts pinned URLs): out of view.
             let _ = r.el.remove_attribute("src");
             set_state(&r.el, "evicted", None);

@@ -35,7 +35,7 @@ impl AuthMedia {
         let started = async {
             inner
                 .session
-                .set_api(negotiate_api(&inner.session, &inner.events).await?);
+                .set_api(negotiate_api(&inner.session, inner.events()).await?);
             inner.start_worker().await
         };
         if let Err(e) = started.await {
@@ -147,7 +147,7 @@ impl AuthMedia {
             if !holds(&inner) {
                 inner.resume().await;
             }
-            inner.link.send_token(&token).await;
+            inner.session.link.send_token(&token).await;
             // Only while this token is still the current one.
             if inner.session.is_current(&token) {
                 reload_failed(
@@ -187,7 +187,8 @@ impl AuthMedia {
     /// Counters; the worker part is the last one reported (refreshed in the background).
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
-        self.inner.link.request_stats();
+        let inner = Rc::clone(&self.inner);
+        wasm_bindgen_futures::spawn_local(async move { inner.session.link.fetch_stats().await });
         self.inner.stats()
     }
 
@@ -196,7 +197,7 @@ impl AuthMedia {
     pub fn refresh_stats(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            inner.link.fetch_stats().await;
+            inner.session.link.fetch_stats().await;
             Ok(inner.stats())
         })
     }
@@ -210,7 +211,7 @@ impl AuthMedia {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let out = object();
-            match negotiate_api(&inner.session, &inner.events).await {
+            match negotiate_api(&inner.session, inner.events()).await {
                 Ok(api) => {
                     set(&out, "ok", &JsValue::TRUE);
                     set(&out, "api", &JsValue::from_str(api.as_str()));
@@ -244,7 +245,7 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(&self, kind: String, listener: Function) -> Result<(), JsValue> {
         self.inner
-            .events
+            .events()
             .target()
             .add_event_listener_with_callback(&kind, &listener)
     }
@@ -253,7 +254,7 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(&self, kind: String, listener: Function) -> Result<(), JsValue> {
         self.inner
-            .events
+            .events()
             .target()
             .remove_event_listener_with_callback(&kind, &listener)
     }

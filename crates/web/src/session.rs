@@ -1,7 +1,7 @@
 //! The signed-in session of one instance: homeserver, user, the current token (gone after
 //! logout), the negotiated API, the abort signal every authenticated fetch listens to, and the
-//! token refresh through `onTokenRefresh` (one call shared by concurrent 401s). Also the page's
-//! gate: [`Session::pass`].
+//! token refresh through `onTokenRefresh` (one call shared by concurrent 401s), and the link to
+//! this SDK's worker, which holds the session too. Also the page's gate: [`Session::pass`].
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -40,13 +40,13 @@ pub struct Session {
     on_token_refresh: Option<Function>,
     /// The stall deadline of one fetch (`fetchTimeoutMs`).
     pub fetch_timeout_ms: i32,
-    /// Where a refreshed token is sent.
-    link: Rc<Link>,
+    /// This SDK's worker, which holds the session too: a refreshed token goes there.
+    pub link: Link,
 }
 
 impl Session {
     /// The session of `opts`, API `v1` until negotiated.
-    pub fn new(opts: &Options, link: Rc<Link>) -> Result<Self, JsValue> {
+    pub fn new(opts: &Options) -> Result<Self, JsValue> {
         Ok(Self {
             hs: opts.homeserver.clone(),
             user_id: opts.user_id.clone(),
@@ -57,7 +57,7 @@ impl Session {
             refreshing: RefCell::new(None),
             on_token_refresh: opts.on_token_refresh.clone(),
             fetch_timeout_ms: opts.fetch_timeout_ms,
-            link,
+            link: Link::new(opts.worker_url.clone()),
         })
     }
 

@@ -178,12 +178,12 @@ impl Inner {
                 }
             });
         });
-        self.events.on(&c, "controllerchange", on_change);
+        self.events().on(&c, "controllerchange", on_change);
         let registered = JsFuture::from(c.register(&url)).await;
         match registered {
             Err(e) => {
                 let detail = registration_failed(&url, &e);
-                self.events.emit_error(
+                self.events().emit_error(
                     &WebError::new(
                         "network",
                         format!("service worker registration failed: {}", describe(&e)),
@@ -214,7 +214,7 @@ impl Inner {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
         let reg = reg.dyn_into::<ServiceWorkerRegistration>().ok();
-        self.link.set_registration(reg.clone());
+        self.session.link.set_registration(reg.clone());
         let Some(active) = reg.and_then(|r| r.active()) else {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
@@ -281,7 +281,7 @@ impl Inner {
             };
             // Only this SDK's own worker learns the session or a token: another service worker
             // of this origin (another registration, a stale script) asking gets no answer.
-            if !me.link.is_our_worker(ev.source().as_ref()) {
+            if !me.session.link.is_our_worker(ev.source().as_ref()) {
                 return;
             }
             let data = ev.data();
@@ -340,12 +340,12 @@ impl Inner {
                         "the homeserver rejected the access token (reported by the worker)",
                     );
                     e.errcode = get_string(&data, "errcode");
-                    me.events.emit_error(&e.to_js(), None);
+                    me.events().emit_error(&e.to_js(), None);
                 }
                 _ => {}
             }
         });
-        self.events.on(c, "message", on_message);
+        self.events().on(c, "message", on_message);
         start_messages(c);
     }
 
@@ -354,7 +354,7 @@ impl Inner {
     pub async fn logout(self: &Rc<Self>) {
         let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
         detach(self);
-        self.link.logout().await;
+        self.session.link.logout().await;
         for s in siblings {
             // Also one whose init handed its session over meanwhile: that message may have
             // reached the worker before the logout did.
