@@ -125,16 +125,8 @@ impl BlobCache {
         }
     }
 
-    /// `(evictions, bytes, objectUrls, budgetBytes, pinned, inFlight)` for `stats()`.
-    pub fn figures(&self) -> [f64; 6] {
-        let b = self.blobs.borrow();
-        [
-            b.evictions() as f64,
-            b.bytes() as f64,
-            b.len() as f64,
-            b.budget() as f64,
-            b.pinned() as f64,
-            self.limiter.active() as f64,
-        ]
+    /// The LRU, for `stats()`.
+    pub fn budget(&self) -> std::cell::Ref<'_, BlobBudget<String>> {
+        self.blobs.borrow()
     }
 }

@@ -189,15 +189,20 @@ pub async fn blob(
             bump(&fallback.counters.cache_hits);
             return Ok(u);
         }
-        let promise = fallback.shared(key, || {
-            let me = Rc::clone(fallback);
-            let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
-            future_to_promise(async move {
-                let r = load(&me, &k, &f, t.as_deref()).await;
-                me.cache.finished(&k);
-                r.map_err(JsValue::from)
-            })
-        });
+        let promise = match fallback.cache.inflight(key) {
+            Some(p) => p,
+            None => {
+                let me = Rc::clone(fallback);
+                let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
+                let p = future_to_promise(async move {
+                    let r = load(&me, &k, &f, t.as_deref()).await;
+                    me.cache.finished(&k);
+                    r.map_err(JsValue::from)
+                });
+                fallback.cache.started(key, &p);
+                p
+            }
+        };
         JsFuture::from(promise).await?;
     }
     Err(WebError::new(

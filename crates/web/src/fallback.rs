@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{MediaRequest, MxcUri};
-use js_sys::{Array, Promise};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -117,19 +117,6 @@ impl Fallback {
     pub fn admit(&self, key: &str, blob: &Blob) -> Result<JsValue, WebError> {
         self.cache.admit(key, blob)?;
         Ok(JsValue::TRUE)
-    }
-
-    /// Shares the load `start` makes under `key` with every concurrent caller, as
-    /// [`Fallback::blob_url`] does; for the encrypted path, which counts its hits its own way.
-    pub fn shared(&self, key: &str, start: impl FnOnce() -> Promise) -> Promise {
-        match self.cache.inflight(key) {
-            Some(p) => p,
-            None => {
-                let p = start();
-                self.cache.started(key, &p);
-                p
-            }
-        }
     }
 
     /// Fetches `mxc` fully and saves it under `filename` through a temporary `<a download>`.

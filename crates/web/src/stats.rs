@@ -54,17 +54,17 @@ pub fn stats_object(c: &Counters, cache: &BlobCache, worker: &JsValue, mode: Mod
         "decryptedWasm",
         &JsValue::from(c.decrypted_wasm.get() as f64),
     );
-    let names = [
-        "evictions",
-        "bytes",
-        "objectUrls",
-        "budgetBytes",
-        "pinned",
+    let blobs = cache.budget();
+    set(&fb, "evictions", &JsValue::from(blobs.evictions() as f64));
+    set(&fb, "bytes", &JsValue::from(blobs.bytes() as f64));
+    set(&fb, "objectUrls", &JsValue::from(blobs.len() as f64));
+    set(&fb, "budgetBytes", &JsValue::from(blobs.budget() as f64));
+    set(&fb, "pinned", &JsValue::from(blobs.pinned() as f64));
+    set(
+        &fb,
         "inFlight",
-    ];
-    for (name, v) in names.iter().zip(cache.figures()) {
-        set(&fb, name, &JsValue::from(v));
-    }
+        &JsValue::from(cache.limiter().active() as f64),
+    );
     set(&out, "fallback", &fb);
     let by = object();
     set(&by, "download", &JsValue::from(c.downloads.get() as f64));
