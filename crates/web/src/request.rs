@@ -174,7 +174,9 @@ pub async fn send(
     events: &Events,
     target: Target<'_>,
 ) -> Result<(Response, Deadline), WebError> {
-    let may_fall_back = false;
+    // Media URLs were built for the negotiated API: a server that turns out not to know it gets
+    // the legacy URL once (the core allows it only for an authenticated API).
+    let may_fall_back = matches!(target, Target::Media(..));
     let mut lc = Lifecycle::new(
         RetryPolicy::default(),
         session.api(),
@@ -189,23 +191,19 @@ pub async fn send(
         match lc.poll(now()) {
             Action::Send { api, .. } => {
                 let url = target.url(session, api);
-                let with_token = if lc.fell_back() {
-                    // After `M_UNRECOGNIZED`: the homeserver has no authenticated media, so
-                    // later URLs are legacy ones too (the worker records the same).
+                // After `M_UNRECOGNIZED` the request goes to the legacy endpoint, which is
+                // unauthenticated: no token. The homeserver has no authenticated media, so later
+                // URLs are legacy ones too (the worker records the same).
+                let tokenless = lc.fell_back();
+                if tokenless {
                     session.set_api(Api::Legacy);
-                    None
                 } else {
-                    Some(session.token()?)
-                };
+                    token = session.token()?;
+                }
+                // The gate, before every attempt, tokenless ones too (nothing after logout).
                 let pass = session.pass(&url)?;
                 let mut deadline =
                     Deadline::new(session.fetch_timeout_ms, &session.abort_signal())?;
-                // The legacy endpoints are unauthenticated: the fall-back sends no token. The
-                // gate still decides whether anything is sent (nothing after logout).
-                let tokenless = with_token.is_none();
-                if let Some(t) = with_token {
-                    token = t;
-                }
                 let sent = fetch_once(
                     &pass,
                     (!tokenless).then_some(token.as_str()),
