@@ -13,7 +13,7 @@
 //! truncated file ends in `error` with `hash_mismatch` in both modes.
 //!
 //! Worker mode: an element's `error` event says only that the load failed; the SDK then asks
-//! the worker why (`authmedia:why`, [`crate::worker::why`]), so `data-authmedia-error` carries
+//! the worker why (`authmedia:why`, [`crate::channel::why`]), so `data-authmedia-error` carries
 //! the same code as in the fallback (`not_found`, `forbidden`, `rate_limited`, `timeout`,
 //! `hash_mismatch`…), or `load_failed` when the worker cannot tell.
 //!

@@ -2,7 +2,7 @@
 //! sends, waits, the token refresh and the fall-back to the legacy API; [`send`] executes it —
 //! the gate ([`Session::pass`]) before every attempt, the one function that puts the token on a
 //! request ([`fetch_once`]), the stall deadline ([`Deadline`]). The fallback's media, its
-//! encrypted attachments, `/versions` and `download()` all go through here.
+//! encrypted attachments, `/versions` and `download()` (of an authenticated API) go through here.
 
 use std::rc::Rc;
 
@@ -28,7 +28,7 @@ const TIMEOUT: &str = "authmedia:timeout";
 
 /// The stall deadline of one fetch: its `AbortController` is aborted with [`TIMEOUT`] when the
 /// timer fires — armed until the response headers arrive, then re-armed before every body chunk
-/// by [`read_body`]. The timer calls the controller's own `abort`, bound (no Rust closure).
+/// by [`for_each_chunk`]. The timer calls the controller's own `abort`, bound (no Rust closure).
 pub struct Deadline {
     controller: AbortController,
     abort: Function,
