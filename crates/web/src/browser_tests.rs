@@ -5,11 +5,11 @@ use authmedia_core::{MediaRequest, Method, Thumbnail};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test as test, wasm_bindgen_test_configure};
 
+use crate::args::parse_request;
+use crate::element::request_for;
 use crate::error::{code_of, WebError};
 use crate::limiter::Limiter;
-use crate::mount::request_for;
 use crate::options::{FallbackPref, Options, DEFAULT_BUDGET_BYTES, DEFAULT_WORKER_URL};
-use crate::sdk::parse_request;
 use crate::util::{get, object, set, sleep};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -59,7 +59,7 @@ fn mxc_errors_map_to_invalid_mxc() {
         "mxc://server/a/b",
         "",
     ] {
-        let e = crate::sdk::parse_mxc(bad).err();
+        let e = crate::args::parse_mxc(bad).err();
         assert_eq!(e.map(|e| e.code), Some("invalid_mxc"), "{bad}");
     }
 }
@@ -254,4 +254,123 @@ async fn limiter_bounds_concurrency() {
         .expect("tasks");
     assert_eq!(peak.get(), 2);
     assert_eq!(limiter.active(), 0);
+}
+
+/// Replaces `window.fetch` with a stub answering `answers` in turn (status, JSON body) and
+/// recording `[url, Authorization header]` of each call; the original is put back on drop.
+struct FetchStub {
+    calls: js_sys::Array,
+    original: JsValue,
+}
+
+impl FetchStub {
+    fn install(answers: &[(u16, &str)]) -> FetchStub {
+        let window = web_sys::window().unwrap();
+        let original = get(&window, "fetch");
+        let calls = js_sys::Array::new();
+        let list = js_sys::Array::new();
+        for (status, body) in answers {
+            list.push(&js_sys::Array::of2(&JsValue::from(*status), &s(body)));
+        }
+        let stub = js_sys::Function::new_with_args(
+            "calls, answers, url, init",
+            "const h = init && init.headers ? new Headers(init.headers).get('Authorization') : null;
+             calls.push([String(url), h]);
+             const [status, body] = answers[Math.min(calls.length, answers.length) - 1];
+             return Promise.resolve(new Response(body, { status, headers: { 'Content-Type': 'application/json' } }));",
+        );
+        let bound = stub.bind2(&JsValue::NULL, &calls, &list);
+        set(&window, "fetch", &bound);
+        FetchStub { calls, original }
+    }
+
+    /// `(url, Authorization header)` of every call so far.
+    fn calls(&self) -> Vec<(String, Option<String>)> {
+        self.calls
+            .iter()
+            .map(|c| {
+                let c: js_sys::Array = c.unchecked_into();
+                (c.get(0).as_string().unwrap(), c.get(1).as_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for FetchStub {
+    fn drop(&mut self) {
+        set(&web_sys::window().unwrap(), "fetch", &self.original);
+    }
+}
+
+fn new_session() -> std::rc::Rc<crate::session::Session> {
+    let o = Options::from_js(&opts(&[
+        ("homeserver", s("https://h.example")),
+        ("accessToken", s("tok")),
+    ]))
+    .unwrap();
+    std::rc::Rc::new(crate::session::Session::new(&o).unwrap())
+}
+
+const UNRECOGNIZED: &str = r#"{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}"#;
+
+#[test]
+async fn unrecognized_media_falls_back_once_to_the_legacy_endpoint_without_the_token() {
+    use crate::request::{send, Target};
+    for status in [404, 405] {
+        let stub = FetchStub::install(&[(status, UNRECOGNIZED), (200, "{}")]);
+        let session = new_session();
+        let events = crate::events::Events::new().unwrap();
+        let mxc = crate::args::parse_mxc("mxc://h.example/abc").unwrap();
+        let req = MediaRequest::Download { filename: None };
+        let sent = send(&session, &events, Target::Media(&mxc, &req)).await;
+        let calls = stub.calls();
+        drop(stub);
+        assert_eq!(sent.map(|(r, _)| r.status()).ok(), Some(200), "{status}");
+        assert_eq!(
+            calls,
+            vec![
+                (
+                    "https://h.example/_matrix/client/v1/media/download/h.example/abc".to_owned(),
+                    Some("Bearer tok".to_owned())
+                ),
+                (
+                    "https://h.example/_matrix/media/v3/download/h.example/abc".to_owned(),
+                    None
+                ),
+            ],
+            "{status}"
+        );
+        assert_eq!(session.api(), authmedia_core::Api::Legacy, "{status}");
+    }
+}
+
+#[test]
+async fn unrecognized_twice_or_on_versions_is_the_error_not_another_fall_back() {
+    use crate::request::{send, Target};
+    // The legacy endpoint answers M_UNRECOGNIZED too: one fall-back only, its answer is the error.
+    let stub = FetchStub::install(&[(404, UNRECOGNIZED)]);
+    let session = new_session();
+    let events = crate::events::Events::new().unwrap();
+    let mxc = crate::args::parse_mxc("mxc://h.example/abc").unwrap();
+    let req = MediaRequest::Download { filename: None };
+    let sent = send(&session, &events, Target::Media(&mxc, &req)).await;
+    let n = stub.calls().len();
+    drop(stub);
+    assert_eq!(sent.err().map(|e| e.code), Some("unsupported"));
+    assert_eq!(n, 2);
+    // `/versions` never falls back (it has no legacy form), whatever the negotiated API.
+    let stub = FetchStub::install(&[(404, UNRECOGNIZED)]);
+    let session = new_session();
+    let sent = send(&session, &events, Target::Versions).await;
+    let calls = stub.calls();
+    drop(stub);
+    assert_eq!(sent.err().map(|e| e.code), Some("unsupported"));
+    assert_eq!(
+        calls,
+        vec![(
+            "https://h.example/_matrix/client/versions".to_owned(),
+            Some("Bearer tok".to_owned())
+        )]
+    );
+    assert_eq!(session.api(), authmedia_core::Api::V1);
 }

@@ -7,7 +7,6 @@
 use wasm_bindgen::JsValue;
 
 use crate::error::describe;
-use crate::sdk::Inner;
 use crate::util::{get, get_string, object, set, window};
 
 /// Every `fallbackReason` (the closed union `FallbackReason` of `index.d.ts` lists the same;
@@ -66,13 +65,4 @@ pub fn out_of_scope(worker_url: &str, scope: &str) -> Option<JsValue> {
     let d = facts("out_of_scope", Some(worker_url));
     set(&d, "scope", &JsValue::from_str(scope));
     Some(d)
-}
-
-impl Inner {
-    /// Records why the fallback is used, with its facts.
-    pub fn fall_back(&self, reason: &str, detail: &JsValue) {
-        debug_assert!(FALLBACK_REASONS.contains(&reason), "{reason}");
-        self.fallback_reason.replace(Some(reason.to_owned()));
-        self.fallback_detail.replace(Some(detail.clone()));
-    }
 }

@@ -9,7 +9,8 @@
 //!   (`authmedia:encrypted`, ARCHITECTURE.md); the worker answers with a same-origin URL under
 //!   its scope (`<scope>authmedia/encrypted/<id>`) that it serves itself: download, verify,
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
-//!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`).
+//!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
+//!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
 //! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
 //!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
 //!   memory), else chunk by chunk in wasm ([`AttachmentDecryptor`]); nothing released before the
@@ -19,21 +20,24 @@
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
 use authmedia_js::protocol;
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{AttachmentDecryptor, AttachmentError, EncryptedFile, MediaRequest};
+use authmedia_core::{AttachmentDecryptor, EncryptedFile, MediaRequest};
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use authmedia_js::{file_from_js, wire_to_js};
-use js_sys::{Array, Promise, Uint8Array};
+use authmedia_js::wire_to_js;
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{Blob, BlobPropertyBag, MessageEvent};
+use web_sys::{Blob, BlobPropertyBag};
 
-use crate::error::WebError;
-use crate::fallback::{admit_blob, content_length, for_each_chunk};
-use crate::sdk::{Inner, Mode};
-use crate::util::{get, get_string, object, set, try_get, window};
+use crate::channel::{ask, container};
+use crate::error::{attachment_error, WebError};
+use crate::fallback::Fallback;
+use crate::request::{content_length, for_each_chunk, send, Target};
+use crate::stats::bump;
+use crate::util::{get, get_string, object, set, try_get};
 use authmedia_core::safe_content_type as safe_blob_type;
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
@@ -54,37 +58,93 @@ struct Entry {
 
 /// `{id → EncryptedFile}` of this session, in memory only.
 #[derive(Default)]
-pub struct Registry {
-    entries: Vec<Entry>,
-    listening: bool,
+pub struct Encrypted {
+    entries: RefCell<Vec<Entry>>,
 }
 
-impl Registry {
+impl Encrypted {
     /// Forgets every key (logout).
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    pub fn clear(&self) {
+        self.entries.borrow_mut().clear();
     }
 
-    fn find(&self, file: &EncryptedFile, mimetype: Option<&str>) -> Option<&Entry> {
-        self.entries
+    /// The registry id of `file` (the same id for the same file and type).
+    pub fn remember(
+        &self,
+        file: &EncryptedFile,
+        mimetype: Option<&str>,
+    ) -> Result<String, WebError> {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries
             .iter()
             .find(|e| e.file == *file && e.mimetype.as_deref() == mimetype)
+        {
+            return Ok(e.id.clone());
+        }
+        let id = random_id()?;
+        if entries.len() >= MAX_FILES {
+            entries.remove(0);
+        }
+        entries.push(Entry {
+            id: id.clone(),
+            file: file.clone(),
+            js: wire_to_js(&file.to_wire()),
+            mimetype: mimetype.map(str::to_owned),
+        });
+        Ok(id)
     }
 
-    fn by_id(&self, id: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.id == id)
+    /// The `authmedia:encrypted` message of an entry: what registers it with the worker, and the
+    /// answer to the worker's `authmedia:need-encrypted {id}`.
+    pub fn message(&self, id: &str) -> Option<JsValue> {
+        let entries = self.entries.borrow();
+        let e = entries.iter().find(|e| e.id == id)?;
+        let m = object();
+        set(&m, "type", &JsValue::from_str(protocol::ENCRYPTED));
+        set(&m, "id", &JsValue::from_str(&e.id));
+        set(&m, "file", &e.js);
+        set(
+            &m,
+            "mimetype",
+            &e.mimetype
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
+        Some(m)
+    }
+
+    /// Registers `id` with the controlling worker; its URL, or `None` when the worker cannot
+    /// serve it (no controller, an older worker, no answer): the caller falls back.
+    pub async fn register(&self, id: &str) -> Option<String> {
+        let controller = container().ok()?.controller()?;
+        let msg = self.message(id)?;
+        let answer = ask(&controller, &msg, REGISTER_TIMEOUT_MS).await?;
+        if get(&answer, "ok").as_bool() != Some(true) {
+            return None;
+        }
+        get_string(&answer, "url")
     }
 }
 
-/// The SDK error for an attachment error: `hash_mismatch` for a tampered or truncated
-/// ciphertext, `over_budget` for one too large, `invalid_argument` for a bad file.
-pub fn attachment_error(e: &AttachmentError) -> WebError {
-    let code = match e {
-        AttachmentError::HashMismatch => "hash_mismatch",
-        AttachmentError::TooLarge { .. } => "over_budget",
-        _ => "invalid_argument",
-    };
-    WebError::new(code, format!("encrypted attachment: {e}")).with_reason(e.code())
+/// `srcEncrypted`'s options: `{ mimetype? }`.
+#[inline(always)]
+pub fn mimetype_option(options: &JsValue) -> Result<Option<String>, WebError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    if !options.is_object() || options.is_function() {
+        return Err(WebError::invalid_argument(
+            "srcEncrypted options must be an object",
+        ));
+    }
+    let m = try_get(options, "mimetype")?;
+    match m.as_string() {
+        None if m.is_undefined() || m.is_null() => Ok(None),
+        None => Err(WebError::invalid_argument(
+            "options.mimetype must be a string",
+        )),
+        name => Ok(name),
+    }
 }
 
 /// A random registry id: 128 bits from `crypto.getRandomValues`, as 32 hex digits. Not
@@ -114,248 +174,95 @@ fn random_id() -> Result<String, WebError> {
         }))
 }
 
-// ----- the entry point ------------------------------------------------------------------------
-
-impl Inner {
-    /// `srcEncrypted`: a URL for `img`/`video` showing the decrypted attachment.
-    pub async fn src_encrypted(
-        self: &Rc<Self>,
-        file: JsValue,
-        options: JsValue,
-    ) -> Result<String, JsValue> {
-        let parsed = file_from_js(&file).map_err(|e| attachment_error(&e))?;
-        let mimetype = if options.is_undefined() || options.is_null() {
-            None
-        } else if options.is_object() && !options.is_function() {
-            let m = try_get(&options, "mimetype")?;
-            match m.as_string() {
-                None if m.is_undefined() || m.is_null() => None,
-                None => {
-                    return Err(
-                        WebError::invalid_argument("options.mimetype must be a string").into(),
-                    )
-                }
-                name => name,
+/// The fallback: an object URL of the verified plaintext, cached under the byte budget;
+/// concurrent callers share one download. What the LRU evicted is the caller's to take (see
+/// [`Fallback::blob_url`]).
+pub async fn blob(
+    fallback: &Rc<Fallback>,
+    key: &str,
+    file: &EncryptedFile,
+    mimetype: Option<&str>,
+    pin: bool,
+) -> Result<String, JsValue> {
+    for _ in 0..3 {
+        if let Some(u) = fallback.cache.get(key, pin) {
+            bump(&fallback.counters.cache_hits);
+            return Ok(u);
+        }
+        let promise = match fallback.cache.inflight(key) {
+            Some(p) => p,
+            None => {
+                let me = Rc::clone(fallback);
+                let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
+                let p = future_to_promise(async move {
+                    let r = load(&me, &k, &f, t.as_deref()).await;
+                    me.cache.finished(&k);
+                    r.map_err(JsValue::from)
+                });
+                fallback.cache.started(key, &p);
+                p
             }
-        } else {
-            return Err(
-                WebError::invalid_argument("srcEncrypted options must be an object").into(),
-            );
         };
-        self.encrypted_src(&parsed, mimetype.as_deref(), false)
+        JsFuture::from(promise).await?;
+    }
+    Err(WebError::new(
+        "over_budget",
+        "the media was evicted before it could be shown (budget too small for the page)",
+    )
+    .into())
+}
+
+async fn load(
+    fallback: &Fallback,
+    key: &str,
+    file: &EncryptedFile,
+    mimetype: Option<&str>,
+) -> Result<JsValue, WebError> {
+    let _permit = fallback.cache.limiter().acquire().await;
+    bump(&fallback.counters.fetches);
+    let req = MediaRequest::Download { filename: None };
+    let (resp, mut deadline) = send(
+        &fallback.session,
+        &fallback.events,
+        Target::Media(&file.url, &req),
+    )
+    .await?;
+    let limit = fallback.budget_bytes;
+    let bytes = if let Some(subtle) = webcrypto::subtle() {
+        // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
+        let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
+        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+            ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
+        })
+        .await?;
+        let (plain, by) = webcrypto::verify_and_decrypt(&subtle, &file.secrets, ciphertext)
             .await
-            .map(|(url, _)| url)
-    }
-
-    /// The URL of a validated file (shared by `srcEncrypted` and `mount`'s `data-encrypted`):
-    /// the worker's URL, or a `blob:` URL and its cache key, pinned when `pin`.
-    pub(crate) async fn encrypted_src(
-        self: &Rc<Self>,
-        file: &EncryptedFile,
-        mimetype: Option<&str>,
-        pin: bool,
-    ) -> Result<(String, Option<String>), JsValue> {
-        self.token()?;
-        let id = self.remember(file, mimetype)?;
-        if self.mode.get() == Mode::Worker {
-            if let Some(url) = self.register_encrypted(&id).await {
-                let mut c = self.counters.borrow_mut();
-                c.worker_urls = c.worker_urls.saturating_add(1);
-                return Ok((url, None));
-            }
-        }
-        let key = format!("encrypted:{id}");
-        let url = self.encrypted_blob(&key, file, mimetype, pin).await?;
-        let mut c = self.counters.borrow_mut();
-        c.fallback_urls = c.fallback_urls.saturating_add(1);
-        Ok((url, Some(key)))
-    }
-
-    /// The registry id of `file` (the same id for the same file and type).
-    fn remember(
-        self: &Rc<Self>,
-        file: &EncryptedFile,
-        mimetype: Option<&str>,
-    ) -> Result<String, WebError> {
-        let mut reg = self.encrypted.borrow_mut();
-        if let Some(e) = reg.find(file, mimetype) {
-            return Ok(e.id.clone());
-        }
-        let id = random_id()?;
-        if reg.entries.len() >= MAX_FILES {
-            reg.entries.remove(0);
-        }
-        reg.entries.push(Entry {
-            id: id.clone(),
-            file: file.clone(),
-            js: wire_to_js(&file.to_wire()),
-            mimetype: mimetype.map(str::to_owned),
+            .map_err(|e| attachment_error(&e))?;
+        let c = &fallback.counters;
+        bump(match by {
+            DecryptedBy::WebCrypto => &c.decrypted_webcrypto,
+            DecryptedBy::Wasm => &c.decrypted_wasm,
         });
-        Ok(id)
+        Uint8Array::new(&plain)
+    } else {
+        // Insecure contexts have no `crypto.subtle`: the core streams it in wasm.
+        let mut decryptor = AttachmentDecryptor::new(&file.secrets).with_limit(limit);
+        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+            decryptor
+                .push(&chunk.to_vec())
+                .map_err(|e| attachment_error(&e))
+        })
+        .await?;
+        let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
+        bump(&fallback.counters.decrypted_wasm);
+        Uint8Array::from(plain.as_slice())
+    };
+    if fallback.session.ended() {
+        return Err(WebError::new("logged_out", "logged out while loading"));
     }
-
-    /// The `authmedia:encrypted` / `authmedia:need-encrypted` payload of an entry.
-    fn encrypted_message(&self, id: &str) -> Option<JsValue> {
-        let reg = self.encrypted.borrow();
-        let e = reg.by_id(id)?;
-        let m = object();
-        set(&m, "type", &JsValue::from_str(protocol::ENCRYPTED));
-        set(&m, "id", &JsValue::from_str(&e.id));
-        set(&m, "file", &e.js);
-        set(
-            &m,
-            "mimetype",
-            &e.mimetype
-                .as_deref()
-                .map_or(JsValue::NULL, JsValue::from_str),
-        );
-        Some(m)
-    }
-
-    /// Registers `id` with the controlling worker; its URL, or `None` when the worker cannot
-    /// serve it (no controller, an older worker, no answer): the caller falls back.
-    async fn register_encrypted(self: &Rc<Self>, id: &str) -> Option<String> {
-        let container = get(&window().ok()?.navigator(), "serviceWorker");
-        let controller: web_sys::ServiceWorker = get(&container, "controller").dyn_into().ok()?;
-        self.listen_need_encrypted(&container);
-        let msg = self.encrypted_message(id)?;
-        let answer = crate::worker::ask(&controller, &msg, REGISTER_TIMEOUT_MS).await?;
-        if get(&answer, "ok").as_bool() != Some(true) {
-            return None;
-        }
-        get_string(&answer, "url")
-    }
-
-    /// Answers `authmedia:need-encrypted {id}` from a restarted worker (once per session).
-    fn listen_need_encrypted(self: &Rc<Self>, container: &JsValue) {
-        let Ok(target) = container.clone().dyn_into::<web_sys::EventTarget>() else {
-            return;
-        };
-        if std::mem::replace(&mut self.encrypted.borrow_mut().listening, true) {
-            return;
-        }
-        let me = Rc::downgrade(self);
-        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-            let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
-                return;
-            };
-            let data = ev.data();
-            if get_string(&data, "type").as_deref() != Some(protocol::NEED_ENCRYPTED) {
-                return;
-            }
-            // Keys go to this SDK's own worker only (see `is_our_worker`).
-            let source = ev.source();
-            if !me
-                .upgrade()
-                .is_some_and(|me| me.is_our_worker(source.as_ref()))
-            {
-                return;
-            }
-            let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() else {
-                return;
-            };
-            // Only the instance that registered the id answers: several instances of a tab all
-            // hear the question, and the worker takes the first answer.
-            let answer = me
-                .upgrade()
-                .filter(|me| !me.logged_out.get())
-                .and_then(|me| me.encrypted_message(&get_string(&data, "id")?));
-            if let Some(reply) = answer {
-                let _ = port.post_message(&reply);
-            }
-        });
-        self.on(&target, "message", on_message);
-    }
-
-    /// The fallback: an object URL of the verified plaintext, cached under the byte budget;
-    /// concurrent callers share one download.
-    async fn encrypted_blob(
-        self: &Rc<Self>,
-        key: &str,
-        file: &EncryptedFile,
-        mimetype: Option<&str>,
-        pin: bool,
-    ) -> Result<String, JsValue> {
-        for _ in 0..3 {
-            if let Some(u) = self.blobs.borrow_mut().get(key, pin) {
-                let mut c = self.counters.borrow_mut();
-                c.cache_hits = c.cache_hits.saturating_add(1);
-                return Ok(u);
-            }
-            let existing = self.inflight.borrow().get(key).cloned();
-            let promise = match existing {
-                Some(p) => p,
-                None => {
-                    let me = Rc::clone(self);
-                    let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
-                    let p: Promise = future_to_promise(async move {
-                        let r = me.load_encrypted(&k, &f, t.as_deref()).await;
-                        me.inflight.borrow_mut().remove(&k);
-                        r.map(|()| JsValue::TRUE).map_err(JsValue::from)
-                    });
-                    self.inflight.borrow_mut().insert(key.to_owned(), p.clone());
-                    p
-                }
-            };
-            JsFuture::from(promise).await?;
-        }
-        Err(WebError::new(
-            "over_budget",
-            "the media was evicted before it could be shown (budget too small for the page)",
-        )
-        .into())
-    }
-
-    async fn load_encrypted(
-        self: &Rc<Self>,
-        key: &str,
-        file: &EncryptedFile,
-        mimetype: Option<&str>,
-    ) -> Result<(), WebError> {
-        let _permit = self.limiter.acquire().await;
-        {
-            let mut c = self.counters.borrow_mut();
-            c.fetches = c.fetches.saturating_add(1);
-        }
-        let url = self.url(&file.url, &MediaRequest::Download { filename: None });
-        let (resp, mut deadline) = self.authed_fetch_timed(&url).await?;
-        let limit = self.opts.budget_bytes;
-        let bytes = if let Some(subtle) = webcrypto::subtle() {
-            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            let (plain, by) = webcrypto::verify_and_decrypt(&subtle, &file.secrets, ciphertext)
-                .await
-                .map_err(|e| attachment_error(&e))?;
-            let mut c = self.counters.borrow_mut();
-            match by {
-                DecryptedBy::WebCrypto => c.decrypted_webcrypto += 1,
-                DecryptedBy::Wasm => c.decrypted_wasm += 1,
-            }
-            Uint8Array::new(&plain)
-        } else {
-            // Insecure contexts have no `crypto.subtle`: the core streams it in wasm.
-            let mut decryptor = AttachmentDecryptor::new(&file.secrets).with_limit(limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                decryptor
-                    .push(&chunk.to_vec())
-                    .map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
-            self.counters.borrow_mut().decrypted_wasm += 1;
-            Uint8Array::from(plain.as_slice())
-        };
-        if self.logged_out.get() {
-            return Err(WebError::new("logged_out", "logged out while loading"));
-        }
-        let bag = BlobPropertyBag::new();
-        bag.set_type(safe_blob_type(mimetype));
-        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
-            .map_err(WebError::network)?;
-        admit_blob(self, key, &blob).map(drop)
-    }
+    let bag = BlobPropertyBag::new();
+    bag.set_type(safe_blob_type(mimetype));
+    let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
+        .map_err(WebError::network)?;
+    fallback.admit(key, &blob)
 }

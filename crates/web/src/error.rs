@@ -127,3 +127,14 @@ pub fn code_of(v: &JsValue) -> Option<String> {
         .ok()?
         .as_string()
 }
+
+/// The SDK error for an attachment error: `hash_mismatch` for a tampered or truncated
+/// ciphertext, `over_budget` for one too large, `invalid_argument` for a bad file.
+pub fn attachment_error(e: &authmedia_core::AttachmentError) -> WebError {
+    let code = match e {
+        authmedia_core::AttachmentError::HashMismatch => "hash_mismatch",
+        authmedia_core::AttachmentError::TooLarge { .. } => "over_budget",
+        _ => "invalid_argument",
+    };
+    WebError::new(code, format!("encrypted attachment: {e}")).with_reason(e.code())
+}

@@ -25,15 +25,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, MutationObserver, MutationObserverInit, MutationRecord, Node};
 
+use crate::args::{parse_mxc, parse_request};
 use crate::error::WebError;
-use crate::sdk::{parse_mxc, parse_request, Inner, Mode};
+use crate::inner::Inner;
+use crate::mode::Mode;
 use crate::util::get_string;
 
 const SELECTOR: &str = "img[src], video[src], audio[src], source[src]";
 
 /// The media a browser-normalised absolute URL of the session's homeserver names, with its request.
 fn media_of_url(inner: &Inner, url: &str) -> Option<(MxcUri, MediaRequest)> {
-    match classify(url, std::slice::from_ref(&inner.hs)) {
+    match classify(url, std::slice::from_ref(&inner.session.hs)) {
         Classification::Media(m) => Some((m.mxc, m.request)),
         Classification::Other => None,
     }
@@ -121,7 +123,7 @@ fn scan(inner: &Rc<Inner>, node: &Node) {
 /// Hands `el` to `mount()` when its `src` is media of the session's homeserver and no worker
 /// serves the page.
 fn adopt(inner: &Rc<Inner>, el: &Element) {
-    if inner.logged_out.get()
+    if inner.session.ended()
         || inner.mode.get() != Mode::Fallback
         || el.has_attribute("data-mxc")
         || el.has_attribute("data-encrypted")

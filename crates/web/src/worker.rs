@@ -1,5 +1,6 @@
-//! Worker mode: registration, the session handoff and the page side of the page↔worker
-//! protocol (ARCHITECTURE.md § "Page ↔ worker message protocol").
+//! Worker mode: registration, the session handoff, the instances of a tab that hold it, and the
+//! one dispatcher of the worker's messages to the page (ARCHITECTURE.md § "Page ↔ worker message
+//! protocol"; the asking side is `channel.rs`).
 //!
 //! Mode detection: the fallback is used when the worker cannot serve this page — no
 //! `navigator.serviceWorker` (disabled by pref/policy, hardened browsers), an insecure
@@ -11,92 +12,25 @@ use authmedia_js::protocol;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{ClientCode, WORKER_PROTOCOL};
-use js_sys::{Array, Promise};
+use authmedia_core::WORKER_PROTOCOL;
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{
-    MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration,
-};
+use web_sys::{MessageEvent, ServiceWorkerContainer, ServiceWorkerRegistration};
 
+use crate::channel::{
+    ask, container, message, speaks_protocol, start_messages, ANSWER_TIMEOUT_MS, VERSION,
+};
 use crate::diagnose::{facts, out_of_scope, registration_failed};
 use crate::error::{describe, WebError};
+use crate::hydrate::reload_all;
+use crate::inner::Inner;
 use crate::options::FallbackPref;
-use crate::sdk::Inner;
-use crate::util::{deferred, get, get_string, object, set, window, with_timeout};
+use crate::util::{deferred, get, get_string, object, set, with_timeout};
 
-/// How long to wait for a worker's answer on a port.
-const ANSWER_TIMEOUT_MS: i32 = 2_000;
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
 const CLAIM_TIMEOUT_MS: i32 = 5_000;
-
-fn message(kind: &str) -> JsValue {
-    let m = object();
-    set(&m, "type", &JsValue::from_str(kind));
-    m
-}
-
-/// Posts `msg` to `target` with a reply port and waits (bounded) for the first answer.
-pub async fn ask(target: &ServiceWorker, msg: &JsValue, timeout_ms: i32) -> Option<JsValue> {
-    let channel = MessageChannel::new().ok()?;
-    let port = channel.port1();
-    let (answer, resolve) = deferred();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let _ = resolve.call1(&JsValue::UNDEFINED, &ev.data());
-    });
-    port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    if target
-        .post_message_with_transferable(msg, &Array::of1(&channel.port2()))
-        .is_err()
-    {
-        port.close();
-        return None;
-    }
-    let out = with_timeout(answer, timeout_ms).await;
-    port.set_onmessage(None);
-    port.close();
-    drop(on_message);
-    out.and_then(Result::ok)
-}
-
-/// Worker mode: why the controlling worker's answer to `url` (absolute) failed, from its record
-/// of recent failures (`authmedia:why`, no request to the homeserver); `load_failed` when it
-/// does not know (restarted meanwhile, or the request never reached it) or does not answer.
-pub async fn why(url: &str) -> &'static str {
-    let Some(ctrl) = container().ok().and_then(|c| c.controller()) else {
-        return "load_failed";
-    };
-    let msg = message(protocol::WHY);
-    set(&msg, "url", &JsValue::from_str(url));
-    let code = ask(&ctrl, &msg, ANSWER_TIMEOUT_MS)
-        .await
-        .and_then(|a| get_string(&a, "code"));
-    // The worker's code as the page shows it (its own codes such as `cancelled` become
-    // `load_failed`, see `ClientCode::for_page`).
-    code.and_then(|c| c.parse::<ClientCode>().ok())
-        .map_or(ClientCode::LoadFailed, ClientCode::for_page)
-        .as_str()
-}
-
-/// This package's version, sent with the session and named when the worker is another release's.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Whether a worker's answer (to `authmedia:session`) or question (`authmedia:need-session`)
-/// speaks this page's protocol. A worker from before the handshake sends no `protocol` at all.
-fn speaks_protocol(v: &JsValue) -> bool {
-    get(v, "protocol").as_f64() == Some(f64::from(WORKER_PROTOCOL))
-}
-
-/// The facts of `worker_outdated`: the worker's and the page's version and protocol.
-fn outdated(url: &str, answer: &JsValue) -> JsValue {
-    let d = facts("worker_outdated", Some(url));
-    set(&d, "workerVersion", &get(answer, "version"));
-    set(&d, "workerProtocol", &get(answer, "protocol"));
-    set(&d, "pageVersion", &JsValue::from_str(VERSION));
-    set(&d, "pageProtocol", &JsValue::from(WORKER_PROTOCOL));
-    d
-}
 
 thread_local! {
     /// The instances of this tab whose session the worker holds — the worker keeps one session
@@ -130,73 +64,60 @@ fn other_answers(inner: &Inner) -> bool {
         h.borrow()
             .iter()
             .rev()
-            .find(|i| !i.logged_out.get())
+            .find(|i| !i.session.ended())
             .is_some_and(|i| !std::ptr::eq(&**i, inner))
     })
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `ServiceWorkerContainer.startMessages()`: messages reach `addEventListener('message')`
-    /// listeners only once it is called (setting `onmessage` would start them, and overwrite the
-    /// host's handler).
-    type Messages;
-    #[wasm_bindgen(method, js_name = startMessages)]
-    fn start_messages(this: &Messages);
+/// Ends `inner` on the page ([`Inner::detach`]) and forgets it as a holder of the tab's session;
+/// the worker is not told (`dispose()`, a failed `init`).
+pub fn detach(inner: &Rc<Inner>) {
+    inner.detach();
+    release(inner);
 }
 
-/// `navigator.serviceWorker`, when this context has one.
-fn container() -> Result<ServiceWorkerContainer, String> {
-    let w = window().map_err(|e| e.message)?;
-    if !w.is_secure_context() {
-        return Err("insecure_context".to_owned());
-    }
-    let nav = w.navigator();
-    let sw = get(&nav, "serviceWorker");
-    if sw.is_undefined() || sw.is_null() {
-        return Err("no_service_worker".to_owned());
-    }
-    sw.dyn_into::<ServiceWorkerContainer>()
-        .map_err(|_| "no_service_worker".to_owned())
+/// The facts of `worker_outdated`: the worker's and the page's version and protocol.
+fn outdated(url: &str, answer: &JsValue) -> JsValue {
+    let d = facts("worker_outdated", Some(url));
+    set(&d, "workerVersion", &get(answer, "version"));
+    set(&d, "workerProtocol", &get(answer, "protocol"));
+    set(&d, "pageVersion", &JsValue::from_str(VERSION));
+    set(&d, "pageProtocol", &JsValue::from(WORKER_PROTOCOL));
+    d
 }
 
 impl Inner {
     fn session_message(&self, kind: &str) -> JsValue {
         let m = message(kind);
         let s = object();
-        set(&s, "homeserver", &JsValue::from_str(self.hs.base()));
+        let session = &self.session;
+        set(&s, "homeserver", &JsValue::from_str(session.hs.base()));
         set(
             &s,
             "accessToken",
-            &self
-                .token
-                .borrow()
-                .clone()
+            &session
+                .current_token()
                 .map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
         );
-        set(&s, "userId", &JsValue::from_str(&self.user_id));
+        set(&s, "userId", &JsValue::from_str(&session.user_id));
         set(&m, "session", &s);
-        set(&m, "api", &JsValue::from_str(self.api.get().as_str()));
+        set(&m, "api", &JsValue::from_str(session.api().as_str()));
         set(&m, "protocol", &JsValue::from(WORKER_PROTOCOL));
         set(&m, "version", &JsValue::from_str(VERSION));
         m
     }
 
-    fn set_reason(&self, reason: impl Into<String>) {
-        self.fallback_reason.replace(Some(reason.into()));
-    }
-
     /// Registers the worker and hands it the session; decides whether it serves this page.
     pub async fn start_worker(self: &Rc<Self>) -> Result<(), JsValue> {
         if self.opts.fallback == FallbackPref::Force {
-            self.set_reason("forced");
+            self.mode.set_reason("forced");
             return Ok(());
         }
         let never = self.opts.fallback == FallbackPref::Never;
         // The facts go with the reason (`diagnose.rs`): to `fallbackDetail`, and with
         // `fallback: 'never'` onto the rejection as its `detail`; the loader words them.
         let no_worker = |reason: &str, detail: JsValue| -> Result<(), JsValue> {
-            self.fall_back(reason, &detail);
+            self.mode.fall_back(reason, &detail);
             if never {
                 let e = WebError::new(
                     "no_worker",
@@ -232,7 +153,7 @@ impl Inner {
                 let Some(ctrl) = c.controller() else { return };
                 // An instance whose session a sibling's logout ended hands it over again only
                 // through `setAccessToken`.
-                if me.logged_out.get() || !holds(&me) {
+                if me.session.ended() || !holds(&me) {
                     return;
                 }
                 let answer = ask(
@@ -244,7 +165,7 @@ impl Inner {
                 match answer {
                     Some(a) if speaks_protocol(&a) => {
                         hold(&me);
-                        me.worker_ready.set(true);
+                        me.mode.set_worker_ready(true);
                         me.update_mode();
                         let _ = done.call0(&JsValue::UNDEFINED);
                     }
@@ -257,12 +178,12 @@ impl Inner {
                 }
             });
         });
-        self.on(&c, "controllerchange", on_change);
+        self.events().on(&c, "controllerchange", on_change);
         let registered = JsFuture::from(c.register(&url)).await;
         match registered {
             Err(e) => {
                 let detail = registration_failed(&url, &e);
-                self.emit_error(
+                self.events().emit_error(
                     &WebError::new(
                         "network",
                         format!("service worker registration failed: {}", describe(&e)),
@@ -293,7 +214,7 @@ impl Inner {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
         let reg = reg.dyn_into::<ServiceWorkerRegistration>().ok();
-        self.registration.replace(reg.clone());
+        self.session.link.set_registration(reg.clone());
         let Some(active) = reg.and_then(|r| r.active()) else {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
@@ -325,11 +246,11 @@ impl Inner {
                 )
                 .await;
             }
-            self.worker_ready.set(true);
+            self.mode.set_worker_ready(true);
         } else {
-            self.set_reason("uncontrolled");
+            self.mode.set_reason("uncontrolled");
         }
-        if !self.worker_ready.get() {
+        if !self.mode.worker_ready() {
             // Uncontrolled (first load before the claim, hard reload): serve from the fallback
             // now; the `controllerchange` listener switches to worker mode once claimed.
             if never {
@@ -350,7 +271,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Answers the worker's questions (`need-session`, `need-token`) and notifications.
+    /// The one dispatcher of the worker's messages to this instance: its questions
+    /// (`need-session`, `need-token`, `need-encrypted`) and notifications (`unauthorized`).
     fn listen(self: &Rc<Self>, c: &ServiceWorkerContainer) {
         let me = Rc::clone(self);
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
@@ -359,18 +281,29 @@ impl Inner {
             };
             // Only this SDK's own worker learns the session or a token: another service worker
             // of this origin (another registration, a stale script) asking gets no answer.
-            if !me.is_our_worker(ev.source().as_ref()) {
+            if !me.session.link.is_our_worker(ev.source().as_ref()) {
                 return;
             }
             let data = ev.data();
             let kind = get_string(&data, "type").unwrap_or_default();
             let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
             match kind.as_str() {
+                // Keys go to this SDK's own worker only (checked above). Only the instance that
+                // registered the id answers: several instances of a tab all hear the question,
+                // and the worker takes the first answer.
+                protocol::NEED_ENCRYPTED => {
+                    let answer = Some(&me)
+                        .filter(|me| !me.session.ended())
+                        .and_then(|me| me.encrypted.message(&get_string(&data, "id")?));
+                    if let (Some(reply), Some(p)) = (answer, port) {
+                        let _ = p.post_message(&reply);
+                    }
+                }
                 // Only the instance holding the tab's session answers (see `HOLDERS`).
                 _ if other_answers(&me) => {}
                 protocol::NEED_SESSION => {
                     // A worker of another protocol (see `outdated`) learns no session.
-                    let answer = if me.logged_out.get() || !holds(&me) || !speaks_protocol(&data) {
+                    let answer = if me.session.ended() || !holds(&me) || !speaks_protocol(&data) {
                         let a = object();
                         set(&a, "session", &JsValue::NULL);
                         a
@@ -384,14 +317,12 @@ impl Inner {
                 protocol::NEED_TOKEN => {
                     let me = Rc::clone(&me);
                     spawn_local(async move {
-                        let token = if me.logged_out.get()
-                            || !holds(&me)
-                            || me.opts.on_token_refresh.is_none()
-                        {
-                            None
-                        } else {
-                            me.refresh_token().await.ok()
-                        };
+                        let token =
+                            if me.session.ended() || !holds(&me) || !me.session.can_refresh() {
+                                None
+                            } else {
+                                me.session.refresh_token().await.ok()
+                            };
                         let a = object();
                         set(
                             &a,
@@ -409,116 +340,31 @@ impl Inner {
                         "the homeserver rejected the access token (reported by the worker)",
                     );
                     e.errcode = get_string(&data, "errcode");
-                    me.emit_error(&e.to_js(), None);
+                    me.events().emit_error(&e.to_js(), None);
                 }
                 _ => {}
             }
         });
-        self.on(c, "message", on_message);
-        c.unchecked_ref::<Messages>().start_messages();
-    }
-
-    /// The workers to tell about session changes: every worker of this SDK's registration that
-    /// may hold the session — installing, waiting, active — and the controller. On a page no
-    /// worker controls yet (hard reload, first load) the session went to the active worker, which
-    /// claims the page later: a logout must reach it too.
-    fn workers(&self) -> Vec<ServiceWorker> {
-        let Ok(c) = container() else {
-            return Vec::new();
-        };
-        let mut out: Vec<ServiceWorker> = Vec::new();
-        let reg = self.registration.borrow().clone();
-        let candidates = [
-            c.controller(),
-            reg.as_ref().and_then(ServiceWorkerRegistration::active),
-            reg.as_ref().and_then(ServiceWorkerRegistration::waiting),
-            reg.as_ref().and_then(ServiceWorkerRegistration::installing),
-        ];
-        for w in candidates.into_iter().flatten() {
-            if !out.contains(&w) {
-                out.push(w);
-            }
-        }
-        out
-    }
-
-    /// Whether a message's source is this SDK's worker: a worker of its registration, or one
-    /// running its worker script (the controller after an update).
-    pub(crate) fn is_our_worker(&self, source: Option<&js_sys::Object>) -> bool {
-        let Some(worker) = source.and_then(|s| s.dyn_ref::<ServiceWorker>()) else {
-            return false;
-        };
-        if let Some(reg) = self.registration.borrow().as_ref() {
-            let mine = [reg.active(), reg.waiting(), reg.installing()];
-            if mine.iter().flatten().any(|w| w == worker) {
-                return true;
-            }
-        }
-        let Some(script) = self.opts.worker_url.as_deref() else {
-            return false;
-        };
-        let base = window()
-            .ok()
-            .and_then(|w| get_string(&get(&w, "location"), "href"));
-        let ours = web_sys::Url::new_with_base(script, base.as_deref().unwrap_or_default())
-            .map(|u| u.href());
-        ours.is_ok_and(|href| href == worker.script_url())
-    }
-
-    /// Hands `token` to every worker and waits (bounded) for their acknowledgements.
-    pub async fn send_token(&self, token: &str) {
-        for w in self.workers() {
-            let m = message(protocol::TOKEN);
-            set(&m, "accessToken", &JsValue::from_str(token));
-            let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
-        }
-    }
-
-    /// Tells the worker about a new token (no-op without a worker), without waiting.
-    pub fn post_token(&self, token: &str) {
-        for w in self.workers() {
-            let m = message(protocol::TOKEN);
-            set(&m, "accessToken", &JsValue::from_str(token));
-            spawn_local(async move {
-                let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
-            });
-        }
-    }
-
-    /// Asks the worker for stats in the background; the next `stats()` shows them.
-    pub fn request_worker_stats(self: &Rc<Self>) {
-        let me = Rc::clone(self);
-        spawn_local(async move { me.fetch_worker_stats().await });
-    }
-
-    /// Asks the worker for stats and stores them.
-    pub async fn fetch_worker_stats(&self) {
-        let Some(w) = self.workers().into_iter().next() else {
-            return;
-        };
-        if let Some(s) = ask(&w, &message(protocol::STATS), ANSWER_TIMEOUT_MS).await {
-            self.worker_stats.replace(Some(s));
-        }
+        self.events().on(c, "message", on_message);
+        start_messages(c);
     }
 
     /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
     /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
     pub async fn logout(self: &Rc<Self>) {
         let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
-        self.detach();
-        for w in self.workers() {
-            let _ = ask(&w, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
-        }
+        detach(self);
+        self.session.link.logout().await;
         for s in siblings {
             // Also one whose init handed its session over meanwhile: that message may have
             // reached the worker before the logout did.
             release(&s);
-            if !s.logged_out.get() {
-                s.worker_ready.set(false);
+            if !s.session.ended() {
+                s.mode.set_worker_ready(false);
                 // No facts: `fallbackDetail` is `{reason}` (see `AuthMedia::fallback_detail`).
-                s.fall_back("session_ended", &JsValue::UNDEFINED);
+                s.mode.fall_back("session_ended", &JsValue::UNDEFINED);
                 s.update_mode();
-                crate::mount::reload_all(&s);
+                reload_all(&s.mounter());
             }
         }
     }
@@ -537,9 +383,9 @@ impl Inner {
         )
         .await;
         if answer.is_some_and(|a| speaks_protocol(&a)) {
-            self.worker_ready.set(true);
+            self.mode.set_worker_ready(true);
             self.update_mode();
-            crate::mount::reload_all(self);
+            reload_all(&self.mounter());
         }
     }
 }

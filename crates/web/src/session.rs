@@ -1,0 +1,235 @@
+//! The signed-in session of one instance: homeserver, user, the current token (gone after
+//! logout), the negotiated API, the abort signal every authenticated fetch listens to, and the
+//! token refresh through `onTokenRefresh` (one call shared by concurrent 401s), and the link to
+//! this SDK's worker, which holds the session too. Also the page's gate: [`Session::pass`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use authmedia_core::{
+    authorize, Api, CanonicalUrl, ClientCode, Homeserver, MediaRequest, MxcUri, Pass, Refusal,
+};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{AbortController, AbortSignal};
+
+use crate::channel::Link;
+use crate::error::{code_of, describe, WebError};
+use crate::options::Options;
+use crate::util::check_token;
+
+/// One signed-in session.
+pub struct Session {
+    /// The homeserver.
+    pub hs: Homeserver,
+    /// The user id.
+    pub user_id: String,
+    /// The current token (`None` after logout).
+    token: RefCell<Option<String>>,
+    /// The negotiated API flavour.
+    api: Cell<Api>,
+    /// Set by logout and dispose.
+    ended: Cell<bool>,
+    /// Aborted by `logout()`: every fallback fetch listens to it, so none still queued in the
+    /// browser goes out with the token afterwards.
+    abort: AbortController,
+    /// A token refresh in flight, shared.
+    refreshing: RefCell<Option<Promise>>,
+    /// The `onTokenRefresh` option.
+    on_token_refresh: Option<Function>,
+    /// The stall deadline of one fetch (`fetchTimeoutMs`).
+    pub fetch_timeout_ms: i32,
+    /// This SDK's worker, which holds the session too: a refreshed token goes there.
+    pub link: Link,
+}
+
+impl Session {
+    /// The session of `opts`, API `v1` until negotiated.
+    pub fn new(opts: &Options) -> Result<Self, JsValue> {
+        Ok(Self {
+            hs: opts.homeserver.clone(),
+            user_id: opts.user_id.clone(),
+            token: RefCell::new(Some(opts.access_token.clone())),
+            api: Cell::new(Api::V1),
+            ended: Cell::new(false),
+            abort: AbortController::new()?,
+            refreshing: RefCell::new(None),
+            on_token_refresh: opts.on_token_refresh.clone(),
+            fetch_timeout_ms: opts.fetch_timeout_ms,
+            link: Link::new(opts.worker_url.clone()),
+        })
+    }
+
+    /// The current token or a `logged_out` error.
+    #[inline(always)]
+    pub fn token(&self) -> Result<String, WebError> {
+        self.token.borrow().clone().ok_or_else(logged_out)
+    }
+
+    /// The current token, if any (`None` after logout).
+    #[inline(always)]
+    pub fn current_token(&self) -> Option<String> {
+        self.token.borrow().clone()
+    }
+
+    /// Whether `token` is still the current one.
+    #[inline(always)]
+    pub fn is_current(&self, token: &str) -> bool {
+        self.token.borrow().as_deref() == Some(token)
+    }
+
+    /// Replaces the token (`setAccessToken`).
+    #[inline(always)]
+    pub fn set_token(&self, token: String) {
+        self.token.replace(Some(token));
+    }
+
+    /// Whether logout or dispose ended this session.
+    #[inline(always)]
+    pub fn ended(&self) -> bool {
+        self.ended.get()
+    }
+
+    /// Ends the session on the page: no token, and every fallback fetch aborted (queued ones
+    /// included) before anything is awaited.
+    #[inline(always)]
+    pub fn end(&self) {
+        self.ended.set(true);
+        self.token.replace(None);
+        self.abort.abort();
+    }
+
+    /// The signal `logout()` aborts.
+    #[inline(always)]
+    pub fn abort_signal(&self) -> AbortSignal {
+        self.abort.signal()
+    }
+
+    /// The negotiated API flavour.
+    #[inline(always)]
+    pub fn api(&self) -> Api {
+        self.api.get()
+    }
+
+    /// Records the negotiated API flavour.
+    #[inline(always)]
+    pub fn set_api(&self, api: Api) {
+        self.api.set(api);
+    }
+
+    /// Whether `onTokenRefresh` can be asked for a fresh token.
+    #[inline(always)]
+    pub fn can_refresh(&self) -> bool {
+        self.on_token_refresh.is_some()
+    }
+
+    /// The URL of `req` for `mxc` in flavour `api`.
+    pub fn url_in(&self, api: Api, mxc: &MxcUri, req: &MediaRequest) -> CanonicalUrl {
+        CanonicalUrl::media(&self.hs, api, mxc, req, None)
+    }
+
+    /// The URL of `req` for `mxc` in the negotiated flavour.
+    #[inline(always)]
+    pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> CanonicalUrl {
+        self.url_in(self.api.get(), mxc, req)
+    }
+
+    /// **The page's one gate** (the core's [`authorize`]): a request may carry the token only
+    /// while the session is alive (not logged out) and only to a canonical URL of the session's
+    /// homeserver. Asked before every attempt, after every wait.
+    pub fn pass(&self, url: &CanonicalUrl) -> Result<Pass, WebError> {
+        authorize(&self.hs, !self.ended.get(), url).map_err(|refusal| {
+            WebError::new(
+                if refusal == Refusal::SessionEnded {
+                    "logged_out"
+                } else {
+                    refusal.code()
+                },
+                refusal.to_string(),
+            )
+        })
+    }
+
+    /// Calls `onTokenRefresh` (one call shared by concurrent 401s) and installs the result.
+    pub async fn refresh_token(self: &Rc<Self>) -> Result<String, WebError> {
+        let existing = self.refreshing.borrow().clone();
+        let promise = match existing {
+            Some(p) => p,
+            None => {
+                let Some(f) = self.on_token_refresh.clone() else {
+                    return Err(WebError::new(
+                        "unauthorized",
+                        "the token was rejected and no onTokenRefresh is set",
+                    ));
+                };
+                let me = Rc::clone(self);
+                let p = future_to_promise(async move {
+                    let out = f.call0(&JsValue::UNDEFINED);
+                    let res = match out {
+                        Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
+                        Err(e) => Err(e),
+                    };
+                    me.refreshing.replace(None);
+                    let v = res.map_err(|e| {
+                        WebError::new(
+                            "unauthorized",
+                            format!("onTokenRefresh failed: {}", describe(&e)),
+                        )
+                        .with_cause(e)
+                    })?;
+                    let Some(t) = v.as_string().filter(|t| check_token(t).is_ok()) else {
+                        return Err(WebError::new(
+                            "unauthorized",
+                            "onTokenRefresh did not return a token",
+                        )
+                        .into());
+                    };
+                    if !me.ended.get() {
+                        me.token.replace(Some(t.clone()));
+                        me.link.post_token(&t);
+                    }
+                    Ok(JsValue::from_str(&t))
+                });
+                self.refreshing.replace(Some(p.clone()));
+                p
+            }
+        };
+        let v = JsFuture::from(promise).await.map_err(js_to_web)?;
+        Ok(v.as_string().unwrap_or_default())
+    }
+}
+
+/// The error of a call on a logged-out or disposed instance.
+pub fn logged_out() -> WebError {
+    WebError::new(
+        "logged_out",
+        "this AuthMedia has logged out or was disposed",
+    )
+}
+
+/// Turns a rejected SDK promise value back into a `WebError` (keeping the original): the codes
+/// a refresh can end with keep theirs, anything else is `network`.
+pub fn js_to_web(v: JsValue) -> WebError {
+    use ClientCode::*;
+    let code = code_of(&v)
+        .and_then(|c| c.parse::<ClientCode>().ok())
+        .filter(|c| {
+            matches!(
+                c,
+                Unauthorized
+                    | NotFound
+                    | TooLarge
+                    | OverBudget
+                    | LoggedOut
+                    | InvalidArgument
+                    | Forbidden
+                    | RateLimited
+                    | ServerError
+                    | Timeout
+                    | NotYetUploaded
+            )
+        })
+        .unwrap_or(Network);
+    WebError::new(code.as_str(), describe(&v)).with_cause(v)
+}
