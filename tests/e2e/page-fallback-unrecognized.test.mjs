@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorld } from '../harness/env.mjs';
+import { loadWorld } from '../../support/world.mjs';
 import { startFaultProxy } from '../lib/fault-proxy.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, initInPage } from '../pages/page/site.mjs';
