@@ -1,6 +1,6 @@
 // matrix-authmedia: the page SDK's ESM loader. Hand-written; the logic lives in WebAssembly
 // (crates/web, built by scripts/build.sh into ./dist/). See index.d.ts for the API.
-import initWasm, { AuthMediaCore } from './dist/authmedia_web.js';
+import initWasm, { AuthMediaCore, setSoftwareCrypto } from './dist/authmedia_web.js';
 
 /**
  * Errors thrown by this package: an `Error` with a stable string `code`. Errors created inside
@@ -104,6 +104,7 @@ export function initAsync(input) {
     const arg = input === undefined ? undefined : { module_or_path: input };
     loading = initWasm(arg).then(
       () => {
+        setSoftwareCrypto(loadSoftwareCrypto);
         ready = true;
       },
       (e) => {
@@ -113,6 +114,30 @@ export function initAsync(input) {
     );
   }
   return loading;
+}
+
+let softwareCrypto = null;
+
+/**
+ * The software AES-256-CTR / SHA-256 (`dist/authmedia_crypto.js` and its wasm), resolving to its
+ * `SoftwareDecryptor` class. Only pages without `crypto.subtle` (insecure contexts: plain http)
+ * decrypting an attachment need it, so it is a separate module, imported on first use (bundlers
+ * split it into its own chunk and copy its wasm, as they do the page's). A failed load is retried
+ * by the next attachment.
+ */
+function loadSoftwareCrypto() {
+  if (!softwareCrypto) {
+    softwareCrypto = import('./dist/authmedia_crypto.js')
+      .then(async (m) => {
+        await m.default();
+        return m.SoftwareDecryptor;
+      })
+      .catch((e) => {
+        softwareCrypto = null;
+        throw e;
+      });
+  }
+  return softwareCrypto;
 }
 
 /** Whether `initAsync()` has completed. */

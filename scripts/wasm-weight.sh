@@ -12,7 +12,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TOP="${TOP:-15}"
 TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
 command -v twiggy >/dev/null || cargo install -q twiggy --version 0.8.0
-for crate in sw web; do
+for crate in sw web crypto; do
   wasm="$TARGET_DIR/wasm32-unknown-unknown/release/authmedia_${crate}.wasm"
   [ -f "$wasm" ] || { echo "wasm-weight: $wasm is missing (run scripts/build.sh)" >&2; exit 1; }
   echo "== authmedia_${crate}.wasm (release, before wasm-opt): top $TOP by shallow size (custom sections excluded)"
@@ -36,6 +36,6 @@ for crate in sw web; do
   echo
 done
 echo "== shipped (after wasm-opt -Oz), gzip -9"
-for f in "$ROOT/npm/sw/authmedia_sw_bg.wasm" "$ROOT/npm/dist/authmedia_web_bg.wasm"; do
+for f in "$ROOT/npm/sw/authmedia_sw_bg.wasm" "$ROOT/npm/dist/authmedia_web_bg.wasm" "$ROOT/npm/dist/authmedia_crypto_bg.wasm"; do
   [ -f "$f" ] && printf '   %-40s raw %7d B  gzip %7d B\n' "${f#"$ROOT"/}" "$(wc -c <"$f")" "$(gzip -9 -c "$f" | wc -c)"
 done

@@ -12,25 +12,27 @@
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`).
 //! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
 //!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
-//!   memory), else chunk by chunk in wasm ([`AttachmentDecryptor`]); nothing released before the
-//!   hash matched — and hands out a `blob:` URL of a safe type under the same byte-budget LRU as
-//!   other media.
+//!   memory), else chunk by chunk in the software crypto module (`authmedia-crypto`, a second
+//!   small wasm the npm loader fetches on first use, see [`SoftwareDecryptor`]); nothing released
+//!   before the hash matched — and hands out a `blob:` URL of a safe type under the same
+//!   byte-budget LRU as other media.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
 use authmedia_js::protocol;
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{AttachmentDecryptor, AttachmentError, EncryptedFile, MediaRequest};
-use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
+use authmedia_core::{AttachmentError, AttachmentSecrets, EncryptedFile, MediaRequest};
+use authmedia_js::webcrypto::{self, Ciphertext};
 use authmedia_js::{file_from_js, wire_to_js};
-use js_sys::{Array, Promise, Uint8Array};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Blob, BlobPropertyBag, MessageEvent};
 
-use crate::error::WebError;
+use crate::error::{describe, WebError};
 use crate::fallback::{admit_blob, content_length, for_each_chunk};
 use crate::sdk::{Inner, Mode};
 use crate::util::{get, get_string, object, set, try_get, window};
@@ -112,6 +114,116 @@ fn random_id() -> Result<String, WebError> {
             }
             id
         }))
+}
+
+// ----- the software crypto, loaded on demand ---------------------------------------------------
+
+thread_local! {
+    /// Set by the npm loader ([`set_software_crypto`]).
+    static SOFTWARE_CRYPTO: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Called once by the npm loader with a function that loads the software crypto module
+/// (`dist/authmedia_crypto.js` and its wasm) and resolves to its `SoftwareDecryptor` class. The
+/// module is fetched only when an attachment must be decrypted without WebCrypto, so the pages
+/// that never need AES and SHA-256 in wasm (every secure context) never download them.
+#[wasm_bindgen(js_name = setSoftwareCrypto)]
+pub fn set_software_crypto(loader: Function) {
+    SOFTWARE_CRYPTO.with(|l| *l.borrow_mut() = Some(loader));
+}
+
+/// One attachment in the on-demand module's streaming decryptor (the core's
+/// `AttachmentDecryptor`): the byte limit as chunks arrive, the plaintext only after the SHA-256
+/// matched. Its wasm object is freed when this is dropped, whatever happened.
+pub(crate) struct SoftwareDecryptor(JsValue);
+
+impl SoftwareDecryptor {
+    /// Loads the module (once per page: the loader keeps its promise) and starts a decryption.
+    async fn start(secrets: &AttachmentSecrets, limit: u64) -> Result<Self, WebError> {
+        let unavailable = |detail: String, cause: Option<JsValue>| {
+            let e = WebError::new(
+                "wasm_load_failed",
+                format!(
+                    "could not load the software crypto module (dist/authmedia_crypto.js and \
+                     dist/authmedia_crypto_bg.wasm, shipped next to the page wasm), which decrypts \
+                     attachments where crypto.subtle is missing (an insecure context: plain http): {detail}"
+                ),
+            )
+            .with_reason(AttachmentError::CryptoUnavailable.code());
+            match cause {
+                Some(c) => e.with_cause(c),
+                None => e,
+            }
+        };
+        let loader = SOFTWARE_CRYPTO
+            .with(|l| l.borrow().clone())
+            .ok_or_else(|| {
+                unavailable(
+                    "this build was loaded without the npm loader (matrix-authmedia's index.js)"
+                        .into(),
+                    None,
+                )
+            })?;
+        let class = match loader
+            .call0(&JsValue::UNDEFINED)
+            .map(|p| Promise::resolve(&p))
+        {
+            Ok(p) => JsFuture::from(p).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| unavailable(describe(&e), Some(e)))?;
+        let class: Function = class
+            .dyn_into()
+            .map_err(|_| unavailable("the module has no SoftwareDecryptor class".into(), None))?;
+        let args = Array::of4(
+            &Uint8Array::from(secrets.key.as_slice()),
+            &Uint8Array::from(secrets.iv.as_slice()),
+            &Uint8Array::from(secrets.sha256.as_slice()),
+            // Budgets are far below 2^53: exact as a JS number.
+            &JsValue::from_f64(limit as f64),
+        );
+        Reflect::construct(&class, &args)
+            .map(Self)
+            .map_err(|e| software_error(&e, limit))
+    }
+
+    fn call(&self, method: &str, args: &Array, limit: u64) -> Result<JsValue, WebError> {
+        let f: Function = get(&self.0, method)
+            .dyn_into()
+            .map_err(|e| software_error(&e, limit))?;
+        Reflect::apply(&f, &self.0, args).map_err(|e| software_error(&e, limit))
+    }
+
+    fn push(&self, chunk: &Uint8Array, limit: u64) -> Result<(), WebError> {
+        self.call("push", &Array::of1(chunk), limit).map(drop)
+    }
+
+    fn finish(&self, limit: u64) -> Result<Uint8Array, WebError> {
+        self.call("finish", &Array::new(), limit)?
+            .dyn_into()
+            .map_err(|e| software_error(&e, limit))
+    }
+}
+
+impl Drop for SoftwareDecryptor {
+    fn drop(&mut self) {
+        if let Ok(free) = get(&self.0, "free").dyn_into::<Function>() {
+            let _ = free.call0(&self.0);
+        }
+    }
+}
+
+/// The SDK error for what the software decryptor threw: the core's code as a string.
+fn software_error(thrown: &JsValue, limit: u64) -> WebError {
+    match thrown.as_string().as_deref() {
+        Some("hash_mismatch") => attachment_error(&AttachmentError::HashMismatch),
+        Some("too_large") => attachment_error(&AttachmentError::TooLarge { limit }),
+        _ => WebError::new(
+            "internal",
+            format!("software crypto failed: {}", describe(thrown)),
+        )
+        .with_cause(thrown.clone()),
+    }
 }
 
 // ----- the entry point ------------------------------------------------------------------------
@@ -312,6 +424,13 @@ impl Inner {
         file: &EncryptedFile,
         mimetype: Option<&str>,
     ) -> Result<(), WebError> {
+        let limit = self.opts.budget_bytes;
+        // Insecure contexts have no `crypto.subtle`: the software module streams it, loaded
+        // before the download so a module that cannot load costs no download.
+        let software = match webcrypto::subtle() {
+            Some(subtle) => Err(subtle),
+            None => Ok(SoftwareDecryptor::start(&file.secrets, limit).await?),
+        };
         let _permit = self.limiter.acquire().await;
         {
             let mut c = self.counters.borrow_mut();
@@ -319,35 +438,39 @@ impl Inner {
         }
         let url = self.url(&file.url, &MediaRequest::Download { filename: None });
         let (resp, mut deadline) = self.authed_fetch_timed(&url).await?;
-        let limit = self.opts.budget_bytes;
-        let bytes = if let Some(subtle) = webcrypto::subtle() {
-            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            let (plain, by) = webcrypto::verify_and_decrypt(&subtle, &file.secrets, ciphertext)
-                .await
-                .map_err(|e| attachment_error(&e))?;
-            let mut c = self.counters.borrow_mut();
-            match by {
-                DecryptedBy::WebCrypto => c.decrypted_webcrypto += 1,
-                DecryptedBy::Wasm => c.decrypted_wasm += 1,
+        let bytes = match software {
+            Err(subtle) => {
+                // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
+                let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
+                for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+                    ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
+                })
+                .await?;
+                match webcrypto::with_webcrypto(&subtle, &file.secrets, ciphertext)
+                    .await
+                    .map_err(|e| attachment_error(&e))?
+                {
+                    Ok(plain) => {
+                        self.counters.borrow_mut().decrypted_webcrypto += 1;
+                        Uint8Array::new(&plain)
+                    }
+                    Err(ciphertext) => {
+                        // The engine failed at the crypto: the software module verifies and
+                        // decrypts the collected bytes instead.
+                        let d = SoftwareDecryptor::start(&file.secrets, limit).await?;
+                        d.push(&ciphertext, limit)?;
+                        let plain = d.finish(limit)?;
+                        self.counters.borrow_mut().decrypted_wasm += 1;
+                        plain
+                    }
+                }
             }
-            Uint8Array::new(&plain)
-        } else {
-            // Insecure contexts have no `crypto.subtle`: the core streams it in wasm.
-            let mut decryptor = AttachmentDecryptor::new(&file.secrets).with_limit(limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                decryptor
-                    .push(&chunk.to_vec())
-                    .map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
-            self.counters.borrow_mut().decrypted_wasm += 1;
-            Uint8Array::from(plain.as_slice())
+            Ok(d) => {
+                for_each_chunk(&resp, Some(&mut deadline), |chunk| d.push(&chunk, limit)).await?;
+                let plain = d.finish(limit)?;
+                self.counters.borrow_mut().decrypted_wasm += 1;
+                plain
+            }
         };
         if self.logged_out.get() {
             return Err(WebError::new("logged_out", "logged out while loading"));
