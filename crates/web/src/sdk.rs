@@ -164,7 +164,9 @@ impl Inner {
         crate::worker::release(self);
     }
 
-    /// The URL of `req` for `mxc` in the negotiated flavour.
+    /// The URL of `req` for `mxc` in the negotiated flavour. Its inputs besides the arguments
+    /// are the homeserver (fixed for the instance) and the `Api`: whatever else starts to matter
+    /// here must also change `AuthMediaCore::url_epoch`, which the loader's `httpUrl` memo keys on.
     pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> CanonicalUrl {
         CanonicalUrl::media(&self.hs, self.api.get(), mxc, req, None)
     }
@@ -313,16 +315,7 @@ pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
                 "thumbnail must be an object {width, height, method?, animated?}",
             ));
         }
-        let dim = |k: &str| -> Result<u32, WebError> {
-            match try_get(&t, k)?.as_f64() {
-                Some(n) if n.is_finite() && n >= 1.0 && n <= f64::from(u32::MAX) => {
-                    Ok(n.round() as u32)
-                }
-                _ => Err(WebError::invalid_argument(format!(
-                    "thumbnail.{k} must be a positive integer"
-                ))),
-            }
-        };
+        let dim = |k: &str| dimension(k, try_get(&t, k)?.as_f64());
         let method = try_get(&t, "method")?;
         let method = match method.as_string().as_deref() {
             None if method.is_undefined() || method.is_null() => None,
@@ -358,6 +351,16 @@ pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
         name => name,
     };
     Ok(MediaRequest::Download { filename })
+}
+
+/// A thumbnail's `width`/`height` (`k`) as the server takes it.
+fn dimension(k: &str, n: Option<f64>) -> Result<u32, WebError> {
+    match n {
+        Some(n) if n.is_finite() && n >= 1.0 && n <= f64::from(u32::MAX) => Ok(n.round() as u32),
+        _ => Err(WebError::invalid_argument(format!(
+            "thumbnail.{k} must be a positive integer"
+        ))),
+    }
 }
 
 /// Longest mxc URI accepted. The spec sets no limit on media ids, but real ones are a few dozen
@@ -442,6 +445,18 @@ impl AuthMedia {
         self.inner.api.get().as_str().to_owned()
     }
 
+    /// Changes whenever a URL [`Inner::url`] builds could change for the same arguments (the
+    /// homeserver is fixed per instance, so: when the `Api` changes). A number, so the loader's
+    /// `httpUrl` memo checks it on every call without passing a string across.
+    #[wasm_bindgen(getter, js_name = urlEpoch)]
+    pub fn url_epoch(&self) -> u32 {
+        match self.inner.api.get() {
+            Api::V1 => 1,
+            Api::Unstable => 2,
+            Api::Legacy => 3,
+        }
+    }
+
     /// Why the fallback is in use (`null` in worker mode).
     #[wasm_bindgen(getter, js_name = fallbackReason)]
     pub fn fallback_reason(&self) -> Option<String> {
@@ -503,6 +518,45 @@ impl AuthMedia {
     pub fn http_url(&self, mxc: String, options: JsValue) -> Result<String, JsValue> {
         let m = parse_mxc(&mxc)?;
         let req = parse_request(&options)?;
+        Ok(self.inner.url(&m, &req).to_string())
+    }
+
+    /// `httpUrl` with the options already read by the loader (its memo reads them once):
+    /// `width`/`height` for a thumbnail (`thumbnail` true), `method` 0 none · 1 crop · 2 scale,
+    /// `animated` 0 none · 1 false · 2 true, else a download with `filename`. Numbers instead of an
+    /// object, so no property is read across the boundary; the same checks and errors as
+    /// [`Self::http_url`] (other method strings go there).
+    #[wasm_bindgen(js_name = httpUrlOf)]
+    #[allow(clippy::too_many_arguments)] // one primitive per option, on purpose (see above)
+    pub fn http_url_of(
+        &self,
+        mxc: String,
+        thumbnail: bool,
+        width: f64,
+        height: f64,
+        method: u8,
+        animated: u8,
+        filename: Option<String>,
+    ) -> Result<String, JsValue> {
+        let m = parse_mxc(&mxc)?;
+        let req = if thumbnail {
+            MediaRequest::Thumbnail(Thumbnail {
+                width: dimension("width", Some(width))?,
+                height: dimension("height", Some(height))?,
+                method: match method {
+                    1 => Some(Method::Crop),
+                    2 => Some(Method::Scale),
+                    _ => None,
+                },
+                animated: match animated {
+                    1 => Some(false),
+                    2 => Some(true),
+                    _ => None,
+                },
+            })
+        } else {
+            MediaRequest::Download { filename }
+        };
         Ok(self.inner.url(&m, &req).to_string())
     }
 
