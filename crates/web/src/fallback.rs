@@ -495,6 +495,9 @@ async fn read_body(
             return Err(too_large(t));
         }
     }
+    if let Some(t) = total.filter(|&t| (t as f64) < PROGRESS_STEP) {
+        return read_small_body(inner, resp, mxc, limit, deadline, safe, t).await;
+    }
     let chunks = Array::new();
     let mut loaded: f64 = 0.0;
     let mut next_report = PROGRESS_STEP;
@@ -517,6 +520,53 @@ async fn read_body(
     let bag = BlobPropertyBag::new();
     bag.set_type(safe);
     Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+}
+
+/// A body announced (`Content-Length`) below one progress step — thumbnails, most images: the
+/// browser assembles it (`Response::blob`), which costs far less than passing every chunk through
+/// wasm and rebuilding it with `new Blob(chunks)`; the progress events are the same (only the
+/// final one). The stall deadline is armed once for the whole body, which the browser then holds
+/// in one piece. The announced size was checked against the budget; a body that is larger once
+/// decoded (a `Content-Encoding`, which is not readable cross-origin) is refused after the fact.
+async fn read_small_body(
+    inner: &Rc<Inner>,
+    resp: Response,
+    mxc: &str,
+    limit: Option<u64>,
+    mut deadline: Option<&mut Deadline>,
+    safe: &str,
+    total: u64,
+) -> Result<Blob, WebError> {
+    if let Some(d) = deadline.as_deref_mut() {
+        d.rearm();
+    }
+    let body = match resp.blob() {
+        Ok(p) => JsFuture::from(p).await,
+        Err(e) => Err(e),
+    };
+    let body: Blob = match (body, deadline.as_deref()) {
+        (Ok(b), _) => b.unchecked_into(),
+        (Err(_), Some(d)) if d.timed_out() => return Err(d.error()),
+        (Err(e), _) => return Err(WebError::network(e)),
+    };
+    if let Some(d) = deadline {
+        d.clear();
+    }
+    let size = body.size();
+    if limit.is_some_and(|l| size > l as f64) {
+        return Err(WebError::new(
+            "over_budget",
+            format!(
+                "the media ({} bytes) is larger than the fallback budget ({} bytes); use download()",
+                size as u64, inner.opts.budget_bytes
+            ),
+        )
+        .with_reason("exceeds_budget"));
+    }
+    progress(inner, mxc, size, Some(total));
+    // The blob's type is the server's; the page shows only the safe type.
+    body.slice_with_f64_and_f64_and_content_type(0.0, size, safe)
+        .map_err(WebError::network)
 }
 
 /// The `Content-Length` of `resp`, when it has a valid one (a CORS-safelisted header: readable
