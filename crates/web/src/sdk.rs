@@ -419,9 +419,10 @@ impl AuthMedia {
             opts,
         });
         crate::worker::hold(&inner);
+        let early = inner.register_early();
         let started = async {
             inner.api.set(inner.negotiate().await?);
-            inner.start_worker().await
+            inner.start_worker(early).await
         };
         if let Err(e) = started.await {
             // Nobody gets this instance: its listeners and its place among the tab's holders go.
