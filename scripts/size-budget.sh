@@ -14,11 +14,13 @@
 # the shared client codes (~0.4 KB) — to 108.1 KB. The software AES-CTR/SHA-256, needed only
 # where `crypto.subtle` is missing (insecure contexts), then moved to its own wasm loaded on demand
 # (crates/crypto, npm/dist/authmedia_crypto_bg.wasm, not budgeted here: most pages never fetch
-# it): 102.3 KB, held there + 5 % → 107. The targets are 48 KB (worker) and 64 KB (page).
+# it): 102.3 KB; then the `httpUrl` memo's entry points, the fallback's whole-body read and the
+# early registration (~1.5 KB) → 103.8 KB, held there + 5 % → 109. The targets are 48 KB (worker)
+# and 64 KB (page).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SW_BUDGET_KB="${SW_BUDGET_KB:-86}"
-PAGE_BUDGET_KB="${PAGE_BUDGET_KB:-107}"
+PAGE_BUDGET_KB="${PAGE_BUDGET_KB:-109}"
 
 fail=0
 check() {
