@@ -1,6 +1,6 @@
 // matrix-authmedia: the page SDK's ESM loader. Hand-written; the logic lives in WebAssembly
 // (crates/web, built by scripts/build.sh into ./dist/). See index.d.ts for the API.
-import initWasm, { AuthMediaCore } from './dist/authmedia_web.js';
+import initWasm, { AuthMediaCore, setSoftwareCrypto } from './dist/authmedia_web.js';
 
 /**
  * Errors thrown by this package: an `Error` with a stable string `code`. Errors created inside
@@ -104,6 +104,7 @@ export function initAsync(input) {
     const arg = input === undefined ? undefined : { module_or_path: input };
     loading = initWasm(arg).then(
       () => {
+        setSoftwareCrypto(loadSoftwareCrypto);
         ready = true;
       },
       (e) => {
@@ -113,6 +114,30 @@ export function initAsync(input) {
     );
   }
   return loading;
+}
+
+let softwareCrypto = null;
+
+/**
+ * The software AES-256-CTR / SHA-256 (`dist/authmedia_crypto.js` and its wasm), resolving to its
+ * `SoftwareDecryptor` class. Only pages without `crypto.subtle` (insecure contexts: plain http)
+ * decrypting an attachment need it, so it is a separate module, imported on first use (bundlers
+ * split it into its own chunk and copy its wasm, as they do the page's). A failed load is retried
+ * by the next attachment.
+ */
+function loadSoftwareCrypto() {
+  if (!softwareCrypto) {
+    softwareCrypto = import('./dist/authmedia_crypto.js')
+      .then(async (m) => {
+        await m.default();
+        return m.SoftwareDecryptor;
+      })
+      .catch((e) => {
+        softwareCrypto = null;
+        throw e;
+      });
+  }
+  return softwareCrypto;
 }
 
 /** Whether `initAsync()` has completed. */
@@ -149,9 +174,54 @@ function checkMxc(mxc) {
 }
 
 
+/** At most this many `httpUrl` results are remembered per instance (then the memo starts over). */
+const HTTP_URL_MEMO_MAX = 4096;
+
+const isNullish = (v) => v === undefined || v === null;
+
+/**
+ * `httpUrl` options of the plain shapes (`{thumbnail: {width, height, method?, animated?}}`,
+ * `{filename?}`, none), read once: a memo key and the values as the wasm's `httpUrlOf` takes them
+ * (`[thumbnail, width, height, method, animated, filename]`); `null` for anything else (the wasm
+ * alone decides, uncached: it may refuse it).
+ */
+function memoRequest(options) {
+  try {
+    return plainRequest(options);
+  } catch {
+    return null; // a getter that throws: the wasm reports it
+  }
+}
+
+const DOWNLOAD = { key: 'd', args: [false, 0, 0, 0, 0, undefined] };
+
+function plainRequest(options) {
+  if (isNullish(options)) return DOWNLOAD;
+  const t = options.thumbnail;
+  if (!isNullish(t)) {
+    if (typeof t !== 'object') return null;
+    const { width, height, method, animated } = t;
+    if (typeof width !== 'number' || typeof height !== 'number') return null;
+    // Other method strings: the wasm's `httpUrl` refuses them with its own words.
+    const m = isNullish(method) ? 0 : method === 'crop' ? 1 : method === 'scale' ? 2 : -1;
+    if (m < 0) return null;
+    if (!isNullish(animated) && typeof animated !== 'boolean') return null;
+    const a = isNullish(animated) ? 0 : animated ? 2 : 1;
+    // Numbers hold no NUL; then one digit each for method and animated.
+    return { key: `t${width}\u0000${height}\u0000${m}${a}`, args: [true, width, height, m, a, undefined] };
+  }
+  const { filename } = options;
+  if (isNullish(filename)) return DOWNLOAD;
+  if (typeof filename !== 'string') return null;
+  return { key: `f${filename}`, args: [false, 0, 0, 0, 0, filename] };
+}
+
 /** One signed-in session on this page. Create it with `AuthMedia.init(options)`. */
 export class AuthMedia {
   #core;
+  /** `httpUrl` results of this instance (key: mxc + request), valid while `urlEpoch` is `#urlEpoch`. */
+  #urls = new Map();
+  #urlEpoch = 0;
   /** The fallback's cause as found at init (with the probe of the worker script). */
   #detail = null;
 
@@ -253,7 +323,28 @@ export class AuthMedia {
     const core = AuthMedia.#of(this);
     checkMxc(mxc);
     checkOptions('httpUrl options', options);
-    return core.httpUrl(mxc, options);
+    const request = memoRequest(options);
+    if (request === null) return core.httpUrl(mxc, options);
+    // The URL depends on the arguments, the homeserver (fixed per instance) and what `urlEpoch`
+    // stands for (the negotiated API); a number, so checking it costs no string crossing.
+    const epoch = core.urlEpoch;
+    if (epoch !== this.#urlEpoch) {
+      this.#urls.clear();
+      this.#urlEpoch = epoch;
+    }
+    // The length prefix keeps the key unambiguous whatever characters the strings hold (the
+    // lookup comes before the wasm has checked the mxc URI).
+    const key = `${mxc.length}:${mxc}${request.key}`;
+    let url = this.#urls.get(key);
+    if (url === undefined) {
+      // The wasm gets the values the key was made of (not the caller's object again: a getter
+      // could answer differently the second time). It throws for whatever it refuses; only
+      // successes are kept.
+      url = core.httpUrlOf(mxc, ...request.args);
+      if (this.#urls.size >= HTTP_URL_MEMO_MAX) this.#urls.clear();
+      this.#urls.set(key, url);
+    }
+    return url;
   }
 
   mount(root, options) {

@@ -28,23 +28,29 @@ if [ "$WB_HAVE" != "$WB_PIN" ]; then
   echo "wasm-bindgen CLI $WB_PIN is needed (found '${WB_HAVE:-none}'); run scripts/setup.sh" >&2
   exit 1
 fi
-log "cargo build --release --target wasm32-unknown-unknown -p authmedia-web"
-cargo build --release --target wasm32-unknown-unknown -p authmedia-web
+log "cargo build --release --target wasm32-unknown-unknown -p authmedia-web -p authmedia-crypto"
+cargo build --release --target wasm32-unknown-unknown -p authmedia-web -p authmedia-crypto
 DIST="$ROOT/npm/dist"
 # Build into a staging dir, then move each file into place (an atomic rename per file), so a
 # page or test served from npm/ meanwhile never sees the package half-written.
 STAGE="$ROOT/target/npm-stage"
 rm -rf "$STAGE"
 mkdir -p "$STAGE" "$DIST"
-wasm-bindgen --target web --out-dir "$STAGE" --out-name authmedia_web \
-  target/wasm32-unknown-unknown/release/authmedia_web.wasm
+# The page wasm, and the software crypto module the loader imports on demand (pages without
+# crypto.subtle only: see crates/crypto).
+for name in authmedia_web authmedia_crypto; do
+  wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" \
+    "target/wasm32-unknown-unknown/release/$name.wasm"
+done
 WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
 if [ -x "$WASM_OPT" ]; then
-  log "wasm-opt -Oz"
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$STAGE/authmedia_web_bg.wasm" -o "$STAGE/authmedia_web_bg.wasm.opt"
-  mv "$STAGE/authmedia_web_bg.wasm.opt" "$STAGE/authmedia_web_bg.wasm"
+  for name in authmedia_web authmedia_crypto; do
+    log "wasm-opt -Oz $name"
+    "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$STAGE/${name}_bg.wasm" -o "$STAGE/${name}_bg.wasm.opt"
+    mv "$STAGE/${name}_bg.wasm.opt" "$STAGE/${name}_bg.wasm"
+  done
 else
   log "wasm-opt not found at $WASM_OPT (npm ci in tests/): shipping unoptimised wasm"
 fi
@@ -80,6 +86,8 @@ WASM="$DIST/authmedia_web_bg.wasm"
   echo "package:   $TARBALL ($(size "$TARBALL") bytes)"
   echo "page wasm: $(size "$WASM") bytes, $(gz "$WASM") gzipped (npm/dist/authmedia_web_bg.wasm)"
   echo "page js:   $(size "$DIST/authmedia_web.js") bytes, $(gz "$DIST/authmedia_web.js") gzipped (wasm-bindgen glue)"
+  CRYPTO="$DIST/authmedia_crypto_bg.wasm"
+  echo "crypto:    $(size "$CRYPTO") bytes, $(gz "$CRYPTO") gzipped wasm + $(gz "$DIST/authmedia_crypto.js") gzipped js (on demand: pages without crypto.subtle)"
   if [ -f "$SWOUT/authmedia_sw_bg.wasm" ]; then
     echo "sw wasm:   $(size "$SWOUT/authmedia_sw_bg.wasm") bytes, $(gz "$SWOUT/authmedia_sw_bg.wasm") gzipped"
   fi

@@ -170,23 +170,28 @@ window.bench = {
       'js-sdk getHttpUriForMxc, thumbnail': (m) => getHttpUriForMxc(hs, m, 96, 96, 'crop', false, true, true),
       'authmedia httpUrl (wasm), download': (m) => media.httpUrl(m),
       'js-sdk getHttpUriForMxc, download': (m) => getHttpUriForMxc(hs, m, undefined, undefined, undefined, false, true, true),
+      // Never the same request twice (a new width each call): what a first call costs, whatever
+      // the SDK remembers of earlier ones.
+      'authmedia httpUrl (wasm), thumbnail, each call new': (m, i) => media.httpUrl(m, { thumbnail: { width: 1 + i + pass * iterations, height: 96, method: 'crop' } }),
+      'authmedia httpUrl (wasm), download, each call new': (m, i) => media.httpUrl(m, { filename: `f${i + pass * iterations}` }),
     };
     // The first call of each case (no warm-up: what a page pays once), then the interleaved passes.
+    let pass = 7; // the samples: requests no pass makes
     const firstCallUs = {};
     const sample = {};
     for (const [k, f] of Object.entries(cases)) {
       const t0 = performance.now();
-      sample[k] = f(mxcs[0]);
+      sample[k] = f(mxcs[0], 0);
       firstCallUs[k] = (performance.now() - t0) * 1000;
     }
     const out = {};
     // Interleaved: 7 passes of every case, median ns/call per case.
     const runs = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-    for (let pass = 0; pass < 7; pass++) {
+    for (pass = 0; pass < 7; pass++) {
       for (const [k, f] of Object.entries(cases)) {
         let sink = 0;
         const t0 = performance.now();
-        for (let i = 0; i < iterations; i++) sink += f(mxcs[i % mxcs.length]).length;
+        for (let i = 0; i < iterations; i++) sink += f(mxcs[i % mxcs.length], i).length;
         const t1 = performance.now();
         if (sink === 0) throw new Error('empty URLs');
         runs[k].push(((t1 - t0) * 1e6) / iterations);

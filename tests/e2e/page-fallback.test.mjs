@@ -503,3 +503,55 @@ test('insecure origin: encrypted attachments are verified and decrypted in wasm 
   assert.deepEqual(r, { subtle: false, blob: true, w: world.media.png64.width, bad: 'hash_mismatch', webCrypto: 0, wasm: 1 });
   await page.evaluate(() => window.media.logout());
 });
+
+test('insecure origin: the software crypto wasm is fetched on the first attachment only; when it cannot load, srcEncrypted fails with wasm_load_failed before any download, and the next call loads it', { timeout: 90_000 }, async () => {
+  const plain = readFileSync(world.media.png64.path);
+  const first = await uploadEncrypted(world, 'crypto-on-demand-1.png', plain);
+  const second = await uploadEncrypted(world, 'crypto-on-demand-2.png', plain);
+  const page = await browser.context.newPage();
+  const cryptoFetches = [];
+  const downloads = [];
+  page.on('request', (req) => {
+    const url = req.url();
+    if (url.includes('authmedia_crypto')) cryptoFetches.push(url);
+    if (url.includes('/media/download/')) downloads.push(url);
+  });
+  try {
+    await openInsecure(page);
+    const info = await initInPage(page, alice());
+    assert.equal(info.mode, 'fallback');
+    // Plain media needs no crypto: the module is not fetched.
+    const plainSrc = await page.evaluate((mxc) => window.media.src(mxc), world.media.png64.mxc);
+    assert.ok(plainSrc.startsWith('blob:'));
+    assert.deepEqual(cryptoFetches, [], 'nothing of the crypto module is fetched before an attachment needs it');
+
+    // The module cannot be fetched: a clear error, and the ciphertext is not downloaded.
+    await page.route('**/authmedia_crypto*', (route) => route.abort());
+    const failed = await page.evaluate((file) => window.media.srcEncrypted(file, { mimetype: 'image/png' }).then(
+      () => null,
+      (e) => ({ code: e.code, reason: e.reason, mentions: /authmedia_crypto_bg\.wasm/.test(e.message) && /crypto\.subtle/.test(e.message) }),
+    ), first);
+    assert.deepEqual(failed, { code: 'wasm_load_failed', reason: 'crypto_unavailable', mentions: true });
+    const mediaId = (mxc) => mxc.split('/').pop();
+    assert.ok(!downloads.some((u) => u.includes(mediaId(first.url))), `no download without a decryptor: ${downloads.join(', ')}`);
+
+    // Reachable again: the next call loads it, once for both files.
+    await page.unroute('**/authmedia_crypto*');
+    cryptoFetches.length = 0;
+    const r = await page.evaluate(async ({ first, second }) => {
+      const widths = [];
+      for (const file of [first, second]) {
+        const img = new Image();
+        img.src = await window.media.srcEncrypted(file, { mimetype: 'image/png' });
+        await img.decode();
+        widths.push(img.naturalWidth);
+      }
+      return { widths, wasm: window.media.stats().fallback.decryptedWasm };
+    }, { first, second });
+    assert.deepEqual(r, { widths: [world.media.png64.width, world.media.png64.width], wasm: 2 });
+    assert.equal(cryptoFetches.filter((u) => u.endsWith('.wasm')).length, 1, cryptoFetches.join(', '));
+    await page.evaluate(() => window.media.logout());
+  } finally {
+    await page.close();
+  }
+});

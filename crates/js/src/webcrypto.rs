@@ -130,6 +130,20 @@ pub async fn verify_and_decrypt(
     secrets: &AttachmentSecrets,
     ciphertext: Ciphertext,
 ) -> Result<(ArrayBuffer, DecryptedBy), AttachmentError> {
+    match with_webcrypto(subtle, secrets, ciphertext).await? {
+        Ok(plain) => Ok((plain, DecryptedBy::WebCrypto)),
+        Err(bytes) => software_fallback(secrets, &bytes),
+    }
+}
+
+/// [`verify_and_decrypt`] by WebCrypto alone: `Ok(Err(bytes))` when the engine failed at the
+/// crypto, with the collected ciphertext for a software decryptor (which must verify it itself:
+/// the digest may be what failed). For a caller that loads its software crypto on demand.
+pub async fn with_webcrypto(
+    subtle: &JsValue,
+    secrets: &AttachmentSecrets,
+    ciphertext: Ciphertext,
+) -> Result<Result<ArrayBuffer, Uint8Array>, AttachmentError> {
     let bytes = ciphertext.into_bytes();
     let digest = call(subtle, "digest", &Array::of2(&"SHA-256".into(), &bytes))
         .await
@@ -138,10 +152,10 @@ pub async fn verify_and_decrypt(
     if let Some(digest) = digest {
         secrets.check_sha256(&Uint8Array::new(&digest).to_vec())?;
         if let Some(plain) = webcrypto_decrypt(subtle, secrets, &bytes).await {
-            return Ok((plain, DecryptedBy::WebCrypto));
+            return Ok(Ok(plain));
         }
     }
-    software_fallback(secrets, &bytes)
+    Ok(Err(bytes))
 }
 
 /// WebCrypto failed at the crypto: the core verifies and decrypts (the bytes enter wasm memory),

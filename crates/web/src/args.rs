@@ -24,16 +24,7 @@ pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
                 "thumbnail must be an object {width, height, method?, animated?}",
             ));
         }
-        let dim = |k: &str| -> Result<u32, WebError> {
-            match try_get(&t, k)?.as_f64() {
-                Some(n) if n.is_finite() && n >= 1.0 && n <= f64::from(u32::MAX) => {
-                    Ok(n.round() as u32)
-                }
-                _ => Err(WebError::invalid_argument(format!(
-                    "thumbnail.{k} must be a positive integer"
-                ))),
-            }
-        };
+        let dim = |k: &str| dimension(k, try_get(&t, k)?.as_f64());
         let method = try_get(&t, "method")?;
         let method = match method.as_string().as_deref() {
             None if method.is_undefined() || method.is_null() => None,
@@ -69,6 +60,16 @@ pub fn parse_request(opts: &JsValue) -> Result<MediaRequest, WebError> {
         name => name,
     };
     Ok(MediaRequest::Download { filename })
+}
+
+/// A thumbnail's `width`/`height` (`k`) as the server takes it.
+pub fn dimension(k: &str, n: Option<f64>) -> Result<u32, WebError> {
+    match n {
+        Some(n) if n.is_finite() && n >= 1.0 && n <= f64::from(u32::MAX) => Ok(n.round() as u32),
+        _ => Err(WebError::invalid_argument(format!(
+            "thumbnail.{k} must be a positive integer"
+        ))),
+    }
 }
 
 /// Longest mxc URI accepted. The spec sets no limit on media ids, but real ones are a few dozen

@@ -13,9 +13,9 @@
 //!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
 //! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
 //!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
-//!   memory), else chunk by chunk in wasm ([`AttachmentDecryptor`]); nothing released before the
-//!   hash matched — and hands out a `blob:` URL of a safe type under the same byte-budget LRU as
-//!   other media.
+//!   memory), else chunk by chunk in the software crypto module loaded on first use
+//!   ([`SoftwareDecryptor`]); nothing released before the hash matched — and hands out a `blob:`
+//!   URL of a safe type under the same byte-budget LRU as other media.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
@@ -23,8 +23,8 @@ use authmedia_js::protocol;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{AttachmentDecryptor, EncryptedFile, MediaRequest};
-use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
+use authmedia_core::{EncryptedFile, MediaRequest};
+use authmedia_js::webcrypto::{self, Ciphertext};
 use authmedia_js::wire_to_js;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -36,6 +36,7 @@ use crate::channel::{ask, container};
 use crate::error::{attachment_error, WebError};
 use crate::fallback::Fallback;
 use crate::request::{content_length, for_each_chunk, send, Target};
+use crate::software_crypto::SoftwareDecryptor;
 use crate::stats::bump;
 use crate::util::{get, get_string, object, set, try_get};
 use authmedia_core::safe_content_type as safe_blob_type;
@@ -218,6 +219,13 @@ async fn load(
     file: &EncryptedFile,
     mimetype: Option<&str>,
 ) -> Result<JsValue, WebError> {
+    let limit = fallback.budget_bytes;
+    // Insecure contexts have no `crypto.subtle`: the software module streams it, loaded before
+    // the download so that a module which cannot load costs no download.
+    let software = match webcrypto::subtle() {
+        Some(subtle) => Err(subtle),
+        None => Ok(SoftwareDecryptor::start(&file.secrets, limit).await?),
+    };
     let _permit = fallback.cache.limiter().acquire().await;
     bump(&fallback.counters.fetches);
     let req = MediaRequest::Download { filename: None };
@@ -227,35 +235,39 @@ async fn load(
         Target::Media(&file.url, &req),
     )
     .await?;
-    let limit = fallback.budget_bytes;
-    let bytes = if let Some(subtle) = webcrypto::subtle() {
-        // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-        let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
-        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-            ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
-        })
-        .await?;
-        let (plain, by) = webcrypto::verify_and_decrypt(&subtle, &file.secrets, ciphertext)
-            .await
-            .map_err(|e| attachment_error(&e))?;
-        let c = &fallback.counters;
-        bump(match by {
-            DecryptedBy::WebCrypto => &c.decrypted_webcrypto,
-            DecryptedBy::Wasm => &c.decrypted_wasm,
-        });
-        Uint8Array::new(&plain)
-    } else {
-        // Insecure contexts have no `crypto.subtle`: the core streams it in wasm.
-        let mut decryptor = AttachmentDecryptor::new(&file.secrets).with_limit(limit);
-        for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-            decryptor
-                .push(&chunk.to_vec())
-                .map_err(|e| attachment_error(&e))
-        })
-        .await?;
-        let plain = decryptor.finish().map_err(|e| attachment_error(&e))?;
-        bump(&fallback.counters.decrypted_wasm);
-        Uint8Array::from(plain.as_slice())
+    let bytes = match software {
+        Err(subtle) => {
+            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
+            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
+            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
+                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
+            })
+            .await?;
+            match webcrypto::with_webcrypto(&subtle, &file.secrets, ciphertext)
+                .await
+                .map_err(|e| attachment_error(&e))?
+            {
+                Ok(plain) => {
+                    bump(&fallback.counters.decrypted_webcrypto);
+                    Uint8Array::new(&plain)
+                }
+                Err(ciphertext) => {
+                    // The engine failed at the crypto: the software module verifies and
+                    // decrypts the collected bytes instead.
+                    let d = SoftwareDecryptor::start(&file.secrets, limit).await?;
+                    d.push(&ciphertext, limit)?;
+                    let plain = d.finish(limit)?;
+                    bump(&fallback.counters.decrypted_wasm);
+                    plain
+                }
+            }
+        }
+        Ok(d) => {
+            for_each_chunk(&resp, Some(&mut deadline), |chunk| d.push(&chunk, limit)).await?;
+            let plain = d.finish(limit)?;
+            bump(&fallback.counters.decrypted_wasm);
+            plain
+        }
     };
     if fallback.session.ended() {
         return Err(WebError::new("logged_out", "logged out while loading"));

@@ -72,6 +72,8 @@ pub mod sdk;
 #[cfg(target_arch = "wasm32")]
 mod session;
 #[cfg(target_arch = "wasm32")]
+mod software_crypto;
+#[cfg(target_arch = "wasm32")]
 mod source;
 #[cfg(target_arch = "wasm32")]
 mod stats;

@@ -5,11 +5,12 @@
 
 use std::rc::Rc;
 
+use authmedia_core::{Api, MediaRequest, Method, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::args::{parse_mxc, parse_request};
+use crate::args::{dimension, parse_mxc, parse_request};
 use crate::hydrate::{reload_failed, retry_failed};
 use crate::inner::Inner;
 use crate::options::Options;
@@ -32,11 +33,12 @@ impl AuthMedia {
         let opts = Options::from_js(&options)?;
         let inner = Inner::new(opts)?;
         hold(&inner);
+        let early = inner.register_early();
         let started = async {
             inner
                 .session
                 .set_api(negotiate_api(&inner.session, inner.events()).await?);
-            inner.start_worker().await
+            inner.start_worker(early).await
         };
         if let Err(e) = started.await {
             // Nobody gets this instance: its listeners and its place among the tab's holders go.
@@ -58,6 +60,19 @@ impl AuthMedia {
     #[wasm_bindgen(getter, js_name = api)]
     pub fn api(&self) -> String {
         self.inner.session.api().as_str().to_owned()
+    }
+
+    /// Changes whenever a URL [`Session::url`](crate::session::Session::url) builds could change
+    /// for the same arguments (the homeserver is fixed per instance, so: when the `Api` changes).
+    /// A number, so the loader's `httpUrl` memo checks it on every call without passing a string
+    /// across.
+    #[wasm_bindgen(getter, js_name = urlEpoch)]
+    pub fn url_epoch(&self) -> u32 {
+        match self.inner.session.api() {
+            Api::V1 => 1,
+            Api::Unstable => 2,
+            Api::Legacy => 3,
+        }
     }
 
     /// Why the fallback is in use (`null` in worker mode).
@@ -104,6 +119,45 @@ impl AuthMedia {
     pub fn http_url(&self, mxc: String, options: JsValue) -> Result<String, JsValue> {
         let m = parse_mxc(&mxc)?;
         let req = parse_request(&options)?;
+        Ok(self.inner.session.url(&m, &req).to_string())
+    }
+
+    /// `httpUrl` with the options already read by the loader (its memo reads them once):
+    /// `width`/`height` for a thumbnail (`thumbnail` true), `method` 0 none · 1 crop · 2 scale,
+    /// `animated` 0 none · 1 false · 2 true, else a download with `filename`. Numbers instead of an
+    /// object, so no property is read across the boundary; the same checks and errors as
+    /// [`Self::http_url`] (other method strings go there).
+    #[wasm_bindgen(js_name = httpUrlOf)]
+    #[allow(clippy::too_many_arguments)] // one primitive per option, on purpose (see above)
+    pub fn http_url_of(
+        &self,
+        mxc: String,
+        thumbnail: bool,
+        width: f64,
+        height: f64,
+        method: u8,
+        animated: u8,
+        filename: Option<String>,
+    ) -> Result<String, JsValue> {
+        let m = parse_mxc(&mxc)?;
+        let req = if thumbnail {
+            MediaRequest::Thumbnail(Thumbnail {
+                width: dimension("width", Some(width))?,
+                height: dimension("height", Some(height))?,
+                method: match method {
+                    1 => Some(Method::Crop),
+                    2 => Some(Method::Scale),
+                    _ => None,
+                },
+                animated: match animated {
+                    1 => Some(false),
+                    2 => Some(true),
+                    _ => None,
+                },
+            })
+        } else {
+            MediaRequest::Download { filename }
+        };
         Ok(self.inner.session.url(&m, &req).to_string())
     }
 

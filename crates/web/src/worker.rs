@@ -107,8 +107,30 @@ impl Inner {
         m
     }
 
-    /// Registers the worker and hands it the session; decides whether it serves this page.
-    pub async fn start_worker(self: &Rc<Self>) -> Result<(), JsValue> {
+    /// Starts registering the worker before `/versions` is asked, so that its install (fetching
+    /// and compiling its script and wasm) overlaps the negotiation instead of following it: the
+    /// `register()` promise, which [`Self::start_worker`] then awaits. `None` when no worker will
+    /// be tried (that function then says why). The page's message listener goes first, as in
+    /// `start_worker`: a worker that takes control meanwhile and asks for the session is answered.
+    pub fn register_early(self: &Rc<Self>) -> Option<Promise> {
+        if self.opts.fallback == FallbackPref::Force {
+            return None;
+        }
+        let url = self.opts.worker_url.as_deref()?;
+        let c = container().ok()?;
+        self.listen(&c);
+        let registered = c.register(url);
+        // `start_worker` reads a rejection; when the negotiation fails first nobody does, and
+        // that is not an unhandled rejection.
+        let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
+        let _ = registered.catch(&ignore);
+        ignore.forget();
+        Some(registered)
+    }
+
+    /// Registers the worker (or takes the promise of [`Self::register_early`]), hands it the
+    /// session and picks the mode.
+    pub async fn start_worker(self: &Rc<Self>, early: Option<Promise>) -> Result<(), JsValue> {
         if self.opts.fallback == FallbackPref::Force {
             self.mode.set_reason("forced");
             return Ok(());
@@ -139,7 +161,9 @@ impl Inner {
             Ok(c) => c,
             Err(reason) => return no_worker(&reason, why(&reason)),
         };
-        self.listen(&c);
+        if early.is_none() {
+            self.listen(&c);
+        }
         // Listen before registering: the worker claims clients when it activates, and that
         // `controllerchange` may fire before `ready` resolves. Every (new) controller gets the
         // session, then the page switches to worker mode.
@@ -179,7 +203,9 @@ impl Inner {
             });
         });
         self.events().on(&c, "controllerchange", on_change);
-        let registered = JsFuture::from(c.register(&url)).await;
+        // Registered early: a `controllerchange` that fired before the listener above is caught
+        // by the controller check after the session handoff below.
+        let registered = JsFuture::from(early.unwrap_or_else(|| c.register(&url))).await;
         match registered {
             Err(e) => {
                 let detail = registration_failed(&url, &e);

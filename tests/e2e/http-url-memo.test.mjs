@@ -1,0 +1,133 @@
+/**
+ * `httpUrl()` remembers the URLs it built (npm/index.js), in headless Chromium against the real
+ * Synapse:
+ *
+ * - a repeated call answers from the memo (the wasm is not called again) with the same URL as the
+ *   wasm builds;
+ * - the memo is dropped when the wasm's `urlEpoch` (what else the URL depends on: the negotiated
+ *   API) changes — the getter is replaced in the page to play a renegotiation;
+ * - what the wasm refuses is still refused after a look-alike was remembered (a method string
+ *   "undefined", a width given as a string, an mxc URI whose text runs into the request's key),
+ *   and getters are read once;
+ * - instances do not share their memo.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadWorld } from '../../support/world.mjs';
+import { launchChromium } from '../lib/browser.mjs';
+import { startPageSite, waitForPackage, initInPage } from '../pages/page/site.mjs';
+
+let world;
+let site;
+let browser;
+
+before(async () => {
+  world = await loadWorld();
+  site = await startPageSite();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refusals stay refusals', { timeout: 90_000 }, async () => {
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  await initInPage(page, {
+    homeserver: world.synapse.baseUrl,
+    accessToken: world.users.alice.accessToken,
+    userId: world.users.alice.userId,
+    fallback: 'force',
+  });
+  const r = await page.evaluate(async ([mxc, hs, token]) => {
+    const { AuthMediaCore } = await import('/pkg/dist/authmedia_web.js');
+    const proto = AuthMediaCore.prototype;
+    const realHttpUrl = proto.httpUrl;
+    const realHttpUrlOf = proto.httpUrlOf;
+    const realEpoch = Object.getOwnPropertyDescriptor(proto, 'urlEpoch').get;
+    let wasmCalls = 0;
+    let epochOverride = null;
+    proto.httpUrl = function (...args) {
+      wasmCalls++;
+      return realHttpUrl.apply(this, args);
+    };
+    let coreObj = null;
+    proto.httpUrlOf = function (...args) {
+      wasmCalls++;
+      coreObj = this;
+      return realHttpUrlOf.apply(this, args);
+    };
+    Object.defineProperty(proto, 'urlEpoch', {
+      configurable: true,
+      get() {
+        return epochOverride ?? realEpoch.call(this);
+      },
+    });
+    const code = (f) => {
+      try {
+        f();
+        return 'no error';
+      } catch (e) {
+        return e.code;
+      }
+    };
+    const thumb = { thumbnail: { width: 96, height: 96, method: 'crop' } };
+    const out = {};
+    try {
+      const m = window.media;
+      const first = m.httpUrl(mxc, thumb);
+      const again = m.httpUrl(mxc, { thumbnail: { width: 96, height: 96, method: 'crop' } });
+      out.repeated = { same: first === again, wasmCalls };
+      out.download = m.httpUrl(mxc) === m.httpUrl(mxc, {}) && m.httpUrl(mxc, { filename: null }) === m.httpUrl(mxc);
+      out.afterDownload = wasmCalls;
+      // What the URL is made of changes (a renegotiated API): the memo is not trusted any more.
+      epochOverride = 99;
+      m.httpUrl(mxc, thumb);
+      out.afterEpoch = wasmCalls;
+      m.httpUrl(mxc, thumb);
+      out.afterEpochAgain = wasmCalls;
+      epochOverride = null;
+      // Look-alikes of remembered requests are still the wasm's to refuse.
+      m.httpUrl(mxc, { thumbnail: { width: 96, height: 96 } });
+      out.refused = {
+        methodUndefinedString: code(() => m.httpUrl(mxc, { thumbnail: { width: 96, height: 96, method: 'undefined' } })),
+        widthString: code(() => m.httpUrl(mxc, { thumbnail: { width: '96', height: 96, method: 'crop' } })),
+        mxcRunningIntoKey: code(() => m.httpUrl(`${mxc}\u0000t96\u000096\u0000-+crop`)),
+        badMxc: code(() => m.httpUrl('mxc://no', thumb)),
+      };
+      // The memo's path (the wasm's `httpUrlOf`, options as numbers) builds what `httpUrl` does.
+      const variants = [undefined, { filename: 'x y.png' }, { thumbnail: { width: 32.4, height: 32, method: 'scale' } }, { thumbnail: { width: 64, height: 64, animated: true } }, { thumbnail: { width: 64, height: 64, animated: false, method: 'crop' } }];
+      out.sameAsWasm = variants.map((o) => m.httpUrl(mxc, o) === realHttpUrl.call(coreObj, mxc, o));
+      out.refusedOf = code(() => m.httpUrl(mxc, { thumbnail: { width: 0, height: 32 } }));
+      out.filenameKept = m.httpUrl(mxc, { filename: 'a b.png' }).endsWith('/a%20b.png');
+      // Getters are read once, and the wasm gets what was read.
+      let reads = 0;
+      const flaky = { thumbnail: { get width() { reads++; return reads === 1 ? 32 : 640; }, height: 32 } };
+      out.getter = { url: m.httpUrl(mxc, flaky).includes('width=32'), reads };
+      // Another instance of the same session has its own memo.
+      const calls = wasmCalls;
+      const other = await window.am.AuthMedia.init({ homeserver: hs, accessToken: token, fallback: 'force' });
+      out.other = { same: other.httpUrl(mxc, thumb) === first, wasmCalls: wasmCalls - calls };
+      other.dispose();
+    } finally {
+      proto.httpUrl = realHttpUrl;
+      proto.httpUrlOf = realHttpUrlOf;
+      Object.defineProperty(proto, 'urlEpoch', { configurable: true, get: realEpoch });
+    }
+    return out;
+  }, [world.media.png64.mxc, world.synapse.baseUrl, world.users.alice.accessToken]);
+  assert.deepEqual(r.repeated, { same: true, wasmCalls: 1 }, 'a repeated call must not reach the wasm');
+  assert.equal(r.download, true);
+  assert.equal(r.afterDownload, 2, 'downloads with no/empty/null options share one memo entry');
+  assert.equal(r.afterEpoch, 3, 'a new urlEpoch must drop the memo');
+  assert.equal(r.afterEpochAgain, 3);
+  assert.deepEqual(r.refused, { methodUndefinedString: 'invalid_argument', widthString: 'invalid_argument', mxcRunningIntoKey: 'invalid_mxc', badMxc: 'invalid_mxc' });
+  assert.equal(r.filenameKept, true);
+  assert.deepEqual(r.sameAsWasm, [true, true, true, true, true]);
+  assert.equal(r.refusedOf, 'invalid_argument');
+  assert.deepEqual(r.getter, { url: true, reads: 1 });
+  assert.deepEqual(r.other, { same: true, wasmCalls: 1 }, 'each instance has its own memo');
+});
