@@ -22,7 +22,9 @@ wasm-bindgen --target no-modules --no-typescript --out-dir "$TMP" --out-name aut
 WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
 mkdir -p "$OUT"
 if [ -x "$WASM_OPT" ]; then
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --converge repeats -Oz until the binary stops shrinking; the producers and target-features
+  # sections are metadata no engine reads.
+  "$WASM_OPT" -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$TMP/authmedia_sw_bg.wasm" -o "$OUT/authmedia_sw_bg.wasm"
 else
