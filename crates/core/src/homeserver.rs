@@ -130,7 +130,12 @@ impl Homeserver {
 }
 
 fn split_scheme(s: &str) -> Result<(&'static str, &str), HomeserverError> {
-    let Some((scheme, rest)) = s.split_once("://") else {
+    // The first `:` ends the scheme (`http` and `https` have none); single-character patterns
+    // keep the substring searcher out of the wasm binaries.
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return Err(HomeserverError::InvalidScheme);
+    };
+    let Some(rest) = rest.strip_prefix("//") else {
         return Err(HomeserverError::InvalidScheme);
     };
     let scheme = if scheme.eq_ignore_ascii_case("https") {
@@ -293,6 +298,30 @@ mod tests {
         assert_eq!(hs.base(), "https://ex.org");
         let hs = Homeserver::parse("http://[::1]:8008").unwrap();
         assert_eq!(hs.origin(), "http://[::1]:8008");
+    }
+
+    #[test]
+    fn only_http_and_https_with_slashes() {
+        for s in [
+            "",
+            "ex.org",
+            "https:ex.org",
+            "https:/ex.org",
+            "ftp://ex.org",
+            "a:https://ex.org",
+            "https:x://ex.org",
+            "://ex.org",
+        ] {
+            assert_eq!(
+                Homeserver::parse(s).err(),
+                Some(HomeserverError::InvalidScheme),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            Homeserver::parse("Http://ex.org://x").map(|h| h.base().to_owned()),
+            Homeserver::parse("http://ex.org://x").map(|h| h.base().to_owned())
+        );
     }
 
     #[test]

@@ -67,9 +67,10 @@ pub fn valid_id(id: &str) -> bool {
 pub fn id_of(url: &str) -> Option<&str> {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let path = url.get(..end)?;
-    let at = path.rfind(PATH)?;
-    let id = path.get(at.saturating_add(PATH.len())..)?;
-    valid_id(id).then_some(id)
+    // The last segment, under `PATH` (an id has no `/`).
+    let (_, id) = path.rsplit_once('/')?;
+    let under = path.get(..path.len().saturating_sub(id.len()))?;
+    (valid_id(id) && under.ends_with(PATH)).then_some(id)
 }
 
 /// The URL of `id` under the worker's scope.
