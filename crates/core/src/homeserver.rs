@@ -81,7 +81,9 @@ impl Homeserver {
             return Err(HomeserverError::Query);
         }
         let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
+            // `i` is the index of a `/`, a char boundary; the checked split keeps the panic
+            // path (and its formatting) out of the wasm binaries.
+            Some(i) => rest.split_at_checked(i).unwrap_or((rest, "")),
             None => (rest, ""),
         };
         if authority.contains('@') {
@@ -153,7 +155,10 @@ fn split_authority(authority: &str) -> Result<(&str, Option<&str>), HomeserverEr
         let Some(close) = authority.find(']') else {
             return Err(HomeserverError::InvalidHost);
         };
-        let (host, rest) = authority.split_at(close + 1);
+        // Just after the `]`: a char boundary (checked, so no panic path).
+        let Some((host, rest)) = authority.split_at_checked(close + 1) else {
+            return Err(HomeserverError::InvalidHost);
+        };
         if rest.is_empty() {
             return Ok((host, None));
         }
