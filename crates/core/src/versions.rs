@@ -322,4 +322,19 @@ mod tests {
         c.invalidate("https://a");
         assert_eq!(c.get("https://a", 5000), None);
     }
+
+    #[test]
+    fn cache_one_entry_per_homeserver() {
+        let mut c = NegotiationCache::new(1000);
+        c.insert("https://a", Api::V1, 5000);
+        c.insert("https://b", Api::Legacy, 5000);
+        c.insert("https://a", Api::Unstable, 5500);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get("https://a", 6400), Some(Api::Unstable));
+        assert_eq!(c.get("https://b", 5100), Some(Api::Legacy));
+        c.invalidate("https://a");
+        assert_eq!((c.len(), c.get("https://b", 5100)), (1, Some(Api::Legacy)));
+        c.purge(6000);
+        assert!(c.is_empty());
+    }
 }
