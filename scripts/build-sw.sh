@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the drop-in service worker into sw/dist/:
-#   sw/dist/authmedia-sw.js        the entry script (sw/authmedia-sw.js) with the wasm-bindgen glue
+#   sw/dist/authmedia-sw.js        the entry script (sw/authmedia-sw.js) with the wasm-bindgen glue,
 #                                  embedded in a factory function (a trapped instance is replaced
-#                                  by a fresh one from the same compiled module)
+#                                  by a fresh one from the same compiled module), minified by terser
 #   sw/dist/authmedia_sw_bg.wasm   the wasm, found next to the worker script by default
 # and prints their raw and gzipped sizes. Needs: the wasm32 target and wasm-bindgen-cli (both from
 # scripts/setup.sh); wasm-opt from tests/node_modules (binaryen) is used when present.
@@ -22,7 +22,9 @@ wasm-bindgen --target no-modules --no-typescript --out-dir "$TMP" --out-name aut
 WASM_OPT="$ROOT/tests/node_modules/.bin/wasm-opt"
 mkdir -p "$OUT"
 if [ -x "$WASM_OPT" ]; then
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --converge repeats -Oz until the binary stops shrinking; the producers and target-features
+  # sections are metadata no engine reads.
+  "$WASM_OPT" -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$TMP/authmedia_sw_bg.wasm" -o "$OUT/authmedia_sw_bg.wasm"
 else
@@ -42,6 +44,22 @@ if (!/\bwasm_bindgen\b/.test(glue)) throw new Error(`${gluePath}: no wasm_bindge
 const factory = `function createAuthmediaGlue() {\n${glue}\nreturn wasm_bindgen;\n}`;
 fs.writeFileSync(outPath, entry.replace(marker, () => factory));
 JS
+
+# Minify the shipped script (terser from tests/node_modules): the glue is mostly long generated
+# names and comments; the source stays readable in sw/authmedia-sw.js.
+TERSER="$ROOT/tests/node_modules/terser"
+if [ -d "$TERSER" ]; then
+  node - "$TERSER" "$OUT/authmedia-sw.js" <<'JS'
+const fs = require('fs');
+const [terserDir, file] = process.argv.slice(2);
+const { minify } = require(terserDir);
+minify(fs.readFileSync(file, 'utf8'), { compress: true, mangle: true, format: { comments: false } })
+  .then((r) => fs.writeFileSync(file, r.code))
+  .catch((e) => { console.error(`build-sw: minifying ${file}: ${e.message}`); process.exit(1); });
+JS
+else
+  echo "build-sw: warning: $TERSER not found (npm ci in tests/); authmedia-sw.js left unminified" >&2
+fi
 
 size() { printf '%-28s %8d bytes raw %8d bytes gzip\n' "$(basename "$1")" "$(wc -c <"$1")" "$(gzip -9c "$1" | wc -c)"; }
 size "$OUT/authmedia_sw_bg.wasm"

@@ -59,7 +59,7 @@
   const MEDIA_PATH =
     /\/_matrix\/(?:client\/v1\/media|client\/unstable\/org\.matrix\.msc3916\/media|media\/v3|media\/r0)\/(?:download|thumbnail)\//;
 
-  // Encrypted attachments the worker serves itself (crates/sw/src/encrypted.rs): every GET under
+  // Encrypted attachments the worker serves itself (crates/sw/src/encrypted/): every GET under
   // this prefix of the worker's scope is answered by the wasm, never by the network.
   const ENCRYPTED_PREFIX = new URL(
     'authmedia/encrypted/',

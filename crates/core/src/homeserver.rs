@@ -81,7 +81,9 @@ impl Homeserver {
             return Err(HomeserverError::Query);
         }
         let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
+            // `i` is the index of a `/`, a char boundary; the checked split keeps the panic
+            // path (and its formatting) out of the wasm binaries.
+            Some(i) => rest.split_at_checked(i).unwrap_or((rest, "")),
             None => (rest, ""),
         };
         if authority.contains('@') {
@@ -130,7 +132,12 @@ impl Homeserver {
 }
 
 fn split_scheme(s: &str) -> Result<(&'static str, &str), HomeserverError> {
-    let Some((scheme, rest)) = s.split_once("://") else {
+    // The first `:` ends the scheme (`http` and `https` have none); single-character patterns
+    // keep the substring searcher out of the wasm binaries.
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return Err(HomeserverError::InvalidScheme);
+    };
+    let Some(rest) = rest.strip_prefix("//") else {
         return Err(HomeserverError::InvalidScheme);
     };
     let scheme = if scheme.eq_ignore_ascii_case("https") {
@@ -148,7 +155,10 @@ fn split_authority(authority: &str) -> Result<(&str, Option<&str>), HomeserverEr
         let Some(close) = authority.find(']') else {
             return Err(HomeserverError::InvalidHost);
         };
-        let (host, rest) = authority.split_at(close + 1);
+        // Just after the `]`: a char boundary (checked, so no panic path).
+        let Some((host, rest)) = authority.split_at_checked(close + 1) else {
+            return Err(HomeserverError::InvalidHost);
+        };
         if rest.is_empty() {
             return Ok((host, None));
         }
@@ -293,6 +303,30 @@ mod tests {
         assert_eq!(hs.base(), "https://ex.org");
         let hs = Homeserver::parse("http://[::1]:8008").unwrap();
         assert_eq!(hs.origin(), "http://[::1]:8008");
+    }
+
+    #[test]
+    fn only_http_and_https_with_slashes() {
+        for s in [
+            "",
+            "ex.org",
+            "https:ex.org",
+            "https:/ex.org",
+            "ftp://ex.org",
+            "a:https://ex.org",
+            "https:x://ex.org",
+            "://ex.org",
+        ] {
+            assert_eq!(
+                Homeserver::parse(s).err(),
+                Some(HomeserverError::InvalidScheme),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            Homeserver::parse("Http://ex.org://x").map(|h| h.base().to_owned()),
+            Homeserver::parse("http://ex.org://x").map(|h| h.base().to_owned())
+        );
     }
 
     #[test]

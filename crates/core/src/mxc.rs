@@ -123,7 +123,12 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), MxcError> {
                 "IPv6 literal is missing its closing ']'",
             ));
         };
-        let (host, rest) = s.split_at(close + 1);
+        // Just after the `]`: a char boundary (checked, so no panic path).
+        let Some((host, rest)) = s.split_at_checked(close + 1) else {
+            return Err(MxcError::InvalidServerName(
+                "IPv6 literal is missing its closing ']'",
+            ));
+        };
         if rest.is_empty() {
             return Ok((host, None));
         }

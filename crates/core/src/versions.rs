@@ -130,7 +130,9 @@ pub fn negotiate(v: &Versions) -> Api {
 #[derive(Debug, Clone, Default)]
 pub struct NegotiationCache {
     ttl_ms: u64,
-    entries: BTreeMap<String, CacheEntry>,
+    /// `(base, entry)`, one per homeserver: a client talks to a handful, so a linear scan of a
+    /// `Vec` is as quick as a map and keeps a second B-tree instantiation out of the wasm.
+    entries: Vec<(String, CacheEntry)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -144,39 +146,40 @@ impl NegotiationCache {
     pub fn new(ttl_ms: u64) -> Self {
         Self {
             ttl_ms,
-            entries: BTreeMap::new(),
+            entries: Vec::new(),
         }
     }
 
     /// The cached flavour, if stored less than the TTL ago. An entry "from the future"
     /// (the caller's clock went backwards) counts as expired.
     pub fn get(&self, base: &str, now_ms: u64) -> Option<Api> {
-        let e = self.entries.get(base)?;
+        let (_, e) = self.entries.iter().find(|(b, _)| b == base)?;
         let age = now_ms.checked_sub(e.stored_ms)?;
         (age < self.ttl_ms).then_some(e.api)
     }
 
     /// Stores a decision made at `now_ms`.
     pub fn insert(&mut self, base: &str, api: Api, now_ms: u64) {
-        self.entries.insert(
-            base.to_owned(),
-            CacheEntry {
-                api,
-                stored_ms: now_ms,
-            },
-        );
+        let entry = CacheEntry {
+            api,
+            stored_ms: now_ms,
+        };
+        match self.entries.iter_mut().find(|(b, _)| b == base) {
+            Some((_, e)) => *e = entry,
+            None => self.entries.push((base.to_owned(), entry)),
+        }
     }
 
     /// Forgets a homeserver (after a v1 request came back 404/405 `M_UNRECOGNIZED`).
     pub fn invalidate(&mut self, base: &str) {
-        self.entries.remove(base);
+        self.entries.retain(|(b, _)| b != base);
     }
 
     /// Drops expired entries.
     pub fn purge(&mut self, now_ms: u64) {
         let ttl = self.ttl_ms;
         self.entries
-            .retain(|_, e| now_ms.checked_sub(e.stored_ms).is_some_and(|age| age < ttl));
+            .retain(|(_, e)| now_ms.checked_sub(e.stored_ms).is_some_and(|age| age < ttl));
     }
 
     /// Number of entries, expired ones included until [`Self::purge`].
@@ -318,5 +321,20 @@ mod tests {
         assert_eq!(c.get("https://a", 4999), None);
         c.invalidate("https://a");
         assert_eq!(c.get("https://a", 5000), None);
+    }
+
+    #[test]
+    fn cache_one_entry_per_homeserver() {
+        let mut c = NegotiationCache::new(1000);
+        c.insert("https://a", Api::V1, 5000);
+        c.insert("https://b", Api::Legacy, 5000);
+        c.insert("https://a", Api::Unstable, 5500);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get("https://a", 6400), Some(Api::Unstable));
+        assert_eq!(c.get("https://b", 5100), Some(Api::Legacy));
+        c.invalidate("https://a");
+        assert_eq!((c.len(), c.get("https://b", 5100)), (1, Some(Api::Legacy)));
+        c.purge(6000);
+        assert!(c.is_empty());
     }
 }

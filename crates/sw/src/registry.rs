@@ -1,5 +1,5 @@
 //! Encrypted attachments registered by tabs: `(session, id) → EncryptedFile` (keys in worker
-//! memory only). The fetch path that uses them is `encrypted.rs`.
+//! memory only). The fetch path that uses them is `encrypted/mod.rs`.
 
 use authmedia_core::EncryptedFile;
 

@@ -286,11 +286,16 @@ pub(crate) async fn read_body(
     controller: &AbortController,
 ) -> Result<js_sys::ArrayBuffer, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
-    let Some(body) = response.body() else {
-        return Ok(js_sys::ArrayBuffer::new(0));
-    };
-    let failed = |e: &JsValue| {
-        if timed_out(controller) {
+    let chunks = Array::new();
+    let mut total: u32 = 0;
+    let read = read_chunks(response, controller, timeout_ms, &mut |chunk| {
+        total = total.saturating_add(chunk.byte_length());
+        chunks.push(chunk);
+        true
+    })
+    .await;
+    if let Err(e) = read {
+        return Err(if timed_out(controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
             Fail::TimedOut { ms: timeout_ms }
         } else if controller.signal().reason().as_string().as_deref() == Some(CANCELLED) {
@@ -298,42 +303,17 @@ pub(crate) async fn read_body(
         } else {
             Fail::Network {
                 attempts: 1,
-                message: net::describe(e),
+                message: net::describe(&e),
             }
-        }
-    };
-    let reader: JsValue = body.get_reader().into();
-    let read: Function = js::get(&reader, "read")
-        .dyn_into()
-        .map_err(|e| failed(&e))?;
-    // Aborting a fetch errors its body stream; a body that is not a fetch's (or a browser that
-    // does not) is cancelled on abort too, which ends the read below — checked after the loop.
-    if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {
-        let cancel: Function = cancel.bind0(&reader).unchecked_into();
-        let _ = controller
-            .signal()
-            .add_event_listener_with_callback("abort", &cancel);
+        });
     }
-    let chunks = Array::new();
-    let mut total: u32 = 0;
-    let mut deadline = Deadline::new(controller, timeout_ms);
-    loop {
-        let step = read
-            .call0(&reader)
-            .and_then(|p| p.dyn_into::<Promise>())
-            .map_err(|e| failed(&e))?;
-        let step = JsFuture::from(step).await.map_err(|e| failed(&e))?;
-        if js::get(&step, "done").as_bool().unwrap_or(true) {
-            break;
+    // One chunk that is its whole buffer (a small body): that buffer, without a copy.
+    if chunks.length() == 1 {
+        let chunk: Uint8Array = chunks.get(0).unchecked_into();
+        let buffer = chunk.buffer();
+        if chunk.byte_offset() == 0 && buffer.byte_length() == total {
+            return Ok(buffer);
         }
-        deadline.rearm();
-        let chunk: Uint8Array = js::get(&step, "value").dyn_into().map_err(|e| failed(&e))?;
-        total = total.saturating_add(chunk.byte_length());
-        chunks.push(&chunk);
-    }
-    drop(deadline);
-    if controller.signal().aborted() {
-        return Err(failed(&controller.signal().reason()));
     }
     let whole = Uint8Array::new_with_length(total);
     let mut offset = 0u32;
@@ -346,4 +326,50 @@ pub(crate) async fn read_body(
         offset = offset.saturating_add(chunk.byte_length());
     }
     Ok(whole.buffer())
+}
+
+/// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
+/// read (the rest is cancelled; the caller knows why). No chunk within `timeout_ms` aborts
+/// `controller` with [`TIMEOUT`]. An abort of `controller` (stall, cancellation) ends the read
+/// with its reason as the error: aborting a fetch errors its body stream, and any other body
+/// (or a browser that does not) is cancelled on abort, which ends the read — checked after it.
+pub(crate) async fn read_chunks(
+    response: &Response,
+    controller: &AbortController,
+    timeout_ms: i32,
+    take: &mut dyn FnMut(&Uint8Array) -> bool,
+) -> Result<(), JsValue> {
+    let Some(body) = response.body() else {
+        return Ok(());
+    };
+    let reader: JsValue = body.get_reader().into();
+    let read: Function = js::get(&reader, "read").dyn_into()?;
+    let cancel = js::get(&reader, "cancel")
+        .dyn_into::<Function>()
+        .ok()
+        .map(|cancel| -> Function { cancel.bind0(&reader).unchecked_into() });
+    let signal = controller.signal();
+    if let Some(cancel) = &cancel {
+        let _ = signal.add_event_listener_with_callback("abort", cancel);
+    }
+    let mut deadline = Deadline::new(controller, timeout_ms);
+    loop {
+        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
+        if js::get(&step, "done").as_bool().unwrap_or(true) {
+            break;
+        }
+        deadline.rearm();
+        let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
+        if !take(&chunk) {
+            if let Some(cancel) = &cancel {
+                let _ = cancel.call0(&JsValue::UNDEFINED);
+            }
+            return Ok(());
+        }
+    }
+    drop(deadline);
+    if signal.aborted() {
+        return Err(signal.reason());
+    }
+    Ok(())
 }

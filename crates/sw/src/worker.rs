@@ -3,7 +3,7 @@
 //! JavaScript (the entry script `sw/authmedia-sw.js`) calls [`AuthMediaWorker::route`]
 //! synchronously for every fetch to decide whether to call `respondWith`, then
 //! [`AuthMediaWorker::handle_fetch`] (the media handler, `media.rs`) or
-//! [`AuthMediaWorker::handle_encrypted`] (`encrypted.rs`) for the requests it took, and
+//! [`AuthMediaWorker::handle_encrypted`] (`encrypted/mod.rs`) for the requests it took, and
 //! [`AuthMediaWorker::handle_message`] (`messages.rs`) for `authmedia:*` messages. The returned
 //! promises never reject for request failures: every failure becomes a JSON error `Response` (and
 //! never a tokenless retry).

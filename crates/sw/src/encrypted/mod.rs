@@ -31,15 +31,15 @@ use std::pin::Pin;
 use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
+use js_sys::ArrayBuffer;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{AbortController, AbortSignal, Request, Response};
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{AbortSignal, Request, Response};
 
 use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
 use crate::ending::lifecycle_side_effects;
-use crate::flight::{Deadline, Fail};
-use crate::net::{self, error_response};
+use crate::flight::Fail;
+use crate::net;
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::registry::Registered;
 use crate::sessions::{ClientState, Session};
@@ -48,6 +48,9 @@ use crate::stats::bump;
 use crate::store::Stored;
 use crate::upstream::{self, Answered, InFlight};
 use crate::{js, tab};
+
+mod failure;
+use failure::Failure;
 
 /// The path under the worker's scope that the worker serves.
 pub const PATH: &str = "authmedia/encrypted/";
@@ -64,9 +67,10 @@ pub fn valid_id(id: &str) -> bool {
 pub fn id_of(url: &str) -> Option<&str> {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let path = url.get(..end)?;
-    let at = path.rfind(PATH)?;
-    let id = path.get(at.saturating_add(PATH.len())..)?;
-    valid_id(id).then_some(id)
+    // The last segment, under `PATH` (an id has no `/`).
+    let (_, id) = path.rsplit_once('/')?;
+    let under = path.get(..path.len().saturating_sub(id.len()))?;
+    (valid_id(id) && under.ends_with(PATH)).then_some(id)
 }
 
 /// The URL of `id` under the worker's scope.
@@ -93,71 +97,6 @@ pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Resu
 }
 
 // ----- the fetch path -------------------------------------------------------------------------
-
-/// A failure, answered as a JSON error.
-struct Failure {
-    status: u16,
-    errcode: String,
-    /// `authmedia_code` of the answer.
-    code: String,
-    message: String,
-}
-
-impl Failure {
-    fn new(status: u16, errcode: &str, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            errcode: errcode.to_owned(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    fn upstream(fail: &Fail) -> Self {
-        let (status, code, message) = fail.parts();
-        Self::new(status, "M_UNKNOWN", code, message)
-    }
-
-    fn attachment(e: &AttachmentError) -> Self {
-        let status = match e {
-            AttachmentError::TooLarge { .. } => 413,
-            _ => 502,
-        };
-        Self::new(
-            status,
-            &format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
-            e.code(),
-            format!("authmedia service worker: encrypted attachment refused: {e}"),
-        )
-    }
-
-    fn to_js(&self) -> JsValue {
-        js::object(&[
-            ("status", self.status.into()),
-            ("errcode", self.errcode.as_str().into()),
-            ("authmedia_code", self.code.as_str().into()),
-            ("error", self.message.as_str().into()),
-        ])
-    }
-
-    fn from_js(v: &JsValue) -> Self {
-        let status = js::get(v, "status")
-            .as_f64()
-            .and_then(|s| u16::try_from(s as u32).ok())
-            .filter(|s| (400..600).contains(s))
-            .unwrap_or(500);
-        Self::new(
-            status,
-            &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
-            &js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
-            js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
-        )
-    }
-
-    fn response(&self) -> Response {
-        error_response(self.status, &self.errcode, &self.code, &self.message)
-    }
-}
 
 /// The answer to a navigation (or another non-media destination) under the encrypted prefix,
 /// should one reach the worker: nothing is decrypted into a document.
@@ -425,7 +364,7 @@ async fn download(
     if let Some(subtle) = webcrypto::subtle() {
         let mut ciphertext = Ciphertext::new(length, limit);
         let mut refused = None;
-        read_chunks(&response, &controller, timeout_ms, |chunk| {
+        upstream::read_chunks(&response, &controller, timeout_ms, &mut |chunk| {
             ciphertext
                 .push(chunk)
                 .map_err(|e| refused = Some(e))
@@ -449,36 +388,6 @@ async fn download(
     // Every service worker has WebCrypto (workers exist only in secure contexts); the worker's
     // wasm carries no software AES/SHA-256 to fall back to.
     Err(Failure::attachment(&AttachmentError::CryptoUnavailable))
-}
-
-/// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
-/// read (the caller reports why). No chunk within `timeout_ms` aborts `controller`.
-async fn read_chunks(
-    response: &Response,
-    controller: &AbortController,
-    timeout_ms: i32,
-    mut take: impl FnMut(&Uint8Array) -> bool,
-) -> Result<(), JsValue> {
-    let Some(body) = response.body() else {
-        return Ok(());
-    };
-    let reader: JsValue = body.get_reader().into();
-    let read: Function = js::get(&reader, "read").dyn_into()?;
-    let mut deadline = Deadline::new(controller, timeout_ms);
-    loop {
-        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
-        if js::get(&step, "done").as_bool().unwrap_or(true) {
-            return Ok(());
-        }
-        deadline.rearm();
-        let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
-        if !take(&chunk) {
-            if let Ok(cancel) = js::get(&reader, "cancel").dyn_into::<Function>() {
-                let _ = cancel.call0(&reader);
-            }
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]
