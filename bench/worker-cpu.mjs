@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBenchWorld } from './lib/world.mjs';
 import { launchChromium, cdp } from '../tests/lib/browser.mjs';
-import { startStaticServer } from '../tests/lib/static-server.mjs';
+import { startStaticServer } from '../support/static-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');

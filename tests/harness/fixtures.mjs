@@ -1,2 +1,0 @@
-// Moved to support/fixtures.mjs (shared with the demo and the benchmarks); this path stays for the tests' imports.
-export * from '../../support/fixtures.mjs';
