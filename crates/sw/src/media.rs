@@ -10,7 +10,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use authmedia_core::{
-    classify, Api, CanonicalUrl, Classification, Lifecycle, MatrixError, MediaMatch, Route,
+    classify, Api, CanonicalUrl, Classification, Homeserver, Lifecycle, MatrixError, MediaMatch,
+    Route,
 };
 use js_sys::ArrayBuffer;
 use wasm_bindgen::JsValue;
@@ -42,7 +43,14 @@ fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
         .as_str()
 }
 
-pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
+/// Answers a media fetch. `routed` is what the router matched for this request (under that
+/// homeserver), used instead of classifying the URL again while the session is still on it.
+pub(crate) async fn respond(
+    shared: &Shared,
+    request: &Request,
+    client_id: &str,
+    routed: Option<(Homeserver, MediaMatch)>,
+) -> Response {
     let known = shared.borrow().sessions.get(client_id).cloned();
     let session = match known {
         Some(ClientState::Session(session)) => Some(session),
@@ -50,11 +58,12 @@ pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str)
         None => recover_session(shared, client_id).await,
     };
     let url = request.url();
-    let matched = session.and_then(|session| {
-        match classify(&url, std::slice::from_ref(&session.homeserver)) {
+    let matched = session.and_then(|session| match routed {
+        Some((hs, m)) if hs == session.homeserver => Some((session, m)),
+        _ => match classify(&url, std::slice::from_ref(&session.homeserver)) {
             Classification::Media(m) => Some((session, m)),
             Classification::Other => None,
-        }
+        },
     });
     let Some((session, m)) = matched else {
         bump(&mut shared.borrow_mut().stats.passthrough);

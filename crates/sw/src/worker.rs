@@ -11,7 +11,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{admit_request, classify, Classification, MatrixError, NegotiationCache};
+use authmedia_core::{
+    admit_request, classify, Classification, Homeserver, MatrixError, MediaMatch, NegotiationCache,
+};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -41,6 +43,18 @@ pub use authmedia_js::protocol::{ROUTE_MEDIA, ROUTE_NO_SESSION, ROUTE_OTHER, ROU
 #[wasm_bindgen(js_name = AuthMediaWorker)]
 pub struct AuthMediaWorker {
     shared: Shared,
+    /// The match [`AuthMediaWorker::route`] found last, for the handler of the same fetch: the
+    /// entry script calls `route` and then `handleFetch` for one event, so the URL is classified
+    /// once. Taken only when the client, the URL and the session's homeserver are the same.
+    routed: RefCell<Option<Routed>>,
+}
+
+/// One routing decision of [`AuthMediaWorker::route`] that found media.
+struct Routed {
+    client_id: String,
+    url: String,
+    homeserver: Homeserver,
+    found: MediaMatch,
 }
 
 #[wasm_bindgen(js_class = AuthMediaWorker)]
@@ -70,6 +84,7 @@ impl AuthMediaWorker {
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),
+            routed: RefCell::new(None),
         }
     }
 
@@ -83,7 +98,15 @@ impl AuthMediaWorker {
             Some(ClientState::NoSession) => ROUTE_NO_SESSION,
             Some(ClientState::Session(session)) => {
                 match classify(url, std::slice::from_ref(&session.homeserver)) {
-                    Classification::Media(_) => ROUTE_MEDIA,
+                    Classification::Media(found) => {
+                        *self.routed.borrow_mut() = Some(Routed {
+                            client_id: client_id.to_owned(),
+                            url: url.to_owned(),
+                            homeserver: session.homeserver.clone(),
+                            found,
+                        });
+                        ROUTE_MEDIA
+                    }
                     Classification::Other => ROUTE_OTHER,
                 }
             }
@@ -102,6 +125,11 @@ impl AuthMediaWorker {
         let shared = self.shared.clone();
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
+        let routed = self
+            .routed
+            .borrow_mut()
+            .take()
+            .filter(|r| r.client_id == client_id && r.url == request.url());
         future_to_promise(async move {
             if !admitted(&request) {
                 // The entry script leaves navigations and non-media destinations alone; if one
@@ -109,7 +137,8 @@ impl AuthMediaWorker {
                 bump(&mut shared.borrow_mut().stats.passthrough);
                 return Ok(media::passthrough(&request).await.into());
             }
-            let response = media::respond(&shared, &request, &client_id).await;
+            let routed = routed.map(|r| (r.homeserver, r.found));
+            let response = media::respond(&shared, &request, &client_id, routed).await;
             note_answer(&shared, &client_id, &request.url(), &response);
             Ok(response.into())
         })
