@@ -7,6 +7,11 @@
 // PAIRED ratios: the ratio of two variants within the same round, then the median and range of
 // those per-round ratios. scripts/bench-compare.sh builds both packages and calls this.
 //
+// Worker thread CPU (ONLY=cpu) is THE measurement of the worker's CPU: the kernel's on-CPU time
+// (Linux schedstat) of the browser's "ServiceWorker thread" from just before 200 thumbnails are
+// inserted until all have loaded, worker already installed and its wasm compiled (not counted),
+// no trace running (tracing costs the traced thread CPU); details at cpuSection.
+//
 //   BASE_NPM=/tmp/base/npm [HEAD_NPM=npm] ROUNDS=5 node bench/compare.mjs
 //   ONLY=sizes,gallery,cpu,cold,url (comma-separated; default all)
 //   BASE_LABEL / HEAD_LABEL name the builds in the tables (e.g. their commits).
