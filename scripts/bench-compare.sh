@@ -2,7 +2,7 @@
 # Before/after benchmark of two commits in one run on one machine: builds the npm package
 # (scripts/build.sh: page SDK in npm/dist, worker in npm/sw) of <base-ref> in a temporary git
 # worktree, and of <head-ref> the same way (or, without <head-ref>, of this checkout as it is),
-# then runs bench/compare.mjs — gallery, cold start with its breakdown, worker CPU from a trace,
+# then runs bench/compare.mjs — gallery, cold start with its breakdown, worker thread CPU (kernel),
 # fallback gallery with heap, URL building, sizes — with base / head / the minimal hand-written
 # worker interleaved per round, and prints Markdown tables with paired ratios. Then
 # scripts/wasm-weight.sh prints `twiggy top` of both builds.

@@ -429,7 +429,7 @@ async fn a_body_that_stops_arriving_times_out() {
     let response = Response::new_with_opt_readable_stream(Some(&stalled)).unwrap();
     let controller = web_sys::AbortController::new().unwrap();
     let started = js_sys::Date::now();
-    let result = crate::upstream::read_body(&shared, &response, &controller).await;
+    let result = crate::upstream::read_body(&shared, &response, &controller, None).await;
     let took = js_sys::Date::now() - started;
     assert_eq!(
         result.err(),
@@ -457,11 +457,68 @@ async fn a_body_that_keeps_arriving_is_read_whole() {
     // A JS-owned copy: a view into wasm memory may be read lazily (WebKit), after it was freed.
     let response = Response::new_with_opt_buffer_source(Some(&buffer(b"0123456789"))).unwrap();
     let controller = web_sys::AbortController::new().unwrap();
-    let body = crate::upstream::read_body(&shared, &response, &controller)
+    let body = crate::upstream::read_body(&shared, &response, &controller, None)
         .await
         .unwrap();
     assert_eq!(Uint8Array::new(&body).to_vec(), b"0123456789");
     assert!(!controller.signal().aborted());
+}
+
+#[wasm_bindgen_test]
+async fn a_small_body_of_announced_length_is_read_whole_at_once() {
+    let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
+    let shared = worker.shared();
+    let response = Response::new_with_opt_buffer_source(Some(&buffer(b"0123456789"))).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let body = crate::upstream::read_body(&shared, &response, &controller, Some(10))
+        .await
+        .unwrap();
+    assert_eq!(Uint8Array::new(&body).to_vec(), b"0123456789");
+    assert!(!controller.signal().aborted());
+}
+
+#[wasm_bindgen_test]
+async fn a_small_body_that_stops_arriving_times_out() {
+    let worker = AuthMediaWorker::new(options(&[("fetchTimeoutMs", 1000.0.into())]));
+    let shared = worker.shared();
+    let controller = web_sys::AbortController::new().unwrap();
+    // A body that never ends, tied to the controller the way a fetch body is: aborting errors it.
+    let (stream, error) = {
+        let source = js_sys::Object::new();
+        let error = std::rc::Rc::new(std::cell::RefCell::new(None::<js_sys::Function>));
+        let keep = error.clone();
+        let start = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |c: JsValue| {
+            let err: js_sys::Function = js::get(&c, "error").unchecked_into();
+            keep.replace(Some(
+                err.bind1(&c, &JsValue::from_str("aborted"))
+                    .unchecked_into(),
+            ));
+        });
+        js_sys::Reflect::set(&source, &"start".into(), start.as_ref()).unwrap();
+        start.forget();
+        let stream = web_sys::ReadableStream::new_with_underlying_source(&source).unwrap();
+        (stream, error)
+    };
+    let on_abort = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        if let Some(err) = error.borrow().as_ref() {
+            let _ = err.call0(&JsValue::UNDEFINED);
+        }
+    });
+    controller
+        .signal()
+        .add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref())
+        .unwrap();
+    on_abort.forget();
+    let response = Response::new_with_opt_readable_stream(Some(&stream)).unwrap();
+    let started = js_sys::Date::now();
+    let result = crate::upstream::read_body(&shared, &response, &controller, Some(10)).await;
+    let took = js_sys::Date::now() - started;
+    assert_eq!(
+        result.err(),
+        Some(crate::flight::Fail::TimedOut { ms: 1000 })
+    );
+    assert!(took >= 900.0, "aborted after {took} ms");
+    assert_eq!(js::get(&worker.stats(), "timeouts").as_f64(), Some(1.0));
 }
 
 #[wasm_bindgen_test]

@@ -348,7 +348,8 @@ impl Fetch<'_> {
             let headers =
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
-            let body = upstream::read_body(shared, &response, &controller).await?;
+            let length = net::content_length(&response);
+            let body = upstream::read_body(shared, &response, &controller, length).await?;
             let _ = headers.set(net::CODE_HEADER, upstream_code(status, &body));
             return Ok((
                 Outcome::Answer {
@@ -374,7 +375,7 @@ impl Fetch<'_> {
             return Ok((Outcome::NotShared, Some(own)));
         }
         let content_type = response.headers().get("content-type").ok().flatten();
-        let body = upstream::read_body(shared, &response, &controller).await?;
+        let body = upstream::read_body(shared, &response, &controller, length).await?;
         // Only while a tab still has this session: a logout during the download wins.
         if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {

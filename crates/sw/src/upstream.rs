@@ -7,7 +7,8 @@
 //!
 //! * a timer aborts it with [`TIMEOUT`] when the response headers do not arrive within
 //!   `fetchTimeoutMs`; while the worker reads a body it keeps, the timer is re-armed before every
-//!   chunk (a body that stops progressing is aborted the same way);
+//!   chunk (a body that stops progressing is aborted the same way) — a small body of announced
+//!   length has one deadline for all of it (`read_body`);
 //! * the `abort` events of the waiting page requests' signals abort it with [`CANCELLED`] once
 //!   *all* of them are aborted — never while a range request (a `<video>`, which cancels and
 //!   re-requests on every seek) is among the waiters.
@@ -278,22 +279,48 @@ pub(crate) async fn read_error(
     matrix_error(response).await
 }
 
+/// Bodies of at most this announced length are read by the browser in one `arrayBuffer()` under
+/// one deadline for the whole body, instead of chunk by chunk with the deadline re-armed per
+/// chunk: no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body. At
+/// this size a body still arriving after `fetchTimeoutMs` (30 s by default, 2 KB/s) is stalled.
+const WHOLE_READ_MAX: u64 = 64 * 1024;
+
 /// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with
-/// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs`.
+/// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs` — or, for a body whose `length`
+/// (its `Content-Length`) is at most [`WHOLE_READ_MAX`], when it is not all there by then.
 pub(crate) async fn read_body(
     shared: &Shared,
     response: &Response,
     controller: &AbortController,
+    length: Option<u64>,
 ) -> Result<js_sys::ArrayBuffer, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let chunks = Array::new();
     let mut total: u32 = 0;
-    let read = read_chunks(response, controller, timeout_ms, &mut |chunk| {
-        total = total.saturating_add(chunk.byte_length());
-        chunks.push(chunk);
-        true
-    })
-    .await;
+    let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
+        let _deadline = Deadline::new(controller, timeout_ms);
+        match response.array_buffer() {
+            Ok(promise) => match JsFuture::from(promise).await {
+                Ok(buffer) => {
+                    return buffer
+                        .dyn_into::<js_sys::ArrayBuffer>()
+                        .map_err(|e| Fail::Network {
+                            attempts: 1,
+                            message: net::describe(&e),
+                        })
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    } else {
+        read_chunks(response, controller, timeout_ms, &mut |chunk| {
+            total = total.saturating_add(chunk.byte_length());
+            chunks.push(chunk);
+            true
+        })
+        .await
+    };
     if let Err(e) = read {
         return Err(if timed_out(controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
