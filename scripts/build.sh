@@ -52,6 +52,12 @@ if [ -x "$WASM_OPT" ]; then
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$STAGE/${name}_bg.wasm" -o "$STAGE/${name}_bg.wasm.opt"
     mv "$STAGE/${name}_bg.wasm.opt" "$STAGE/${name}_bg.wasm"
+    # One- and two-letter import/export names instead of wasm-bindgen's hashed ones, the glue
+    # rewritten to match (and checked by instantiating the pair in Node).
+    log "minify-wasm-names $name"
+    node scripts/minify-wasm-names.mjs "$WASM_OPT" "$STAGE/${name}_bg.wasm" "$STAGE/${name}.js" \
+      --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue
   done
 else
   log "wasm-opt not found at $WASM_OPT (npm ci in tests/): shipping unoptimised wasm"
