@@ -11,13 +11,13 @@ use authmedia_core::{
 };
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::Link;
 use crate::error::{code_of, describe, WebError};
 use crate::options::Options;
-use crate::util::check_token;
+use crate::util::{check_token, promise};
 
 /// One signed-in session.
 pub struct Session {
@@ -164,7 +164,7 @@ impl Session {
                     ));
                 };
                 let me = Rc::clone(self);
-                let p = future_to_promise(async move {
+                let p = promise(Box::pin(async move {
                     let out = f.call0(&JsValue::UNDEFINED);
                     let res = match out {
                         Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
@@ -190,7 +190,7 @@ impl Session {
                         me.link.post_token(&t);
                     }
                     Ok(JsValue::from_str(&t))
-                });
+                }));
                 self.refreshing.replace(Some(p.clone()));
                 p
             }
