@@ -44,7 +44,6 @@ use std::rc::Rc;
 use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit,
     MutationObserver, MutationObserverInit, MutationRecord, Node,
@@ -59,6 +58,7 @@ use crate::hydrate::hydrate;
 use crate::records::{ElemRec, Listener, RootRec};
 use crate::session::logged_out;
 use crate::source::MediaSource;
+use crate::util::spawn;
 
 const SELECTOR: &str = "img[data-mxc], video[data-mxc], audio[data-mxc], source[data-mxc], \
      a[data-mxc], img[data-encrypted], video[data-encrypted], audio[data-encrypted], \
@@ -225,12 +225,12 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                 // Served by the worker: it knows why (`not_found`, `hash_mismatch`…).
                 let e4 = e3.clone();
                 let url = absolute_src(&e3).unwrap_or_else(|| src.clone());
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let code = why(&url).await;
                     if e4.get_attribute("src").as_deref() == Some(src.as_str()) {
                         set_state(&e4, "error", Some(code));
                     }
-                });
+                }));
             }),
         ));
     }
@@ -252,7 +252,7 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                     .filter(|s| !s.is_empty());
                 let me = me.clone();
                 let e3 = e2.clone();
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let r = match parse_mxc(&mxc) {
                         Ok(mxc) => Rc::clone(&me.source).save(mxc, name).await,
                         Err(e) => Err(e.into()),
@@ -261,7 +261,7 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                         set_state(&e3, "error", code_of(&e).as_deref());
                         me.source.report(&e, Some(&mxc));
                     }
-                });
+                }));
             }),
         ));
     }

@@ -15,7 +15,7 @@ use crate::inner::Inner;
 use crate::options::Options;
 use crate::request::negotiate_api;
 use crate::session::logged_out;
-use crate::util::{check_token, object, promise, set};
+use crate::util::{check_token, object, promise, set, spawn};
 use crate::worker::{detach, hold, holds};
 
 /// One signed-in session of the page SDK (JS name `AuthMedia`; the npm loader wraps it).
@@ -195,7 +195,7 @@ impl AuthMedia {
         }
         self.inner.session.set_token(token.clone());
         let inner = Rc::clone(&self.inner);
-        wasm_bindgen_futures::spawn_local(async move {
+        spawn(Box::pin(async move {
             // After a sibling's logout ended the tab's session: hand the worker this one again.
             if !holds(&inner) {
                 inner.resume().await;
@@ -208,7 +208,7 @@ impl AuthMedia {
                     &[authmedia_core::ClientCode::Unauthorized],
                 );
             }
-        });
+        }));
         Ok(())
     }
 
@@ -241,7 +241,9 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
         let inner = Rc::clone(&self.inner);
-        wasm_bindgen_futures::spawn_local(async move { inner.session.link.fetch_stats().await });
+        spawn(Box::pin(
+            async move { inner.session.link.fetch_stats().await },
+        ));
         self.inner.stats()
     }
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use crate::error::WebError;
 
@@ -86,6 +86,11 @@ pub async fn with_timeout(promise: Promise, ms: i32) -> Option<Result<JsValue, J
 /// (generic, it would be compiled again around each async body).
 pub fn promise(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
     future_to_promise(f)
+}
+
+/// `spawn_local` of a boxed future, for the same reason as [`promise`].
+pub fn spawn(f: Pin<Box<dyn Future<Output = ()>>>) {
+    spawn_local(f)
 }
 
 /// Whether `v` is a function.
