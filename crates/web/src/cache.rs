@@ -39,19 +39,16 @@ impl BlobCache {
     }
 
     /// The object URL under `key`, marked most recently used; `pin` also pins it.
-    #[inline(always)]
     pub fn get(&self, key: &str, pin: bool) -> Option<String> {
         self.blobs.borrow_mut().get(key, pin)
     }
 
     /// Drops one pin of `key`.
-    #[inline(always)]
     pub fn unpin(&self, key: &str) {
         self.blobs.borrow_mut().unpin(key);
     }
 
     /// The load of `key` in flight, if any.
-    #[inline(always)]
     pub fn inflight(&self, key: &str) -> Option<Promise> {
         let inflight = self.inflight.borrow();
         inflight
@@ -61,7 +58,6 @@ impl BlobCache {
     }
 
     /// Records the load of `key` (until [`BlobCache::finished`]).
-    #[inline(always)]
     pub fn started(&self, key: &str, load: &Promise) {
         let mut inflight = self.inflight.borrow_mut();
         inflight.retain(|(k, _)| k != key);
@@ -69,13 +65,11 @@ impl BlobCache {
     }
 
     /// The load of `key` ended.
-    #[inline(always)]
     pub fn finished(&self, key: &str) {
         self.inflight.borrow_mut().retain(|(k, _)| k != key);
     }
 
     /// Bounds concurrent fetches.
-    #[inline(always)]
     pub fn limiter(&self) -> &Rc<Limiter> {
         &self.limiter
     }
@@ -118,7 +112,6 @@ impl BlobCache {
 
     /// What the LRU evicted since the last call: the caller clears it from the elements that
     /// showed it.
-    #[inline(always)]
     pub fn take_evicted(&self) -> Evicted {
         std::mem::take(&mut *self.evicted.borrow_mut())
     }

@@ -130,13 +130,11 @@ impl Link {
     }
 
     /// Records the registration of this SDK's worker.
-    #[inline(always)]
     pub fn set_registration(&self, reg: Option<ServiceWorkerRegistration>) {
         self.registration.replace(reg);
     }
 
     /// The stats the worker last reported (`null` before any).
-    #[inline(always)]
     pub fn stats(&self) -> JsValue {
         self.stats.borrow().clone().unwrap_or(JsValue::NULL)
     }

@@ -128,7 +128,6 @@ impl Encrypted {
 }
 
 /// `srcEncrypted`'s options: `{ mimetype? }`.
-#[inline(always)]
 pub fn mimetype_option(options: &JsValue) -> Result<Option<String>, WebError> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
