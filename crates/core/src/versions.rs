@@ -10,8 +10,6 @@
 //! 2. else `unstable_features["org.matrix.msc3916"] == true` → [`Api::Unstable`];
 //! 3. else [`Api::Legacy`]. `r0.*` and anything unparsable never count.
 
-use std::collections::BTreeMap;
-
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -34,8 +32,14 @@ pub const AUTHENTICATED_MEDIA_SINCE: (u32, u32) = (1, 11);
 pub struct Versions {
     /// Supported spec versions, such as `"v1.11"` or `"r0.6.1"`.
     pub versions: Vec<String>,
-    /// Unstable feature flags.
-    pub unstable_features: BTreeMap<String, bool>,
+    /// Unstable feature flags, sorted by name, one entry per name (see [`Self::set_feature`]):
+    /// the few a server lists are searched in place, and no B-tree is compiled into the wasm.
+    #[serde(serialize_with = "features_as_map")]
+    unstable_features: Vec<(String, bool)>,
+}
+
+fn features_as_map<S: serde::Serializer>(f: &[(String, bool)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(f.iter().map(|(k, v)| (k, v)))
 }
 
 /// The wire shape; [`Versions`] only accepts it from a map (a derived struct would also
@@ -44,7 +48,7 @@ pub struct Versions {
 struct VersionsWire {
     versions: Vec<String>,
     #[serde(default, deserialize_with = "lenient_features")]
-    unstable_features: BTreeMap<String, bool>,
+    unstable_features: Versions,
 }
 
 impl<'de> Deserialize<'de> for Versions {
@@ -52,7 +56,7 @@ impl<'de> Deserialize<'de> for Versions {
         let wire: VersionsWire = map_only(d, "a /versions object")?;
         Ok(Versions {
             versions: wire.versions,
-            unstable_features: wire.unstable_features,
+            ..wire.unstable_features
         })
     }
 }
@@ -94,7 +98,31 @@ impl Versions {
 
     /// Whether an unstable feature flag is `true`.
     pub fn feature(&self, name: &str) -> bool {
-        self.unstable_features.get(name).copied().unwrap_or(false)
+        self.find(name)
+            .is_ok_and(|i| self.unstable_features.get(i).is_some_and(|f| f.1))
+    }
+
+    /// Sets an unstable feature flag; a name given twice keeps the last value (as a JSON
+    /// object read into a map does).
+    pub fn set_feature(&mut self, name: String, on: bool) {
+        match self.find(&name) {
+            Ok(i) => {
+                if let Some(f) = self.unstable_features.get_mut(i) {
+                    f.1 = on;
+                }
+            }
+            Err(i) => self.unstable_features.insert(i, (name, on)),
+        }
+    }
+
+    /// The unstable feature flags, sorted by name.
+    pub fn features(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.unstable_features.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.unstable_features
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
     }
 }
 
@@ -246,17 +274,18 @@ impl<'de> Visitor<'de> for LenientBoolVisitor {
     }
 }
 
-fn lenient_features<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, bool>, D::Error> {
+/// The flags into an otherwise empty [`Versions`].
+fn lenient_features<'de, D: Deserializer<'de>>(d: D) -> Result<Versions, D::Error> {
     struct FeaturesVisitor;
     impl<'de> Visitor<'de> for FeaturesVisitor {
-        type Value = BTreeMap<String, bool>;
+        type Value = Versions;
         fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f.write_str("a map of feature flags")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+            let mut out = Versions::default();
             while let Some((k, v)) = map.next_entry::<String, LenientBool>()? {
-                out.insert(k, v.0);
+                out.set_feature(k, v.0);
             }
             Ok(out)
         }
@@ -264,29 +293,29 @@ fn lenient_features<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
             d.deserialize_any(FeaturesVisitor)
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(BTreeMap::new())
+            Ok(Versions::default())
         }
     }
     d.deserialize_any(FeaturesVisitor)
@@ -310,6 +339,28 @@ mod tests {
         assert_eq!(parse_spec_version("v1."), None);
         assert_eq!(parse_spec_version("v1.1x"), None);
         assert_eq!(parse_spec_version("v99999999999.1"), None);
+    }
+
+    #[test]
+    fn features_sorted_last_value_wins() {
+        let mut v = Versions::default();
+        v.set_feature("b".to_owned(), true);
+        v.set_feature("a".to_owned(), true);
+        v.set_feature("b".to_owned(), false);
+        assert_eq!(
+            v.features().collect::<Vec<_>>(),
+            [("a", true), ("b", false)]
+        );
+        assert!(v.feature("a") && !v.feature("b") && !v.feature("c"));
+        let v = Versions::from_json(
+            r#"{"versions":[],"unstable_features":{"z":false,"y":true,"z":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.features().collect::<Vec<_>>(), [("y", true), ("z", true)]);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"versions":[],"unstable_features":{"y":true,"z":true}}"#
+        );
     }
 
     #[test]

@@ -18,10 +18,8 @@ pub fn versions(body: &JsValue) -> Option<Versions> {
     for item in list.unchecked_ref::<Array>().iter() {
         versions.push(item.as_string()?);
     }
-    let mut out = Versions {
-        versions,
-        ..Versions::default()
-    };
+    let mut out = Versions::default();
+    out.versions = versions;
     let features = get(body, "unstable_features");
     if features.is_object() && !Array::is_array(&features) {
         for key in Object::keys(features.unchecked_ref::<Object>()).iter() {
@@ -29,7 +27,7 @@ pub fn versions(body: &JsValue) -> Option<Versions> {
                 continue;
             };
             let on = get(&features, &name).as_bool() == Some(true);
-            out.unstable_features.insert(name, on);
+            out.set_feature(name, on);
         }
     }
     Some(out)

@@ -4,7 +4,6 @@
 //! ([`BlobCache::take_evicted`]) to clear the mounted elements that showed them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -20,7 +19,9 @@ pub type Evicted = Vec<(String, String)>;
 /// Object URLs under a byte budget, and the loads that fill it.
 pub struct BlobCache {
     blobs: RefCell<BlobBudget<String>>,
-    inflight: RefCell<HashMap<String, Promise>>,
+    /// `(key, load)`: the loads in flight are bounded by what a page shows at once, and a
+    /// linear scan of them costs less code than a third hash-map instantiation.
+    inflight: RefCell<Vec<(String, Promise)>>,
     limiter: Rc<Limiter>,
     /// Evicted (and revoked) since the last [`BlobCache::take_evicted`].
     evicted: RefCell<Evicted>,
@@ -31,46 +32,44 @@ impl BlobCache {
     pub fn new(budget: u64, concurrency: usize) -> Self {
         Self {
             blobs: RefCell::new(BlobBudget::new(budget)),
-            inflight: RefCell::new(HashMap::new()),
+            inflight: RefCell::new(Vec::new()),
             limiter: Limiter::new(concurrency),
             evicted: RefCell::new(Vec::new()),
         }
     }
 
     /// The object URL under `key`, marked most recently used; `pin` also pins it.
-    #[inline(always)]
     pub fn get(&self, key: &str, pin: bool) -> Option<String> {
         self.blobs.borrow_mut().get(key, pin)
     }
 
     /// Drops one pin of `key`.
-    #[inline(always)]
     pub fn unpin(&self, key: &str) {
         self.blobs.borrow_mut().unpin(key);
     }
 
     /// The load of `key` in flight, if any.
-    #[inline(always)]
     pub fn inflight(&self, key: &str) -> Option<Promise> {
-        self.inflight.borrow().get(key).cloned()
+        let inflight = self.inflight.borrow();
+        inflight
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| p.clone())
     }
 
     /// Records the load of `key` (until [`BlobCache::finished`]).
-    #[inline(always)]
     pub fn started(&self, key: &str, load: &Promise) {
-        self.inflight
-            .borrow_mut()
-            .insert(key.to_owned(), load.clone());
+        let mut inflight = self.inflight.borrow_mut();
+        inflight.retain(|(k, _)| k != key);
+        inflight.push((key.to_owned(), load.clone()));
     }
 
     /// The load of `key` ended.
-    #[inline(always)]
     pub fn finished(&self, key: &str) {
-        self.inflight.borrow_mut().remove(key);
+        self.inflight.borrow_mut().retain(|(k, _)| k != key);
     }
 
     /// Bounds concurrent fetches.
-    #[inline(always)]
     pub fn limiter(&self) -> &Rc<Limiter> {
         &self.limiter
     }
@@ -113,7 +112,6 @@ impl BlobCache {
 
     /// What the LRU evicted since the last call: the caller clears it from the elements that
     /// showed it.
-    #[inline(always)]
     pub fn take_evicted(&self) -> Evicted {
         std::mem::take(&mut *self.evicted.borrow_mut())
     }

@@ -10,12 +10,11 @@ use authmedia_core::{ClientCode, WORKER_PROTOCOL};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration,
 };
 
-use crate::util::{deferred, get, get_string, object, set, window, with_timeout};
+use crate::util::{deferred, get, get_string, object, set, spawn, window, with_timeout};
 
 /// How long to wait for a worker's answer on a port.
 pub const ANSWER_TIMEOUT_MS: i32 = 2_000;
@@ -131,13 +130,11 @@ impl Link {
     }
 
     /// Records the registration of this SDK's worker.
-    #[inline(always)]
     pub fn set_registration(&self, reg: Option<ServiceWorkerRegistration>) {
         self.registration.replace(reg);
     }
 
     /// The stats the worker last reported (`null` before any).
-    #[inline(always)]
     pub fn stats(&self) -> JsValue {
         self.stats.borrow().clone().unwrap_or(JsValue::NULL)
     }
@@ -203,9 +200,9 @@ impl Link {
         for w in self.workers() {
             let m = message(protocol::TOKEN);
             set(&m, "accessToken", &JsValue::from_str(token));
-            spawn_local(async move {
+            spawn(Box::pin(async move {
                 let _ = ask(&w, &m, ANSWER_TIMEOUT_MS).await;
-            });
+            }));
         }
     }
 

@@ -26,7 +26,6 @@ pub struct Mounter<S> {
 }
 
 impl<S> Clone for Mounter<S> {
-    #[inline(always)]
     fn clone(&self) -> Self {
         Self {
             source: Rc::clone(&self.source),
@@ -36,7 +35,6 @@ impl<S> Clone for Mounter<S> {
 
 impl<S: MediaSource> Mounter<S> {
     /// The records of the mounted roots and elements.
-    #[inline(always)]
     pub fn state(&self) -> &RefCell<Mounts> {
         self.source.mounts()
     }

@@ -29,7 +29,7 @@ use authmedia_js::wire_to_js;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
 use crate::channel::{ask, container};
@@ -38,7 +38,7 @@ use crate::fallback::Fallback;
 use crate::request::{content_length, for_each_chunk, send, Target};
 use crate::software_crypto::SoftwareDecryptor;
 use crate::stats::bump;
-use crate::util::{get, get_string, object, set, try_get};
+use crate::util::{get, get_string, object, promise, set, try_get};
 use authmedia_core::safe_content_type as safe_blob_type;
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
@@ -128,7 +128,6 @@ impl Encrypted {
 }
 
 /// `srcEncrypted`'s options: `{ mimetype? }`.
-#[inline(always)]
 pub fn mimetype_option(options: &JsValue) -> Result<Option<String>, WebError> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
@@ -195,11 +194,11 @@ pub async fn blob(
             None => {
                 let me = Rc::clone(fallback);
                 let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
-                let p = future_to_promise(async move {
+                let p = promise(Box::pin(async move {
                     let r = load(&me, &k, &f, t.as_deref()).await;
                     me.cache.finished(&k);
                     r.map_err(JsValue::from)
-                });
+                }));
                 fallback.cache.started(key, &p);
                 p
             }

@@ -29,7 +29,6 @@ impl Events {
     }
 
     /// The target apps add their listeners to.
-    #[inline(always)]
     pub fn target(&self) -> &EventTarget {
         &self.target
     }

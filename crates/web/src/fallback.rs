@@ -10,7 +10,7 @@ use authmedia_core::{MediaRequest, MxcUri};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, Response, Url};
 
 use crate::cache::BlobCache;
@@ -19,7 +19,7 @@ use crate::events::Events;
 use crate::request::{content_length, for_each_chunk, send, Deadline, Target};
 use crate::session::Session;
 use crate::stats::{bump, Counters};
-use crate::util::{object, set, window};
+use crate::util::{object, promise, set, window};
 use authmedia_core::safe_content_type as safe_blob_type;
 
 /// Progress events are emitted at most once per this many bytes (and at the end).
@@ -93,12 +93,12 @@ impl Fallback {
                     p
                 }
                 None => {
-                    let p = future_to_promise(load(
+                    let p = promise(Box::pin(load(
                         Rc::clone(self),
                         key.clone(),
                         mxc.clone(),
                         req.clone(),
-                    ));
+                    )));
                     self.cache.started(&key, &p);
                     p
                 }

@@ -5,13 +5,12 @@ use std::rc::Rc;
 
 use authmedia_core::ClientCode;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::Element;
 
 use crate::element::{clear_media, is_lazy, release, set_state, source_of, tag, Mounter};
 use crate::error::code_of;
 use crate::source::{MediaSource, Source};
-use crate::util::get_string;
+use crate::util::{get_string, spawn};
 
 /// Loads and shows the media of element `id` in the current mode.
 pub fn hydrate<S: MediaSource>(m: &Mounter<S>, id: u32) {
@@ -54,7 +53,7 @@ pub fn hydrate<S: MediaSource>(m: &Mounter<S>, id: u32) {
         r.loading = true;
     }
     set_state(&el, "loading", None);
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         if matches!(source, Source::Link) {
             return;
         }
@@ -122,7 +121,7 @@ pub fn hydrate<S: MediaSource>(m: &Mounter<S>, id: u32) {
                 me.source.report(&e, label.as_deref());
             }
         }
-    });
+    }));
 }
 
 /// Loads again every mounted element in `error` for a reason that may pass

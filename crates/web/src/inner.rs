@@ -62,7 +62,6 @@ impl Inner {
     }
 
     /// The mount code's view of this instance.
-    #[inline(always)]
     pub fn mounter(self: &Rc<Self>) -> Mounter<Inner> {
         Mounter {
             source: Rc::clone(self),
@@ -83,13 +82,11 @@ impl Inner {
 
     /// `modechange`/`error`/`progress`, and the listeners this instance added to the browser
     /// (held by the fallback part, whose fetches emit some of them).
-    #[inline(always)]
     pub fn events(&self) -> &Events {
         &self.fallback.events
     }
 
     /// Recomputes the mode and emits `modechange` when it changed.
-    #[inline(always)]
     pub fn update_mode(&self) {
         self.mode.update(self.events());
     }
@@ -193,12 +190,10 @@ impl Inner {
 }
 
 impl MediaSource for Inner {
-    #[inline(always)]
     fn mounts(&self) -> &RefCell<Mounts> {
         &self.mounts
     }
 
-    #[inline(always)]
     fn ended(&self) -> bool {
         self.session.ended()
     }
@@ -229,17 +224,14 @@ impl MediaSource for Inner {
         self.fallback.save_file(&mxc, filename).await
     }
 
-    #[inline(always)]
     fn unpin(&self, key: &str) {
         self.fallback.cache.unpin(key);
     }
 
-    #[inline(always)]
     fn repin(&self, key: &str) -> bool {
         self.fallback.cache.get(key, true).is_some()
     }
 
-    #[inline(always)]
     fn report(&self, error: &JsValue, mxc: Option<&str>) {
         self.events().emit_error(error, mxc);
     }

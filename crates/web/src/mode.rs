@@ -61,26 +61,22 @@ impl ModeState {
     }
 
     /// The current mode.
-    #[inline(always)]
     pub fn get(&self) -> Mode {
         self.current.get()
     }
 
     /// Whether a worker controls this page and holds our session.
-    #[inline(always)]
     pub fn worker_ready(&self) -> bool {
         self.worker_ready.get()
     }
 
     /// Records whether a worker controls this page and holds our session ([`ModeState::update`]
     /// applies it).
-    #[inline(always)]
     pub fn set_worker_ready(&self, ready: bool) {
         self.worker_ready.set(ready);
     }
 
     /// `setForceFallback`.
-    #[inline(always)]
     pub fn set_forced(&self, forced: bool) {
         self.forced.set(forced);
     }
@@ -103,7 +99,6 @@ impl ModeState {
     }
 
     /// Records why the fallback is used.
-    #[inline(always)]
     pub fn set_reason(&self, reason: impl Into<String>) {
         self.reason.replace(Some(reason.into()));
     }

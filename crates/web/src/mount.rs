@@ -44,7 +44,6 @@ use std::rc::Rc;
 use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit,
     MutationObserver, MutationObserverInit, MutationRecord, Node,
@@ -59,6 +58,7 @@ use crate::hydrate::hydrate;
 use crate::records::{ElemRec, Listener, RootRec};
 use crate::session::logged_out;
 use crate::source::MediaSource;
+use crate::util::spawn;
 
 const SELECTOR: &str = "img[data-mxc], video[data-mxc], audio[data-mxc], source[data-mxc], \
      a[data-mxc], img[data-encrypted], video[data-encrypted], audio[data-encrypted], \
@@ -144,7 +144,7 @@ pub fn mount<S: MediaSource>(m: &Mounter<S>, root: Element) -> Result<Function, 
         IntersectionObserver::new_with_options(on_intersect.as_ref().unchecked_ref(), &io_init)
             .ok();
 
-    m.state().borrow_mut().roots.insert(
+    m.state().borrow_mut().roots.push((
         root_id,
         RootRec {
             el: root.clone(),
@@ -152,7 +152,7 @@ pub fn mount<S: MediaSource>(m: &Mounter<S>, root: Element) -> Result<Function, 
             intersections,
             _closures: vec![on_mutations, on_intersect],
         },
-    );
+    ));
     scan(m, root_id, &root);
 
     let me = m.clone();
@@ -225,12 +225,12 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                 // Served by the worker: it knows why (`not_found`, `hash_mismatch`…).
                 let e4 = e3.clone();
                 let url = absolute_src(&e3).unwrap_or_else(|| src.clone());
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let code = why(&url).await;
                     if e4.get_attribute("src").as_deref() == Some(src.as_str()) {
                         set_state(&e4, "error", Some(code));
                     }
-                });
+                }));
             }),
         ));
     }
@@ -252,7 +252,7 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                     .filter(|s| !s.is_empty());
                 let me = me.clone();
                 let e3 = e2.clone();
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let r = match parse_mxc(&mxc) {
                         Ok(mxc) => Rc::clone(&me.source).save(mxc, name).await,
                         Err(e) => Err(e.into()),
@@ -261,7 +261,7 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
                         set_state(&e3, "error", code_of(&e).as_deref());
                         me.source.report(&e, Some(&mxc));
                     }
-                });
+                }));
             }),
         ));
     }
@@ -281,7 +281,7 @@ fn track<S: MediaSource>(m: &Mounter<S>, root_id: u32, el: &Element) {
     let io = {
         let mut m = m.state().borrow_mut();
         m.elems.insert(id, rec);
-        m.roots.get(&root_id).and_then(|r| r.intersections.clone())
+        m.root(root_id).and_then(|r| r.intersections.clone())
     };
     if is_lazy(&t) {
         if let Some(io) = io {
@@ -401,11 +401,7 @@ fn untrack_id<S: MediaSource>(m: &Mounter<S>, id: u32) {
     let mut m = m.state().borrow_mut();
     let Some(r) = m.elems.remove(&id) else { return };
     m.ids().delete(&r.el);
-    if let Some(io) = m
-        .roots
-        .get(&r.root)
-        .and_then(|root| root.intersections.as_ref())
-    {
+    if let Some(io) = m.root(r.root).and_then(|root| root.intersections.as_ref()) {
         io.unobserve(&r.el);
     }
     for (ev, l) in &r.listeners {
@@ -441,7 +437,11 @@ fn unmount_root<S: MediaSource>(m: &Mounter<S>, root_id: u32) {
     for id in ids {
         untrack_id(m, id);
     }
-    let root = m.state().borrow_mut().roots.remove(&root_id);
+    let root = {
+        let mut state = m.state().borrow_mut();
+        let at = state.roots.iter().position(|(i, _)| *i == root_id);
+        at.map(|i| state.roots.swap_remove(i).1)
+    };
     if let Some(r) = root {
         r.mutations.disconnect();
         if let Some(io) = r.intersections {
@@ -460,7 +460,7 @@ pub fn unmount_all<S: MediaSource>(m: &Mounter<S>) {
         .values()
         .map(|r| r.el.clone())
         .collect();
-    let roots: Vec<u32> = m.state().borrow().roots.keys().copied().collect();
+    let roots: Vec<u32> = m.state().borrow().roots.iter().map(|(i, _)| *i).collect();
     for id in roots {
         unmount_root(m, id);
     }

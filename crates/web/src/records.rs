@@ -36,7 +36,9 @@ pub struct RootRec {
 #[derive(Default)]
 pub struct Mounts {
     next_id: u32,
-    pub roots: HashMap<u32, RootRec>,
+    /// `(id, root)`: a page mounts a handful of roots, so a `Vec` serves as well as a map and
+    /// keeps one more hash-map instantiation out of the wasm.
+    pub roots: Vec<(u32, RootRec)>,
     pub elems: HashMap<u32, ElemRec>,
     ids: Option<Map>,
 }
@@ -45,6 +47,11 @@ impl Mounts {
     /// The element → id map.
     pub fn ids(&mut self) -> Map {
         self.ids.get_or_insert_with(Map::new).clone()
+    }
+
+    /// A mounted root.
+    pub fn root(&self, id: u32) -> Option<&RootRec> {
+        self.roots.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
     }
 
     /// The id of a tracked element.

@@ -8,7 +8,6 @@ use std::rc::Rc;
 use authmedia_core::{Api, MediaRequest, Method, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::args::{dimension, parse_mxc, parse_request};
 use crate::hydrate::{reload_failed, retry_failed};
@@ -16,7 +15,7 @@ use crate::inner::Inner;
 use crate::options::Options;
 use crate::request::negotiate_api;
 use crate::session::logged_out;
-use crate::util::{check_token, object, set};
+use crate::util::{check_token, object, promise, set, spawn};
 use crate::worker::{detach, hold, holds};
 
 /// One signed-in session of the page SDK (JS name `AuthMedia`; the npm loader wraps it).
@@ -94,11 +93,11 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = src)]
     pub fn src(&self, mxc: String, options: JsValue) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let (m, req) = crate::hs_urls::media_of_input(&inner, &mxc, &options)?;
             let (url, _) = inner.src_for(&m, &req, false).await?;
             Ok(JsValue::from_str(&url))
-        })
+        }))
     }
 
     /// A URL for `img.src`/`video.src` showing an encrypted attachment (`EncryptedFile`, an
@@ -107,10 +106,10 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = srcEncrypted)]
     pub fn src_encrypted(&self, file: JsValue, options: JsValue) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let url = inner.src_encrypted(file, options).await?;
             Ok(JsValue::from_str(&url))
-        })
+        }))
     }
 
     /// The authenticated (or legacy) URL of `mxc`, whatever the mode; needs a worker or a
@@ -196,7 +195,7 @@ impl AuthMedia {
         }
         self.inner.session.set_token(token.clone());
         let inner = Rc::clone(&self.inner);
-        wasm_bindgen_futures::spawn_local(async move {
+        spawn(Box::pin(async move {
             // After a sibling's logout ended the tab's session: hand the worker this one again.
             if !holds(&inner) {
                 inner.resume().await;
@@ -209,7 +208,7 @@ impl AuthMedia {
                     &[authmedia_core::ClientCode::Unauthorized],
                 );
             }
-        });
+        }));
         Ok(())
     }
 
@@ -217,10 +216,10 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = logout)]
     pub fn logout(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             inner.logout().await;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Detaches this instance from the page — its elements unmounted, its listeners removed, its
@@ -242,7 +241,9 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = stats)]
     pub fn stats(&self) -> JsValue {
         let inner = Rc::clone(&self.inner);
-        wasm_bindgen_futures::spawn_local(async move { inner.session.link.fetch_stats().await });
+        spawn(Box::pin(
+            async move { inner.session.link.fetch_stats().await },
+        ));
         self.inner.stats()
     }
 
@@ -250,10 +251,10 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = refreshStats)]
     pub fn refresh_stats(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             inner.session.link.fetch_stats().await;
             Ok(inner.stats())
-        })
+        }))
     }
 
     /// `diagnose()`'s question "does an authenticated request from this page's origin get
@@ -263,7 +264,7 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = checkAuthenticated)]
     pub fn check_authenticated(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let out = object();
             match negotiate_api(&inner.session, inner.events()).await {
                 Ok(api) => {
@@ -281,18 +282,18 @@ impl AuthMedia {
                 }
             }
             Ok(out)
-        })
+        }))
     }
 
     /// Downloads `mxc` and saves it as `filename` (works in both modes).
     #[wasm_bindgen(js_name = download)]
     pub fn download(&self, mxc: String, filename: Option<String>) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let m = parse_mxc(&mxc)?;
             inner.fallback.save_file(&m, filename).await?;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Listens for `modechange`, `error` or `progress` (a `CustomEvent`; data in `detail`).

@@ -11,13 +11,13 @@ use authmedia_core::{
 };
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::Link;
 use crate::error::{code_of, describe, WebError};
 use crate::options::Options;
-use crate::util::check_token;
+use crate::util::{check_token, promise};
 
 /// One signed-in session.
 pub struct Session {
@@ -62,38 +62,32 @@ impl Session {
     }
 
     /// The current token or a `logged_out` error.
-    #[inline(always)]
     pub fn token(&self) -> Result<String, WebError> {
         self.token.borrow().clone().ok_or_else(logged_out)
     }
 
     /// The current token, if any (`None` after logout).
-    #[inline(always)]
     pub fn current_token(&self) -> Option<String> {
         self.token.borrow().clone()
     }
 
     /// Whether `token` is still the current one.
-    #[inline(always)]
     pub fn is_current(&self, token: &str) -> bool {
         self.token.borrow().as_deref() == Some(token)
     }
 
     /// Replaces the token (`setAccessToken`).
-    #[inline(always)]
     pub fn set_token(&self, token: String) {
         self.token.replace(Some(token));
     }
 
     /// Whether logout or dispose ended this session.
-    #[inline(always)]
     pub fn ended(&self) -> bool {
         self.ended.get()
     }
 
     /// Ends the session on the page: no token, and every fallback fetch aborted (queued ones
     /// included) before anything is awaited.
-    #[inline(always)]
     pub fn end(&self) {
         self.ended.set(true);
         self.token.replace(None);
@@ -101,25 +95,21 @@ impl Session {
     }
 
     /// The signal `logout()` aborts.
-    #[inline(always)]
     pub fn abort_signal(&self) -> AbortSignal {
         self.abort.signal()
     }
 
     /// The negotiated API flavour.
-    #[inline(always)]
     pub fn api(&self) -> Api {
         self.api.get()
     }
 
     /// Records the negotiated API flavour.
-    #[inline(always)]
     pub fn set_api(&self, api: Api) {
         self.api.set(api);
     }
 
     /// Whether `onTokenRefresh` can be asked for a fresh token.
-    #[inline(always)]
     pub fn can_refresh(&self) -> bool {
         self.on_token_refresh.is_some()
     }
@@ -130,7 +120,6 @@ impl Session {
     }
 
     /// The URL of `req` for `mxc` in the negotiated flavour.
-    #[inline(always)]
     pub fn url(&self, mxc: &MxcUri, req: &MediaRequest) -> CanonicalUrl {
         self.url_in(self.api.get(), mxc, req)
     }
@@ -164,7 +153,7 @@ impl Session {
                     ));
                 };
                 let me = Rc::clone(self);
-                let p = future_to_promise(async move {
+                let p = promise(Box::pin(async move {
                     let out = f.call0(&JsValue::UNDEFINED);
                     let res = match out {
                         Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
@@ -190,7 +179,7 @@ impl Session {
                         me.link.post_token(&t);
                     }
                     Ok(JsValue::from_str(&t))
-                });
+                }));
                 self.refreshing.replace(Some(p.clone()));
                 p
             }

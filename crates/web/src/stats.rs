@@ -32,7 +32,6 @@ pub struct Counters {
 }
 
 /// Adds one to a counter.
-#[inline(always)]
 pub fn bump(counter: &Cell<u64>) {
     counter.set(counter.get().saturating_add(1));
 }

@@ -1,9 +1,12 @@
 //! Small browser helpers: property access (from `authmedia-js`), timers, promise races, the window.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use crate::error::WebError;
 
@@ -77,6 +80,17 @@ pub async fn with_timeout(promise: Promise, ms: i32) -> Option<Result<JsValue, J
         Ok(v) if v == JsValue::from(marker) => None,
         other => Some(other),
     }
+}
+
+/// `future_to_promise` of a boxed future: one instance of its machinery serves every caller
+/// (generic, it would be compiled again around each async body).
+pub fn promise(f: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(f)
+}
+
+/// `spawn_local` of a boxed future, for the same reason as [`promise`].
+pub fn spawn(f: Pin<Box<dyn Future<Output = ()>>>) {
+    spawn_local(f)
 }
 
 /// Whether `v` is a function.
