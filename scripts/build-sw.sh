@@ -27,6 +27,11 @@ if [ -x "$WASM_OPT" ]; then
   "$WASM_OPT" -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$TMP/authmedia_sw_bg.wasm" -o "$OUT/authmedia_sw_bg.wasm"
+  # Short import/export names (wasm-bindgen's carry 16-hex-digit hashes that do not compress),
+  # the glue rewritten to match and checked by instantiating the pair (scripts/minify-wasm-names.mjs).
+  node "$ROOT/scripts/minify-wasm-names.mjs" "$WASM_OPT" "$OUT/authmedia_sw_bg.wasm" "$TMP/authmedia_sw.js" \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue
 else
   echo "build-sw: warning: $WASM_OPT not found (run scripts/setup.sh); wasm left unoptimised" >&2
   cp "$TMP/authmedia_sw_bg.wasm" "$OUT/authmedia_sw_bg.wasm"

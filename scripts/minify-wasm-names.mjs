@@ -8,7 +8,9 @@
 //
 //   node scripts/minify-wasm-names.mjs <wasm-opt> <x_bg.wasm> <x.js> [wasm-opt feature flags…]
 //
-// Both files are rewritten in place.
+// Both files are rewritten in place. The glue may be an ES module (`--target web`: the page) or a
+// classic script defining a `wasm_bindgen` global (`--target no-modules`: the worker); the check
+// loads it the way its target does.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -62,7 +64,10 @@ if (unknown.length) fail(`uses exports the wasm no longer has: ${[...new Set(unk
 writeFileSync(gluePath, glue);
 
 // Every import the wasm asks for must now be provided, under its new name.
-const { initSync } = await import(pathToFileURL(gluePath).href);
+const noModules = /^let wasm_bindgen = /m.test(glue);
+const { initSync } = noModules
+  ? new Function(`${glue}\nreturn wasm_bindgen;`)()
+  : await import(pathToFileURL(gluePath).href);
 try {
   initSync({ module: readFileSync(wasmPath) });
 } catch (e) {

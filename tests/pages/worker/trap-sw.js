@@ -1,5 +1,7 @@
-// Test worker for "a trapped wasm instance is replaced": authmedia in mode 2, with one wasm→JS
-// import wrapped so that, when armed, it throws a WebAssembly.RuntimeError from inside a wasm call.
+// Test worker for "a trapped wasm instance is replaced": authmedia in mode 2, with its wasm→JS
+// imports wrapped so that, when armed, the first one handed a `Request` (reading the fetch's
+// request: done on every handled fetch) throws a WebAssembly.RuntimeError from inside a wasm call.
+// Matched by argument, not by name: the shipped build shortens import names.
 // The wasm frames unwind mid-call exactly as on a trap (and may leave its state inconsistent, as a
 // trap does); the entry script must notice, answer with an error, and instantiate a fresh instance.
 let armed = false;
@@ -9,10 +11,10 @@ WebAssembly.instantiate = function (module, imports) {
   instances += 1;
   for (const ns of Object.values(imports || {})) {
     for (const name of Object.keys(ns)) {
-      if (!name.startsWith('__wbg_url_')) continue; // Request.url: read on every handled fetch
       const real = ns[name];
+      if (typeof real !== 'function') continue;
       ns[name] = function (...args) {
-        if (armed) {
+        if (armed && args.some((a) => a instanceof Request)) {
           armed = false;
           throw new WebAssembly.RuntimeError('simulated trap (test)');
         }
