@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// authmedia benchmarks (issue 6): gallery, cold start, core speed, fallback memory, video seek.
+// authmedia benchmarks: gallery, cold start, core speed, fallback memory, video seek.
 // Real Synapse (private, started here through tests/harness), headless Debian Chromium through
 // playwright-core, a fresh browser profile per measured run, variants interleaved per round.
 // Prints Markdown tables; writes bench/results/<section>.json. Timings never fail anything; the

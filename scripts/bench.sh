@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's benchmark command (issue 6). Builds the wasm + npm package (scripts/build.sh; skip
+# The README's benchmark command. Builds the wasm + npm package (scripts/build.sh; skip
 # with SKIP_BUILD=1), prints the wasm size budget, then runs bench/run.mjs under `nice`: a private
 # Synapse (support/synapse.mjs), headless Chromium via playwright-core, gallery / cold start / core speed
 # (native divan + in-page wasm vs matrix-js-sdk) / fallback memory / video seek. Prints Markdown

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load figures (issue 8; RELIABILITY.md "Load"). Builds the service worker (scripts/build-sw.sh; skip
+# Load figures (RELIABILITY.md "Load"). Builds the service worker (scripts/build-sw.sh; skip
 # with SKIP_BUILD=1), then runs tests/load-report.mjs under `nice`: a private Synapse on loopback
 # (support/synapse.mjs), 200 distinct PNGs uploaded, headless Chromium with the drop-in worker, the fault
 # proxy (tests/lib/fault-proxy.mjs, no faults) between worker and Synapse counting upstream requests,

@@ -178,10 +178,10 @@ done
 if [ -x scripts/build.sh ] || [ -f scripts/build.sh ]; then
   run_section "build (scripts/build.sh: wasm + npm package)" build bash scripts/build.sh
 fi
-# Size budget of the worker's and the page's wasm, gzipped (issue 6; owner: benchmarks).
+# Size budget of the worker's and the page's wasm, gzipped.
 run_section "size budget (scripts/size-budget.sh)" size-budget bash scripts/size-budget.sh
 
-# Fuzz smoke run (issue 8, RELIABILITY.md): every cargo-fuzz target ~30 s from the committed seeds.
+# Fuzz smoke run (RELIABILITY.md): every cargo-fuzz target ~30 s from the committed seeds.
 run_section "fuzz smoke (scripts/fuzz.sh smoke)" fuzz-smoke bash scripts/fuzz.sh smoke
 
 # e2e_counts: "passed failed" of the last run-e2e summary (a cancelled test counts as failed).

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Encrypted-attachment benchmark (issue 7): verify+decrypt throughput for 1 MB and 50 MB,
+// Encrypted-attachment benchmark: verify+decrypt throughput for 1 MB and 50 MB,
 // natively and in Chromium (authmedia wasm streaming vs WebCrypto one-shot, same page), and the
 // peak memory of each in the browser. Prints a Markdown table; JSON goes to bench/results/crypto.json.
 //

@@ -1,5 +1,5 @@
 /**
- * Encrypted attachments (issue 7) end to end, in headless Chromium against the real Synapse, through
+ * Encrypted attachments end to end, in headless Chromium against the real Synapse, through
  * the npm package `matrix-authmedia` and its service worker (the page site of tests/pages/page):
  *
  * - setup: a PNG and the > 5 MB mp4 fixture are encrypted in Node (AES-256-CTR, SHA-256 of the

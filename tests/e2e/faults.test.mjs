@@ -1,5 +1,5 @@
 /**
- * Fault injection end to end (issue 8, "Faults"): real Synapse, headless Chromium, the page SDK
+ * Fault injection end to end (RELIABILITY.md, "Faults"): real Synapse, headless Chromium, the page SDK
  * (npm package) with its service worker, and a loopback fault proxy (tests/lib/fault-proxy.mjs)
  * between the browser and Synapse where a fault has to be injected or sequenced.
  *

@@ -1,5 +1,5 @@
 /**
- * Load through the drop-in service worker (issue 8): 1000 concurrent media requests from one tab —
+ * Load through the drop-in service worker: 1000 concurrent media requests from one tab —
  * 200 distinct PNGs uploaded to the real Synapse, each as a download and a 32×32 thumbnail (400
  * distinct URLs), every URL requested 2–3 times, fetch() and <img> mixed — with the fault proxy
  * (no faults) between the worker and Synapse counting what the worker sends upstream.

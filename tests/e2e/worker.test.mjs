@@ -1,6 +1,6 @@
 /**
  * The drop-in service worker (sw/dist/authmedia-sw.js, built by scripts/build-sw.sh) in headless
- * Chromium against the real Synapse of the test world (issue 3, tests (a)–(i)).
+ * Chromium against the real Synapse of the test world (tests (a)–(i)).
  *
  * The test page (tests/pages/worker/) speaks the page↔worker protocol itself (no page SDK), so
  * these tests exercise the worker alone. Each test launches a fresh browser (empty HTTP cache,

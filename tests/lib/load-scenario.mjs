@@ -1,5 +1,5 @@
 /**
- * The load scenario of issue 8, shared by the e2e check (tests/e2e/load.test.mjs) and the figures
+ * The load scenario (RELIABILITY.md, "Load"), shared by the e2e check (tests/e2e/load.test.mjs) and the figures
  * command (scripts/load.sh → tests/load-report.mjs): many concurrent media requests from a page
  * controlled by the drop-in service worker (sw/dist), against the real Synapse on loopback, with the
  * fault proxy (tests/lib/fault-proxy.mjs, no faults) between the worker and Synapse to count what the

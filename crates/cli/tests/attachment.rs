@@ -1,4 +1,4 @@
-//! Runs `authmedia encrypt` / `authmedia decrypt` (issue 7): raw bytes on stdin/stdout,
+//! Runs `authmedia encrypt` / `authmedia decrypt`: raw bytes on stdin/stdout,
 //! JSON on stderr or in a file, nothing on stdout unless the hash matched.
 #![allow(
     missing_docs,

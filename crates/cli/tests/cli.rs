@@ -1,4 +1,4 @@
-//! Runs the `authmedia` binary: commands, JSON shapes and exit statuses of issue 2.
+//! Runs the `authmedia` binary: its commands, JSON shapes and exit statuses.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
