@@ -68,7 +68,9 @@ fn run(body: &str) {
             assert_eq!(Versions::from_json(&again).as_ref(), Ok(v));
             assert_eq!(
                 v.feature("org.matrix.msc3916"),
-                v.unstable_features.get("org.matrix.msc3916") == Some(&true)
+                v.features()
+                    .find(|(name, _)| *name == "org.matrix.msc3916")
+                    .is_some_and(|(_, on)| on)
             );
         }
         Err(e) => {
