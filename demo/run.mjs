@@ -18,8 +18,7 @@
  * homeserver, user, password, roomId, pid). Ctrl-C / SIGTERM stop the Synapse it started (process
  * group, see support/procs.mjs) and the server; the ready file is removed.
  */
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, mkdirSync, createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
@@ -27,7 +26,7 @@ import { startSynapse, REPO_ROOT } from '../support/synapse.mjs';
 import { startWorld } from '../support/world.mjs';
 import { ensureFixtures, readFixture } from '../support/fixtures.mjs';
 import * as mx from '../support/matrix.mjs';
-import { startStaticServer, mimeType } from '../support/static-server.mjs';
+import { startStaticServer, sendFile } from '../support/static-server.mjs';
 import { freePort } from '../support/procs.mjs';
 
 const SEED_FILE = 'demo-seed.json';
@@ -255,22 +254,6 @@ function packageEntry() {
 
 function findWorkerDir() {
   return WORKER_FILES.every((f) => existsSync(path.join(WORKER_DIR, f))) ? WORKER_DIR : null;
-}
-
-async function sendFile(req, res, file, extraHeaders = {}) {
-  const st = await stat(file).catch(() => null);
-  if (!st?.isFile()) {
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
-    return;
-  }
-  res.writeHead(200, {
-    'Content-Type': mimeType(file),
-    'Content-Length': String(st.size),
-    'Cache-Control': 'no-store',
-    ...extraHeaders,
-  });
-  if (req.method === 'HEAD') res.end();
-  else createReadStream(file).pipe(res);
 }
 
 async function main() {

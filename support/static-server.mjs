@@ -62,6 +62,30 @@ function resolveInside(dir, rel) {
  * @param {{root?: string, mounts?: Record<string,string>, port?: number, host?: string,
  *          routes?: Record<string, Function> | Function, headers?: Record<string,string>}} opts
  */
+/**
+ * Answers `req` with `file`: 200 with its type, length and `Cache-Control: no-store` (plus
+ * `headers`), no body for HEAD; 404 when it is not a file.
+ * @param {import('node:http').IncomingMessage} req
+ * @param {import('node:http').ServerResponse} res
+ * @param {string} file
+ * @param {Record<string, string>} [headers]
+ */
+export async function sendFile(req, res, file, headers = {}) {
+  const st = await stat(file).catch(() => null);
+  if (!st?.isFile()) {
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+    return;
+  }
+  res.writeHead(200, {
+    'Content-Type': mimeType(file),
+    'Content-Length': String(st.size),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  if (req.method === 'HEAD') res.end();
+  else createReadStream(file).pipe(res);
+}
+
 export async function startStaticServer(opts) {
   const host = opts.host ?? '127.0.0.1';
   const mounts = Object.entries(opts.mounts ?? {})
@@ -103,27 +127,9 @@ export async function startStaticServer(opts) {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
         return;
       }
-      let st = await stat(file).catch(() => null);
-      if (st?.isDirectory()) {
-        file = path.join(file, 'index.html');
-        st = await stat(file).catch(() => null);
-      }
-      if (!st?.isFile()) {
-        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
-        return;
-      }
-      res.writeHead(200, {
-        'Content-Type': mimeType(file),
-        'Content-Length': String(st.size),
-        'Cache-Control': 'no-store',
-        'Service-Worker-Allowed': '/',
-        ...(opts.headers ?? {}),
-      });
-      if (req.method === 'HEAD') {
-        res.end();
-        return;
-      }
-      createReadStream(file).pipe(res);
+      const st = await stat(file).catch(() => null);
+      if (st?.isDirectory()) file = path.join(file, 'index.html');
+      await sendFile(req, res, file, { 'Service-Worker-Allowed': '/', ...(opts.headers ?? {}) });
     } catch (err) {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end(String(err));
