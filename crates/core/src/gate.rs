@@ -79,6 +79,8 @@ pub struct CanonicalUrl {
     url: String,
     /// `Homeserver::base()` of the homeserver it was built for.
     base_len: usize,
+    /// Whether the endpoint is an authenticated one (see [`Pass::bearer`]).
+    bearer: bool,
 }
 
 impl CanonicalUrl {
@@ -93,6 +95,7 @@ impl CanonicalUrl {
         Self {
             url: media_url(hs, api, mxc, request, timeout_ms),
             base_len: hs.base().len(),
+            bearer: api != Api::Legacy,
         }
     }
 
@@ -121,6 +124,8 @@ impl CanonicalUrl {
         Self {
             url: format!("{}/_matrix/client/versions", hs.base()),
             base_len: hs.base().len(),
+            // `/versions` may be authenticated: a server may list features per user.
+            bearer: true,
         }
     }
 
@@ -152,6 +157,15 @@ impl Pass {
     /// The URL to send.
     pub fn url(&self) -> &str {
         self.url.as_str()
+    }
+
+    /// Whether the request carries the token. Only the authenticated endpoints (`v1`, the
+    /// unstable MSC3916 ones) and `/versions` get it; the legacy media endpoints are
+    /// unauthenticated by definition, so a request there (a server without authenticated media,
+    /// or the one fall-back after `M_UNRECOGNIZED`) goes without it: nothing gains the token that
+    /// does not need it.
+    pub fn bearer(&self) -> bool {
+        self.url.bearer
     }
 }
 
@@ -294,5 +308,31 @@ mod tests {
             authorize(&mine, true, &versions),
             Err(Refusal::WrongHomeserver)
         );
+    }
+
+    #[test]
+    fn only_authenticated_endpoints_get_the_token() {
+        let h = hs("https://hs.example");
+        let mxc = MxcUri::parse("mxc://hs.example/abc").unwrap();
+        let req = MediaRequest::Download { filename: None };
+        for (api, bearer) in [(Api::V1, true), (Api::Unstable, true), (Api::Legacy, false)] {
+            let url = CanonicalUrl::media(&h, api, &mxc, &req, None);
+            assert_eq!(
+                authorize(&h, true, &url).unwrap().bearer(),
+                bearer,
+                "{api:?}"
+            );
+        }
+        // A page's legacy URL (any alias) sent on the legacy API: no token either.
+        let page = "https://hs.example/_matrix/media/r0/download/hs.example/abc";
+        let Classification::Media(m) = classify(page, std::slice::from_ref(&h)) else {
+            panic!("{page} not media");
+        };
+        let legacy = CanonicalUrl::of_match(&h, Api::Legacy, &m);
+        assert!(!authorize(&h, true, &legacy).unwrap().bearer());
+        let upgraded = CanonicalUrl::of_match(&h, Api::V1, &m);
+        assert!(authorize(&h, true, &upgraded).unwrap().bearer());
+        let versions = CanonicalUrl::versions(&h);
+        assert!(authorize(&h, true, &versions).unwrap().bearer());
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn plain_authenticated_request(
 }
 
 /// The one place a token goes onto a request: `GET url` with `headers` plus
-/// `Authorization: Bearer`, CORS mode, cookies only same-origin, `cache: 'no-store'`, redirects
+/// `Authorization: Bearer` when [`Pass::bearer`] allows it, CORS mode, cookies only same-origin, `cache: 'no-store'`, redirects
 /// followed (the browser drops `Authorization` when a redirect crosses origins). The URL comes
 /// only from a [`Pass`] of the gate (`Sessions::pass`): canonical, of the session's homeserver,
 /// for a session still alive.
@@ -83,7 +83,11 @@ fn token_request(
     token: &str,
     signal: Option<&AbortSignal>,
 ) -> Result<Request, JsValue> {
-    headers.set("authorization", &format!("Bearer {token}"))?;
+    // Not to the legacy endpoints (unauthenticated by definition; a server without
+    // authenticated media, or the one fall-back after `M_UNRECOGNIZED`): the gate says.
+    if url.bearer() {
+        headers.set("authorization", &format!("Bearer {token}"))?;
+    }
     let init = RequestInit::new();
     init.set_method("GET");
     init.set_headers(headers);

@@ -132,17 +132,13 @@ impl Target<'_> {
     }
 }
 
-/// One fetch to the URL of a [`Pass`] of the gate, with `token` when given: `mode: cors`, no
-/// cookies, no HTTP cache (Synapse sends `Cache-Control: public` without
-/// `Vary: Authorization`), abortable by `signal`. The only place the page puts a token on a
-/// request.
-async fn fetch_once(
-    pass: &Pass,
-    token: Option<&str>,
-    signal: &AbortSignal,
-) -> Result<Response, WebError> {
+/// One fetch to the URL of a [`Pass`] of the gate, with `token` when the pass says the endpoint
+/// takes it ([`Pass::bearer`]): `mode: cors`, no cookies, no HTTP cache (Synapse sends
+/// `Cache-Control: public` without `Vary: Authorization`), abortable by `signal`. The only place
+/// the page puts a token on a request.
+async fn fetch_once(pass: &Pass, token: &str, signal: &AbortSignal) -> Result<Response, WebError> {
     let init = RequestInit::new();
-    if let Some(token) = token {
+    if pass.bearer() {
         let headers = Headers::new().map_err(WebError::network)?;
         headers
             .append("Authorization", &format!("Bearer {token}"))
@@ -191,25 +187,20 @@ pub async fn send(
         match lc.poll(now()) {
             Action::Send { api, .. } => {
                 let url = target.url(session, api);
-                // After `M_UNRECOGNIZED` the request goes to the legacy endpoint, which is
-                // unauthenticated: no token. The homeserver has no authenticated media, so later
-                // URLs are legacy ones too (the worker records the same).
-                let tokenless = lc.fell_back();
-                if tokenless {
+                // After `M_UNRECOGNIZED` the homeserver has no authenticated media: later URLs
+                // are legacy ones too (the worker records the same).
+                if lc.fell_back() {
                     session.set_api(Api::Legacy);
-                } else {
+                }
+                // The gate, before every attempt, tokenless ones too (nothing after logout). It
+                // also says whether the token goes: not to the unauthenticated legacy endpoints.
+                let pass = session.pass(&url)?;
+                if pass.bearer() {
                     token = session.token()?;
                 }
-                // The gate, before every attempt, tokenless ones too (nothing after logout).
-                let pass = session.pass(&url)?;
                 let mut deadline =
                     Deadline::new(session.fetch_timeout_ms, &session.abort_signal())?;
-                let sent = fetch_once(
-                    &pass,
-                    (!tokenless).then_some(token.as_str()),
-                    &deadline.signal(),
-                )
-                .await;
+                let sent = fetch_once(&pass, &token, &deadline.signal()).await;
                 match sent {
                     Ok(resp) if resp.ok() => {
                         deadline.clear();
