@@ -14,7 +14,7 @@
  *   POST /oauth2/revoke                     200 (nothing to revoke on the legacy side)
  *
  * API:
- *   startOAuthShim({ target, host = '127.0.0.1' }) → Promise<{ origin, url(path), grants, forwarded, close() }>
+ *   startOAuthShim({ target, host = '127.0.0.1', grantDelayMs = 0 }) → Promise<{ origin, url(path), grants, forwarded, close() }>
  *     target: Synapse's origin. `grants`: one record per refresh grant,
  *     { ok, status, refreshTokenIn, accessTokenOut?, refreshTokenOut?, errcode? }.
  *     `forwarded`: { method, path } of every request passed on to Synapse.
@@ -44,7 +44,7 @@ function readBody(req) {
   });
 }
 
-export async function startOAuthShim({ target, host = '127.0.0.1' }) {
+export async function startOAuthShim({ target, host = '127.0.0.1', grantDelayMs = 0 }) {
   const upstream = new URL(target);
   /** @type {any[]} */
   const grants = [];
@@ -68,6 +68,9 @@ export async function startOAuthShim({ target, host = '127.0.0.1' }) {
     const form = new URLSearchParams((await readBody(req)).toString('utf8'));
     if (form.get('grant_type') !== 'refresh_token') return json(res, 400, { error: 'unsupported_grant_type' });
     const refreshToken = form.get('refresh_token') ?? '';
+    // A slow identity provider (a real one across the internet): the grant answers after
+    // `grantDelayMs`, so a refresh takes longer than a worker's usual wait for a tab's answer.
+    if (grantDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, grantDelayMs));
     const r = await fetch(`${target}/_matrix/client/v3/refresh`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

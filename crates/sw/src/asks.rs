@@ -186,7 +186,10 @@ pub(crate) async fn refreshed_token(
     shared_task(shared, format!("token:{client_id}"), move || {
         future_to_promise(async move {
             let (shared, client_id, user_id) = owned;
-            let timeout = shared.borrow().config.ask_timeout_ms;
+            // The tab holds a session, so it speaks the protocol and always answers (`null` when
+            // it cannot refresh); its refresh is a round trip to the homeserver or an identity
+            // provider that may take seconds. Waited for as long as an upstream answer would be.
+            let timeout = shared.borrow().config.fetch_timeout_ms;
             let question = tab::message(
                 protocol::NEED_TOKEN,
                 &[("userId", &user_id.as_str().into())],

@@ -21,7 +21,8 @@ use crate::store::BodyStore;
 /// Tunables, all optional in the object given to the constructor.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
-    /// How long to wait for a tab's answer (`need-session`, `need-token`).
+    /// How long to wait for a tab's answer to `need-session` (`need-token` waits up to
+    /// `fetch_timeout_ms`: the tab is then running a token refresh).
     pub(crate) ask_timeout_ms: i32,
     /// How long a `/versions` decision is trusted.
     pub(crate) negotiation_ttl_ms: u64,
