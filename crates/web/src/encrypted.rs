@@ -11,11 +11,11 @@
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
 //!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
-//! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
-//!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
-//!   memory), else chunk by chunk in the software crypto module loaded on first use
-//!   ([`SoftwareDecryptor`]); nothing released before the hash matched — and hands out a `blob:`
-//!   URL of a safe type under the same byte-budget LRU as other media.
+//! * **Fallback**: the page downloads with `Authorization` and hands the ciphertext, chunk by
+//!   chunk, to the decryption module loaded on first use ([`DecryptorClass`]: WebCrypto's native
+//!   SHA-256/AES-CTR with the ciphertext in JS memory in secure contexts, else the core's software
+//!   crypto); nothing released before the hash matched — and hands out a `blob:` URL of a safe
+//!   type under the same byte-budget LRU as other media.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
@@ -24,7 +24,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{EncryptedFile, MediaRequest};
-use authmedia_js::webcrypto::{self, Ciphertext};
 use authmedia_js::wire_to_js;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -33,10 +32,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
 use crate::channel::{ask, container};
-use crate::error::{attachment_error, WebError};
+use crate::decryptor::DecryptorClass;
+use crate::error::WebError;
 use crate::fallback::Fallback;
 use crate::request::{content_length, for_each_chunk, send, Target};
-use crate::software_crypto::SoftwareDecryptor;
 use crate::stats::bump;
 use crate::util::{get, get_string, object, promise, set, try_get};
 use authmedia_core::safe_content_type as safe_blob_type;
@@ -219,12 +218,8 @@ async fn load(
     mimetype: Option<&str>,
 ) -> Result<JsValue, WebError> {
     let limit = fallback.budget_bytes;
-    // Insecure contexts have no `crypto.subtle`: the software module streams it, loaded before
-    // the download so that a module which cannot load costs no download.
-    let software = match webcrypto::subtle() {
-        Some(subtle) => Err(subtle),
-        None => Ok(SoftwareDecryptor::start(&file.secrets, limit).await?),
-    };
+    // Loaded before the download, so that a module which cannot load costs no download.
+    let module = DecryptorClass::load().await?;
     let _permit = fallback.cache.limiter().acquire().await;
     bump(&fallback.counters.fetches);
     let req = MediaRequest::Download { filename: None };
@@ -234,40 +229,14 @@ async fn load(
         Target::Media(&file.url, &req),
     )
     .await?;
-    let bytes = match software {
-        Err(subtle) => {
-            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            match webcrypto::with_webcrypto(&subtle, &file.secrets, ciphertext)
-                .await
-                .map_err(|e| attachment_error(&e))?
-            {
-                Ok(plain) => {
-                    bump(&fallback.counters.decrypted_webcrypto);
-                    Uint8Array::new(&plain)
-                }
-                Err(ciphertext) => {
-                    // The engine failed at the crypto: the software module verifies and
-                    // decrypts the collected bytes instead.
-                    let d = SoftwareDecryptor::start(&file.secrets, limit).await?;
-                    d.push(&ciphertext, limit)?;
-                    let plain = d.finish(limit)?;
-                    bump(&fallback.counters.decrypted_wasm);
-                    plain
-                }
-            }
-        }
-        Ok(d) => {
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| d.push(&chunk, limit)).await?;
-            let plain = d.finish(limit)?;
-            bump(&fallback.counters.decrypted_wasm);
-            plain
-        }
-    };
+    let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
+    for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
+    let (bytes, in_wasm) = decryptor.finish().await?;
+    bump(if in_wasm {
+        &fallback.counters.decrypted_wasm
+    } else {
+        &fallback.counters.decrypted_webcrypto
+    });
     if fallback.session.ended() {
         return Err(WebError::new("logged_out", "logged out while loading"));
     }

@@ -18,6 +18,7 @@
 //! | `mount`, `hydrate`, `element`, `records` | hydrating `[data-mxc]`/`[data-encrypted]` elements: observers, loads, what an element shows, the records |
 //! | `source` | the media-source interface the mount code talks to |
 //! | `encrypted` | `srcEncrypted`: the registry of encrypted attachments, the worker's URL or a verified blob |
+//! | `decryptor` | the fallback's attachment decryptor, a second wasm loaded on first use (`dist/authmedia_crypto*`) |
 //! | `fallback` | authenticated fetch → safe-typed blob → object URL; `download()` |
 //! | `cache` | the object-URL LRU, shared loads, the concurrency bound; evictions returned |
 //! | `request` | one authenticated request: the gate before every attempt, the core's lifecycle, the one token-setting fetch |
@@ -37,6 +38,8 @@ mod args;
 mod cache;
 #[cfg(target_arch = "wasm32")]
 mod channel;
+#[cfg(target_arch = "wasm32")]
+mod decryptor;
 #[cfg(target_arch = "wasm32")]
 mod diagnose;
 #[cfg(target_arch = "wasm32")]
@@ -71,8 +74,6 @@ mod request;
 pub mod sdk;
 #[cfg(target_arch = "wasm32")]
 mod session;
-#[cfg(target_arch = "wasm32")]
-mod software_crypto;
 #[cfg(target_arch = "wasm32")]
 mod source;
 #[cfg(target_arch = "wasm32")]
