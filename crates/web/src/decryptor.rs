@@ -18,7 +18,6 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{attachment_error, describe, WebError};
-use crate::util::get;
 
 thread_local! {
     /// Set by the npm loader ([`set_decryptor_module`]).
@@ -93,51 +92,58 @@ impl DecryptorClass {
             &JsValue::from_f64(expected.map_or(f64::NAN, |n| n as f64)),
         );
         Reflect::construct(&self.0, &args)
-            .map(|d| Decryptor { js: Some(d), limit })
+            .map(|d| Decryptor {
+                js: Some(d.unchecked_into()),
+                limit,
+            })
             .map_err(|e| module_error(&e, limit))
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// An instance of the module's `Decryptor` class.
+    type JsDecryptor;
+    #[wasm_bindgen(method, catch)]
+    fn push(this: &JsDecryptor, chunk: &Uint8Array) -> Result<(), JsValue>;
+    /// Consumes the module's object (its wasm memory is freed).
+    #[wasm_bindgen(method, catch)]
+    fn finish(this: &JsDecryptor) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method)]
+    fn free(this: &JsDecryptor);
 }
 
 /// One attachment in the module's decryptor: the byte limit as chunks arrive, the plaintext only
 /// after the SHA-256 matched. Its wasm object is freed when this is dropped unfinished.
 pub(crate) struct Decryptor {
     /// `None` once [`Decryptor::finish`] handed it over (`finish` consumes the module's object).
-    js: Option<JsValue>,
+    js: Option<JsDecryptor>,
     limit: u64,
 }
 
 impl Decryptor {
-    fn call(&self, js: &JsValue, method: &str, args: &Array) -> Result<JsValue, WebError> {
-        let f: Function = get(js, method)
-            .dyn_into()
-            .map_err(|e| module_error(&e, self.limit))?;
-        Reflect::apply(&f, js, args).map_err(|e| module_error(&e, self.limit))
-    }
-
     /// Feeds the next ciphertext chunk.
     pub(crate) fn push(&self, chunk: &Uint8Array) -> Result<(), WebError> {
-        match &self.js {
-            Some(js) => self.call(js, "push", &Array::of1(chunk)).map(drop),
-            None => Err(module_error(&JsValue::from_str("finished"), self.limit)),
-        }
+        let thrown = match &self.js {
+            Some(js) => js.push(chunk).err(),
+            None => Some(JsValue::from_str("finished")),
+        };
+        thrown.map_or(Ok(()), |e| Err(module_error(&e, self.limit)))
     }
 
     /// The plaintext, and whether wasm (not WebCrypto) decrypted it.
     pub(crate) async fn finish(mut self) -> Result<(Uint8Array, bool), WebError> {
         let limit = self.limit;
+        let error = |e: JsValue| module_error(&e, limit);
         let js = self
             .js
             .take()
-            .ok_or_else(|| module_error(&JsValue::from_str("finished"), limit))?;
-        let promise: Promise = self
-            .call(&js, "finish", &Array::new())?
-            .dyn_into()
-            .map_err(|e| module_error(&e, limit))?;
-        let out: Array = JsFuture::from(promise)
+            .ok_or_else(|| error(JsValue::from_str("finished")))?;
+        let out: Array = JsFuture::from(js.finish().map_err(error)?)
             .await
             .and_then(JsCast::dyn_into)
-            .map_err(|e| module_error(&e, limit))?;
-        let plain = out.get(0).dyn_into().map_err(|e| module_error(&e, limit))?;
+            .map_err(error)?;
+        let plain = out.get(0).dyn_into().map_err(error)?;
         Ok((plain, out.get(1).as_bool() == Some(true)))
     }
 }
@@ -145,9 +151,7 @@ impl Decryptor {
 impl Drop for Decryptor {
     fn drop(&mut self) {
         if let Some(js) = &self.js {
-            if let Ok(free) = get(js, "free").dyn_into::<Function>() {
-                let _ = free.call0(js);
-            }
+            js.free();
         }
     }
 }
