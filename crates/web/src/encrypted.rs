@@ -11,34 +11,27 @@
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
 //!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
-//! * **Fallback**: the page downloads with `Authorization` and hands the ciphertext, chunk by
-//!   chunk, to the decryption module loaded on first use ([`DecryptorClass`]: WebCrypto's native
-//!   SHA-256/AES-CTR with the ciphertext in JS memory in secure contexts, else the core's software
-//!   crypto); nothing released before the hash matched — and hands out a `blob:` URL of a safe
-//!   type under the same byte-budget LRU as other media.
+//! * **Fallback** (`fallback.rs`, `Media::Encrypted`): the page downloads with `Authorization`
+//!   and hands the ciphertext, chunk by chunk, to the decryption module loaded on first use
+//!   (`decryptor.rs`: WebCrypto's native SHA-256/AES-CTR with the ciphertext in JS memory in
+//!   secure contexts, else the core's software crypto); nothing released before the hash matched
+//!   — and hands out a `blob:` URL of a safe type under the same byte-budget LRU as other media,
+//!   keyed by the registry id.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
 use authmedia_js::protocol;
 use std::cell::RefCell;
-use std::rc::Rc;
 
-use authmedia_core::{EncryptedFile, MediaRequest};
+use authmedia_core::EncryptedFile;
 use authmedia_js::wire_to_js;
-use js_sys::{Array, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag};
 
 use crate::channel::{ask, container};
-use crate::decryptor::DecryptorClass;
 use crate::error::WebError;
-use crate::fallback::Fallback;
-use crate::request::{content_length, for_each_chunk, send, Target};
-use crate::stats::bump;
-use crate::util::{get, get_string, object, promise, set, try_get};
-use authmedia_core::safe_content_type as safe_blob_type;
+use crate::util::{get, get_string, object, set, try_get};
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
 /// forgotten id answers 404 and the page can call `srcEncrypted` again).
@@ -171,78 +164,4 @@ fn random_id() -> Result<String, WebError> {
             }
             id
         }))
-}
-
-/// The fallback: an object URL of the verified plaintext, cached under the byte budget;
-/// concurrent callers share one download. What the LRU evicted is the caller's to take (see
-/// [`Fallback::blob_url`]).
-pub async fn blob(
-    fallback: &Rc<Fallback>,
-    key: &str,
-    file: &EncryptedFile,
-    mimetype: Option<&str>,
-    pin: bool,
-) -> Result<String, JsValue> {
-    for _ in 0..3 {
-        if let Some(u) = fallback.cache.get(key, pin) {
-            bump(&fallback.counters.cache_hits);
-            return Ok(u);
-        }
-        let promise = match fallback.cache.inflight(key) {
-            Some(p) => p,
-            None => {
-                let me = Rc::clone(fallback);
-                let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
-                let p = promise(Box::pin(async move {
-                    let r = load(&me, &k, &f, t.as_deref()).await;
-                    me.cache.finished(&k);
-                    r.map_err(JsValue::from)
-                }));
-                fallback.cache.started(key, &p);
-                p
-            }
-        };
-        JsFuture::from(promise).await?;
-    }
-    Err(WebError::new(
-        "over_budget",
-        "the media was evicted before it could be shown (budget too small for the page)",
-    )
-    .into())
-}
-
-async fn load(
-    fallback: &Fallback,
-    key: &str,
-    file: &EncryptedFile,
-    mimetype: Option<&str>,
-) -> Result<JsValue, WebError> {
-    let limit = fallback.budget_bytes;
-    // Loaded before the download, so that a module which cannot load costs no download.
-    let module = DecryptorClass::load().await?;
-    let _permit = fallback.cache.limiter().acquire().await;
-    bump(&fallback.counters.fetches);
-    let req = MediaRequest::Download { filename: None };
-    let (resp, mut deadline) = send(
-        &fallback.session,
-        &fallback.events,
-        Target::Media(&file.url, &req),
-    )
-    .await?;
-    let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
-    for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
-    let (bytes, in_wasm) = decryptor.finish().await?;
-    bump(if in_wasm {
-        &fallback.counters.decrypted_wasm
-    } else {
-        &fallback.counters.decrypted_webcrypto
-    });
-    if fallback.session.ended() {
-        return Err(WebError::new("logged_out", "logged out while loading"));
-    }
-    let bag = BlobPropertyBag::new();
-    bag.set_type(safe_blob_type(mimetype));
-    let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
-        .map_err(WebError::network)?;
-    fallback.admit(key, &blob)
 }

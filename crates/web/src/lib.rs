@@ -17,9 +17,9 @@
 //! | `inner` | one instance as owned parts; URLs in the current mode; the mount code's media source |
 //! | `mount`, `hydrate`, `element`, `records` | hydrating `[data-mxc]`/`[data-encrypted]` elements: observers, loads, what an element shows, the records |
 //! | `source` | the media-source interface the mount code talks to |
-//! | `encrypted` | `srcEncrypted`: the registry of encrypted attachments, the worker's URL or a verified blob |
+//! | `encrypted` | `srcEncrypted`: the registry of encrypted attachments, their registration with the worker |
 //! | `decryptor` | the fallback's attachment decryptor, a second wasm loaded on first use (`dist/authmedia_crypto*`) |
-//! | `fallback` | authenticated fetch → safe-typed blob → object URL; `download()` |
+//! | `fallback` | authenticated fetch → safe-typed blob → object URL (media and decrypted attachments); `download()` |
 //! | `cache` | the object-URL LRU, shared loads, the concurrency bound; evictions returned |
 //! | `request` | one authenticated request: the gate before every attempt, the core's lifecycle, the one token-setting fetch |
 //! | `session` | homeserver, user, token, API, abort signal, token refresh; the gate |
