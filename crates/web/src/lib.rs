@@ -28,9 +28,11 @@
 //! | `diagnose` | why the fallback is used: the facts behind `fallbackDetail` |
 //! | `events`, `stats`, `args`, `options`, `error`, `util`, `limiter` | small leaves |
 //! | [`budget`] | the byte-budget LRU (pure) |
+//! | [`by_id`] | values by growing id in a sorted `Vec`: the mounted elements' records (pure) |
 #![deny(missing_docs)]
 
 pub mod budget;
+pub mod by_id;
 
 #[cfg(target_arch = "wasm32")]
 mod args;
