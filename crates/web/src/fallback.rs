@@ -237,36 +237,46 @@ pub enum Media {
 /// The shared fetch behind [`Fallback::blob_url`]: fetch, read (or verify and decrypt), admit
 /// into the LRU.
 async fn load(fallback: Rc<Fallback>, key: String, media: Media) -> Result<JsValue, JsValue> {
-    let result = match &media {
-        Media::Plain(mxc, req) => load_inner(&fallback, &key, mxc, req).await,
-        Media::Encrypted(file, mimetype) => {
-            load_encrypted(&fallback, &key, file, mimetype.as_deref()).await
+    let result = match fetch_blob(&fallback, &media).await {
+        Ok(_) if fallback.session.ended() => {
+            Err(WebError::new("logged_out", "logged out while loading"))
         }
+        Ok(blob) => fallback.admit(&key, &blob),
+        Err(e) => Err(e),
     };
     fallback.cache.finished(&key);
     result.map_err(JsValue::from)
 }
 
-/// An encrypted attachment: the ciphertext downloaded here (with the token), verified and
-/// decrypted by the on-demand module ([`DecryptorClass`]), the plaintext as a safe-typed blob.
-async fn load_encrypted(
-    fallback: &Fallback,
-    key: &str,
-    file: &EncryptedFile,
-    mimetype: Option<&str>,
-) -> Result<JsValue, WebError> {
+/// One download, media and encrypted attachments alike (one slot of the concurrency bound, the
+/// request through the gate), into a safe-typed blob: the body as it is, or the plaintext the
+/// on-demand module ([`DecryptorClass`]) verified and decrypted.
+async fn fetch_blob(fallback: &Fallback, media: &Media) -> Result<Blob, WebError> {
     let limit = fallback.budget_bytes;
-    // Loaded before the download, so that a module which cannot load costs no download.
-    let module = DecryptorClass::load().await?;
+    let download = MediaRequest::Download { filename: None };
+    let (mxc, req, decrypt) = match media {
+        Media::Plain(mxc, req) => (mxc, req, None),
+        // The module is loaded before the download, so that one which cannot load costs none.
+        Media::Encrypted(file, mimetype) => (
+            &file.url,
+            &download,
+            Some((DecryptorClass::load().await?, file, mimetype)),
+        ),
+    };
     let _permit = fallback.cache.limiter().acquire().await;
     bump(&fallback.counters.fetches);
-    let req = MediaRequest::Download { filename: None };
-    let (resp, mut deadline) = send(
-        &fallback.session,
-        &fallback.events,
-        Target::Media(&file.url, &req),
-    )
-    .await?;
+    let (resp, mut deadline) =
+        send(&fallback.session, &fallback.events, Target::Media(mxc, req)).await?;
+    let Some((module, file, mimetype)) = decrypt else {
+        return read_body(
+            fallback,
+            resp,
+            &mxc.to_string(),
+            Some(limit),
+            Some(&mut deadline),
+        )
+        .await;
+    };
     let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
     for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
     let (bytes, in_wasm) = decryptor.finish().await?;
@@ -275,36 +285,8 @@ async fn load_encrypted(
     } else {
         &fallback.counters.decrypted_webcrypto
     });
-    if fallback.session.ended() {
-        return Err(WebError::new("logged_out", "logged out while loading"));
-    }
     let bag = BlobPropertyBag::new();
-    bag.set_type(safe_blob_type(mimetype));
-    let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
-        .map_err(WebError::network)?;
-    fallback.admit(key, &blob)
-}
-
-async fn load_inner(
-    fallback: &Fallback,
-    key: &str,
-    mxc: &MxcUri,
-    req: &MediaRequest,
-) -> Result<JsValue, WebError> {
-    let _permit = fallback.cache.limiter().acquire().await;
-    bump(&fallback.counters.fetches);
-    let (resp, mut deadline) =
-        send(&fallback.session, &fallback.events, Target::Media(mxc, req)).await?;
-    let blob = read_body(
-        fallback,
-        resp,
-        &mxc.to_string(),
-        Some(fallback.budget_bytes),
-        Some(&mut deadline),
-    )
-    .await?;
-    if fallback.session.ended() {
-        return Err(WebError::new("logged_out", "logged out while loading"));
-    }
-    fallback.admit(key, &blob)
+    bag.set_type(safe_blob_type(mimetype.as_deref()));
+    Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
+        .map_err(WebError::network)
 }
