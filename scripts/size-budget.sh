@@ -9,7 +9,7 @@
 # Budgets (KB gzipped), each the measured size + ~5 %. The worker: 69.9 KB once its software
 # AES/SHA-256 went (every service worker has WebCrypto), its string-slicing panic paths, substring
 # search and B-trees went (same behaviour), and its import/export names were shortened
-# (scripts/minify-wasm-names.mjs) → 73. The page: 82.0 KB after its attachment decryption (the
+# (scripts/minify-wasm-names.mjs) → 73. The page: 81.7 KB after its attachment decryption (the
 # software AES-CTR/SHA-256 and the WebCrypto path: only the fallback decrypts in the page) moved to
 # its own wasm loaded on demand (crates/crypto, npm/dist/authmedia_crypto_bg.wasm, not budgeted
 # here: worker-mode pages never fetch it), the core's cuts above, short import/export names, one
