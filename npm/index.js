@@ -1,6 +1,6 @@
 // matrix-authmedia: the page SDK's ESM loader. Hand-written; the logic lives in WebAssembly
 // (crates/web, built by scripts/build.sh into ./dist/). See index.d.ts for the API.
-import initWasm, { AuthMediaCore, setSoftwareCrypto } from './dist/authmedia_web.js';
+import initWasm, { AuthMediaCore, setDecryptorModule } from './dist/authmedia_web.js';
 
 /**
  * Errors thrown by this package: an `Error` with a stable string `code`. Errors created inside
@@ -104,7 +104,7 @@ export function initAsync(input) {
     const arg = input === undefined ? undefined : { module_or_path: input };
     loading = initWasm(arg).then(
       () => {
-        setSoftwareCrypto(loadSoftwareCrypto);
+        setDecryptorModule(loadDecryptor);
         ready = true;
       },
       (e) => {
@@ -116,28 +116,29 @@ export function initAsync(input) {
   return loading;
 }
 
-let softwareCrypto = null;
+let decryptorModule = null;
 
 /**
- * The software AES-256-CTR / SHA-256 (`dist/authmedia_crypto.js` and its wasm), resolving to its
- * `SoftwareDecryptor` class. Only pages without `crypto.subtle` (insecure contexts: plain http)
- * decrypting an attachment need it, so it is a separate module, imported on first use (bundlers
- * split it into its own chunk and copy its wasm, as they do the page's). A failed load is retried
- * by the next attachment.
+ * The fallback's attachment decryption (`dist/authmedia_crypto.js` and its wasm: WebCrypto where
+ * the page has `crypto.subtle`, the core's AES-256-CTR / SHA-256 in wasm where it does not),
+ * resolving to its `Decryptor` class. Only a page in the fallback decrypting an attachment needs
+ * it (in worker mode the worker serves attachments), so it is a separate module, imported on first
+ * use (bundlers split it into its own chunk and copy its wasm, as they do the page's). A failed
+ * load is retried by the next attachment.
  */
-function loadSoftwareCrypto() {
-  if (!softwareCrypto) {
-    softwareCrypto = import('./dist/authmedia_crypto.js')
+function loadDecryptor() {
+  if (!decryptorModule) {
+    decryptorModule = import('./dist/authmedia_crypto.js')
       .then(async (m) => {
         await m.default();
-        return m.SoftwareDecryptor;
+        return m.Decryptor;
       })
       .catch((e) => {
-        softwareCrypto = null;
+        decryptorModule = null;
         throw e;
       });
   }
-  return softwareCrypto;
+  return decryptorModule;
 }
 
 /** Whether `initAsync()` has completed. */

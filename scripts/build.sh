@@ -36,8 +36,8 @@ DIST="$ROOT/npm/dist"
 STAGE="$ROOT/target/npm-stage"
 rm -rf "$STAGE"
 mkdir -p "$STAGE" "$DIST"
-# The page wasm, and the software crypto module the loader imports on demand (pages without
-# crypto.subtle only: see crates/crypto).
+# The page wasm, and the decryption module the loader imports on demand (the fallback's encrypted
+# attachments only: see crates/crypto).
 for name in authmedia_web authmedia_crypto; do
   wasm-bindgen --target web --out-dir "$STAGE" --out-name "$name" \
     "target/wasm32-unknown-unknown/release/$name.wasm"
@@ -95,7 +95,7 @@ WASM="$DIST/authmedia_web_bg.wasm"
   echo "page wasm: $(size "$WASM") bytes, $(gz "$WASM") gzipped (npm/dist/authmedia_web_bg.wasm)"
   echo "page js:   $(size "$DIST/authmedia_web.js") bytes, $(gz "$DIST/authmedia_web.js") gzipped (wasm-bindgen glue)"
   CRYPTO="$DIST/authmedia_crypto_bg.wasm"
-  echo "crypto:    $(size "$CRYPTO") bytes, $(gz "$CRYPTO") gzipped wasm + $(gz "$DIST/authmedia_crypto.js") gzipped js (on demand: pages without crypto.subtle)"
+  echo "crypto:    $(size "$CRYPTO") bytes, $(gz "$CRYPTO") gzipped wasm + $(gz "$DIST/authmedia_crypto.js") gzipped js (on demand: the fallback's encrypted attachments)"
   if [ -f "$SWOUT/authmedia_sw_bg.wasm" ]; then
     echo "sw wasm:   $(size "$SWOUT/authmedia_sw_bg.wasm") bytes, $(gz "$SWOUT/authmedia_sw_bg.wasm") gzipped"
   fi

@@ -24,7 +24,7 @@ const SLACK_KB = 1;
 const ROWS = [
   { label: 'page wasm (`npm/dist/authmedia_web_bg.wasm`, after `wasm-opt -Oz`)', file: 'npm/dist/authmedia_web_bg.wasm' },
   { label: 'page glue (`npm/dist/authmedia_web.js`, wasm-bindgen)', file: 'npm/dist/authmedia_web.js' },
-  { label: 'software crypto wasm (`npm/dist/authmedia_crypto_bg.wasm`, fetched only without `crypto.subtle`)', file: 'npm/dist/authmedia_crypto_bg.wasm' },
+  { label: 'decryption wasm (`npm/dist/authmedia_crypto_bg.wasm`, fetched only when the fallback decrypts an attachment)', file: 'npm/dist/authmedia_crypto_bg.wasm' },
   { label: 'worker wasm (`sw/authmedia_sw_bg.wasm`)', file: 'npm/sw/authmedia_sw_bg.wasm' },
   { label: 'worker script (`sw/authmedia-sw.js`, glue embedded)', file: 'npm/sw/authmedia-sw.js' },
   { label: 'package tarball (`npm pack`: loader, types, plugins, the three wasm, worker script)', file: 'target/npm/matrix-authmedia.tgz', packed: true },

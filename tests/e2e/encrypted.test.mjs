@@ -11,8 +11,10 @@
  *   tampered/truncated → the image errors (naturalWidth 0) and the URL answers a JSON error
  *   `AUTHMEDIA_HASH_MISMATCH`; after the worker is stopped (registry gone) the URL still works (the
  *   worker asks the tab, `authmedia:need-encrypted`); after logout it answers 401, nothing decrypted;
+ *   the page never fetches its on-demand decryption module (`dist/authmedia_crypto*`);
  * - fallback (`fallback: 'force'`): `blob:` URLs, image and video (with a seek) the same; tampered
- *   and truncated → the promise rejects with `hash_mismatch`, no object URL is created.
+ *   and truncated → the promise rejects with `hash_mismatch`, no object URL is created; the
+ *   decryption module is fetched once, on the first attachment.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -149,8 +151,19 @@ function fetchInPage(page, url, headers = {}) {
 
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
 
+/** Records the page's requests for the on-demand decryption module (`dist/authmedia_crypto*`). */
+function watchDecryptorModule(page) {
+  const urls = [];
+  const onRequest = (req) => {
+    if (req.url().includes('authmedia_crypto')) urls.push(req.url());
+  };
+  page.on('request', onRequest);
+  return { urls, stop: () => page.off('request', onRequest) };
+}
+
 test('worker mode: encrypted image and video (with a seek) served by the worker; ranges, safe types, tampering, restart, logout', { timeout: 240_000 }, async () => {
   const page = browser.page;
+  const module = watchDecryptorModule(page);
   await openInWorkerMode(page, site.url('/'), alice(), logs);
   const origin = new URL(site.url('/')).origin;
 
@@ -223,6 +236,9 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
   // The worker verified and decrypted with WebCrypto (every service worker has crypto.subtle).
   const ws = (await page.evaluate(() => window.media.refreshStats())).worker;
   assert.ok(ws.decryptedWebCrypto >= 1 && ws.decryptedWasm === 0, JSON.stringify(ws));
+  // The page only registered the files with the worker: its decryption module was never fetched.
+  module.stop();
+  assert.deepEqual(module.urls, [], 'a worker-mode page does not load the decryption module');
 
   step('worker: logout');
   // Logout: keys and decrypted copies are gone; the URL answers 401 with no plaintext.
@@ -236,10 +252,12 @@ test('worker mode: encrypted image and video (with a seek) served by the worker;
 
 test('fallback: encrypted image and video (with a seek) as blob: URLs; tampered or truncated → hash_mismatch, nothing created', { timeout: 240_000 }, async () => {
   const page = browser.page;
+  const module = watchDecryptorModule(page);
   await page.goto(site.url('/'));
   await waitForPackage(page);
   const init = await initInPage(page, alice({ fallback: 'force' }));
   assert.equal(init.mode, 'fallback');
+  assert.deepEqual(module.urls, [], 'nothing of the decryption module before an attachment needs it');
 
   const img = await showImage(page, enc.png);
   assert.equal(img.outcome, 'load', `${JSON.stringify(img)}\n${logs()}`);
@@ -269,6 +287,9 @@ test('fallback: encrypted image and video (with a seek) as blob: URLs; tampered 
   // A secure context: the fallback verified and decrypted with WebCrypto.
   const fs = await page.evaluate(() => window.media.stats().fallback);
   assert.ok(fs.decryptedWebCrypto >= 2 && fs.decryptedWasm === 0, JSON.stringify(fs));
+  // The fallback's decryption lives in the module loaded on the first attachment: fetched once.
+  module.stop();
+  assert.equal(module.urls.filter((u) => /authmedia_crypto_bg\.wasm/.test(u)).length, 1, module.urls.join(', '));
 
   // A malformed EncryptedFile is refused before any download.
   const malformed = await page.evaluate(

@@ -6,7 +6,9 @@
  *   idempotent; option errors carry codes;
  * - the types: tests/types/*.ts checked with tsc --noEmit (usage compiles, misuse is rejected);
  * - a fresh Vite app (tests/npm-consumer/vite-app) installs the tarball, builds, is served with the
- *   worker files copied to its root, and shows an authenticated image in headless Chromium;
+ *   worker files copied to its root, and shows an authenticated image in headless Chromium; a
+ *   fallback instance shows an encrypted attachment through the on-demand decryption module (its own
+ *   chunk and wasm asset), which is fetched only then;
  * - the same with webpack 5 (tests/npm-consumer/webpack-app, through webpack's Node API);
  * - the matrix-js-sdk adapter: fromMatrixClient(client) with the real matrix-js-sdk logged in to the
  *   real Synapse shows media, follows client.setAccessToken, and client.logout() logs the media out.
@@ -21,6 +23,8 @@ import { loadWorld } from '../../support/world.mjs';
 import * as mx from '../../support/matrix.mjs';
 import { startStaticServer } from '../../support/static-server.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
+import { readFixture } from '../../support/fixtures.mjs';
+import { uploadEncrypted } from '../harness/encrypted.mjs';
 import { REPO, NPM_DIR } from '../pages/page/site.mjs';
 import { createRequire } from 'node:module';
 
@@ -36,10 +40,35 @@ let browser;
 let consoleLines;
 let site;
 
+let encryptedPng;
+
 before(async () => {
   world = await loadWorld();
   if (!existsSync(TARBALL)) throw new Error(`${TARBALL} is missing: run scripts/build.sh`);
+  encryptedPng = await uploadEncrypted(world, 'npm-consumer.png', readFixture(world.media.png64));
 });
+
+/** The `.wasm` URLs `page` requests from now on. */
+function wasmRequests(page) {
+  const urls = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname.endsWith('.wasm')) urls.push(r.url());
+  });
+  return urls;
+}
+
+/**
+ * A fallback instance of the built app shows an encrypted attachment: the decryption module's wasm
+ * (a second asset of the bundle) is fetched then, and not before (`wasm` holds the page's one).
+ */
+async function showsEncryptedOnDemand(page, wasm) {
+  assert.equal(new Set(wasm).size, 1, `only the page wasm before an attachment: ${wasm.join(', ')}`);
+  const r = await page.evaluate((cfg) => window.showEncrypted(cfg), {
+    homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, file: encryptedPng,
+  });
+  assert.deepEqual(r, { mode: 'fallback', width: world.media.png64.width });
+  assert.equal(new Set(wasm).size, 2, `the decryption module's wasm once it is needed: ${wasm.join(', ')}`);
+}
 
 after(async () => {
   await browser?.close();
@@ -97,12 +126,15 @@ test('a fresh Vite app installs the tarball, builds, and shows an authenticated 
   await execFileP(process.execPath, [vite, 'build'], { cwd: APP_DIR, timeout: 180_000 });
   const dist = path.join(APP_DIR, 'dist');
   const assets = readdirSync(path.join(dist, 'assets'));
-  assert.ok(assets.some((f) => f.endsWith('.wasm')), `Vite did not emit the wasm: ${assets.join(', ')}`);
+  for (const name of ['authmedia_web_bg', 'authmedia_crypto_bg']) {
+    assert.ok(assets.some((f) => f.startsWith(name) && f.endsWith('.wasm')), `Vite did not emit ${name}.wasm: ${assets.join(', ')}`);
+  }
   assert.ok(existsSync(path.join(dist, 'authmedia-sw.js')));
   site = await startStaticServer({ root: dist });
   browser = await launchChromium();
   consoleLines = collectConsole(browser.page);
   const page = browser.page;
+  const wasm = wasmRequests(page);
   await page.goto(site.url('/'));
   await page.waitForFunction(() => window.appReady, null, { timeout: 30_000 });
   const info = await page.evaluate(
@@ -116,6 +148,7 @@ test('a fresh Vite app installs the tarball, builds, and shows an authenticated 
   });
   const img = await page.evaluate(() => { const i = document.getElementById('avatar'); return { w: i.naturalWidth, h: i.naturalHeight, src: i.src }; });
   assert.deepEqual([img.w, img.h], [96, 96], JSON.stringify(img));
+  await showsEncryptedOnDemand(page, wasm);
 });
 
 test('matrix-js-sdk adapter: fromMatrixClient shows media, follows setAccessToken, logs out with the client', { timeout: 180_000 }, async () => {
@@ -161,7 +194,7 @@ test('a fresh webpack 5 app installs the tarball, builds, and shows an authentic
   assert.ok(!stats.hasErrors(), stats.toString({ all: false, errors: true }));
   const dist = path.join(WEBPACK_APP_DIR, 'dist');
   const emitted = readdirSync(dist);
-  assert.ok(emitted.some((f) => f.endsWith('.wasm')), `webpack did not emit the wasm: ${emitted.join(', ')}`);
+  assert.equal(emitted.filter((f) => f.endsWith('.wasm')).length, 2, `webpack did not emit the page and decryption wasm: ${emitted.join(', ')}`);
   copyFileSync(path.join(WEBPACK_APP_DIR, 'index.html'), path.join(dist, 'index.html'));
   const installed = path.join(WEBPACK_APP_DIR, 'node_modules', 'matrix-authmedia');
   for (const f of readdirSync(path.join(installed, 'sw'))) copyFileSync(path.join(installed, 'sw', f), path.join(dist, f));
@@ -169,6 +202,7 @@ test('a fresh webpack 5 app installs the tarball, builds, and shows an authentic
   browser ??= await launchChromium();
   const page = await browser.context.newPage();
   const lines = collectConsole(page);
+  const wasm = wasmRequests(page);
   try {
     await page.goto(wsite.url('/'));
     await page.waitForFunction(() => window.appReady, null, { timeout: 30_000 });
@@ -182,6 +216,7 @@ test('a fresh webpack 5 app installs the tarball, builds, and shows an authentic
       throw new Error(`${e.message}\n${lines.slice(-20).join('\n')}`);
     });
     assert.deepEqual(await page.evaluate(() => [document.getElementById('avatar').naturalWidth, document.getElementById('avatar').naturalHeight]), [96, 96]);
+    await showsEncryptedOnDemand(page, wasm);
   } finally {
     await page.close();
     await wsite.close();

@@ -8,8 +8,9 @@
 //! * `bytes` is the sum of the sizes of the entries held, and never exceeds `budget`
 //!   (an insert that cannot fit is refused rather than overshooting).
 //! * An entry with `pins > 0` (shown by a mounted element in view) is never evicted.
-
-use std::collections::HashMap;
+//! * `entries` is sorted by key, without duplicates: a lookup is a binary search. Not a
+//!   `HashMap`: its instantiation for string keys (hashing included) costs the page wasm ~4 KB
+//!   raw, and an insert scans every entry for the eviction order anyway.
 
 /// Why an entry was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub struct BlobBudget<V> {
     bytes: u64,
     tick: u64,
     evictions: u64,
-    entries: HashMap<String, Entry<V>>,
+    entries: Vec<(String, Entry<V>)>,
 }
 
 impl<V: Clone> BlobBudget<V> {
@@ -46,7 +47,7 @@ impl<V: Clone> BlobBudget<V> {
             bytes: 0,
             tick: 0,
             evictions: 0,
-            entries: HashMap::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -72,12 +73,22 @@ impl<V: Clone> BlobBudget<V> {
 
     /// Entries pinned by at least one holder.
     pub fn pinned(&self) -> usize {
-        self.entries.values().filter(|e| e.pins > 0).count()
+        self.entries.iter().filter(|(_, e)| e.pins > 0).count()
     }
 
     /// Entries evicted so far.
     pub fn evictions(&self) -> u64 {
         self.evictions
+    }
+
+    /// Where `key` is (`Ok`), or where it would go (`Err`).
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    fn entry_mut(&mut self, key: &str) -> Option<&mut Entry<V>> {
+        let i = self.find(key).ok()?;
+        self.entries.get_mut(i).map(|(_, e)| e)
     }
 
     fn next_tick(&mut self) -> u64 {
@@ -88,7 +99,7 @@ impl<V: Clone> BlobBudget<V> {
     /// Looks `key` up, marking it most recently used; `pin` also pins it.
     pub fn get(&mut self, key: &str, pin: bool) -> Option<V> {
         let tick = self.next_tick();
-        let entry = self.entries.get_mut(key)?;
+        let entry = self.entry_mut(key)?;
         entry.last_used = tick;
         if pin {
             entry.pins = entry.pins.saturating_add(1);
@@ -98,12 +109,12 @@ impl<V: Clone> BlobBudget<V> {
 
     /// Whether `key` is held.
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.find(key).is_ok()
     }
 
     /// Drops one pin of `key` (no-op when absent or unpinned).
     pub fn unpin(&mut self, key: &str) {
-        if let Some(entry) = self.entries.get_mut(key) {
+        if let Some(entry) = self.entry_mut(key) {
             entry.pins = entry.pins.saturating_sub(1);
         }
     }
@@ -123,15 +134,16 @@ impl<V: Clone> BlobBudget<V> {
         }
         // Replacing an entry: release the old one first (the caller revokes it).
         let mut evicted = Vec::new();
-        if let Some(old) = self.entries.remove(&key) {
+        if let Ok(i) = self.find(&key) {
+            let (k, old) = self.entries.remove(i);
             self.bytes = self.bytes.saturating_sub(old.bytes);
-            evicted.push((key.clone(), old.value));
+            evicted.push((k, old.value));
         }
         let unpinned: u64 = self
             .entries
-            .values()
-            .filter(|e| e.pins == 0)
-            .map(|e| e.bytes)
+            .iter()
+            .filter(|(_, e)| e.pins == 0)
+            .map(|(_, e)| e.bytes)
             .sum();
         let pinned = self.bytes.saturating_sub(unpinned);
         if pinned.saturating_add(bytes) > self.budget {
@@ -141,37 +153,37 @@ impl<V: Clone> BlobBudget<V> {
             let victim = self
                 .entries
                 .iter()
-                .filter(|(_, e)| e.pins == 0)
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone());
+                .enumerate()
+                .filter(|(_, (_, e))| e.pins == 0)
+                .min_by_key(|(_, (_, e))| e.last_used)
+                .map(|(i, _)| i);
             // Unreachable in practice: the pinned check above guarantees a victim exists.
             let Some(victim) = victim else {
                 return Err(Refused::OverBudget);
             };
-            if let Some(e) = self.entries.remove(&victim) {
-                self.bytes = self.bytes.saturating_sub(e.bytes);
-                self.evictions = self.evictions.saturating_add(1);
-                evicted.push((victim, e.value));
-            }
+            let (k, e) = self.entries.remove(victim);
+            self.bytes = self.bytes.saturating_sub(e.bytes);
+            self.evictions = self.evictions.saturating_add(1);
+            evicted.push((k, e.value));
         }
         let tick = self.next_tick();
         self.bytes = self.bytes.saturating_add(bytes);
-        self.entries.insert(
-            key,
-            Entry {
-                value,
-                bytes,
-                last_used: tick,
-                pins: u32::from(pin),
-            },
-        );
+        let entry = Entry {
+            value,
+            bytes,
+            last_used: tick,
+            pins: u32::from(pin),
+        };
+        // `key` was removed above, so this is where it goes.
+        let (Ok(at) | Err(at)) = self.find(&key);
+        self.entries.insert(at, (key, entry));
         Ok(evicted)
     }
 
     /// Removes everything, returning the values to release.
     pub fn clear(&mut self) -> Vec<V> {
         self.bytes = 0;
-        self.entries.drain().map(|(_, e)| e.value).collect()
+        self.entries.drain(..).map(|(_, e)| e.value).collect()
     }
 }
 
@@ -228,6 +240,28 @@ mod tests {
             assert!(c.bytes() <= c.budget());
         }
         assert!(c.evictions() > 0);
+    }
+
+    #[test]
+    fn lookups_agree_with_a_map_under_churn() {
+        // Keys arrive out of order, get replaced and evicted: every key held is found with its
+        // value, nothing else is.
+        let mut c = BlobBudget::new(2_000);
+        let mut held = std::collections::HashMap::new();
+        for i in 0..600u64 {
+            let key = format!("k{}", (i * 7919) % 211);
+            let evicted = c.insert(key.clone(), i, 1 + (i * 13) % 97, false);
+            assert!(evicted.is_ok(), "unpinned entries always make room");
+            for (k, v) in evicted.unwrap_or_default() {
+                assert_eq!(held.remove(&k), Some(v), "evicted {k} was held");
+            }
+            held.insert(key, i);
+            assert_eq!(c.len(), held.len());
+        }
+        for n in 0..211 {
+            let key = format!("k{n}");
+            assert_eq!(c.get(&key, false), held.get(&key).copied(), "{key}");
+        }
     }
 
     #[test]

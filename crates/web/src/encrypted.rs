@@ -11,35 +11,27 @@
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
 //!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
-//! * **Fallback**: the page downloads with `Authorization`, verifies and decrypts — with WebCrypto
-//!   in secure contexts ([`authmedia_js::webcrypto`]: native SHA-256/AES-CTR, ciphertext in JS
-//!   memory), else chunk by chunk in the software crypto module loaded on first use
-//!   ([`SoftwareDecryptor`]); nothing released before the hash matched — and hands out a `blob:`
-//!   URL of a safe type under the same byte-budget LRU as other media.
+//! * **Fallback** (`fallback.rs`, `Media::Encrypted`): the page downloads with `Authorization`
+//!   and hands the ciphertext, chunk by chunk, to the decryption module loaded on first use
+//!   (`decryptor.rs`: WebCrypto's native SHA-256/AES-CTR with the ciphertext in JS memory in
+//!   secure contexts, else the core's software crypto); nothing released before the hash matched
+//!   — and hands out a `blob:` URL of a safe type under the same byte-budget LRU as other media,
+//!   keyed by the registry id.
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
 use authmedia_js::protocol;
 use std::cell::RefCell;
-use std::rc::Rc;
 
-use authmedia_core::{EncryptedFile, MediaRequest};
-use authmedia_js::webcrypto::{self, Ciphertext};
+use authmedia_core::EncryptedFile;
 use authmedia_js::wire_to_js;
-use js_sys::{Array, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag};
 
 use crate::channel::{ask, container};
-use crate::error::{attachment_error, WebError};
-use crate::fallback::Fallback;
-use crate::request::{content_length, for_each_chunk, send, Target};
-use crate::software_crypto::SoftwareDecryptor;
-use crate::stats::bump;
-use crate::util::{get, get_string, object, promise, set, try_get};
-use authmedia_core::safe_content_type as safe_blob_type;
+use crate::error::WebError;
+use crate::util::{get, get_string, object, set, try_get};
 
 /// At most this many files are remembered for the worker (the oldest is forgotten first; a
 /// forgotten id answers 404 and the page can call `srcEncrypted` again).
@@ -172,108 +164,4 @@ fn random_id() -> Result<String, WebError> {
             }
             id
         }))
-}
-
-/// The fallback: an object URL of the verified plaintext, cached under the byte budget;
-/// concurrent callers share one download. What the LRU evicted is the caller's to take (see
-/// [`Fallback::blob_url`]).
-pub async fn blob(
-    fallback: &Rc<Fallback>,
-    key: &str,
-    file: &EncryptedFile,
-    mimetype: Option<&str>,
-    pin: bool,
-) -> Result<String, JsValue> {
-    for _ in 0..3 {
-        if let Some(u) = fallback.cache.get(key, pin) {
-            bump(&fallback.counters.cache_hits);
-            return Ok(u);
-        }
-        let promise = match fallback.cache.inflight(key) {
-            Some(p) => p,
-            None => {
-                let me = Rc::clone(fallback);
-                let (k, f, t) = (key.to_owned(), file.clone(), mimetype.map(str::to_owned));
-                let p = promise(Box::pin(async move {
-                    let r = load(&me, &k, &f, t.as_deref()).await;
-                    me.cache.finished(&k);
-                    r.map_err(JsValue::from)
-                }));
-                fallback.cache.started(key, &p);
-                p
-            }
-        };
-        JsFuture::from(promise).await?;
-    }
-    Err(WebError::new(
-        "over_budget",
-        "the media was evicted before it could be shown (budget too small for the page)",
-    )
-    .into())
-}
-
-async fn load(
-    fallback: &Fallback,
-    key: &str,
-    file: &EncryptedFile,
-    mimetype: Option<&str>,
-) -> Result<JsValue, WebError> {
-    let limit = fallback.budget_bytes;
-    // Insecure contexts have no `crypto.subtle`: the software module streams it, loaded before
-    // the download so that a module which cannot load costs no download.
-    let software = match webcrypto::subtle() {
-        Some(subtle) => Err(subtle),
-        None => Ok(SoftwareDecryptor::start(&file.secrets, limit).await?),
-    };
-    let _permit = fallback.cache.limiter().acquire().await;
-    bump(&fallback.counters.fetches);
-    let req = MediaRequest::Download { filename: None };
-    let (resp, mut deadline) = send(
-        &fallback.session,
-        &fallback.events,
-        Target::Media(&file.url, &req),
-    )
-    .await?;
-    let bytes = match software {
-        Err(subtle) => {
-            // Secure contexts: WebCrypto's native SHA-256/AES, ciphertext in JS memory.
-            let mut ciphertext = Ciphertext::new(content_length(&resp), limit);
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| {
-                ciphertext.push(&chunk).map_err(|e| attachment_error(&e))
-            })
-            .await?;
-            match webcrypto::with_webcrypto(&subtle, &file.secrets, ciphertext)
-                .await
-                .map_err(|e| attachment_error(&e))?
-            {
-                Ok(plain) => {
-                    bump(&fallback.counters.decrypted_webcrypto);
-                    Uint8Array::new(&plain)
-                }
-                Err(ciphertext) => {
-                    // The engine failed at the crypto: the software module verifies and
-                    // decrypts the collected bytes instead.
-                    let d = SoftwareDecryptor::start(&file.secrets, limit).await?;
-                    d.push(&ciphertext, limit)?;
-                    let plain = d.finish(limit)?;
-                    bump(&fallback.counters.decrypted_wasm);
-                    plain
-                }
-            }
-        }
-        Ok(d) => {
-            for_each_chunk(&resp, Some(&mut deadline), |chunk| d.push(&chunk, limit)).await?;
-            let plain = d.finish(limit)?;
-            bump(&fallback.counters.decrypted_wasm);
-            plain
-        }
-    };
-    if fallback.session.ended() {
-        return Err(WebError::new("logged_out", "logged out while loading"));
-    }
-    let bag = BlobPropertyBag::new();
-    bag.set_type(safe_blob_type(mimetype));
-    let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
-        .map_err(WebError::network)?;
-    fallback.admit(key, &blob)
 }

@@ -1,12 +1,13 @@
 //! The fallback: `fetch` with `Authorization` (through `request.rs`) → `Blob` (safe type) →
 //! object URL in the byte-budget LRU (`cache.rs`), with shared in-flight fetches, a concurrency
-//! bound and progress events; and `download()`'s file saving. What the LRU evicts is returned
+//! bound and progress events — for media and for encrypted attachments, whose ciphertext the
+//! on-demand module (`decryptor.rs`) verifies and decrypts; and `download()`'s file saving. What the LRU evicts is returned
 //! to the caller, never acted on here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use authmedia_core::{MediaRequest, MxcUri};
+use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -14,6 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, Response, Url};
 
 use crate::cache::BlobCache;
+use crate::decryptor::DecryptorClass;
 use crate::error::WebError;
 use crate::events::Events;
 use crate::request::{content_length, for_each_chunk, send, Deadline, Target};
@@ -68,14 +70,13 @@ impl Fallback {
         }
     }
 
-    /// An object URL for `req` of `mxc`, cached under `key` (pinned when `pin`); concurrent
+    /// An object URL for `media`, cached under `key` (pinned when `pin`); concurrent
     /// callers share one fetch. What the LRU evicted to make room is the caller's to take
     /// ([`BlobCache::take_evicted`]), also when this fails.
     pub async fn blob_url(
         self: &Rc<Self>,
         key: String,
-        mxc: &MxcUri,
-        req: &MediaRequest,
+        media: &Media,
         pin: bool,
     ) -> Result<String, JsValue> {
         for attempt in 0..3 {
@@ -93,12 +94,7 @@ impl Fallback {
                     p
                 }
                 None => {
-                    let p = promise(Box::pin(load(
-                        Rc::clone(self),
-                        key.clone(),
-                        mxc.clone(),
-                        req.clone(),
-                    )));
+                    let p = promise(Box::pin(load(Rc::clone(self), key.clone(), media.clone())));
                     self.cache.started(&key, &p);
                     p
                 }
@@ -229,38 +225,68 @@ fn progress(events: &Events, mxc: &str, loaded: f64, total: Option<u64>) {
     events.emit("progress", &d);
 }
 
-/// The shared fetch behind [`Fallback::blob_url`]: fetch, read, admit into the LRU.
-async fn load(
-    fallback: Rc<Fallback>,
-    key: String,
-    mxc: MxcUri,
-    req: MediaRequest,
-) -> Result<JsValue, JsValue> {
-    let result = load_inner(&fallback, &key, &mxc, &req).await;
+/// What [`Fallback::blob_url`] shows.
+#[derive(Clone)]
+pub enum Media {
+    /// Media of the homeserver.
+    Plain(MxcUri, MediaRequest),
+    /// An encrypted attachment and its declared type (`info.mimetype`).
+    Encrypted(EncryptedFile, Option<String>),
+}
+
+/// The shared fetch behind [`Fallback::blob_url`]: fetch, read (or verify and decrypt), admit
+/// into the LRU.
+async fn load(fallback: Rc<Fallback>, key: String, media: Media) -> Result<JsValue, JsValue> {
+    let result = match fetch_blob(&fallback, &media).await {
+        Ok(_) if fallback.session.ended() => {
+            Err(WebError::new("logged_out", "logged out while loading"))
+        }
+        Ok(blob) => fallback.admit(&key, &blob),
+        Err(e) => Err(e),
+    };
     fallback.cache.finished(&key);
     result.map_err(JsValue::from)
 }
 
-async fn load_inner(
-    fallback: &Fallback,
-    key: &str,
-    mxc: &MxcUri,
-    req: &MediaRequest,
-) -> Result<JsValue, WebError> {
+/// One download, media and encrypted attachments alike (one slot of the concurrency bound, the
+/// request through the gate), into a safe-typed blob: the body as it is, or the plaintext the
+/// on-demand module ([`DecryptorClass`]) verified and decrypted.
+async fn fetch_blob(fallback: &Fallback, media: &Media) -> Result<Blob, WebError> {
+    let limit = fallback.budget_bytes;
+    let download = MediaRequest::Download { filename: None };
+    let (mxc, req, decrypt) = match media {
+        Media::Plain(mxc, req) => (mxc, req, None),
+        // The module is loaded before the download, so that one which cannot load costs none.
+        Media::Encrypted(file, mimetype) => (
+            &file.url,
+            &download,
+            Some((DecryptorClass::load().await?, file, mimetype)),
+        ),
+    };
     let _permit = fallback.cache.limiter().acquire().await;
     bump(&fallback.counters.fetches);
     let (resp, mut deadline) =
         send(&fallback.session, &fallback.events, Target::Media(mxc, req)).await?;
-    let blob = read_body(
-        fallback,
-        resp,
-        &mxc.to_string(),
-        Some(fallback.budget_bytes),
-        Some(&mut deadline),
-    )
-    .await?;
-    if fallback.session.ended() {
-        return Err(WebError::new("logged_out", "logged out while loading"));
-    }
-    fallback.admit(key, &blob)
+    let Some((module, file, mimetype)) = decrypt else {
+        return read_body(
+            fallback,
+            resp,
+            &mxc.to_string(),
+            Some(limit),
+            Some(&mut deadline),
+        )
+        .await;
+    };
+    let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
+    for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
+    let (bytes, in_wasm) = decryptor.finish().await?;
+    bump(if in_wasm {
+        &fallback.counters.decrypted_wasm
+    } else {
+        &fallback.counters.decrypted_webcrypto
+    });
+    let bag = BlobPropertyBag::new();
+    bag.set_type(safe_blob_type(mimetype.as_deref()));
+    Blob::new_with_u8_array_sequence_and_options(&Array::of1(&bytes), &bag)
+        .map_err(WebError::network)
 }

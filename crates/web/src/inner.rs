@@ -11,10 +11,10 @@ use authmedia_js::file_from_js;
 use wasm_bindgen::prelude::*;
 
 use crate::element::Mounter;
-use crate::encrypted::{self, mimetype_option, Encrypted};
+use crate::encrypted::{mimetype_option, Encrypted};
 use crate::error::attachment_error;
 use crate::events::Events;
-use crate::fallback::Fallback;
+use crate::fallback::{Fallback, Media};
 use crate::hydrate::retry_failed;
 use crate::mode::{Mode, ModeState};
 use crate::mount::{evicted, unmount_all};
@@ -133,7 +133,8 @@ impl Inner {
             return Ok((url.to_string(), None));
         }
         let key = url.to_string();
-        let blob = fb.blob_url(key.clone(), mxc, req, pin).await;
+        let media = Media::Plain(mxc.clone(), req.clone());
+        let blob = fb.blob_url(key.clone(), &media, pin).await;
         self.clear_evicted();
         let blob = blob?;
         bump(&fb.counters.fallback_urls);
@@ -170,7 +171,8 @@ impl Inner {
             }
         }
         let key = format!("encrypted:{id}");
-        let url = encrypted::blob(&self.fallback, &key, file, mimetype, pin).await;
+        let media = Media::Encrypted(file.clone(), mimetype.map(str::to_owned));
+        let url = self.fallback.blob_url(key.clone(), &media, pin).await;
         self.clear_evicted();
         let url = url?;
         bump(&self.fallback.counters.fallback_urls);

@@ -17,8 +17,9 @@
 //! | `inner` | one instance as owned parts; URLs in the current mode; the mount code's media source |
 //! | `mount`, `hydrate`, `element`, `records` | hydrating `[data-mxc]`/`[data-encrypted]` elements: observers, loads, what an element shows, the records |
 //! | `source` | the media-source interface the mount code talks to |
-//! | `encrypted` | `srcEncrypted`: the registry of encrypted attachments, the worker's URL or a verified blob |
-//! | `fallback` | authenticated fetch → safe-typed blob → object URL; `download()` |
+//! | `encrypted` | `srcEncrypted`: the registry of encrypted attachments, their registration with the worker |
+//! | `decryptor` | the fallback's attachment decryptor, a second wasm loaded on first use (`dist/authmedia_crypto*`) |
+//! | `fallback` | authenticated fetch → safe-typed blob → object URL (media and decrypted attachments); `download()` |
 //! | `cache` | the object-URL LRU, shared loads, the concurrency bound; evictions returned |
 //! | `request` | one authenticated request: the gate before every attempt, the core's lifecycle, the one token-setting fetch |
 //! | `session` | homeserver, user, token, API, abort signal, token refresh; the gate |
@@ -27,9 +28,11 @@
 //! | `diagnose` | why the fallback is used: the facts behind `fallbackDetail` |
 //! | `events`, `stats`, `args`, `options`, `error`, `util`, `limiter` | small leaves |
 //! | [`budget`] | the byte-budget LRU (pure) |
+//! | [`by_id`] | values by growing id in a sorted `Vec`: the mounted elements' records (pure) |
 #![deny(missing_docs)]
 
 pub mod budget;
+pub mod by_id;
 
 #[cfg(target_arch = "wasm32")]
 mod args;
@@ -37,6 +40,8 @@ mod args;
 mod cache;
 #[cfg(target_arch = "wasm32")]
 mod channel;
+#[cfg(target_arch = "wasm32")]
+mod decryptor;
 #[cfg(target_arch = "wasm32")]
 mod diagnose;
 #[cfg(target_arch = "wasm32")]
@@ -71,8 +76,6 @@ mod request;
 pub mod sdk;
 #[cfg(target_arch = "wasm32")]
 mod session;
-#[cfg(target_arch = "wasm32")]
-mod software_crypto;
 #[cfg(target_arch = "wasm32")]
 mod source;
 #[cfg(target_arch = "wasm32")]

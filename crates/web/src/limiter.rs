@@ -1,7 +1,6 @@
 //! A counting semaphore for the fallback's fetches (single-threaded: wasm in a page).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::Function;
@@ -15,7 +14,9 @@ use crate::util::deferred;
 pub struct Limiter {
     max: usize,
     active: Cell<usize>,
-    waiters: RefCell<VecDeque<Function>>,
+    /// Waiting acquirers' resolvers, oldest first. A `Vec`: a few hundred at most (one per load
+    /// queued), and no `VecDeque` instantiation in the wasm.
+    waiters: RefCell<Vec<Function>>,
 }
 
 /// A held slot; dropping it hands the slot to the next waiter.
@@ -28,7 +29,7 @@ impl Limiter {
         Rc::new(Self {
             max: max.max(1),
             active: Cell::new(0),
-            waiters: RefCell::new(VecDeque::new()),
+            waiters: RefCell::new(Vec::new()),
         })
     }
 
@@ -44,14 +45,17 @@ impl Limiter {
             return Permit(Rc::clone(self));
         }
         let (promise, resolve) = deferred();
-        self.waiters.borrow_mut().push_back(resolve);
+        self.waiters.borrow_mut().push(resolve);
         // The slot is handed over by `release` without changing `active`.
         let _ = JsFuture::from(promise).await;
         Permit(Rc::clone(self))
     }
 
     fn release(&self) {
-        let next = self.waiters.borrow_mut().pop_front();
+        let next = {
+            let mut waiters = self.waiters.borrow_mut();
+            (!waiters.is_empty()).then(|| waiters.remove(0))
+        };
         match next {
             Some(resolve) => {
                 let _ = resolve.call0(&JsValue::UNDEFINED);

@@ -412,28 +412,18 @@ fn untrack_id<S: MediaSource>(m: &Mounter<S>, id: u32) {
 
 /// Untracks every tracked element that is `node` or inside it.
 fn untrack_under<S: MediaSource>(m: &Mounter<S>, node: &Node) {
-    let ids: Vec<u32> = m
+    let ids = m
         .state()
         .borrow()
         .elems
-        .iter()
-        .filter(|(_, r)| node.contains(Some(r.el.as_ref())))
-        .map(|(id, _)| *id)
-        .collect();
+        .ids_where(|r| node.contains(Some(r.el.as_ref())));
     for id in ids {
         untrack_id(m, id);
     }
 }
 
 fn unmount_root<S: MediaSource>(m: &Mounter<S>, root_id: u32) {
-    let ids: Vec<u32> = m
-        .state()
-        .borrow()
-        .elems
-        .iter()
-        .filter(|(_, r)| r.root == root_id)
-        .map(|(id, _)| *id)
-        .collect();
+    let ids = m.state().borrow().elems.ids_where(|r| r.root == root_id);
     for id in ids {
         untrack_id(m, id);
     }

@@ -1,11 +1,11 @@
 //! The records of one instance's mounted roots and elements (pure data, owned by the instance and
 //! lent to the mount code through [`crate::source::MediaSource::mounts`]).
 
-use std::collections::HashMap;
-
 use js_sys::{Array, Map};
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, IntersectionObserver, MutationObserver};
+
+use crate::by_id::ById;
 
 pub type Listener = Closure<dyn FnMut(JsValue)>;
 
@@ -39,7 +39,8 @@ pub struct Mounts {
     /// `(id, root)`: a page mounts a handful of roots, so a `Vec` serves as well as a map and
     /// keeps one more hash-map instantiation out of the wasm.
     pub roots: Vec<(u32, RootRec)>,
-    pub elems: HashMap<u32, ElemRec>,
+    /// Tracked elements by id (sorted: ids only grow).
+    pub elems: ById<ElemRec>,
     ids: Option<Map>,
 }
 

@@ -15,4 +15,17 @@ window.startApp = async ({ homeserver, accessToken, userId, mxc }) => {
   window.media = media;
   return { mode: media.mode, api: media.api, badMxcCode: code };
 };
+// An encrypted attachment shown by a fallback instance: its decryption module is loaded on demand
+// (a chunk and a wasm asset of the bundle).
+window.showEncrypted = async ({ homeserver, accessToken, userId, file }) => {
+  const media = await AuthMedia.init({ homeserver, accessToken, userId, fallback: 'force' });
+  try {
+    const img = new Image();
+    img.src = await media.srcEncrypted(file, { mimetype: 'image/png' });
+    await img.decode();
+    return { mode: media.mode, width: img.naturalWidth };
+  } finally {
+    media.dispose();
+  }
+};
 window.appReady = true;
