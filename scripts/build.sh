@@ -62,6 +62,32 @@ if [ -x "$WASM_OPT" ]; then
 else
   log "wasm-opt not found at $WASM_OPT (npm ci in tests/): shipping unoptimised wasm"
 fi
+# Minify the glue (terser from tests/node_modules): generated code, mostly doc comments and long
+# names; bundlers minify again, but a page using the files as they are (an import map, no
+# bundler) downloads them as shipped. Types stay in the .d.ts files; the `@ts-self-types` pointer
+# is kept.
+TERSER="$ROOT/tests/node_modules/terser"
+if [ -d "$TERSER" ]; then
+  log "terser: the glue of authmedia_web and authmedia_crypto"
+  node - "$TERSER" "$STAGE/authmedia_web.js" "$STAGE/authmedia_crypto.js" <<'JS'
+const fs = require('fs');
+const [terserDir, ...files] = process.argv.slice(2);
+const { minify } = require(terserDir);
+(async () => {
+  for (const file of files) {
+    const r = await minify(fs.readFileSync(file, 'utf8'), {
+      module: true,
+      compress: true,
+      mangle: true,
+      format: { comments: /@ts-self-types/ },
+    });
+    fs.writeFileSync(file, r.code);
+  }
+})().catch((e) => { console.error(`build: minifying the glue: ${e.message}`); process.exit(1); });
+JS
+else
+  log "terser not found at $TERSER (npm ci in tests/): the glue ships unminified"
+fi
 for f in "$STAGE"/*; do
   cp "$f" "$DIST/.$(basename "$f").tmp"
   mv -f "$DIST/.$(basename "$f").tmp" "$DIST/$(basename "$f")"
