@@ -8,7 +8,9 @@
  * - the wasm's general `httpUrl` (options read from the object inside the wasm) builds the same
  *   URL as the loader's fast path (options unpacked into numbers by the loader);
  * - what is refused is refused with the table's code and message, on both paths, every time
- *   (a refusal is never remembered as a URL).
+ *   (a refusal is never remembered as a URL);
+ * - on a new instance, the same URLs come out in another order with a refusal between each two
+ *   (the loader reuses the bytes a URL shares with the one built before it).
  *
  * No Synapse needed: `/versions` is all `AuthMedia.init` asks of the homeserver with
  * `fallback: 'force'`, and nothing is fetched.
@@ -71,6 +73,9 @@ const URLS = [
   ['mxc://[::1]/abc', { thumbnail: { width: 8, height: 8 } }, 'thumbnail/%5B::1%5D/abc?width=8&height=8'],
   ['mxc://127.0.0.1:8008/x', undefined, 'download/127.0.0.1:8008/x'],
   ['mxc://Sub.Example-1.org:65535/ID', undefined, 'download/Sub.Example-1.org:65535/ID'],
+  // Long enough to make the wasm memory grow (the loader's views of it must follow).
+  [MXC, { filename: 'a'.repeat(300_000) }, `download/example.org/abcDEF_-123/${'a'.repeat(300_000)}`],
+  [MXC, { filename: ' '.repeat(100_000) }, `download/example.org/abcDEF_-123/${'%20'.repeat(100_000)}`],
 ];
 
 /** [mxc, options, code, message, reason?]: refusals (the same whatever the API). */
@@ -156,7 +161,16 @@ for (const api of Object.keys(HOMESERVERS)) {
           again: outcome(() => media.httpUrl(mxc, o)),
           general: outcome(() => core.httpUrl(mxc, o)),
         }));
-        const out = { api: media.api, built, refused };
+        // Another order, a refusal between each two URLs, on a new instance (an empty memo).
+        const other = await window.am.AuthMedia.init({ homeserver: base, accessToken: 'tok', fallback: 'force', workerUrl: null });
+        const reordered = [];
+        for (let i = urls.length - 1; i >= 0; i--) {
+          reordered.push(outcome(() => other.httpUrl(...urls[i])));
+          const [mxc, o] = refusals[i % refusals.length];
+          if (outcome(() => other.httpUrl(mxc, o)).url !== undefined) reordered.push({ refusalBuilt: mxc });
+        }
+        other.dispose();
+        const out = { api: media.api, built, refused, reordered: reordered.reverse() };
         media.dispose();
         core.dispose?.();
         return out;
@@ -167,15 +181,20 @@ for (const api of Object.keys(HOMESERVERS)) {
     URLS.forEach(([mxc, o, rest], i) => {
       const want = { url: `${base}${PREFIX[api]}${rest}` };
       const got = r.built[i];
-      const what = `${mxc} ${JSON.stringify(o)}`;
+      const what = `${mxc} ${JSON.stringify(o)}`.slice(0, 200);
       assert.deepEqual(got.first, want, `first call: ${what}`);
       assert.deepEqual(got.again, want, `repeated call: ${what}`);
       assert.deepEqual(got.general, want, `the wasm's general path: ${what}`);
     });
+    assert.deepEqual(
+      r.reordered,
+      URLS.map(([, , rest]) => ({ url: `${base}${PREFIX[api]}${rest}` })),
+      'the same URLs in another order, refusals between them, on a new instance',
+    );
     REFUSALS.forEach(([mxc, o, code, message, reason], i) => {
       const want = { code, reason, message, error: true };
       const got = r.refused[i];
-      const what = `${mxc} ${JSON.stringify(o)}`;
+      const what = `${mxc} ${JSON.stringify(o)}`.slice(0, 200);
       assert.deepEqual(got.first, want, `first call: ${what}`);
       assert.deepEqual(got.again, want, `repeated call: ${what}`);
       assert.deepEqual(got.general, want, `the wasm's general path: ${what}`);

@@ -226,8 +226,8 @@ pub fn media_url(
             }
         }
         MediaRequest::Thumbnail(t) => {
-            query.pair("width", &t.width.to_string());
-            query.pair("height", &t.height.to_string());
+            query.number("width", t.width.into());
+            query.number("height", t.height.into());
             if let Some(m) = t.method {
                 query.pair("method", m.as_str());
             }
@@ -237,7 +237,7 @@ pub fn media_url(
         }
     }
     if let Some(ms) = timeout_ms {
-        query.pair("timeout_ms", &ms.to_string());
+        query.number("timeout_ms", ms);
     }
     url
 }
@@ -270,6 +270,30 @@ impl<'a> QueryWriter<'a> {
         self.url.push_str(name);
         self.url.push('=');
         self.url.push_str(value);
+    }
+
+    /// Appends `name=<n in decimal>`, written in place: URL building is on the page's hot path
+    /// (`httpUrl`), where a `to_string()` per number cost an allocation and the formatter.
+    fn number(&mut self, name: &str, n: u64) {
+        // u64::MAX has 20 digits.
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = n;
+        for slot in digits.iter_mut().rev() {
+            // `rest % 10` < 10: the cast keeps the value.
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            start -= 1;
+            if rest == 0 {
+                break;
+            }
+        }
+        // Only ASCII digits were written: always UTF-8.
+        let text = digits
+            .get(start..)
+            .and_then(|d| core::str::from_utf8(d).ok())
+            .unwrap_or("0");
+        self.pair(name, text);
     }
 }
 
@@ -326,6 +350,31 @@ mod tests {
             media_url(&hs(), Api::Legacy, &mxc, &th, None),
             "https://ex.org/matrix/_matrix/media/v3/thumbnail/ex.org/abc?width=96&height=96&method=crop&animated=false"
         );
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mxc = MxcUri::parse("mxc://ex.org/abc").unwrap();
+        for (w, h) in [
+            (1, 9),
+            (10, 99),
+            (100, 4_294_967_295),
+            (65_536, 1_000_000_000),
+        ] {
+            let th = MediaRequest::Thumbnail(Thumbnail {
+                width: w,
+                height: h,
+                method: None,
+                animated: None,
+            });
+            assert!(media_url(&hs(), Api::V1, &mxc, &th, None)
+                .ends_with(&format!("/abc?width={w}&height={h}")));
+        }
+        let dl = MediaRequest::Download { filename: None };
+        for ms in [0, 7, 20_000, u64::MAX] {
+            assert!(media_url(&hs(), Api::V1, &mxc, &dl, Some(ms))
+                .ends_with(&format!("/abc?timeout_ms={ms}")));
+        }
     }
 
     #[test]
