@@ -162,8 +162,8 @@ impl AuthMedia {
     /// The answer is the URL's length in bytes, the URL itself in the wasm memory as
     /// [`Self::url_slot`] describes (until the next call), or -1 for a refusal, whose error
     /// [`Self::take_url_error`] hands out. `shared`: the loader still holds the URL of the last
-    /// call as a string, so the bytes both share need not be decoded again (turning bytes into a
-    /// JS string is most of the cost of a call).
+    /// call as a string, so the bytes both share need not become a string again (making JS
+    /// strings of bytes is the largest part of a call's cost).
     #[wasm_bindgen(js_name = thumbnailUrl)]
     pub fn thumbnail_url(
         &self,
