@@ -275,33 +275,31 @@ impl<'a> QueryWriter<'a> {
     /// Appends `name=<n in decimal>`, written in place: URL building is on the page's hot path
     /// (`httpUrl`), where a `to_string()` per number cost an allocation and the formatter.
     fn number(&mut self, name: &str, n: u64) {
-        // u64::MAX has 20 digits.
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        let mut rest = n;
-        for slot in digits.iter_mut().rev() {
-            // `rest % 10` < 10: the cast keeps the value.
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            start -= 1;
-            if rest == 0 {
-                break;
-            }
+        self.pair(name, "");
+        // The largest power of ten not above `n` (1 for 0): its digit is the first one written.
+        let mut unit = 1u64;
+        while n / unit >= 10 {
+            unit *= 10;
         }
-        // Only ASCII digits were written: always UTF-8.
-        let text = digits
-            .get(start..)
-            .and_then(|d| core::str::from_utf8(d).ok())
-            .unwrap_or("0");
-        self.pair(name, text);
+        while unit > 0 {
+            // `n / unit % 10` < 10: the cast keeps the value.
+            self.url.push(char::from(b'0' + (n / unit % 10) as u8));
+            unit /= 10;
+        }
     }
 }
 
 /// Percent-encodes every byte outside RFC 3986 `unreserved` and `extra`.
 pub(crate) fn push_escaped(out: &mut String, s: &str, extra: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let kept = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b);
+    // Most server names and file names need no escape: copied whole, not byte by byte.
+    if s.bytes().all(kept) {
+        out.push_str(s);
+        return;
+    }
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b) {
+        if kept(b) {
             out.push(char::from(b));
         } else {
             out.push('%');

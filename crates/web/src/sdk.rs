@@ -44,11 +44,29 @@ const REFUSED: f64 = -1.0;
 
 /// The length of the longest common ASCII prefix of `a` and `b`: the loader slices its string
 /// of `a` at it, which counts UTF-16 units, equal to bytes only while the text is ASCII.
-fn shared_prefix(a: &str, b: &str) -> usize {
-    a.bytes()
-        .zip(b.bytes())
-        .take_while(|(x, y)| x == y && x.is_ascii())
-        .count()
+pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let mut n = 0;
+    // Eight bytes at a time: this runs on every `httpUrl` that builds a URL.
+    while let (Some(x), Some(y)) = (word(a, n), word(b, n)) {
+        if x != y || x & HIGH_BITS != 0 {
+            break;
+        }
+        n += 8;
+    }
+    while let (Some(&x), Some(&y)) = (a.get(n), b.get(n)) {
+        if x != y || !x.is_ascii() {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 #[wasm_bindgen(js_class = AuthMediaCore)]
