@@ -1,6 +1,6 @@
 // matrix-authmedia: the page SDK's ESM loader. Hand-written; the logic lives in WebAssembly
 // (crates/web, built by scripts/build.sh into ./dist/). See index.d.ts for the API.
-import initWasm, { AuthMediaCore, setDecryptorModule } from './dist/authmedia_web.js';
+import initWasm, { AuthMediaCore, setDecryptorModule, wasmMemory } from './dist/authmedia_web.js';
 
 /**
  * Errors thrown by this package: an `Error` with a stable string `code`. Errors created inside
@@ -180,49 +180,50 @@ const HTTP_URL_MEMO_MAX = 4096;
 
 const isNullish = (v) => v === undefined || v === null;
 
+/** The memo key of a download without a file name (thumbnail keys are numbers ≥ 0, names strings). */
+const DOWNLOAD_KEY = -1;
+
 /**
- * `httpUrl` options of the plain shapes (`{thumbnail: {width, height, method?, animated?}}`,
- * `{filename?}`, none), read once: a memo key and the values as the wasm's `httpUrlOf` takes them
- * (`[thumbnail, width, height, method, animated, filename]`); `null` for anything else (the wasm
- * alone decides, uncached: it may refuse it).
+ * The memo key of a thumbnail request: one number for whole dimensions below 2^16 (what pages ask
+ * for), unique per (width, height, method 0–2, animated 0–2); `undefined` for others, which are
+ * built every time (still correct, just not remembered).
  */
-function memoRequest(options) {
-  try {
-    return plainRequest(options);
-  } catch {
-    return null; // a getter that throws: the wasm reports it
-  }
+function thumbnailKey(width, height, method, animated) {
+  if (!(width >= 0 && width < 65536 && height >= 0 && height < 65536)) return undefined;
+  if (!Number.isInteger(width) || !Number.isInteger(height)) return undefined;
+  return ((width * 65536 + height) * 3 + method) * 3 + animated;
 }
 
-const DOWNLOAD = { key: 'd', args: [false, 0, 0, 0, 0, undefined] };
-
-function plainRequest(options) {
-  if (isNullish(options)) return DOWNLOAD;
-  const t = options.thumbnail;
-  if (!isNullish(t)) {
-    if (typeof t !== 'object') return null;
-    const { width, height, method, animated } = t;
-    if (typeof width !== 'number' || typeof height !== 'number') return null;
-    // Other method strings: the wasm's `httpUrl` refuses them with its own words.
-    const m = isNullish(method) ? 0 : method === 'crop' ? 1 : method === 'scale' ? 2 : -1;
-    if (m < 0) return null;
-    if (!isNullish(animated) && typeof animated !== 'boolean') return null;
-    const a = isNullish(animated) ? 0 : animated ? 2 : 1;
-    // Numbers hold no NUL; then one digit each for method and animated.
-    return { key: `t${width}\u0000${height}\u0000${m}${a}`, args: [true, width, height, m, a, undefined] };
+/** Views of the wasm memory (replaced when it grows: the old ones are then empty). */
+let wasmBytes = null;
+let wasmWords = null;
+let wasmMemoryObject = null;
+function wasmViews() {
+  if (wasmBytes === null || wasmBytes.byteLength === 0) {
+    wasmMemoryObject ??= wasmMemory();
+    wasmBytes = new Uint8Array(wasmMemoryObject.buffer);
+    wasmWords = new Uint32Array(wasmMemoryObject.buffer);
   }
-  const { filename } = options;
-  if (isNullish(filename)) return DOWNLOAD;
-  if (typeof filename !== 'string') return null;
-  return { key: `f${filename}`, args: [false, 0, 0, 0, 0, filename] };
 }
+const urlDecoder = new TextDecoder();
+/** Longest new part of a URL turned into a string by `String.fromCharCode` (else the decoder). */
+const FROM_CHAR_CODES_MAX = 256;
 
 /** One signed-in session on this page. Create it with `AuthMedia.init(options)`. */
 export class AuthMedia {
   #core;
-  /** `httpUrl` results of this instance (key: mxc + request), valid while `urlEpoch` is `#urlEpoch`. */
+  /**
+   * `httpUrl` results of this instance, valid while `urlEpoch` is `#urlEpoch`: mxc URI → (request
+   * key → URL). The mxc string is the outer key, so a repeated call hashes no new string (V8
+   * keeps a string's hash with it); the request's key is a number or the file name.
+   */
   #urls = new Map();
+  #urlCount = 0;
   #urlEpoch = 0;
+  /** The URL the wasm's `thumbnailUrl`/`downloadUrl` built last (its next URL may share bytes with it). */
+  #lastUrl = null;
+  /** Where this instance's `urlSlot` is, as an index of 32-bit words of the wasm memory. */
+  #urlSlot = -1;
   /** The fallback's cause as found at init (with the probe of the worker script). */
   #detail = null;
 
@@ -324,27 +325,99 @@ export class AuthMedia {
     const core = AuthMedia.#of(this);
     checkMxc(mxc);
     checkOptions('httpUrl options', options);
-    const request = memoRequest(options);
-    if (request === null) return core.httpUrl(mxc, options);
+    // The options of the plain shapes are read once, here, into numbers (the wasm gets those,
+    // not the caller's object again: a getter could answer differently the second time). Any
+    // other shape, or a getter that throws, goes to the wasm's `httpUrl`, which reads the object
+    // and refuses what it must, uncached.
+    let plain = true;
+    let thumbnail = false;
+    let width = 0;
+    let height = 0;
+    let method = 0;
+    let animated = 0;
+    let filename;
+    let key = DOWNLOAD_KEY;
+    try {
+      if (!isNullish(options)) {
+        const t = options.thumbnail;
+        if (isNullish(t)) {
+          const name = options.filename;
+          if (typeof name === 'string') key = filename = name;
+          else plain = isNullish(name);
+        } else if (typeof t === 'object') {
+          thumbnail = true;
+          ({ width, height } = t);
+          const m = t.method;
+          const a = t.animated;
+          // Other method strings: the wasm's `httpUrl` refuses them with its own words.
+          method = isNullish(m) ? 0 : m === 'crop' ? 1 : m === 'scale' ? 2 : -1;
+          animated = isNullish(a) ? 0 : a === false ? 1 : a === true ? 2 : -1;
+          plain = typeof width === 'number' && typeof height === 'number' && method >= 0 && animated >= 0;
+          key = thumbnailKey(width, height, method, animated);
+        } else {
+          plain = false;
+        }
+      }
+    } catch {
+      plain = false;
+    }
+    if (!plain) return core.httpUrl(mxc, options);
     // The URL depends on the arguments, the homeserver (fixed per instance) and what `urlEpoch`
     // stands for (the negotiated API); a number, so checking it costs no string crossing.
     const epoch = core.urlEpoch;
     if (epoch !== this.#urlEpoch) {
       this.#urls.clear();
+      this.#urlCount = 0;
       this.#urlEpoch = epoch;
     }
-    // The length prefix keeps the key unambiguous whatever characters the strings hold (the
-    // lookup comes before the wasm has checked the mxc URI).
-    const key = `${mxc.length}:${mxc}${request.key}`;
-    let url = this.#urls.get(key);
-    if (url === undefined) {
-      // The wasm gets the values the key was made of (not the caller's object again: a getter
-      // could answer differently the second time). It throws for whatever it refuses; only
-      // successes are kept.
-      url = core.httpUrlOf(mxc, ...request.args);
-      if (this.#urls.size >= HTTP_URL_MEMO_MAX) this.#urls.clear();
-      this.#urls.set(key, url);
+    let ofMxc = this.#urls.get(mxc);
+    if (ofMxc !== undefined && key !== undefined) {
+      const url = ofMxc.get(key);
+      if (url !== undefined) return url;
     }
+    // The wasm checks and builds; it throws for whatever it refuses: only successes are kept.
+    const url = this.#build(core, mxc, thumbnail, width, height, method, animated, filename);
+    if (key !== undefined) {
+      if (this.#urlCount >= HTTP_URL_MEMO_MAX) {
+        this.#urls.clear();
+        this.#urlCount = 0;
+        ofMxc = undefined;
+      }
+      if (ofMxc === undefined) this.#urls.set(mxc, (ofMxc = new Map()));
+      ofMxc.set(key, url);
+      this.#urlCount++;
+    }
+    return url;
+  }
+
+  /**
+   * The wasm's `thumbnailUrl`/`downloadUrl`, and the URL it built read out of the wasm memory:
+   * the bytes it shares with the URL built before come from that string (`#lastUrl`), only the
+   * rest is turned into a string — most of a call's cost. Throws what the wasm refused.
+   */
+  #build(core, mxc, thumbnail, width, height, method, animated, filename) {
+    const last = this.#lastUrl;
+    // Forgotten first: if anything below throws, the next call asks for no shared bytes rather
+    // than share with a URL this side may not hold.
+    this.#lastUrl = null;
+    const shared = last !== null;
+    const len = thumbnail
+      ? core.thumbnailUrl(mxc, width, height, method, animated, shared)
+      : core.downloadUrl(mxc, filename, shared);
+    if (len < 0) throw core.takeUrlError();
+    wasmViews();
+    if (this.#urlSlot < 0) this.#urlSlot = core.urlSlot >>> 2;
+    const start = wasmWords[this.#urlSlot];
+    const kept = wasmWords[this.#urlSlot + 1];
+    const n = len - kept;
+    const bytes = wasmBytes.subarray(start, start + n);
+    // ASCII (every URL the core builds, in practice): one UTF-16 unit per byte.
+    const part =
+      wasmWords[this.#urlSlot + 2] === 1 && n <= FROM_CHAR_CODES_MAX
+        ? String.fromCharCode.apply(null, bytes)
+        : urlDecoder.decode(bytes);
+    const url = kept === 0 ? part : last.slice(0, kept) + part;
+    this.#lastUrl = url;
     return url;
   }
 

@@ -46,7 +46,8 @@ test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refus
     const { AuthMediaCore } = await import('/pkg/dist/authmedia_web.js');
     const proto = AuthMediaCore.prototype;
     const realHttpUrl = proto.httpUrl;
-    const realHttpUrlOf = proto.httpUrlOf;
+    const realThumbnailUrl = proto.thumbnailUrl;
+    const realDownloadUrl = proto.downloadUrl;
     const realEpoch = Object.getOwnPropertyDescriptor(proto, 'urlEpoch').get;
     let wasmCalls = 0;
     let epochOverride = null;
@@ -55,10 +56,15 @@ test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refus
       return realHttpUrl.apply(this, args);
     };
     let coreObj = null;
-    proto.httpUrlOf = function (...args) {
+    proto.thumbnailUrl = function (...args) {
       wasmCalls++;
       coreObj = this;
-      return realHttpUrlOf.apply(this, args);
+      return realThumbnailUrl.apply(this, args);
+    };
+    proto.downloadUrl = function (...args) {
+      wasmCalls++;
+      coreObj = this;
+      return realDownloadUrl.apply(this, args);
     };
     Object.defineProperty(proto, 'urlEpoch', {
       configurable: true,
@@ -98,7 +104,8 @@ test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refus
         mxcRunningIntoKey: code(() => m.httpUrl(`${mxc}\u0000t96\u000096\u0000-+crop`)),
         badMxc: code(() => m.httpUrl('mxc://no', thumb)),
       };
-      // The memo's path (the wasm's `httpUrlOf`, options as numbers) builds what `httpUrl` does.
+      // The memo's path (the wasm's `thumbnailUrl`/`downloadUrl`, options as numbers) builds what
+      // `httpUrl` does.
       const variants = [undefined, { filename: 'x y.png' }, { thumbnail: { width: 32.4, height: 32, method: 'scale' } }, { thumbnail: { width: 64, height: 64, animated: true } }, { thumbnail: { width: 64, height: 64, animated: false, method: 'crop' } }];
       out.sameAsWasm = variants.map((o) => m.httpUrl(mxc, o) === realHttpUrl.call(coreObj, mxc, o));
       out.refusedOf = code(() => m.httpUrl(mxc, { thumbnail: { width: 0, height: 32 } }));
@@ -114,7 +121,8 @@ test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refus
       other.dispose();
     } finally {
       proto.httpUrl = realHttpUrl;
-      proto.httpUrlOf = realHttpUrlOf;
+      proto.thumbnailUrl = realThumbnailUrl;
+      proto.downloadUrl = realDownloadUrl;
       Object.defineProperty(proto, 'urlEpoch', { configurable: true, get: realEpoch });
     }
     return out;

@@ -226,8 +226,8 @@ pub fn media_url(
             }
         }
         MediaRequest::Thumbnail(t) => {
-            query.pair("width", &t.width.to_string());
-            query.pair("height", &t.height.to_string());
+            query.number("width", t.width.into());
+            query.number("height", t.height.into());
             if let Some(m) = t.method {
                 query.pair("method", m.as_str());
             }
@@ -237,7 +237,7 @@ pub fn media_url(
         }
     }
     if let Some(ms) = timeout_ms {
-        query.pair("timeout_ms", &ms.to_string());
+        query.number("timeout_ms", ms);
     }
     url
 }
@@ -271,13 +271,35 @@ impl<'a> QueryWriter<'a> {
         self.url.push('=');
         self.url.push_str(value);
     }
+
+    /// Appends `name=<n in decimal>`, written in place: URL building is on the page's hot path
+    /// (`httpUrl`), where a `to_string()` per number cost an allocation and the formatter.
+    fn number(&mut self, name: &str, n: u64) {
+        self.pair(name, "");
+        // The largest power of ten not above `n` (1 for 0): its digit is the first one written.
+        let mut unit = 1u64;
+        while n / unit >= 10 {
+            unit *= 10;
+        }
+        while unit > 0 {
+            // `n / unit % 10` < 10: the cast keeps the value.
+            self.url.push(char::from(b'0' + (n / unit % 10) as u8));
+            unit /= 10;
+        }
+    }
 }
 
 /// Percent-encodes every byte outside RFC 3986 `unreserved` and `extra`.
 pub(crate) fn push_escaped(out: &mut String, s: &str, extra: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let kept = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b);
+    // Most server names and file names need no escape: copied whole, not byte by byte.
+    if s.bytes().all(kept) {
+        out.push_str(s);
+        return;
+    }
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || extra.contains(&b) {
+        if kept(b) {
             out.push(char::from(b));
         } else {
             out.push('%');
@@ -326,6 +348,31 @@ mod tests {
             media_url(&hs(), Api::Legacy, &mxc, &th, None),
             "https://ex.org/matrix/_matrix/media/v3/thumbnail/ex.org/abc?width=96&height=96&method=crop&animated=false"
         );
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mxc = MxcUri::parse("mxc://ex.org/abc").unwrap();
+        for (w, h) in [
+            (1, 9),
+            (10, 99),
+            (100, 4_294_967_295),
+            (65_536, 1_000_000_000),
+        ] {
+            let th = MediaRequest::Thumbnail(Thumbnail {
+                width: w,
+                height: h,
+                method: None,
+                animated: None,
+            });
+            assert!(media_url(&hs(), Api::V1, &mxc, &th, None)
+                .ends_with(&format!("/abc?width={w}&height={h}")));
+        }
+        let dl = MediaRequest::Download { filename: None };
+        for ms in [0, 7, 20_000, u64::MAX] {
+            assert!(media_url(&hs(), Api::V1, &mxc, &dl, Some(ms))
+                .ends_with(&format!("/abc?timeout_ms={ms}")));
+        }
     }
 
     #[test]

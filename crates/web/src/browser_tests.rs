@@ -1,5 +1,10 @@
 //! Browser-only unit tests (run by `wasm-pack test --headless --chrome --firefox crates/web`).
-#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use authmedia_core::{MediaRequest, Method, Thumbnail};
 use wasm_bindgen::{JsCast, JsValue};
@@ -373,4 +378,28 @@ async fn unrecognized_twice_or_on_versions_is_the_error_not_another_fall_back() 
         )]
     );
     assert_eq!(session.api(), authmedia_core::Api::V1);
+}
+
+#[test]
+fn shared_prefix_counts_equal_ascii_bytes_only() {
+    use crate::sdk::shared_prefix;
+    let url = "https://h.example/_matrix/client/v1/media/thumbnail/ex.org/abc?width=96";
+    assert_eq!(shared_prefix(url, url), url.len());
+    assert_eq!(shared_prefix("", url), 0);
+    assert_eq!(shared_prefix(url, ""), 0);
+    assert_eq!(shared_prefix("x", "y"), 0);
+    // A difference in each position of the first, second and third eight-byte word, and after.
+    for at in [0, 1, 6, 7, 8, 9, 15, 16, 17, 40, url.len() - 1] {
+        let mut other = url.as_bytes().to_vec();
+        other[at] ^= 1;
+        let other = String::from_utf8(other).unwrap();
+        assert_eq!(shared_prefix(url, &other), at, "differs at {at}");
+        assert_eq!(shared_prefix(&other, url), at, "differs at {at}");
+    }
+    // One a prefix of the other.
+    assert_eq!(shared_prefix(&url[..20], url), 20);
+    assert_eq!(shared_prefix(url, &url[..9]), 9);
+    // Equal text stops being shared at the first non-ASCII byte (the loader counts UTF-16 units).
+    assert_eq!(shared_prefix("abcdefghij/é/x", "abcdefghij/é/x"), 11);
+    assert_eq!(shared_prefix("abcdé", "abcdé"), 4);
 }

@@ -3,13 +3,15 @@
 //! (init, tokens, logout), `inner.rs` (URLs in the current mode), `mount.rs`, `hs_urls.rs`,
 //! `request.rs` (`checkAuthenticated`), `fallback.rs` (`download`).
 
+use std::cell::Cell;
 use std::rc::Rc;
 
-use authmedia_core::{Api, MediaRequest, Method, Thumbnail};
+use authmedia_core::{Api, CanonicalUrl, MediaRequest, Method, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::args::{dimension, parse_mxc, parse_request};
+use crate::error::WebError;
 use crate::hydrate::{reload_failed, retry_failed};
 use crate::inner::Inner;
 use crate::options::Options;
@@ -22,6 +24,49 @@ use crate::worker::{detach, hold, holds};
 #[wasm_bindgen(js_name = AuthMediaCore)]
 pub struct AuthMedia {
     inner: Rc<Inner>,
+    /// The URL the last `thumbnailUrl`/`downloadUrl` built (the loader reads it from the wasm
+    /// memory right after the call; the next call compares its URL with it).
+    built: Cell<Option<CanonicalUrl>>,
+    /// What the last `thumbnailUrl`/`downloadUrl` refused, for [`AuthMedia::take_url_error`].
+    refused: Cell<Option<JsValue>>,
+    /// Where the loader finds the last URL built ([`AuthMedia::url_slot`]).
+    slot: Box<UrlSlot>,
+}
+
+/// Three numbers the loader reads from the wasm memory after `thumbnailUrl`/`downloadUrl`
+/// (`u32`s, in this order): where the URL's new part starts, how many bytes before it are the
+/// same as in the URL built before (the loader keeps that one as a string: those bytes need no
+/// decoding), and 1 when the new part is ASCII.
+type UrlSlot = [Cell<u32>; 3];
+
+/// What `thumbnailUrl`/`downloadUrl` answer for a refusal (never a length).
+const REFUSED: f64 = -1.0;
+
+/// The length of the longest common ASCII prefix of `a` and `b`: the loader slices its string
+/// of `a` at it, which counts UTF-16 units, equal to bytes only while the text is ASCII.
+pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let mut n = 0;
+    // Eight bytes at a time: this runs on every `httpUrl` that builds a URL.
+    while let (Some(x), Some(y)) = (word(a, n), word(b, n)) {
+        if x != y || x & HIGH_BITS != 0 {
+            break;
+        }
+        n += 8;
+    }
+    while let (Some(&x), Some(&y)) = (a.get(n), b.get(n)) {
+        if x != y || !x.is_ascii() {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 #[wasm_bindgen(js_class = AuthMediaCore)]
@@ -46,7 +91,12 @@ impl AuthMedia {
         }
         inner.update_mode();
         inner.retry_when_online();
-        Ok(AuthMedia { inner })
+        Ok(AuthMedia {
+            inner,
+            built: Cell::new(None),
+            refused: Cell::new(None),
+            slot: Box::default(),
+        })
     }
 
     /// `"worker"` or `"fallback"`.
@@ -61,7 +111,7 @@ impl AuthMedia {
         self.inner.session.api().as_str().to_owned()
     }
 
-    /// Changes whenever a URL [`Session::url`](crate::session::Session::url) builds could change
+    /// Changes whenever a URL `Session::url` builds could change
     /// for the same arguments (the homeserver is fixed per instance, so: when the `Api` changes).
     /// A number, so the loader's `httpUrl` memo checks it on every call without passing a string
     /// across.
@@ -121,26 +171,29 @@ impl AuthMedia {
         Ok(self.inner.session.url(&m, &req).to_string())
     }
 
-    /// `httpUrl` with the options already read by the loader (its memo reads them once):
-    /// `width`/`height` for a thumbnail (`thumbnail` true), `method` 0 none · 1 crop · 2 scale,
-    /// `animated` 0 none · 1 false · 2 true, else a download with `filename`. Numbers instead of an
-    /// object, so no property is read across the boundary; the same checks and errors as
-    /// [`Self::http_url`] (other method strings go there).
-    #[wasm_bindgen(js_name = httpUrlOf)]
-    #[allow(clippy::too_many_arguments)] // one primitive per option, on purpose (see above)
-    pub fn http_url_of(
+    /// `httpUrl` of a thumbnail with the options already read by the loader (its memo reads
+    /// them once): `method` 0 none · 1 crop · 2 scale, `animated` 0 none · 1 false · 2 true. The
+    /// same checks, errors and URL as [`Self::http_url`] (other method strings go there).
+    ///
+    /// Numbers in and out, because this is the page's per-call cost of a URL not built before:
+    /// no property is read across the boundary and no multi-value `Result`/`String` comes back.
+    /// The answer is the URL's length in bytes, the URL itself in the wasm memory as
+    /// [`Self::url_slot`] describes (until the next call), or -1 for a refusal, whose error
+    /// [`Self::take_url_error`] hands out. `shared`: the loader still holds the URL of the last
+    /// call as a string, so the bytes both share need not become a string again (making JS
+    /// strings of bytes is the largest part of a call's cost).
+    #[wasm_bindgen(js_name = thumbnailUrl)]
+    pub fn thumbnail_url(
         &self,
-        mxc: String,
-        thumbnail: bool,
+        mxc: &str,
         width: f64,
         height: f64,
         method: u8,
         animated: u8,
-        filename: Option<String>,
-    ) -> Result<String, JsValue> {
-        let m = parse_mxc(&mxc)?;
-        let req = if thumbnail {
-            MediaRequest::Thumbnail(Thumbnail {
+        shared: bool,
+    ) -> f64 {
+        let built = parse_mxc(mxc).and_then(|m| {
+            let req = MediaRequest::Thumbnail(Thumbnail {
                 width: dimension("width", Some(width))?,
                 height: dimension("height", Some(height))?,
                 method: match method {
@@ -153,11 +206,65 @@ impl AuthMedia {
                     2 => Some(true),
                     _ => None,
                 },
-            })
-        } else {
-            MediaRequest::Download { filename }
-        };
-        Ok(self.inner.session.url(&m, &req).to_string())
+            });
+            Ok(self.inner.session.url(&m, &req))
+        });
+        self.keep(built, shared)
+    }
+
+    /// `httpUrl` of a download, `filename` read by the loader; answers as
+    /// [`Self::thumbnail_url`] does.
+    #[wasm_bindgen(js_name = downloadUrl)]
+    pub fn download_url(&self, mxc: &str, filename: Option<String>, shared: bool) -> f64 {
+        let built = parse_mxc(mxc).map(|m| {
+            self.inner
+                .session
+                .url(&m, &MediaRequest::Download { filename })
+        });
+        self.keep(built, shared)
+    }
+
+    /// Where in the wasm memory the three `u32`s of `UrlSlot` are (fixed for the instance).
+    #[wasm_bindgen(getter, js_name = urlSlot)]
+    pub fn url_slot(&self) -> u32 {
+        // wasm32: a pointer is 32 bits wide.
+        self.slot.as_ptr() as u32
+    }
+
+    /// The error of the last refused `thumbnailUrl`/`downloadUrl` (once; `undefined` after).
+    #[wasm_bindgen(js_name = takeUrlError)]
+    pub fn take_url_error(&self) -> JsValue {
+        self.refused.take().unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Keeps `built` for the loader (or its error for [`Self::take_url_error`]); its length in
+    /// bytes, or [`REFUSED`].
+    fn keep(&self, built: Result<CanonicalUrl, WebError>, shared: bool) -> f64 {
+        let before = self.built.take();
+        match built {
+            Ok(url) => {
+                let text = url.as_str();
+                let same = match (&before, shared) {
+                    (Some(b), true) => shared_prefix(b.as_str(), text),
+                    _ => 0,
+                };
+                let new_part = text.get(same..).unwrap_or_default();
+                let [start, kept, ascii] = &*self.slot;
+                // wasm32: pointers and lengths are 32 bits wide.
+                start.set(new_part.as_ptr() as u32);
+                kept.set(same as u32);
+                ascii.set(u32::from(new_part.is_ascii()));
+                // No URL reaches 2^53 bytes in a 32-bit memory: the conversion is exact.
+                let len = text.len() as f64;
+                // Moving the `CanonicalUrl` leaves its text where the slot says.
+                self.built.set(Some(url));
+                len
+            }
+            Err(e) => {
+                self.refused.set(Some(e.into()));
+                REFUSED
+            }
+        }
     }
 
     /// Hydrates `[data-mxc]` elements under `root`, now and later; returns an unmount function.
@@ -313,4 +420,10 @@ impl AuthMedia {
             .target()
             .remove_event_listener_with_callback(&kind, &listener)
     }
+}
+
+/// The module's memory, where the loader reads the URLs `thumbnailUrl`/`downloadUrl` built.
+#[wasm_bindgen(js_name = wasmMemory)]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
 }
