@@ -34,7 +34,9 @@ function selectFiles(args) {
   if (args.length === 0) return all;
   const chosen = new Set();
   for (const arg of args) {
-    if (existsSync(arg)) {
+    // A path only when it names a test file: `examples` or `demo` are also directories of the
+    // repository, and node --test given a directory without test files runs nothing.
+    if (arg.endsWith('.test.mjs') && existsSync(arg)) {
       chosen.add(path.resolve(arg));
       continue;
     }
