@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the shipped wasm binaries are made of: `twiggy top` of the release builds (before wasm-opt,
 # which keeps the function names twiggy needs), byte totals per family of code, and the shipped
-# sizes (after wasm-opt -Oz) raw and gzipped. With a second (base) build given, prints both side
+# sizes (after wasm-opt -Oz) raw and gzipped; then the shipped binaries of this build by family
+# (rebuilt through wasm-bindgen and wasm-opt with names kept). With a second (base) build given, prints both side
 # by side: families as a table base | now | change, then each build's top items. Installs twiggy
 # with cargo when it is missing.
 #
@@ -90,6 +91,48 @@ for crate in $CRATES; do
   echo '```'
   echo
 done
+# What the shipped binary is made of: the release wasm through wasm-bindgen and `wasm-opt -Oz` as
+# the build does, but keeping the function names (`--keep-debug`, `-g`), so twiggy can attribute
+# the shipped bytes (code and data; the name section itself is excluded). Families by shallow size.
+WASM_OPT="${WASM_OPT:-$ROOT/tests/node_modules/.bin/wasm-opt}"
+shipped_families() {
+  local wasm="$1" crate="$2" tmp
+  [ -f "$wasm" ] && [ -x "$WASM_OPT" ] && command -v wasm-bindgen >/dev/null || return 0
+  tmp="$(mktemp -d)"
+  local target=web; [ "$crate" = sw ] && target=no-modules
+  wasm-bindgen --target "$target" --keep-debug --no-typescript --out-dir "$tmp" --out-name x "$wasm"
+  "$WASM_OPT" -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue "$tmp/x_bg.wasm" -o "$tmp/o.wasm"
+  twiggy top -n 100000 "$tmp/o.wasm" | awk -F'┊' '
+    NR > 2 {
+      bytes = $1 + 0; item = $3
+      if (item ~ /custom section|function names|Total Rows|more\.$/) next
+      fam = "other (unnamed, std internals)"
+      if (item ~ /js_sys::futures|wasm_bindgen_futures/) fam = "async entry points (future_to_promise / spawn_local, callee futures inlined)"
+      else if (item ~ /authmedia_(sw|web|crypto)::/) fam = "adapter crate"
+      else if (item ~ /authmedia_js::/) fam = "authmedia_js"
+      else if (item ~ /authmedia_core::/) fam = "authmedia_core"
+      else if (item ~ /aes::|sha2::|ctr::|cipher::|digest::/) fam = "software crypto"
+      else if (item ~ /shim|__wbg_|__wbindgen|__externref|wasm_bindgen::|js_sys::|web_sys::/) fam = "wasm-bindgen shims, js-sys / web-sys"
+      else if (item ~ /dlmalloc|__rdl|__rust_(alloc|dealloc|realloc)/) fam = "allocator (dlmalloc)"
+      else if (item ~ /fmt|Formatter|Display|Debug|pad_integral/) fam = "core::fmt"
+      else if (item ~ /data segment/) fam = "data (.rodata: texts, tables)"
+      else if (item ~ /^ *(import|export) /) fam = "imports / exports"
+      else if (item ~ /(alloc|core|std)(\[[0-9a-f]+\])?::/) fam = "std (alloc, core; not fmt)"
+      sum[fam] += bytes; total += bytes
+    }
+    END { for (f in sum) printf "%s\t%d\t%.1f\n", f, sum[f], 100 * sum[f] / total; printf "total shipped code + data (names excluded)\t%d\t100.0\n", total }' |
+    sort -t$'\t' -k2 -rn | awk -F'\t' '{ printf "   %8d B  %5s %%  %s\n", $2, $3, $1 }'
+  rm -rf "$tmp"
+}
+for crate in $CRATES; do
+  wasm="$WASM_DIR/authmedia_${crate}.wasm"
+  [ -f "$wasm" ] || continue
+  echo "== authmedia_${crate}: the shipped binary (wasm-bindgen, wasm-opt -Oz, names kept), families by bytes"
+  shipped_families "$wasm" "$crate"
+  echo
+done
+
 echo "== shipped (after wasm-opt -Oz), gzip -9"
 for dir in ${BASE_NPM_DIR:+"$BASE_NPM_DIR"} "$NPM_DIR"; do
   label="$LABEL"; [ "$dir" = "$BASE_NPM_DIR" ] && label="$BASE_LABEL"
