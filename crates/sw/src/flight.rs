@@ -5,11 +5,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use js_sys::{ArrayBuffer, Function, Promise};
+use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, Response};
+use web_sys::{AbortController, AbortSignal, Blob, Headers, Response};
 
 use crate::js;
 use crate::net::{self, scope};
@@ -27,7 +27,7 @@ pub(crate) const MAX_UPSTREAM: u32 = 16;
 pub(crate) enum Outcome {
     /// A whole 200 body (also in the store when it fits): each waiter answers its range from it.
     Body {
-        body: ArrayBuffer,
+        body: Blob,
         content_type: Option<String>,
     },
     /// An error answer of the homeserver (after retries), replayed for each waiter.
@@ -35,7 +35,7 @@ pub(crate) enum Outcome {
         status: u16,
         status_text: String,
         headers: Headers,
-        body: ArrayBuffer,
+        body: Blob,
     },
     /// No answer: unreachable, stalled, cancelled.
     Failed(Fail),

@@ -13,10 +13,9 @@ use authmedia_core::{
     classify, Api, CanonicalUrl, Classification, Homeserver, Lifecycle, MatrixError, MediaMatch,
     Route,
 };
-use js_sys::ArrayBuffer;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, Request, Response, ResponseInit};
+use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, recover_session, refreshed_token};
 use crate::ending::lifecycle_side_effects;
@@ -27,21 +26,8 @@ use crate::sessions::{ClientState, Session};
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
+use crate::tab;
 use crate::upstream::{self, Answered, InFlight};
-use crate::{js, tab};
-
-/// The client code of a homeserver error answer whose body was read into `body`.
-fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
-    let bytes = js_sys::Uint8Array::new(body).to_vec();
-    let parsed = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(text).ok())
-        .and_then(|v| js::error_body(&v));
-    MatrixError::from_body(status, parsed, None)
-        .kind()
-        .client_code()
-        .as_str()
-}
 
 /// Answers a media fetch. `routed` is what the router matched for this request (under that
 /// homeserver), used instead of classifying the URL again while the session is still on it.
@@ -114,7 +100,7 @@ fn answer(shared: &Shared, outcome: &Outcome, range: Option<RangeRequest>) -> Re
     }
     let built = match outcome {
         Outcome::Body { body, content_type } => {
-            let total = u64::from(body.byte_length());
+            let total = body.size() as u64;
             let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(total));
             net::from_body(body, content_type.as_deref(), answer)
         }
@@ -135,14 +121,14 @@ fn replay(
     status: u16,
     status_text: &str,
     headers: &Headers,
-    body: &ArrayBuffer,
+    body: &Blob,
 ) -> Result<Response, JsValue> {
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_status_text(status_text);
     let headers = Headers::new_with_headers(headers)?;
     init.set_headers(&headers);
-    Response::new_with_opt_buffer_source_and_init(Some(body.as_ref()), &init)
+    Response::new_with_opt_blob_and_init(Some(body), &init)
 }
 
 async fn serve(
@@ -325,15 +311,13 @@ impl Fetch<'_> {
         let Answered {
             response,
             controller,
+            error,
         } = answered?;
+        let error = error.unwrap_or_else(|| MatrixError::from_body(response.status(), None, None));
         let target = self.target_for(lc.api());
         let status = response.status();
         if status == 401 {
-            let errcode = self
-                .error(&response, &controller)
-                .await
-                .errcode
-                .unwrap_or_default();
+            let errcode = error.errcode.clone().unwrap_or_default();
             let note = tab::message(
                 protocol::UNAUTHORIZED,
                 &[
@@ -350,7 +334,7 @@ impl Fetch<'_> {
             let _ = net::protect(&headers);
             let length = net::content_length(&response);
             let body = upstream::read_body(shared, &response, &controller, length).await?;
-            let _ = headers.set(net::CODE_HEADER, upstream_code(status, &body));
+            let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
             return Ok((
                 Outcome::Answer {
                     status,
@@ -380,7 +364,7 @@ impl Fetch<'_> {
         if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
                 body: body.clone(),
-                len: u64::from(body.byte_length()),
+                len: body.size() as u64,
                 content_type: content_type.clone(),
             };
             shared
@@ -389,11 +373,6 @@ impl Fetch<'_> {
                 .insert(&session.key(), target.as_str(), stored);
         }
         Ok((Outcome::Body { body, content_type }, None))
-    }
-
-    /// [`matrix_error`] under the stall deadline.
-    async fn error(&self, response: &Response, controller: &AbortController) -> MatrixError {
-        upstream::read_error(self.shared, response, controller).await
     }
 
     fn broken(&self, error: &JsValue) -> Fail {

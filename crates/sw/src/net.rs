@@ -7,12 +7,12 @@
 //! for the same reason: a later tokenless request for the same URL must not be answered from a
 //! copy that was fetched with a token.
 
-use js_sys::{ArrayBuffer, JsString, Object, Reflect};
+use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortSignal, Headers, Request, RequestCache, RequestCredentials, RequestInit, RequestMode,
-    RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
+    AbortSignal, Blob, Headers, Request, RequestCache, RequestCredentials, RequestInit,
+    RequestMode, RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
 use authmedia_core::{MatrixError, Pass};
@@ -103,10 +103,10 @@ pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
 
 /// Reads a response body whole.
 #[cfg(all(test, target_arch = "wasm32"))]
-pub(crate) async fn array_buffer(response: &Response) -> Result<ArrayBuffer, JsValue> {
+pub(crate) async fn array_buffer(response: &Response) -> Result<js_sys::ArrayBuffer, JsValue> {
     JsFuture::from(response.array_buffer()?)
         .await?
-        .dyn_into::<ArrayBuffer>()
+        .dyn_into::<js_sys::ArrayBuffer>()
 }
 
 /// The response's `Content-Length`, when it has a readable, valid one.
@@ -144,9 +144,10 @@ pub(crate) fn rewrap(upstream: &Response) -> Result<Response, JsValue> {
     Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
 }
 
-/// An answer cut from a whole body the worker holds: 200, 206 or 416.
+/// An answer cut from a whole body the worker holds: 200, 206 or 416. The body is a `Blob`: the
+/// browser answers from it (and slices it) without the bytes passing through the worker again.
 pub(crate) fn from_body(
-    body: &ArrayBuffer,
+    body: &Blob,
     content_type: Option<&str>,
     answer: RangeAnswer,
 ) -> Result<Response, JsValue> {
@@ -163,21 +164,17 @@ pub(crate) fn from_body(
     init.set_headers(&headers);
     let (status, slice) = match answer {
         RangeAnswer::Whole => (200, Some(body.clone())),
-        RangeAnswer::Partial { start, end, .. } => {
-            let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end.saturating_add(1)))
-            else {
-                return Err(JsValue::from_str("range beyond 4 GiB"));
-            };
-            (206, Some(body.slice_with_end(start, end)))
-        }
+        RangeAnswer::Partial { start, end, .. } => (
+            206,
+            Some(body.slice_with_f64_and_f64(start as f64, end.saturating_add(1) as f64)?),
+        ),
         RangeAnswer::NotSatisfiable { .. } => (416, None),
     };
     if let Some(slice) = &slice {
-        headers.set("content-length", &slice.byte_length().to_string())?;
+        headers.set("content-length", &(slice.size() as u64).to_string())?;
     }
     init.set_status(status);
-    let slice: Option<&Object> = slice.as_ref().map(|s| s.as_ref());
-    Response::new_with_opt_buffer_source_and_init(slice, &init)
+    Response::new_with_opt_blob_and_init(slice.as_ref(), &init)
 }
 
 /// The response header that carries the client code of an error answer of the worker (its own

@@ -30,11 +30,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use authmedia_core::{Action, Api, Ending, Lifecycle};
+use authmedia_core::{Action, Api, Ending, Lifecycle, MatrixError};
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Request, Response};
+use web_sys::{AbortController, AbortSignal, Blob, Request, Response};
 
 use crate::flight::{timed_out, Deadline, Fail, Flight, Slot, CANCELLED};
 use crate::js;
@@ -110,6 +110,8 @@ pub(crate) type Refresh<'a> =
 pub(crate) struct Answered {
     pub(crate) response: Response,
     pub(crate) controller: AbortController,
+    /// What an error answer (status ≥ 400) said, read from a copy of its body.
+    pub(crate) error: Option<MatrixError>,
 }
 
 /// Executes the core's request [`Lifecycle`] for one upstream request: every `Send` takes an
@@ -129,7 +131,7 @@ pub(crate) async fn run(
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let now = || js_sys::Date::now() as u64;
     let mut token = token;
-    let mut last: Option<(Response, AbortController, Slot)> = None;
+    let mut last: Option<(Response, AbortController, Slot, Option<MatrixError>)> = None;
     let mut last_network = String::new();
     let mut gate_refused = false;
     // A back-off happened since the last send: the next send is a retry.
@@ -179,7 +181,7 @@ pub(crate) async fn run(
                     Ok(response) if response.status() < 400 => {
                         drop(deadline);
                         lc.on_answer(now(), response.status(), None);
-                        last = Some((response, controller, slot));
+                        last = Some((response, controller, slot, None));
                     }
                     Ok(response) => {
                         // Still under the deadline: an error body that never ends is a stall.
@@ -190,7 +192,7 @@ pub(crate) async fn run(
                             lc.on_stall();
                         } else {
                             lc.on_answer(now(), response.status(), Some(&error));
-                            last = Some((response, controller, slot));
+                            last = Some((response, controller, slot, Some(error)));
                         }
                     }
                     Err(error) => {
@@ -208,7 +210,7 @@ pub(crate) async fn run(
                 }
             }
             Action::Wait { until_ms } => {
-                if let Some((response, _, _)) = last.take() {
+                if let Some((response, ..)) = last.take() {
                     if let Some(body) = response.body() {
                         let _ = body.cancel();
                     }
@@ -232,7 +234,7 @@ pub(crate) async fn run(
                 }
             }
             Action::Deliver => {
-                let Some((response, controller, slot)) = last.take() else {
+                let Some((response, controller, slot, error)) = last.take() else {
                     return Err(Fail::Network {
                         attempts: lc.sends(),
                         message: "no answer to deliver".to_owned(),
@@ -242,6 +244,7 @@ pub(crate) async fn run(
                 return Ok(Answered {
                     response,
                     controller,
+                    error,
                 });
             }
             Action::Fail(Ending::Network { attempts }) => {
@@ -279,50 +282,45 @@ pub(crate) async fn read_error(
     matrix_error(response).await
 }
 
-/// Bodies of at most this announced length are read by the browser in one `arrayBuffer()` under
-/// one deadline for the whole body, instead of chunk by chunk with the deadline re-armed per
-/// chunk: no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body. At
-/// this size a body still arriving after `fetchTimeoutMs` (30 s by default, 2 KB/s) is stalled.
+/// Bodies of at most this announced length are read by the browser in one `blob()` under one
+/// deadline for the whole body, instead of chunk by chunk with the deadline re-armed per chunk:
+/// no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body, and the
+/// bytes never pass through the worker's thread. At this size a body still arriving after
+/// `fetchTimeoutMs` (30 s by default, 2 KB/s) is stalled.
 const WHOLE_READ_MAX: u64 = 64 * 1024;
 
-/// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with
-/// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs` — or, for a body whose `length`
-/// (its `Content-Length`) is at most [`WHOLE_READ_MAX`], when it is not all there by then.
+/// Reads a body whole into a `Blob` (outside wasm memory, and — for a body read by `blob()` —
+/// never copied through the worker), aborting `controller` with [`TIMEOUT`] when no chunk
+/// arrives within `fetchTimeoutMs` — or, for a body whose `length` (its `Content-Length`) is at
+/// most [`WHOLE_READ_MAX`], when it is not all there by then.
 pub(crate) async fn read_body(
     shared: &Shared,
     response: &Response,
     controller: &AbortController,
     length: Option<u64>,
-) -> Result<js_sys::ArrayBuffer, Fail> {
+) -> Result<Blob, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
-    let chunks = Array::new();
-    let mut total: u32 = 0;
     let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
         let _deadline = Deadline::new(controller, timeout_ms);
-        match response.array_buffer() {
-            Ok(promise) => match JsFuture::from(promise).await {
-                Ok(buffer) => {
-                    return buffer
-                        .dyn_into::<js_sys::ArrayBuffer>()
-                        .map_err(|e| Fail::Network {
-                            attempts: 1,
-                            message: net::describe(&e),
-                        })
-                }
-                Err(e) => Err(e),
-            },
+        match response.blob() {
+            Ok(promise) => JsFuture::from(promise).await,
             Err(e) => Err(e),
         }
     } else {
-        read_chunks(response, controller, timeout_ms, &mut |chunk| {
-            total = total.saturating_add(chunk.byte_length());
+        let chunks = Array::new();
+        match read_chunks(response, controller, timeout_ms, &mut |chunk| {
             chunks.push(chunk);
             true
         })
         .await
+        {
+            Ok(()) => Blob::new_with_buffer_source_sequence(&chunks).map(JsValue::from),
+            Err(e) => Err(e),
+        }
     };
-    if let Err(e) = read {
-        return Err(if timed_out(controller) {
+    match read {
+        Ok(blob) => Ok(blob.unchecked_into()),
+        Err(e) => Err(if timed_out(controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
             Fail::TimedOut { ms: timeout_ms }
         } else if controller.signal().reason().as_string().as_deref() == Some(CANCELLED) {
@@ -332,27 +330,8 @@ pub(crate) async fn read_body(
                 attempts: 1,
                 message: net::describe(&e),
             }
-        });
+        }),
     }
-    // One chunk that is its whole buffer (a small body): that buffer, without a copy.
-    if chunks.length() == 1 {
-        let chunk: Uint8Array = chunks.get(0).unchecked_into();
-        let buffer = chunk.buffer();
-        if chunk.byte_offset() == 0 && buffer.byte_length() == total {
-            return Ok(buffer);
-        }
-    }
-    let whole = Uint8Array::new_with_length(total);
-    let mut offset = 0u32;
-    for chunk in chunks.iter() {
-        let chunk: Uint8Array = chunk.unchecked_into();
-        if offset.saturating_add(chunk.byte_length()) > total {
-            break;
-        }
-        whole.set(&chunk, offset);
-        offset = offset.saturating_add(chunk.byte_length());
-    }
-    Ok(whole.buffer())
 }
 
 /// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the

@@ -31,10 +31,10 @@ use std::pin::Pin;
 use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use js_sys::ArrayBuffer;
+use js_sys::{Array, ArrayBuffer};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::{AbortSignal, Request, Response};
+use web_sys::{AbortSignal, Blob, Request, Response};
 
 use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
 use crate::ending::lifecycle_side_effects;
@@ -183,9 +183,17 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
                 let (shared, client_id, session, entry) = owned;
                 Ok(
                     match download(&shared, &client_id, &session, &entry).await {
-                        Ok(body) => {
-                            keep(&shared, &session, &store_key, &body);
-                            body.into()
+                        Ok(plain) => {
+                            match Blob::new_with_buffer_source_sequence(&Array::of1(&plain)) {
+                                Ok(body) => {
+                                    keep(&shared, &session, &store_key, &body);
+                                    body.into()
+                                }
+                                Err(e) => {
+                                    Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e))
+                                        .to_js()
+                                }
+                            }
                         }
                         Err(failure) => failure.to_js(),
                     },
@@ -194,14 +202,14 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         })
         .await;
         result
-            .dyn_into::<ArrayBuffer>()
+            .dyn_into::<Blob>()
             .map_err(|v| Failure::from_js(&v))?
     };
     // Delivered only to a tab that still has the session it was fetched for.
     if !shared.borrow().sessions.holds(client_id, session.principal) {
         return Err(Failure::upstream(&Fail::Cancelled));
     }
-    let total = u64::from(body.byte_length());
+    let total = body.size() as u64;
     let response = net::from_body(&body, Some(content_type), answer_of(total))
         .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
     let headers = response.headers();
@@ -212,12 +220,12 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
 }
 
 /// Keeps the verified plaintext in the store while a tab still has this session.
-fn keep(shared: &Shared, session: &Session, key: &str, body: &ArrayBuffer) {
+fn keep(shared: &Shared, session: &Session, key: &str, body: &Blob) {
     let mut state = shared.borrow_mut();
     if state.sessions.principal_in_use(session.principal) {
         let stored = Stored {
             body: body.clone(),
-            len: u64::from(body.byte_length()),
+            len: body.size() as u64,
             content_type: None,
         };
         state.store.insert(&session.key(), key, stored);
@@ -318,9 +326,13 @@ async fn download(
     let Answered {
         response,
         controller,
+        error,
     } = answered.map_err(|fail| Failure::upstream(&fail))?;
     if response.status() != 200 {
-        let error = upstream::read_error(shared, &response, &controller).await;
+        let error = match error {
+            Some(error) => error,
+            None => upstream::read_error(shared, &response, &controller).await,
+        };
         if response.status() == 401 {
             let note = tab::message(
                 protocol::UNAUTHORIZED,
