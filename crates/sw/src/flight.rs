@@ -11,7 +11,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Blob, Headers, Response};
 
-use crate::js;
 use crate::net::{self, scope};
 
 /// The abort reason of a stalled fetch.
@@ -285,21 +284,27 @@ impl Flight {
     }
 }
 
+thread_local! {
+    /// `(controller) => controller.abort(TIMEOUT)`: one function for every deadline, given its
+    /// controller as the timer's argument, so arming a deadline creates no function.
+    static ABORT_ON_TIMEOUT: Function = Closure::<dyn Fn(AbortController)>::new(|c: AbortController| {
+        c.abort_with_reason(&TIMEOUT.into());
+    })
+    .into_js_value()
+    .unchecked_into();
+}
+
 /// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
 pub(crate) struct Deadline {
-    abort: Function,
+    controller: AbortController,
     handle: Option<i32>,
     ms: i32,
 }
 
 impl Deadline {
     pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
-        let abort: Function = js::get(controller, "abort").unchecked_into();
-        let abort: Function = abort
-            .bind1(controller, &JsValue::from_str(TIMEOUT))
-            .unchecked_into();
         let mut deadline = Deadline {
-            abort,
+            controller: controller.clone(),
             handle: None,
             ms,
         };
@@ -309,9 +314,11 @@ impl Deadline {
 
     pub(crate) fn rearm(&mut self) {
         self.clear();
-        self.handle = scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&self.abort, self.ms)
-            .ok();
+        self.handle = ABORT_ON_TIMEOUT.with(|abort| {
+            scope()
+                .set_timeout_with_callback_and_timeout_and_arguments_1(abort, self.ms, &self.controller)
+                .ok()
+        });
     }
 
     fn clear(&mut self) {

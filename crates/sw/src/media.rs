@@ -34,6 +34,7 @@ use crate::upstream::{self, Answered, InFlight};
 pub(crate) async fn respond(
     shared: &Shared,
     request: &Request,
+    url: &str,
     client_id: &str,
     routed: Option<(Homeserver, MediaMatch)>,
 ) -> Response {
@@ -43,10 +44,9 @@ pub(crate) async fn respond(
         Some(ClientState::NoSession) => None,
         None => recover_session(shared, client_id).await,
     };
-    let url = request.url();
     let matched = session.and_then(|session| match routed {
         Some((hs, m)) if hs == session.homeserver => Some((session, m)),
-        _ => match classify(&url, std::slice::from_ref(&session.homeserver)) {
+        _ => match classify(url, std::slice::from_ref(&session.homeserver)) {
             Classification::Media(m) => Some((session, m)),
             Classification::Other => None,
         },

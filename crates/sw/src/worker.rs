@@ -125,11 +125,12 @@ impl AuthMediaWorker {
         let shared = self.shared.clone();
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
+        let url = request.url();
         let routed = self
             .routed
             .borrow_mut()
             .take()
-            .filter(|r| r.client_id == client_id && r.url == request.url());
+            .filter(|r| r.client_id == client_id && r.url == url);
         future_to_promise(async move {
             if !admitted(&request) {
                 // The entry script leaves navigations and non-media destinations alone; if one
@@ -138,8 +139,8 @@ impl AuthMediaWorker {
                 return Ok(media::passthrough(&request).await.into());
             }
             let routed = routed.map(|r| (r.homeserver, r.found));
-            let response = media::respond(&shared, &request, &client_id, routed).await;
-            note_answer(&shared, &client_id, &request.url(), &response);
+            let response = media::respond(&shared, &request, &url, &client_id, routed).await;
+            note_answer(&shared, &client_id, &url, &response);
             Ok(response.into())
         })
     }
