@@ -6,11 +6,12 @@ use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
 use authmedia_js::protocol;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::flight::Deadline;
 use crate::net;
 use crate::sessions::{ClientState, Session};
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::upstream;
@@ -40,7 +41,7 @@ pub(crate) async fn shared_task(
             promise
         }
     };
-    let result = JsFuture::from(promise.clone())
+    let result = settled(&promise.clone())
         .await
         .unwrap_or(JsValue::UNDEFINED);
     let this = JsValue::from(promise);

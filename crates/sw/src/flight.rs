@@ -8,10 +8,10 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Blob, Headers, Response};
 
 use crate::net::{self, scope};
+use crate::settle::settled;
 
 /// The abort reason of a stalled fetch.
 pub(crate) const TIMEOUT: &str = "authmedia:timeout";
@@ -48,8 +48,9 @@ pub(crate) enum Outcome {
 pub(crate) struct Joinable {
     pub(crate) key: String,
     pub(crate) flight: Rc<Flight>,
-    /// Resolves once `outcome` is set.
-    pub(crate) done: Promise,
+    /// A promise resolved once `outcome` is set, and its resolving function: made by the first
+    /// request that joins (most flights have none).
+    pub(crate) done: Rc<RefCell<Option<(Promise, Function)>>>,
     pub(crate) outcome: Rc<RefCell<Option<Outcome>>>,
 }
 
@@ -92,7 +93,7 @@ impl Slot {
         };
         if let Some(wait) = wait {
             // Resolved by a dropped `Slot`, which hands its place over (`used` unchanged).
-            let _ = JsFuture::from(wait).await;
+            let _ = settled(&wait).await;
         }
         Slot(all.clone())
     }
@@ -173,6 +174,27 @@ impl Fail {
     }
 }
 
+thread_local! {
+    /// Every flight alive, by number: what [`ON_ABORT`] looks a flight up in.
+    static FLIGHTS: RefCell<Vec<(u32, Weak<Flight>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_FLIGHT: Cell<u32> = const { Cell::new(0) };
+    /// `(flightId) => …`: the `abort` listener of every waiting page request's signal, bound to
+    /// its flight's number (one function per instance, not a closure per flight).
+    static ON_ABORT: Function = Closure::<dyn Fn(u32)>::new(|id: u32| {
+        let flight = FLIGHTS.with(|all| {
+            all.borrow()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, f)| f.upgrade())
+        });
+        if let Some(flight) = flight {
+            flight.check_cancelled();
+        }
+    })
+    .into_js_value()
+    .unchecked_into();
+}
+
 /// One logical upstream fetch and the page requests waiting for it.
 pub(crate) struct Flight {
     /// Signals of the waiting page requests that may cancel it.
@@ -182,7 +204,11 @@ pub(crate) struct Flight {
     cancelled: Cell<bool>,
     /// The controller of the attempt in progress.
     controller: RefCell<Option<AbortController>>,
-    listener: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// Its number in [`FLIGHTS`].
+    id: u32,
+    /// [`ON_ABORT`] bound to `id`, once a waiter with a signal joined; `None` once ended.
+    listener: RefCell<Option<Function>>,
+    ended: Cell<bool>,
     /// The upstream slot of the attempt whose response is being read.
     pub(crate) slot: RefCell<Option<Slot>>,
 }
@@ -190,21 +216,22 @@ pub(crate) struct Flight {
 impl Flight {
     /// A flight nobody waits for yet.
     pub(crate) fn new() -> Rc<Flight> {
+        let id = NEXT_FLIGHT.with(|next| {
+            let id = next.get();
+            next.set(id.wrapping_add(1));
+            id
+        });
         let flight = Rc::new(Flight {
             signals: RefCell::new(Vec::new()),
             keep: Cell::new(false),
             cancelled: Cell::new(false),
             controller: RefCell::new(None),
+            id,
             listener: RefCell::new(None),
+            ended: Cell::new(false),
             slot: RefCell::new(None),
         });
-        let weak: Weak<Flight> = Rc::downgrade(&flight);
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(flight) = weak.upgrade() {
-                flight.check_cancelled();
-            }
-        });
-        flight.listener.replace(Some(listener));
+        FLIGHTS.with(|all| all.borrow_mut().push((id, Rc::downgrade(&flight))));
         flight
     }
 
@@ -215,9 +242,16 @@ impl Flight {
             self.keep.set(true);
             return;
         };
-        if let Some(listener) = self.listener.borrow().as_ref() {
-            let _ =
-                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        if !self.ended.get() {
+            let mut listener = self.listener.borrow_mut();
+            let listener = listener.get_or_insert_with(|| {
+                ON_ABORT.with(|on_abort| {
+                    on_abort
+                        .bind1(&JsValue::NULL, &JsValue::from(self.id))
+                        .unchecked_into()
+                })
+            });
+            let _ = signal.add_event_listener_with_callback("abort", listener);
         }
         self.signals.borrow_mut().push(signal);
     }
@@ -261,12 +295,10 @@ impl Flight {
     /// Removes the `abort` listener from every signal and drops it; frees the upstream slot.
     pub(crate) fn end(&self) {
         self.slot.replace(None);
+        self.ended.set(true);
         if let Some(listener) = self.listener.borrow_mut().take() {
             for signal in self.signals.borrow().iter() {
-                let _ = signal.remove_event_listener_with_callback(
-                    "abort",
-                    listener.as_ref().unchecked_ref(),
-                );
+                let _ = signal.remove_event_listener_with_callback("abort", &listener);
             }
         }
         self.signals.borrow_mut().clear();
@@ -294,6 +326,17 @@ thread_local! {
     .unchecked_into();
 }
 
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = FLIGHTS.try_with(|all| {
+            if let Ok(mut all) = all.try_borrow_mut() {
+                all.retain(|(i, _)| *i != id);
+            }
+        });
+    }
+}
+
 /// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
 pub(crate) struct Deadline {
     controller: AbortController,
@@ -316,7 +359,11 @@ impl Deadline {
         self.clear();
         self.handle = ABORT_ON_TIMEOUT.with(|abort| {
             scope()
-                .set_timeout_with_callback_and_timeout_and_arguments_1(abort, self.ms, &self.controller)
+                .set_timeout_with_callback_and_timeout_and_arguments_1(
+                    abort,
+                    self.ms,
+                    &self.controller,
+                )
                 .ok()
         });
     }

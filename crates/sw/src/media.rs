@@ -14,7 +14,6 @@ use authmedia_core::{
     Route,
 };
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, recover_session, refreshed_token};
@@ -23,6 +22,7 @@ use crate::flight::{Fail, Flight, Joinable, Outcome};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session};
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
@@ -195,7 +195,13 @@ async fn serve(
     if let Some(joinable) = joinable {
         bump(&mut shared.borrow_mut().stats.deduped);
         joinable.flight.join(cancel_with.clone());
-        let _ = JsFuture::from(joinable.done.clone()).await;
+        let done = joinable
+            .done
+            .borrow_mut()
+            .get_or_insert_with(crate::flight::deferred)
+            .0
+            .clone();
+        let _ = settled(&done).await;
         let outcome = joinable.outcome.borrow().clone();
         if let Some(outcome) = outcome.filter(|o| !matches!(o, Outcome::NotShared)) {
             return answer(shared, &outcome, range);
@@ -213,12 +219,12 @@ async fn serve(
 
     let flight = upstream::start_flight(shared, &key_of_session);
     flight.join(cancel_with);
-    let (done, resolve) = crate::flight::deferred();
+    let done = Rc::new(RefCell::new(None));
     let slot = Rc::new(RefCell::new(None));
     shared.borrow_mut().flights.push(Joinable {
         key,
         flight: flight.clone(),
-        done,
+        done: done.clone(),
         outcome: slot.clone(),
     });
     let (outcome, own) = fetch.run(&flight).await;
@@ -232,7 +238,9 @@ async fn serve(
         .borrow_mut()
         .flights
         .retain(|j| !Rc::ptr_eq(&j.flight, &flight));
-    let _ = resolve.call0(&JsValue::UNDEFINED);
+    if let Some((_, resolve)) = done.take() {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
     own.unwrap_or_else(|| answer(shared, &outcome, range))
 }
 

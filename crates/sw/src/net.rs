@@ -9,7 +9,6 @@
 
 use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortSignal, Blob, Headers, Request, RequestCache, RequestCredentials, RequestInit,
     RequestMode, RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
@@ -19,6 +18,7 @@ use authmedia_core::{MatrixError, Pass};
 
 use crate::js;
 use crate::range::RangeAnswer;
+use crate::settle::settled;
 
 /// The service worker's global scope.
 pub(crate) fn scope() -> ServiceWorkerGlobalScope {
@@ -97,14 +97,14 @@ fn token_request(
 
 /// Runs `fetch(request)` from the worker (which does not go through its own fetch listener).
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
-    let response = JsFuture::from(scope().fetch_with_request(request)).await?;
+    let response = settled(&scope().fetch_with_request(request)).await?;
     response.dyn_into::<Response>()
 }
 
 /// Reads a response body whole.
 #[cfg(all(test, target_arch = "wasm32"))]
 pub(crate) async fn array_buffer(response: &Response) -> Result<js_sys::ArrayBuffer, JsValue> {
-    JsFuture::from(response.array_buffer()?)
+    settled(&response.array_buffer()?)
         .await?
         .dyn_into::<js_sys::ArrayBuffer>()
 }
@@ -117,7 +117,7 @@ pub(crate) fn content_length(response: &Response) -> Option<u64> {
 
 /// Reads a JSON body (`None` when it is not JSON).
 pub(crate) async fn json(response: &Response) -> Option<JsValue> {
-    JsFuture::from(response.json().ok()?).await.ok()
+    settled(&response.json().ok()?).await.ok()
 }
 
 /// Headers on every media answer the worker builds: not kept by the HTTP cache, never sniffed

@@ -33,12 +33,12 @@ use std::rc::Rc;
 use authmedia_core::{Action, Api, Ending, Lifecycle, MatrixError};
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Blob, Request, Response};
 
 use crate::flight::{timed_out, Deadline, Fail, Flight, Slot, CANCELLED};
 use crate::js;
 use crate::net::{self, matrix_error, scope};
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 
@@ -78,7 +78,7 @@ async fn sleep(ms: u64) {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
-    let _ = JsFuture::from(promise).await;
+    let _ = settled(&promise).await;
 }
 
 /// Counts an upstream fetch in progress for as long as it lives.
@@ -303,7 +303,7 @@ pub(crate) async fn read_body(
     let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
         let _deadline = Deadline::new(controller, timeout_ms);
         match response.blob() {
-            Ok(promise) => JsFuture::from(promise).await,
+            Ok(promise) => settled(&promise).await,
             Err(e) => Err(e),
         }
     } else {
@@ -360,7 +360,7 @@ pub(crate) async fn read_chunks(
     }
     let mut deadline = Deadline::new(controller, timeout_ms);
     loop {
-        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
+        let step = settled(&read.call0(&reader)?.dyn_into::<Promise>()?).await?;
         if js::get(&step, "done").as_bool().unwrap_or(true) {
             break;
         }
