@@ -292,15 +292,13 @@ impl Flight {
         }
     }
 
-    /// Removes the `abort` listener from every signal and drops it; frees the upstream slot.
+    /// Forgets the waiters' signals and frees the upstream slot. The `abort` listeners stay on
+    /// the signals (removing them costs more than the event they may still see): bound to this
+    /// flight's number, they find nothing once it is gone.
     pub(crate) fn end(&self) {
         self.slot.replace(None);
         self.ended.set(true);
-        if let Some(listener) = self.listener.borrow_mut().take() {
-            for signal in self.signals.borrow().iter() {
-                let _ = signal.remove_event_listener_with_callback("abort", &listener);
-            }
-        }
+        self.listener.replace(None);
         self.signals.borrow_mut().clear();
         self.controller.replace(None);
     }

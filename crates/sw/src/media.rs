@@ -147,12 +147,8 @@ async fn serve(
     let upgraded = m.route == Route::Legacy && api != Api::Legacy;
     let target = CanonicalUrl::of_match(&session.homeserver, api, &m);
     let key_of_session = session.key();
-    let range = request
-        .headers()
-        .get("range")
-        .ok()
-        .flatten()
-        .map(|h| RangeRequest::parse(&h));
+    let range_header = request.headers().get("range").ok().flatten();
+    let range = range_header.as_deref().map(RangeRequest::parse);
     // The page cancelling an image may cancel its download. Not so for range requests: the
     // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
     // every seek — tied to the page's signal, a large video would never finish downloading.
@@ -191,6 +187,7 @@ async fn serve(
         api,
         upgraded,
         range,
+        range_header: range_header.as_deref(),
     };
     if let Some(joinable) = joinable {
         bump(&mut shared.borrow_mut().stats.deduped);
@@ -256,6 +253,8 @@ struct Fetch<'a> {
     api: Api,
     upgraded: bool,
     range: Option<RangeRequest>,
+    /// The page's `Range` header, as it came.
+    range_header: Option<&'a str>,
 }
 
 impl Fetch<'_> {
@@ -286,7 +285,9 @@ impl Fetch<'_> {
         }
         // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
         // whole body instead of being forwarded.
-        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
+        let range = self
+            .range_header
+            .filter(|_| self.range.is_some_and(|r| r.is_cors_safelisted()));
         let build = |signal: &AbortSignal, api: Api, token: &str| {
             // The gate, before every attempt: the session was read when the request arrived and
             // the request may have waited since (for `/versions`, the tab's refreshed token, a
@@ -298,7 +299,7 @@ impl Fetch<'_> {
                 .sessions
                 .pass(session, token, &target)
                 .map_err(|_| Fail::Cancelled)?;
-            net::authenticated_request(self.request, &pass, token, drop_range, signal)
+            net::authenticated_request(self.request, &pass, token, range, signal)
                 .map_err(|e| self.broken(&e))
         };
         let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {

@@ -25,17 +25,18 @@ pub(crate) fn scope() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-/// The page's request headers the authenticated request carries. Anything else would make the
-/// browser preflight a header the homeserver does not allow (Synapse allows `Authorization`,
-/// `Content-Type`, `X-Requested-With`…), and the fetch would fail CORS: WebKitGTK's media
-/// elements send `Icy-MetaData: 1` on every `<video>`/`<audio>` request, which made every video
-/// answer 502 in WebKit (tests/e2e/webkit.test.mjs).
-const FORWARDED_HEADERS: [&str; 3] = ["accept", "accept-language", "range"];
+/// The page's request headers the authenticated request carries besides `Range`. Anything else
+/// would make the browser preflight a header the homeserver does not allow (Synapse allows
+/// `Authorization`, `Content-Type`, `X-Requested-With`…), and the fetch would fail CORS:
+/// WebKitGTK's media elements send `Icy-MetaData: 1` on every `<video>`/`<audio>` request, which
+/// made every video answer 502 in WebKit (tests/e2e/webkit.test.mjs).
+const FORWARDED_HEADERS: [&str; 2] = ["accept", "accept-language"];
 
-/// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept (not a
-/// `Range` the worker will answer itself, `drop_range`), and `Authorization: Bearer` is added.
-/// `signal` is the worker's own (per attempt: stall timeout, cancellation once every page request
-/// waiting for the fetch was aborted — see `upstream.rs`), never the page's.
+/// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept, plus
+/// `range` (the page's `Range` when the worker forwards it rather than answering it itself), and
+/// `Authorization: Bearer` is added. `signal` is the worker's own (per attempt: stall timeout,
+/// cancellation once every page request waiting for the fetch was aborted — see `upstream.rs`),
+/// never the page's.
 ///
 /// `mode: 'cors'` because the homeserver is another origin; `credentials: 'same-origin'` because
 /// `include` (inherited from `<img>` requests) fails CORS against Synapse's
@@ -46,18 +47,18 @@ pub(crate) fn authenticated_request(
     original: &Request,
     target: &Pass,
     token: &str,
-    drop_range: bool,
+    range: Option<&str>,
     signal: &AbortSignal,
 ) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     let from = original.headers();
     for name in FORWARDED_HEADERS {
-        if drop_range && name == "range" {
-            continue;
-        }
         if let Some(value) = from.get(name)? {
             headers.set(name, &value)?;
         }
+    }
+    if let Some(range) = range {
+        headers.set("range", range)?;
     }
     token_request(target, &headers, token, Some(signal))
 }

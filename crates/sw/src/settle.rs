@@ -129,3 +129,10 @@ impl Drop for Settled {
         });
     }
 }
+
+/// `future_to_promise` of a boxed future: its machinery (spawning, resolving, rejecting) is
+/// compiled once, not around each async body that becomes a promise.
+#[inline(never)]
+pub(crate) fn promise(future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    wasm_bindgen_futures::future_to_promise(future)
+}

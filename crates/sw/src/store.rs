@@ -73,7 +73,7 @@ impl<B: Clone> BodyStore<B> {
         let index = self
             .entries
             .iter()
-            .position(|(u, k, _)| u == user && k == url)?;
+            .position(|(u, k, _)| k == url && u == user)?;
         let entry = self.entries.remove(index);
         let stored = entry.2.clone();
         self.entries.push(entry);

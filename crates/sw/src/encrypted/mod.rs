@@ -33,7 +33,6 @@ use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
 use js_sys::{Array, ArrayBuffer};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortSignal, Blob, Request, Response};
 
 use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
@@ -43,6 +42,7 @@ use crate::net;
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::registry::Registered;
 use crate::sessions::{ClientState, Session};
+use crate::settle::promise;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
@@ -179,7 +179,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         let owned = (shared.clone(), client_id.to_owned(), session.clone(), entry);
         let key = format!("decrypt:{key_of_session}\n{id}");
         let result = shared_task(shared, key, move || {
-            future_to_promise(async move {
+            promise(Box::pin(async move {
                 let (shared, client_id, session, entry) = owned;
                 Ok(
                     match download(&shared, &client_id, &session, &entry).await {
@@ -198,7 +198,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
                         Err(failure) => failure.to_js(),
                     },
                 )
-            })
+            }))
         })
         .await;
         result
@@ -249,7 +249,7 @@ async fn ask_tab(
         shared,
         format!("need-encrypted:{client_id}\n{id}"),
         move || {
-            future_to_promise(async move {
+            promise(Box::pin(async move {
                 let (shared, client_id, user_id, id) = owned;
                 let timeout = shared.borrow().config.ask_timeout_ms;
                 let question =
@@ -265,7 +265,7 @@ async fn ask_tab(
                         .insert(&user_id, &id, file, mimetype);
                 }
                 Ok(JsValue::UNDEFINED)
-            })
+            }))
         },
     )
     .await;
