@@ -314,68 +314,123 @@ impl Flight {
     }
 }
 
-thread_local! {
-    /// `(controller) => controller.abort(TIMEOUT)`: one function for every deadline, given its
-    /// controller as the timer's argument, so arming a deadline creates no function.
-    static ABORT_ON_TIMEOUT: Function = Closure::<dyn Fn(AbortController)>::new(|c: AbortController| {
-        c.abort_with_reason(&TIMEOUT.into());
-    })
-    .into_js_value()
-    .unchecked_into();
+/// A running [`Deadline`]: when it ends, and the timer that checks.
+struct Armed {
+    id: u32,
+    controller: AbortController,
+    /// `Date.now()` at which the controller is aborted; infinite while paused.
+    until: f64,
+    /// The pending timer, if any (a paused deadline's timer may have fired and not been renewed).
+    timer: Option<i32>,
 }
 
-impl Drop for Flight {
-    fn drop(&mut self) {
-        let id = self.id;
-        let _ = FLIGHTS.try_with(|all| {
-            if let Ok(mut all) = all.try_borrow_mut() {
-                all.retain(|(i, _)| *i != id);
-            }
-        });
+thread_local! {
+    static ARMED: RefCell<Vec<Armed>> = const { RefCell::new(Vec::new()) };
+    static NEXT_DEADLINE: Cell<u32> = const { Cell::new(0) };
+    /// `(deadlineId) => …`: the callback of every deadline's timer.
+    static ON_DEADLINE: Function = Closure::<dyn Fn(u32)>::new(expired)
+        .into_js_value()
+        .unchecked_into();
+}
+
+/// Arms the timer of deadline `id` for `ms`.
+fn set_timer(id: u32, ms: f64) -> Option<i32> {
+    let ms = ms.ceil().clamp(0.0, f64::from(i32::MAX)) as i32;
+    ON_DEADLINE.with(|f| {
+        scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_1(f, ms, &JsValue::from(id))
+            .ok()
+    })
+}
+
+/// The timer of deadline `id` fired: aborts its controller with [`TIMEOUT`] if the deadline has
+/// passed, else (it was pushed back meanwhile) waits for the rest.
+fn expired(id: u32) {
+    let now = js_sys::Date::now();
+    let doomed = ARMED.with(|armed| {
+        let mut armed = armed.borrow_mut();
+        let entry = armed.iter_mut().find(|a| a.id == id)?;
+        entry.timer = None;
+        if entry.until.is_infinite() {
+            None
+        } else if now < entry.until {
+            entry.timer = set_timer(id, entry.until - now);
+            None
+        } else {
+            Some(entry.controller.clone())
+        }
+    });
+    // Outside the borrow: aborting runs the signal's listeners.
+    if let Some(controller) = doomed {
+        controller.abort_with_reason(&TIMEOUT.into());
     }
 }
 
-/// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
+/// A deadline that aborts `controller` with [`TIMEOUT`] `ms` after it was armed or last re-armed,
+/// unless dropped first. Re-arming only moves the end (no timer call): one timer serves the whole
+/// attempt, headers and body, however many chunks re-arm it.
 pub(crate) struct Deadline {
-    controller: AbortController,
-    handle: Option<i32>,
+    id: u32,
     ms: i32,
 }
 
 impl Deadline {
     pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
-        let mut deadline = Deadline {
-            controller: controller.clone(),
-            handle: None,
-            ms,
-        };
-        deadline.rearm();
-        deadline
-    }
-
-    pub(crate) fn rearm(&mut self) {
-        self.clear();
-        self.handle = ABORT_ON_TIMEOUT.with(|abort| {
-            scope()
-                .set_timeout_with_callback_and_timeout_and_arguments_1(
-                    abort,
-                    self.ms,
-                    &self.controller,
-                )
-                .ok()
+        let id = NEXT_DEADLINE.with(|next| {
+            let id = next.get();
+            next.set(id.wrapping_add(1));
+            id
         });
+        let timer = set_timer(id, f64::from(ms));
+        ARMED.with(|armed| {
+            armed.borrow_mut().push(Armed {
+                id,
+                controller: controller.clone(),
+                until: js_sys::Date::now() + f64::from(ms),
+                timer,
+            });
+        });
+        Deadline { id, ms }
     }
 
-    fn clear(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            scope().clear_timeout_with_handle(handle);
-        }
+    /// Gives it `ms` again from now.
+    pub(crate) fn rearm(&mut self) {
+        let until = js_sys::Date::now() + f64::from(self.ms);
+        self.set_until(until);
+    }
+
+    /// Stops it until the next [`Deadline::rearm`] (between the headers and the body read).
+    pub(crate) fn pause(&mut self) {
+        self.set_until(f64::INFINITY);
+    }
+
+    fn set_until(&mut self, until: f64) {
+        let (id, ms) = (self.id, self.ms);
+        ARMED.with(|armed| {
+            if let Some(entry) = armed.borrow_mut().iter_mut().find(|a| a.id == id) {
+                entry.until = until;
+                if entry.timer.is_none() && until.is_finite() {
+                    entry.timer = set_timer(id, f64::from(ms));
+                }
+            }
+        });
     }
 }
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        self.clear();
+        let id = self.id;
+        let timer = ARMED
+            .try_with(|armed| {
+                let mut armed = armed.try_borrow_mut().ok()?;
+                let index = armed.iter().position(|a| a.id == id)?;
+                armed.swap_remove(index).timer
+            })
+            .ok()
+            .flatten();
+        if let Some(timer) = timer {
+            scope().clear_timeout_with_handle(timer);
+        }
     }
 }
 

@@ -321,6 +321,7 @@ impl Fetch<'_> {
             response,
             controller,
             error,
+            deadline,
         } = answered?;
         let error = error.unwrap_or_else(|| MatrixError::from_body(response.status(), None, None));
         let target = self.target_for(lc.api());
@@ -342,7 +343,8 @@ impl Fetch<'_> {
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
             let length = net::content_length(&response);
-            let body = upstream::read_body(shared, &response, &controller, length).await?;
+            let body =
+                upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
             let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
             return Ok((
                 Outcome::Answer {
@@ -368,7 +370,8 @@ impl Fetch<'_> {
             return Ok((Outcome::NotShared, Some(own)));
         }
         let content_type = response.headers().get("content-type").ok().flatten();
-        let body = upstream::read_body(shared, &response, &controller, length).await?;
+        let body =
+            upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
         // Only while a tab still has this session: a logout during the download wins.
         if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {

@@ -112,6 +112,8 @@ pub(crate) struct Answered {
     pub(crate) controller: AbortController,
     /// What an error answer (status ≥ 400) said, read from a copy of its body.
     pub(crate) error: Option<MatrixError>,
+    /// The attempt's stall deadline, paused since the headers arrived: re-armed for the body.
+    pub(crate) deadline: Deadline,
 }
 
 /// Executes the core's request [`Lifecycle`] for one upstream request: every `Send` takes an
@@ -131,7 +133,7 @@ pub(crate) async fn run(
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let now = || js_sys::Date::now() as u64;
     let mut token = token;
-    let mut last: Option<(Response, AbortController, Slot, Option<MatrixError>)> = None;
+    let mut last: Option<(Answered, Slot)> = None;
     let mut last_network = String::new();
     let mut gate_refused = false;
     // A back-off happened since the last send: the next send is a retry.
@@ -176,23 +178,35 @@ pub(crate) async fn run(
                     Err(fail) => return Err(fail),
                 };
                 bump(&mut shared.borrow_mut().stats.upstream);
-                let deadline = Deadline::new(&controller, timeout_ms);
+                let mut deadline = Deadline::new(&controller, timeout_ms);
                 match net::fetch(&request).await {
                     Ok(response) if response.status() < 400 => {
-                        drop(deadline);
+                        deadline.pause();
                         lc.on_answer(now(), response.status(), None);
-                        last = Some((response, controller, slot, None));
+                        let answered = Answered {
+                            response,
+                            controller,
+                            error: None,
+                            deadline,
+                        };
+                        last = Some((answered, slot));
                     }
                     Ok(response) => {
                         // Still under the deadline: an error body that never ends is a stall.
                         let error = matrix_error(&response).await;
-                        drop(deadline);
+                        deadline.pause();
                         if timed_out(&controller) {
                             bump(&mut shared.borrow_mut().stats.timeouts);
                             lc.on_stall();
                         } else {
                             lc.on_answer(now(), response.status(), Some(&error));
-                            last = Some((response, controller, slot, Some(error)));
+                            let answered = Answered {
+                                response,
+                                controller,
+                                error: Some(error),
+                                deadline,
+                            };
+                            last = Some((answered, slot));
                         }
                     }
                     Err(error) => {
@@ -210,7 +224,7 @@ pub(crate) async fn run(
                 }
             }
             Action::Wait { until_ms } => {
-                if let Some((response, ..)) = last.take() {
+                if let Some((Answered { response, .. }, _)) = last.take() {
                     if let Some(body) = response.body() {
                         let _ = body.cancel();
                     }
@@ -234,18 +248,14 @@ pub(crate) async fn run(
                 }
             }
             Action::Deliver => {
-                let Some((response, controller, slot, error)) = last.take() else {
+                let Some((answered, slot)) = last.take() else {
                     return Err(Fail::Network {
                         attempts: lc.sends(),
                         message: "no answer to deliver".to_owned(),
                     });
                 };
                 flight.slot.replace(Some(slot));
-                return Ok(Answered {
-                    response,
-                    controller,
-                    error,
-                });
+                return Ok(answered);
             }
             Action::Fail(Ending::Network { attempts }) => {
                 return Err(Fail::Network {
@@ -293,6 +303,7 @@ const WHOLE_READ_MAX: u64 = 64 * 1024;
 /// never copied through the worker), aborting `controller` with [`TIMEOUT`] when no chunk
 /// arrives within `fetchTimeoutMs` — or, for a body whose `length` (its `Content-Length`) is at
 /// most [`WHOLE_READ_MAX`], when it is not all there by then.
+#[cfg(all(test, target_arch = "wasm32"))]
 pub(crate) async fn read_body(
     shared: &Shared,
     response: &Response,
@@ -300,15 +311,29 @@ pub(crate) async fn read_body(
     length: Option<u64>,
 ) -> Result<Blob, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    let deadline = Deadline::new(controller, timeout_ms);
+    read_body_under(shared, response, controller, length, deadline).await
+}
+
+/// [`read_body`] under an attempt's own `deadline` (re-armed here: the body has the whole
+/// timeout from now, and for a body read in chunks from each chunk).
+pub(crate) async fn read_body_under(
+    shared: &Shared,
+    response: &Response,
+    controller: &AbortController,
+    length: Option<u64>,
+    mut deadline: Deadline,
+) -> Result<Blob, Fail> {
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    deadline.rearm();
     let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
-        let _deadline = Deadline::new(controller, timeout_ms);
         match response.blob() {
             Ok(promise) => settled(&promise).await,
             Err(e) => Err(e),
         }
     } else {
         let chunks = Array::new();
-        match read_chunks(response, controller, timeout_ms, &mut |chunk| {
+        match read_chunks(response, controller, &mut deadline, &mut |chunk| {
             chunks.push(chunk);
             true
         })
@@ -318,6 +343,7 @@ pub(crate) async fn read_body(
             Err(e) => Err(e),
         }
     };
+    drop(deadline);
     match read {
         Ok(blob) => Ok(blob.unchecked_into()),
         Err(e) => Err(if timed_out(controller) {
@@ -335,14 +361,14 @@ pub(crate) async fn read_body(
 }
 
 /// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
-/// read (the rest is cancelled; the caller knows why). No chunk within `timeout_ms` aborts
+/// read (the rest is cancelled; the caller knows why). No chunk within `deadline`'s time aborts
 /// `controller` with [`TIMEOUT`]. An abort of `controller` (stall, cancellation) ends the read
 /// with its reason as the error: aborting a fetch errors its body stream, and any other body
 /// (or a browser that does not) is cancelled on abort, which ends the read — checked after it.
 pub(crate) async fn read_chunks(
     response: &Response,
     controller: &AbortController,
-    timeout_ms: i32,
+    deadline: &mut Deadline,
     take: &mut dyn FnMut(&Uint8Array) -> bool,
 ) -> Result<(), JsValue> {
     let Some(body) = response.body() else {
@@ -358,7 +384,7 @@ pub(crate) async fn read_chunks(
     if let Some(cancel) = &cancel {
         let _ = signal.add_event_listener_with_callback("abort", cancel);
     }
-    let mut deadline = Deadline::new(controller, timeout_ms);
+    deadline.rearm();
     loop {
         let step = settled(&read.call0(&reader)?.dyn_into::<Promise>()?).await?;
         if js::get(&step, "done").as_bool().unwrap_or(true) {
@@ -367,13 +393,14 @@ pub(crate) async fn read_chunks(
         deadline.rearm();
         let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
         if !take(&chunk) {
+            deadline.pause();
             if let Some(cancel) = &cancel {
                 let _ = cancel.call0(&JsValue::UNDEFINED);
             }
             return Ok(());
         }
     }
-    drop(deadline);
+    deadline.pause();
     if signal.aborted() {
         return Err(signal.reason());
     }

@@ -327,6 +327,7 @@ async fn download(
         response,
         controller,
         error,
+        mut deadline,
     } = answered.map_err(|fail| Failure::upstream(&fail))?;
     if response.status() != 200 {
         let error = match error {
@@ -376,7 +377,7 @@ async fn download(
     if let Some(subtle) = webcrypto::subtle() {
         let mut ciphertext = Ciphertext::new(length, limit);
         let mut refused = None;
-        upstream::read_chunks(&response, &controller, timeout_ms, &mut |chunk| {
+        upstream::read_chunks(&response, &controller, &mut deadline, &mut |chunk| {
             ciphertext
                 .push(chunk)
                 .map_err(|e| refused = Some(e))
