@@ -478,6 +478,30 @@ async fn a_body_that_keeps_arriving_is_read_whole() {
 }
 
 #[wasm_bindgen_test]
+async fn a_slow_body_that_keeps_progressing_outlives_the_timeout() {
+    // 6 chunks 400 ms apart: 2.4 s in all against a 1 s timeout. Each chunk pushes the deadline
+    // back; the one timer fires after 1 s, finds the deadline moved and waits for the rest.
+    let worker = AuthMediaWorker::new(options(&[("fetchTimeoutMs", 1000.0.into())]));
+    let shared = worker.shared();
+    let make = js_sys::Function::new_no_args(
+        "let n = 0; return new ReadableStream({ pull(c) { return new Promise((r) => setTimeout(() => \
+         { n += 1; if (n <= 6) c.enqueue(new Uint8Array([n])); else c.close(); r(); }, 400)); } });",
+    );
+    let stream: web_sys::ReadableStream = make.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let response = Response::new_with_opt_readable_stream(Some(&stream)).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let started = js_sys::Date::now();
+    let body = crate::upstream::read_body(&shared, &response, &controller, None)
+        .await
+        .unwrap();
+    let took = js_sys::Date::now() - started;
+    assert!(took >= 2000.0, "read in {took} ms");
+    assert_eq!(blob_bytes(&body).await, [1, 2, 3, 4, 5, 6]);
+    assert!(!controller.signal().aborted());
+    assert_eq!(js::get(&worker.stats(), "timeouts").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
 async fn a_small_body_of_announced_length_is_read_whole_at_once() {
     let worker = AuthMediaWorker::new(JsValue::UNDEFINED);
     let shared = worker.shared();
