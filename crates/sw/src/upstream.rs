@@ -5,17 +5,18 @@
 //! included) that several page requests may wait for (single-flight, see `worker.rs`). Each
 //! attempt gets its own `AbortController`:
 //!
-//! * a timer aborts it with [`TIMEOUT`] when the response headers do not arrive within
-//!   `fetchTimeoutMs`; while the worker reads a body it keeps, the timer is re-armed before every
-//!   chunk (a body that stops progressing is aborted the same way) — a small body of announced
-//!   length has one deadline for all of it (`read_body`);
+//! * a [`Deadline`] aborts it with [`TIMEOUT`] when the response headers do not arrive within
+//!   `fetchTimeoutMs`; it is paused once they do, and while the worker reads a body it keeps,
+//!   re-armed at the start and before every chunk (a body that stops progressing is aborted the
+//!   same way) — a small body of announced length has one deadline for all of it
+//!   (`read_body_under`). One timer serves the attempt: re-arming only moves the deadline's end;
 //! * the `abort` events of the waiting page requests' signals abort it with [`CANCELLED`] once
 //!   *all* of them are aborted — never while a range request (a `<video>`, which cancels and
 //!   re-requests on every seek) is among the waiters.
 //!
-//! The timers are the controller's own `abort` bound to a reason (plain JS functions, no Rust
-//! closure per timer); the only closure is the flight's `abort` listener, removed from every
-//! signal and dropped when the flight ends.
+//! No function is created per timer, per listener or per awaited promise: the deadlines' timer
+//! callback and the flights' `abort` listener are one function each per instance, bound to a
+//! number (`flight.rs`), and promises are awaited through `settle.rs`.
 //!
 //! At most [`MAX_UPSTREAM`] attempts are sent at once; the others wait in the worker for a
 //! [`Slot`], and their deadline starts only once they have one. Without this a burst of thousands
