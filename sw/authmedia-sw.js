@@ -182,21 +182,18 @@
   });
 
   // ----- fetch ---------------------------------------------------------------------------------
-  async function respond(event, method = 'handleFetch') {
-    let instance;
+  /**
+   * `instance.worker[method](event)` raced against the instance's death: a trap (thrown at once
+   * or killing the instance meanwhile) or any other failure becomes a 500 JSON answer.
+   */
+  function answer(instance, method, event) {
+    let promise;
     try {
-      instance = await ready();
+      promise = Promise.race([instance.worker[method](event), instance.dead]);
     } catch (error) {
-      return errorResponse(
-        503,
-        'M_UNKNOWN',
-        'wasm_unavailable',
-        `authmedia service worker: wasm unavailable: ${error}`,
-      );
+      promise = Promise.reject(error);
     }
-    try {
-      return await Promise.race([instance.worker[method](event), instance.dead]);
-    } catch (error) {
+    return promise.catch((error) => {
       if (isTrap(error)) poison(instance, error);
       return errorResponse(
         500,
@@ -204,7 +201,26 @@
         'internal',
         `authmedia service worker: internal error: ${error}`,
       );
-    }
+    });
+  }
+
+  /**
+   * The answer to a fetch the worker took. With the wasm ready the call is made at once, in the
+   * fetch event's own task: no promise hop before the wasm sees the request, and `route` and
+   * `handleFetch` of one event are never separated by another event's.
+   */
+  function respond(event, method = 'handleFetch') {
+    if (current) return answer(current, method, event);
+    return ready().then(
+      (instance) => answer(instance, method, event),
+      (error) =>
+        errorResponse(
+          503,
+          'M_UNKNOWN',
+          'wasm_unavailable',
+          `authmedia service worker: wasm unavailable: ${error}`,
+        ),
+    );
   }
 
   /** Returns true when the worker took the request (it called `event.respondWith`). */

@@ -6,11 +6,12 @@ use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
 use authmedia_js::protocol;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::flight::Deadline;
 use crate::net;
 use crate::sessions::{ClientState, Session};
+use crate::settle::promise;
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::upstream;
@@ -40,7 +41,7 @@ pub(crate) async fn shared_task(
             promise
         }
     };
-    let result = JsFuture::from(promise.clone())
+    let result = settled(&promise.clone())
         .await
         .unwrap_or(JsValue::UNDEFINED);
     let this = JsValue::from(promise);
@@ -124,7 +125,7 @@ pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<
 async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
     let owned = (shared.clone(), client_id.to_owned());
     shared_task(shared, format!("session:{client_id}"), move || {
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let (shared, client_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
             bump(&mut shared.borrow_mut().stats.session_asks);
@@ -152,7 +153,7 @@ async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
                 None => {}
             }
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     })
     .await;
     shared.borrow().sessions.session(client_id).cloned()
@@ -184,7 +185,7 @@ pub(crate) async fn refreshed_token(
         session.user_id.clone(),
     );
     shared_task(shared, format!("token:{client_id}"), move || {
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let (shared, client_id, user_id) = owned;
             // The tab holds a session, so it speaks the protocol and always answers (`null` when
             // it cannot refresh); its refresh is a round trip to the homeserver or an identity
@@ -203,7 +204,7 @@ pub(crate) async fn refreshed_token(
                 shared.borrow_mut().sessions.set_token(&client_id, &token);
             }
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     })
     .await;
     current(shared)
@@ -223,7 +224,7 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
     }
     let owned = (shared.clone(), base.clone(), session.clone());
     let answer = shared_task(shared, format!("versions:{base}"), move || {
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let (shared, base, session) = owned;
             let token = &session.access_token;
             // Logged out (or the token replaced) before this task ran: send nothing.
@@ -258,7 +259,7 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
                 .negotiation
                 .insert(&base, api, js_sys::Date::now() as u64);
             Ok(api.as_str().into())
-        })
+        }))
     })
     .await;
     answer

@@ -29,6 +29,17 @@ fn buffer(data: &[u8]) -> ArrayBuffer {
     Uint8Array::from(data).buffer()
 }
 
+/// A `Blob` of `data` (the media store keeps Blobs).
+fn blob(data: &[u8]) -> web_sys::Blob {
+    web_sys::Blob::new_with_buffer_source_sequence(&js_sys::Array::of1(&buffer(data))).unwrap()
+}
+
+/// The bytes of a `Blob`.
+async fn blob_bytes(body: &web_sys::Blob) -> Vec<u8> {
+    let buffer = JsFuture::from(body.array_buffer()).await.unwrap();
+    Uint8Array::new(&buffer).to_vec()
+}
+
 #[wasm_bindgen_test]
 fn runs_in_a_service_worker() {
     assert!(js_sys::global()
@@ -38,7 +49,7 @@ fn runs_in_a_service_worker() {
 
 #[wasm_bindgen_test]
 async fn range_answers_are_real_206_responses() {
-    let body = buffer(b"0123456789");
+    let body = blob(b"0123456789");
     let partial = net::from_body(
         &body,
         Some("video/mp4"),
@@ -111,7 +122,8 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     );
     let pass = authmedia_core::authorize(&hs, true, &canonical).unwrap();
     let signal = web_sys::AbortController::new().unwrap().signal();
-    let request = net::authenticated_request(&original, &pass, "tok", false, &signal).unwrap();
+    let request =
+        net::authenticated_request(&original, &pass, "tok", Some("bytes=5-"), &signal).unwrap();
     assert_eq!(request.url(), target);
     assert_eq!(request.method(), "GET");
     assert_eq!(
@@ -134,7 +146,8 @@ fn the_authenticated_request_keeps_headers_and_adds_the_token() {
     assert_eq!(request.redirect(), RequestRedirect::Follow);
     assert!(!request.url().contains("tok"), "never a token in the URL");
 
-    let without_range = net::authenticated_request(&original, &pass, "tok", true, &signal).unwrap();
+    // The page's own `Range` is never copied: only the one the worker decided to forward.
+    let without_range = net::authenticated_request(&original, &pass, "tok", None, &signal).unwrap();
     assert_eq!(without_range.headers().get("range").unwrap(), None);
 }
 
@@ -460,8 +473,32 @@ async fn a_body_that_keeps_arriving_is_read_whole() {
     let body = crate::upstream::read_body(&shared, &response, &controller, None)
         .await
         .unwrap();
-    assert_eq!(Uint8Array::new(&body).to_vec(), b"0123456789");
+    assert_eq!(blob_bytes(&body).await, b"0123456789");
     assert!(!controller.signal().aborted());
+}
+
+#[wasm_bindgen_test]
+async fn a_slow_body_that_keeps_progressing_outlives_the_timeout() {
+    // 6 chunks 400 ms apart: 2.4 s in all against a 1 s timeout. Each chunk pushes the deadline
+    // back; the one timer fires after 1 s, finds the deadline moved and waits for the rest.
+    let worker = AuthMediaWorker::new(options(&[("fetchTimeoutMs", 1000.0.into())]));
+    let shared = worker.shared();
+    let make = js_sys::Function::new_no_args(
+        "let n = 0; return new ReadableStream({ pull(c) { return new Promise((r) => setTimeout(() => \
+         { n += 1; if (n <= 6) c.enqueue(new Uint8Array([n])); else c.close(); r(); }, 400)); } });",
+    );
+    let stream: web_sys::ReadableStream = make.call0(&JsValue::NULL).unwrap().unchecked_into();
+    let response = Response::new_with_opt_readable_stream(Some(&stream)).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let started = js_sys::Date::now();
+    let body = crate::upstream::read_body(&shared, &response, &controller, None)
+        .await
+        .unwrap();
+    let took = js_sys::Date::now() - started;
+    assert!(took >= 2000.0, "read in {took} ms");
+    assert_eq!(blob_bytes(&body).await, [1, 2, 3, 4, 5, 6]);
+    assert!(!controller.signal().aborted());
+    assert_eq!(js::get(&worker.stats(), "timeouts").as_f64(), Some(0.0));
 }
 
 #[wasm_bindgen_test]
@@ -473,7 +510,7 @@ async fn a_small_body_of_announced_length_is_read_whole_at_once() {
     let body = crate::upstream::read_body(&shared, &response, &controller, Some(10))
         .await
         .unwrap();
-    assert_eq!(Uint8Array::new(&body).to_vec(), b"0123456789");
+    assert_eq!(blob_bytes(&body).await, b"0123456789");
     assert!(!controller.signal().aborted());
 }
 

@@ -5,14 +5,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use js_sys::{ArrayBuffer, Function, Promise};
+use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, Response};
+use web_sys::{AbortController, AbortSignal, Blob, Headers, Response};
 
-use crate::js;
 use crate::net::{self, scope};
+use crate::settle::settled;
 
 /// The abort reason of a stalled fetch.
 pub(crate) const TIMEOUT: &str = "authmedia:timeout";
@@ -27,7 +26,7 @@ pub(crate) const MAX_UPSTREAM: u32 = 16;
 pub(crate) enum Outcome {
     /// A whole 200 body (also in the store when it fits): each waiter answers its range from it.
     Body {
-        body: ArrayBuffer,
+        body: Blob,
         content_type: Option<String>,
     },
     /// An error answer of the homeserver (after retries), replayed for each waiter.
@@ -35,7 +34,7 @@ pub(crate) enum Outcome {
         status: u16,
         status_text: String,
         headers: Headers,
-        body: ArrayBuffer,
+        body: Blob,
     },
     /// No answer: unreachable, stalled, cancelled.
     Failed(Fail),
@@ -49,8 +48,9 @@ pub(crate) enum Outcome {
 pub(crate) struct Joinable {
     pub(crate) key: String,
     pub(crate) flight: Rc<Flight>,
-    /// Resolves once `outcome` is set.
-    pub(crate) done: Promise,
+    /// A promise resolved once `outcome` is set, and its resolving function: made by the first
+    /// request that joins (most flights have none).
+    pub(crate) done: Rc<RefCell<Option<(Promise, Function)>>>,
     pub(crate) outcome: Rc<RefCell<Option<Outcome>>>,
 }
 
@@ -93,7 +93,7 @@ impl Slot {
         };
         if let Some(wait) = wait {
             // Resolved by a dropped `Slot`, which hands its place over (`used` unchanged).
-            let _ = JsFuture::from(wait).await;
+            let _ = settled(&wait).await;
         }
         Slot(all.clone())
     }
@@ -174,6 +174,27 @@ impl Fail {
     }
 }
 
+thread_local! {
+    /// Every flight alive, by number: what [`ON_ABORT`] looks a flight up in.
+    static FLIGHTS: RefCell<Vec<(u32, Weak<Flight>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_FLIGHT: Cell<u32> = const { Cell::new(0) };
+    /// `(flightId) => …`: the `abort` listener of every waiting page request's signal, bound to
+    /// its flight's number (one function per instance, not a closure per flight).
+    static ON_ABORT: Function = Closure::<dyn Fn(u32)>::new(|id: u32| {
+        let flight = FLIGHTS.with(|all| {
+            all.borrow()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, f)| f.upgrade())
+        });
+        if let Some(flight) = flight {
+            flight.check_cancelled();
+        }
+    })
+    .into_js_value()
+    .unchecked_into();
+}
+
 /// One logical upstream fetch and the page requests waiting for it.
 pub(crate) struct Flight {
     /// Signals of the waiting page requests that may cancel it.
@@ -183,7 +204,11 @@ pub(crate) struct Flight {
     cancelled: Cell<bool>,
     /// The controller of the attempt in progress.
     controller: RefCell<Option<AbortController>>,
-    listener: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// Its number in [`FLIGHTS`].
+    id: u32,
+    /// [`ON_ABORT`] bound to `id`, once a waiter with a signal joined; `None` once ended.
+    listener: RefCell<Option<Function>>,
+    ended: Cell<bool>,
     /// The upstream slot of the attempt whose response is being read.
     pub(crate) slot: RefCell<Option<Slot>>,
 }
@@ -191,21 +216,22 @@ pub(crate) struct Flight {
 impl Flight {
     /// A flight nobody waits for yet.
     pub(crate) fn new() -> Rc<Flight> {
+        let id = NEXT_FLIGHT.with(|next| {
+            let id = next.get();
+            next.set(id.wrapping_add(1));
+            id
+        });
         let flight = Rc::new(Flight {
             signals: RefCell::new(Vec::new()),
             keep: Cell::new(false),
             cancelled: Cell::new(false),
             controller: RefCell::new(None),
+            id,
             listener: RefCell::new(None),
+            ended: Cell::new(false),
             slot: RefCell::new(None),
         });
-        let weak: Weak<Flight> = Rc::downgrade(&flight);
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(flight) = weak.upgrade() {
-                flight.check_cancelled();
-            }
-        });
-        flight.listener.replace(Some(listener));
+        FLIGHTS.with(|all| all.borrow_mut().push((id, Rc::downgrade(&flight))));
         flight
     }
 
@@ -216,9 +242,16 @@ impl Flight {
             self.keep.set(true);
             return;
         };
-        if let Some(listener) = self.listener.borrow().as_ref() {
-            let _ =
-                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        if !self.ended.get() {
+            let mut listener = self.listener.borrow_mut();
+            let listener = listener.get_or_insert_with(|| {
+                ON_ABORT.with(|on_abort| {
+                    on_abort
+                        .bind1(&JsValue::NULL, &JsValue::from(self.id))
+                        .unchecked_into()
+                })
+            });
+            let _ = signal.add_event_listener_with_callback("abort", listener);
         }
         self.signals.borrow_mut().push(signal);
     }
@@ -259,17 +292,13 @@ impl Flight {
         }
     }
 
-    /// Removes the `abort` listener from every signal and drops it; frees the upstream slot.
+    /// Forgets the waiters' signals and frees the upstream slot. The `abort` listeners stay on
+    /// the signals (removing them costs more than the event they may still see): bound to this
+    /// flight's number, they find nothing once it is gone.
     pub(crate) fn end(&self) {
         self.slot.replace(None);
-        if let Some(listener) = self.listener.borrow_mut().take() {
-            for signal in self.signals.borrow().iter() {
-                let _ = signal.remove_event_listener_with_callback(
-                    "abort",
-                    listener.as_ref().unchecked_ref(),
-                );
-            }
-        }
+        self.ended.set(true);
+        self.listener.replace(None);
         self.signals.borrow_mut().clear();
         self.controller.replace(None);
     }
@@ -285,45 +314,123 @@ impl Flight {
     }
 }
 
-/// A timer that aborts `controller` with [`TIMEOUT`] after `ms`, unless cleared.
+/// A running [`Deadline`]: when it ends, and the timer that checks.
+struct Armed {
+    id: u32,
+    controller: AbortController,
+    /// `Date.now()` at which the controller is aborted; infinite while paused.
+    until: f64,
+    /// The pending timer, if any (a paused deadline's timer may have fired and not been renewed).
+    timer: Option<i32>,
+}
+
+thread_local! {
+    static ARMED: RefCell<Vec<Armed>> = const { RefCell::new(Vec::new()) };
+    static NEXT_DEADLINE: Cell<u32> = const { Cell::new(0) };
+    /// `(deadlineId) => …`: the callback of every deadline's timer.
+    static ON_DEADLINE: Function = Closure::<dyn Fn(u32)>::new(expired)
+        .into_js_value()
+        .unchecked_into();
+}
+
+/// Arms the timer of deadline `id` for `ms`.
+fn set_timer(id: u32, ms: f64) -> Option<i32> {
+    let ms = ms.ceil().clamp(0.0, f64::from(i32::MAX)) as i32;
+    ON_DEADLINE.with(|f| {
+        scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_1(f, ms, &JsValue::from(id))
+            .ok()
+    })
+}
+
+/// The timer of deadline `id` fired: aborts its controller with [`TIMEOUT`] if the deadline has
+/// passed, else (it was pushed back meanwhile) waits for the rest.
+fn expired(id: u32) {
+    let now = js_sys::Date::now();
+    let doomed = ARMED.with(|armed| {
+        let mut armed = armed.borrow_mut();
+        let entry = armed.iter_mut().find(|a| a.id == id)?;
+        entry.timer = None;
+        if entry.until.is_infinite() {
+            None
+        } else if now < entry.until {
+            entry.timer = set_timer(id, entry.until - now);
+            None
+        } else {
+            Some(entry.controller.clone())
+        }
+    });
+    // Outside the borrow: aborting runs the signal's listeners.
+    if let Some(controller) = doomed {
+        controller.abort_with_reason(&TIMEOUT.into());
+    }
+}
+
+/// A deadline that aborts `controller` with [`TIMEOUT`] `ms` after it was armed or last re-armed,
+/// unless dropped first. Re-arming only moves the end (no timer call): one timer serves the whole
+/// attempt, headers and body, however many chunks re-arm it.
 pub(crate) struct Deadline {
-    abort: Function,
-    handle: Option<i32>,
+    id: u32,
     ms: i32,
 }
 
 impl Deadline {
     pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
-        let abort: Function = js::get(controller, "abort").unchecked_into();
-        let abort: Function = abort
-            .bind1(controller, &JsValue::from_str(TIMEOUT))
-            .unchecked_into();
-        let mut deadline = Deadline {
-            abort,
-            handle: None,
-            ms,
-        };
-        deadline.rearm();
-        deadline
+        let id = NEXT_DEADLINE.with(|next| {
+            let id = next.get();
+            next.set(id.wrapping_add(1));
+            id
+        });
+        let timer = set_timer(id, f64::from(ms));
+        ARMED.with(|armed| {
+            armed.borrow_mut().push(Armed {
+                id,
+                controller: controller.clone(),
+                until: js_sys::Date::now() + f64::from(ms),
+                timer,
+            });
+        });
+        Deadline { id, ms }
     }
 
+    /// Gives it `ms` again from now.
     pub(crate) fn rearm(&mut self) {
-        self.clear();
-        self.handle = scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&self.abort, self.ms)
-            .ok();
+        let until = js_sys::Date::now() + f64::from(self.ms);
+        self.set_until(until);
     }
 
-    fn clear(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            scope().clear_timeout_with_handle(handle);
-        }
+    /// Stops it until the next [`Deadline::rearm`] (between the headers and the body read).
+    pub(crate) fn pause(&mut self) {
+        self.set_until(f64::INFINITY);
+    }
+
+    fn set_until(&mut self, until: f64) {
+        let (id, ms) = (self.id, self.ms);
+        ARMED.with(|armed| {
+            if let Some(entry) = armed.borrow_mut().iter_mut().find(|a| a.id == id) {
+                entry.until = until;
+                if entry.timer.is_none() && until.is_finite() {
+                    entry.timer = set_timer(id, f64::from(ms));
+                }
+            }
+        });
     }
 }
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        self.clear();
+        let id = self.id;
+        let timer = ARMED
+            .try_with(|armed| {
+                let mut armed = armed.try_borrow_mut().ok()?;
+                let index = armed.iter().position(|a| a.id == id)?;
+                armed.swap_remove(index).timer
+            })
+            .ok()
+            .flatten();
+        if let Some(timer) = timer {
+            scope().clear_timeout_with_handle(timer);
+        }
     }
 }
 

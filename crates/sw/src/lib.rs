@@ -29,6 +29,7 @@ mod net;
 pub mod range;
 pub mod registry;
 pub mod sessions;
+mod settle;
 mod state;
 pub mod stats;
 pub mod store;

@@ -13,10 +13,8 @@ use authmedia_core::{
     classify, Api, CanonicalUrl, Classification, Homeserver, Lifecycle, MatrixError, MediaMatch,
     Route,
 };
-use js_sys::ArrayBuffer;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, Request, Response, ResponseInit};
+use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, recover_session, refreshed_token};
 use crate::ending::lifecycle_side_effects;
@@ -24,30 +22,19 @@ use crate::flight::{Fail, Flight, Joinable, Outcome};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::{ClientState, Session};
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
+use crate::tab;
 use crate::upstream::{self, Answered, InFlight};
-use crate::{js, tab};
-
-/// The client code of a homeserver error answer whose body was read into `body`.
-fn upstream_code(status: u16, body: &ArrayBuffer) -> &'static str {
-    let bytes = js_sys::Uint8Array::new(body).to_vec();
-    let parsed = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(text).ok())
-        .and_then(|v| js::error_body(&v));
-    MatrixError::from_body(status, parsed, None)
-        .kind()
-        .client_code()
-        .as_str()
-}
 
 /// Answers a media fetch. `routed` is what the router matched for this request (under that
 /// homeserver), used instead of classifying the URL again while the session is still on it.
 pub(crate) async fn respond(
     shared: &Shared,
     request: &Request,
+    url: &str,
     client_id: &str,
     routed: Option<(Homeserver, MediaMatch)>,
 ) -> Response {
@@ -57,10 +44,9 @@ pub(crate) async fn respond(
         Some(ClientState::NoSession) => None,
         None => recover_session(shared, client_id).await,
     };
-    let url = request.url();
     let matched = session.and_then(|session| match routed {
         Some((hs, m)) if hs == session.homeserver => Some((session, m)),
-        _ => match classify(&url, std::slice::from_ref(&session.homeserver)) {
+        _ => match classify(url, std::slice::from_ref(&session.homeserver)) {
             Classification::Media(m) => Some((session, m)),
             Classification::Other => None,
         },
@@ -114,7 +100,7 @@ fn answer(shared: &Shared, outcome: &Outcome, range: Option<RangeRequest>) -> Re
     }
     let built = match outcome {
         Outcome::Body { body, content_type } => {
-            let total = u64::from(body.byte_length());
+            let total = body.size() as u64;
             let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(total));
             net::from_body(body, content_type.as_deref(), answer)
         }
@@ -135,14 +121,14 @@ fn replay(
     status: u16,
     status_text: &str,
     headers: &Headers,
-    body: &ArrayBuffer,
+    body: &Blob,
 ) -> Result<Response, JsValue> {
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_status_text(status_text);
     let headers = Headers::new_with_headers(headers)?;
     init.set_headers(&headers);
-    Response::new_with_opt_buffer_source_and_init(Some(body.as_ref()), &init)
+    Response::new_with_opt_blob_and_init(Some(body), &init)
 }
 
 async fn serve(
@@ -161,12 +147,8 @@ async fn serve(
     let upgraded = m.route == Route::Legacy && api != Api::Legacy;
     let target = CanonicalUrl::of_match(&session.homeserver, api, &m);
     let key_of_session = session.key();
-    let range = request
-        .headers()
-        .get("range")
-        .ok()
-        .flatten()
-        .map(|h| RangeRequest::parse(&h));
+    let range_header = request.headers().get("range").ok().flatten();
+    let range = range_header.as_deref().map(RangeRequest::parse);
     // The page cancelling an image may cancel its download. Not so for range requests: the
     // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
     // every seek — tied to the page's signal, a large video would never finish downloading.
@@ -205,11 +187,18 @@ async fn serve(
         api,
         upgraded,
         range,
+        range_header: range_header.as_deref(),
     };
     if let Some(joinable) = joinable {
         bump(&mut shared.borrow_mut().stats.deduped);
         joinable.flight.join(cancel_with.clone());
-        let _ = JsFuture::from(joinable.done.clone()).await;
+        let done = joinable
+            .done
+            .borrow_mut()
+            .get_or_insert_with(crate::flight::deferred)
+            .0
+            .clone();
+        let _ = settled(&done).await;
         let outcome = joinable.outcome.borrow().clone();
         if let Some(outcome) = outcome.filter(|o| !matches!(o, Outcome::NotShared)) {
             return answer(shared, &outcome, range);
@@ -227,12 +216,12 @@ async fn serve(
 
     let flight = upstream::start_flight(shared, &key_of_session);
     flight.join(cancel_with);
-    let (done, resolve) = crate::flight::deferred();
+    let done = Rc::new(RefCell::new(None));
     let slot = Rc::new(RefCell::new(None));
     shared.borrow_mut().flights.push(Joinable {
         key,
         flight: flight.clone(),
-        done,
+        done: done.clone(),
         outcome: slot.clone(),
     });
     let (outcome, own) = fetch.run(&flight).await;
@@ -246,7 +235,9 @@ async fn serve(
         .borrow_mut()
         .flights
         .retain(|j| !Rc::ptr_eq(&j.flight, &flight));
-    let _ = resolve.call0(&JsValue::UNDEFINED);
+    if let Some((_, resolve)) = done.take() {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
     own.unwrap_or_else(|| answer(shared, &outcome, range))
 }
 
@@ -262,6 +253,8 @@ struct Fetch<'a> {
     api: Api,
     upgraded: bool,
     range: Option<RangeRequest>,
+    /// The page's `Range` header, as it came.
+    range_header: Option<&'a str>,
 }
 
 impl Fetch<'_> {
@@ -292,7 +285,9 @@ impl Fetch<'_> {
         }
         // A `Range` the browser would preflight (Synapse does not allow it) is answered from the
         // whole body instead of being forwarded.
-        let drop_range = self.range.is_some_and(|r| !r.is_cors_safelisted());
+        let range = self
+            .range_header
+            .filter(|_| self.range.is_some_and(|r| r.is_cors_safelisted()));
         let build = |signal: &AbortSignal, api: Api, token: &str| {
             // The gate, before every attempt: the session was read when the request arrived and
             // the request may have waited since (for `/versions`, the tab's refreshed token, a
@@ -304,7 +299,7 @@ impl Fetch<'_> {
                 .sessions
                 .pass(session, token, &target)
                 .map_err(|_| Fail::Cancelled)?;
-            net::authenticated_request(self.request, &pass, token, drop_range, signal)
+            net::authenticated_request(self.request, &pass, token, range, signal)
                 .map_err(|e| self.broken(&e))
         };
         let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {
@@ -325,15 +320,14 @@ impl Fetch<'_> {
         let Answered {
             response,
             controller,
+            error,
+            deadline,
         } = answered?;
+        let error = error.unwrap_or_else(|| MatrixError::from_body(response.status(), None, None));
         let target = self.target_for(lc.api());
         let status = response.status();
         if status == 401 {
-            let errcode = self
-                .error(&response, &controller)
-                .await
-                .errcode
-                .unwrap_or_default();
+            let errcode = error.errcode.clone().unwrap_or_default();
             let note = tab::message(
                 protocol::UNAUTHORIZED,
                 &[
@@ -349,8 +343,9 @@ impl Fetch<'_> {
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
             let length = net::content_length(&response);
-            let body = upstream::read_body(shared, &response, &controller, length).await?;
-            let _ = headers.set(net::CODE_HEADER, upstream_code(status, &body));
+            let body =
+                upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+            let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
             return Ok((
                 Outcome::Answer {
                     status,
@@ -375,12 +370,13 @@ impl Fetch<'_> {
             return Ok((Outcome::NotShared, Some(own)));
         }
         let content_type = response.headers().get("content-type").ok().flatten();
-        let body = upstream::read_body(shared, &response, &controller, length).await?;
+        let body =
+            upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
         // Only while a tab still has this session: a logout during the download wins.
         if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
                 body: body.clone(),
-                len: u64::from(body.byte_length()),
+                len: body.size() as u64,
                 content_type: content_type.clone(),
             };
             shared
@@ -389,11 +385,6 @@ impl Fetch<'_> {
                 .insert(&session.key(), target.as_str(), stored);
         }
         Ok((Outcome::Body { body, content_type }, None))
-    }
-
-    /// [`matrix_error`] under the stall deadline.
-    async fn error(&self, response: &Response, controller: &AbortController) -> MatrixError {
-        upstream::read_error(self.shared, response, controller).await
     }
 
     fn broken(&self, error: &JsValue) -> Fail {

@@ -5,13 +5,13 @@ use authmedia_core::WORKER_PROTOCOL;
 use authmedia_js::protocol;
 use js_sys::{ArrayBuffer, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 use crate::asks::{parse_session, recover_session, store_session};
 use crate::ending::end_session;
 use crate::js;
 use crate::net;
 use crate::sessions::ClientState;
+use crate::settle::settled;
 use crate::state::{Shared, State};
 use crate::stats::Stats;
 
@@ -66,7 +66,7 @@ pub(crate) async fn on_message(
         .unwrap_or_default();
     match kind.as_str() {
         protocol::STATS => stats_object(&shared.borrow()),
-        protocol::CLAIM => match JsFuture::from(net::scope().clients().claim()).await {
+        protocol::CLAIM => match settled(&net::scope().clients().claim()).await {
             Ok(_) => reply_ok(true, None),
             Err(error) => reply_ok(false, Some(&net::describe(&error))),
         },

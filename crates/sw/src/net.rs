@@ -7,35 +7,36 @@
 //! for the same reason: a later tokenless request for the same URL must not be answered from a
 //! copy that was fetched with a token.
 
-use js_sys::{ArrayBuffer, JsString, Object, Reflect};
+use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortSignal, Headers, Request, RequestCache, RequestCredentials, RequestInit, RequestMode,
-    RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
+    AbortSignal, Blob, Headers, Request, RequestCache, RequestCredentials, RequestInit,
+    RequestMode, RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
 use authmedia_core::{MatrixError, Pass};
 
 use crate::js;
 use crate::range::RangeAnswer;
+use crate::settle::settled;
 
 /// The service worker's global scope.
 pub(crate) fn scope() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-/// The page's request headers the authenticated request carries. Anything else would make the
-/// browser preflight a header the homeserver does not allow (Synapse allows `Authorization`,
-/// `Content-Type`, `X-Requested-With`…), and the fetch would fail CORS: WebKitGTK's media
-/// elements send `Icy-MetaData: 1` on every `<video>`/`<audio>` request, which made every video
-/// answer 502 in WebKit (tests/e2e/webkit.test.mjs).
-const FORWARDED_HEADERS: [&str; 3] = ["accept", "accept-language", "range"];
+/// The page's request headers the authenticated request carries besides `Range`. Anything else
+/// would make the browser preflight a header the homeserver does not allow (Synapse allows
+/// `Authorization`, `Content-Type`, `X-Requested-With`…), and the fetch would fail CORS:
+/// WebKitGTK's media elements send `Icy-MetaData: 1` on every `<video>`/`<audio>` request, which
+/// made every video answer 502 in WebKit (tests/e2e/webkit.test.mjs).
+const FORWARDED_HEADERS: [&str; 2] = ["accept", "accept-language"];
 
-/// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept (not a
-/// `Range` the worker will answer itself, `drop_range`), and `Authorization: Bearer` is added.
-/// `signal` is the worker's own (per attempt: stall timeout, cancellation once every page request
-/// waiting for the fetch was aborted — see `upstream.rs`), never the page's.
+/// Builds `GET target` from `original`: of its headers only [`FORWARDED_HEADERS`] are kept, plus
+/// `range` (the page's `Range` when the worker forwards it rather than answering it itself), and
+/// `Authorization: Bearer` is added. `signal` is the worker's own (per attempt: stall timeout,
+/// cancellation once every page request waiting for the fetch was aborted — see `upstream.rs`),
+/// never the page's.
 ///
 /// `mode: 'cors'` because the homeserver is another origin; `credentials: 'same-origin'` because
 /// `include` (inherited from `<img>` requests) fails CORS against Synapse's
@@ -46,18 +47,18 @@ pub(crate) fn authenticated_request(
     original: &Request,
     target: &Pass,
     token: &str,
-    drop_range: bool,
+    range: Option<&str>,
     signal: &AbortSignal,
 ) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     let from = original.headers();
     for name in FORWARDED_HEADERS {
-        if drop_range && name == "range" {
-            continue;
-        }
         if let Some(value) = from.get(name)? {
             headers.set(name, &value)?;
         }
+    }
+    if let Some(range) = range {
+        headers.set("range", range)?;
     }
     token_request(target, &headers, token, Some(signal))
 }
@@ -101,16 +102,16 @@ fn token_request(
 
 /// Runs `fetch(request)` from the worker (which does not go through its own fetch listener).
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
-    let response = JsFuture::from(scope().fetch_with_request(request)).await?;
+    let response = settled(&scope().fetch_with_request(request)).await?;
     response.dyn_into::<Response>()
 }
 
 /// Reads a response body whole.
 #[cfg(all(test, target_arch = "wasm32"))]
-pub(crate) async fn array_buffer(response: &Response) -> Result<ArrayBuffer, JsValue> {
-    JsFuture::from(response.array_buffer()?)
+pub(crate) async fn array_buffer(response: &Response) -> Result<js_sys::ArrayBuffer, JsValue> {
+    settled(&response.array_buffer()?)
         .await?
-        .dyn_into::<ArrayBuffer>()
+        .dyn_into::<js_sys::ArrayBuffer>()
 }
 
 /// The response's `Content-Length`, when it has a readable, valid one.
@@ -121,7 +122,7 @@ pub(crate) fn content_length(response: &Response) -> Option<u64> {
 
 /// Reads a JSON body (`None` when it is not JSON).
 pub(crate) async fn json(response: &Response) -> Option<JsValue> {
-    JsFuture::from(response.json().ok()?).await.ok()
+    settled(&response.json().ok()?).await.ok()
 }
 
 /// Headers on every media answer the worker builds: not kept by the HTTP cache, never sniffed
@@ -148,9 +149,10 @@ pub(crate) fn rewrap(upstream: &Response) -> Result<Response, JsValue> {
     Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
 }
 
-/// An answer cut from a whole body the worker holds: 200, 206 or 416.
+/// An answer cut from a whole body the worker holds: 200, 206 or 416. The body is a `Blob`: the
+/// browser answers from it (and slices it) without the bytes passing through the worker again.
 pub(crate) fn from_body(
-    body: &ArrayBuffer,
+    body: &Blob,
     content_type: Option<&str>,
     answer: RangeAnswer,
 ) -> Result<Response, JsValue> {
@@ -167,21 +169,17 @@ pub(crate) fn from_body(
     init.set_headers(&headers);
     let (status, slice) = match answer {
         RangeAnswer::Whole => (200, Some(body.clone())),
-        RangeAnswer::Partial { start, end, .. } => {
-            let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end.saturating_add(1)))
-            else {
-                return Err(JsValue::from_str("range beyond 4 GiB"));
-            };
-            (206, Some(body.slice_with_end(start, end)))
-        }
+        RangeAnswer::Partial { start, end, .. } => (
+            206,
+            Some(body.slice_with_f64_and_f64(start as f64, end.saturating_add(1) as f64)?),
+        ),
         RangeAnswer::NotSatisfiable { .. } => (416, None),
     };
     if let Some(slice) = &slice {
-        headers.set("content-length", &slice.byte_length().to_string())?;
+        headers.set("content-length", &(slice.size() as u64).to_string())?;
     }
     init.set_status(status);
-    let slice: Option<&Object> = slice.as_ref().map(|s| s.as_ref());
-    Response::new_with_opt_buffer_source_and_init(slice, &init)
+    Response::new_with_opt_blob_and_init(slice.as_ref(), &init)
 }
 
 /// The response header that carries the client code of an error answer of the worker (its own

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{NegotiationCache, RetryPolicy};
-use js_sys::{ArrayBuffer, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsValue;
 
 use crate::failures::Failures;
@@ -103,7 +103,7 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) sessions: Sessions,
     pub(crate) negotiation: NegotiationCache,
-    pub(crate) store: BodyStore<ArrayBuffer>,
+    pub(crate) store: BodyStore<web_sys::Blob>,
     pub(crate) stats: Stats,
     /// Questions in flight, so concurrent requests share one (`session:`, `token:`, `versions:`).
     pub(crate) pending: Vec<(String, Promise)>,

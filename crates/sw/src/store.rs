@@ -8,7 +8,8 @@
 //! claims) **and** a token-free URL: two sessions never share an entry, and
 //! [`BodyStore::purge_user`] drops everything of one session at logout. Eviction is least recently
 //! used. The body type is generic so the bookkeeping is tested natively; in the worker it is a
-//! JavaScript `ArrayBuffer`, which keeps the bytes out of wasm linear memory (that never shrinks).
+//! JavaScript `Blob`, which keeps the bytes out of wasm linear memory (that never shrinks) and lets the
+//! browser answer (and slice) from it without the bytes passing through the worker again.
 
 /// One stored body with what is needed to answer from it.
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ impl<B: Clone> BodyStore<B> {
         let index = self
             .entries
             .iter()
-            .position(|(u, k, _)| u == user && k == url)?;
+            .position(|(u, k, _)| k == url && u == user)?;
         let entry = self.entries.remove(index);
         let stored = entry.2.clone();
         self.entries.push(entry);

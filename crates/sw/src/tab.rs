@@ -7,10 +7,10 @@
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Client, MessageChannel, MessageEvent};
 
 use crate::net::scope;
+use crate::settle::settled;
 
 /// A message object `{type, ...fields}`.
 pub(crate) fn message(kind: &str, fields: &[(&str, &JsValue)]) -> JsValue {
@@ -27,9 +27,7 @@ async fn client(client_id: &str) -> Option<Client> {
     if client_id.is_empty() {
         return None;
     }
-    let found = JsFuture::from(scope().clients().get(client_id))
-        .await
-        .ok()?;
+    let found = settled(&scope().clients().get(client_id)).await.ok()?;
     found.dyn_into::<Client>().ok()
 }
 
@@ -87,7 +85,7 @@ pub(crate) async fn ask_while(
             );
         });
         let first_settled = Promise::race(&Array::of2(&answer, &timer));
-        match JsFuture::from(first_settled).await {
+        match settled(&first_settled).await {
             Ok(value) if value == silence => {
                 let now = js_sys::Date::now();
                 let late_by = now - started - f64::from(timeout_ms);

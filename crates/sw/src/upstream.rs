@@ -5,17 +5,18 @@
 //! included) that several page requests may wait for (single-flight, see `worker.rs`). Each
 //! attempt gets its own `AbortController`:
 //!
-//! * a timer aborts it with [`TIMEOUT`] when the response headers do not arrive within
-//!   `fetchTimeoutMs`; while the worker reads a body it keeps, the timer is re-armed before every
-//!   chunk (a body that stops progressing is aborted the same way) — a small body of announced
-//!   length has one deadline for all of it (`read_body`);
+//! * a [`Deadline`] aborts it with [`TIMEOUT`] when the response headers do not arrive within
+//!   `fetchTimeoutMs`; it is paused once they do, and while the worker reads a body it keeps,
+//!   re-armed at the start and before every chunk (a body that stops progressing is aborted the
+//!   same way) — a small body of announced length has one deadline for all of it
+//!   (`read_body_under`). One timer serves the attempt: re-arming only moves the deadline's end;
 //! * the `abort` events of the waiting page requests' signals abort it with [`CANCELLED`] once
 //!   *all* of them are aborted — never while a range request (a `<video>`, which cancels and
 //!   re-requests on every seek) is among the waiters.
 //!
-//! The timers are the controller's own `abort` bound to a reason (plain JS functions, no Rust
-//! closure per timer); the only closure is the flight's `abort` listener, removed from every
-//! signal and dropped when the flight ends.
+//! No function is created per timer, per listener or per awaited promise: the deadlines' timer
+//! callback and the flights' `abort` listener are one function each per instance, bound to a
+//! number (`flight.rs`), and promises are awaited through `settle.rs`.
 //!
 //! At most [`MAX_UPSTREAM`] attempts are sent at once; the others wait in the worker for a
 //! [`Slot`], and their deadline starts only once they have one. Without this a burst of thousands
@@ -30,15 +31,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use authmedia_core::{Action, Api, Ending, Lifecycle};
+use authmedia_core::{Action, Api, Ending, Lifecycle, MatrixError};
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Request, Response};
+use web_sys::{AbortController, AbortSignal, Blob, Request, Response};
 
 use crate::flight::{timed_out, Deadline, Fail, Flight, Slot, CANCELLED};
 use crate::js;
 use crate::net::{self, matrix_error, scope};
+use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
 
@@ -78,7 +79,7 @@ async fn sleep(ms: u64) {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
-    let _ = JsFuture::from(promise).await;
+    let _ = settled(&promise).await;
 }
 
 /// Counts an upstream fetch in progress for as long as it lives.
@@ -110,6 +111,10 @@ pub(crate) type Refresh<'a> =
 pub(crate) struct Answered {
     pub(crate) response: Response,
     pub(crate) controller: AbortController,
+    /// What an error answer (status ≥ 400) said, read from a copy of its body.
+    pub(crate) error: Option<MatrixError>,
+    /// The attempt's stall deadline, paused since the headers arrived: re-armed for the body.
+    pub(crate) deadline: Deadline,
 }
 
 /// Executes the core's request [`Lifecycle`] for one upstream request: every `Send` takes an
@@ -129,7 +134,7 @@ pub(crate) async fn run(
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let now = || js_sys::Date::now() as u64;
     let mut token = token;
-    let mut last: Option<(Response, AbortController, Slot)> = None;
+    let mut last: Option<(Answered, Slot)> = None;
     let mut last_network = String::new();
     let mut gate_refused = false;
     // A back-off happened since the last send: the next send is a retry.
@@ -174,23 +179,35 @@ pub(crate) async fn run(
                     Err(fail) => return Err(fail),
                 };
                 bump(&mut shared.borrow_mut().stats.upstream);
-                let deadline = Deadline::new(&controller, timeout_ms);
+                let mut deadline = Deadline::new(&controller, timeout_ms);
                 match net::fetch(&request).await {
                     Ok(response) if response.status() < 400 => {
-                        drop(deadline);
+                        deadline.pause();
                         lc.on_answer(now(), response.status(), None);
-                        last = Some((response, controller, slot));
+                        let answered = Answered {
+                            response,
+                            controller,
+                            error: None,
+                            deadline,
+                        };
+                        last = Some((answered, slot));
                     }
                     Ok(response) => {
                         // Still under the deadline: an error body that never ends is a stall.
                         let error = matrix_error(&response).await;
-                        drop(deadline);
+                        deadline.pause();
                         if timed_out(&controller) {
                             bump(&mut shared.borrow_mut().stats.timeouts);
                             lc.on_stall();
                         } else {
                             lc.on_answer(now(), response.status(), Some(&error));
-                            last = Some((response, controller, slot));
+                            let answered = Answered {
+                                response,
+                                controller,
+                                error: Some(error),
+                                deadline,
+                            };
+                            last = Some((answered, slot));
                         }
                     }
                     Err(error) => {
@@ -208,7 +225,7 @@ pub(crate) async fn run(
                 }
             }
             Action::Wait { until_ms } => {
-                if let Some((response, _, _)) = last.take() {
+                if let Some((Answered { response, .. }, _)) = last.take() {
                     if let Some(body) = response.body() {
                         let _ = body.cancel();
                     }
@@ -232,17 +249,14 @@ pub(crate) async fn run(
                 }
             }
             Action::Deliver => {
-                let Some((response, controller, slot)) = last.take() else {
+                let Some((answered, slot)) = last.take() else {
                     return Err(Fail::Network {
                         attempts: lc.sends(),
                         message: "no answer to deliver".to_owned(),
                     });
                 };
                 flight.slot.replace(Some(slot));
-                return Ok(Answered {
-                    response,
-                    controller,
-                });
+                return Ok(answered);
             }
             Action::Fail(Ending::Network { attempts }) => {
                 return Err(Fail::Network {
@@ -279,50 +293,61 @@ pub(crate) async fn read_error(
     matrix_error(response).await
 }
 
-/// Bodies of at most this announced length are read by the browser in one `arrayBuffer()` under
-/// one deadline for the whole body, instead of chunk by chunk with the deadline re-armed per
-/// chunk: no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body. At
-/// this size a body still arriving after `fetchTimeoutMs` (30 s by default, 2 KB/s) is stalled.
+/// Bodies of at most this announced length are read by the browser in one `blob()` under one
+/// deadline for the whole body, instead of chunk by chunk with the deadline re-armed per chunk:
+/// no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body, and the
+/// bytes never pass through the worker's thread. At this size a body still arriving after
+/// `fetchTimeoutMs` (30 s by default, 2 KB/s) is stalled.
 const WHOLE_READ_MAX: u64 = 64 * 1024;
 
-/// Reads a body whole into a JS `ArrayBuffer` (outside wasm memory), aborting `controller` with
-/// [`TIMEOUT`] when no chunk arrives within `fetchTimeoutMs` — or, for a body whose `length`
-/// (its `Content-Length`) is at most [`WHOLE_READ_MAX`], when it is not all there by then.
+/// Reads a body whole into a `Blob` (outside wasm memory, and — for a body read by `blob()` —
+/// never copied through the worker), aborting `controller` with [`TIMEOUT`] when no chunk
+/// arrives within `fetchTimeoutMs` — or, for a body whose `length` (its `Content-Length`) is at
+/// most [`WHOLE_READ_MAX`], when it is not all there by then.
+#[cfg(all(test, target_arch = "wasm32"))]
 pub(crate) async fn read_body(
     shared: &Shared,
     response: &Response,
     controller: &AbortController,
     length: Option<u64>,
-) -> Result<js_sys::ArrayBuffer, Fail> {
+) -> Result<Blob, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
-    let chunks = Array::new();
-    let mut total: u32 = 0;
+    let deadline = Deadline::new(controller, timeout_ms);
+    read_body_under(shared, response, controller, length, deadline).await
+}
+
+/// [`read_body`] under an attempt's own `deadline` (re-armed here: the body has the whole
+/// timeout from now, and for a body read in chunks from each chunk).
+pub(crate) async fn read_body_under(
+    shared: &Shared,
+    response: &Response,
+    controller: &AbortController,
+    length: Option<u64>,
+    mut deadline: Deadline,
+) -> Result<Blob, Fail> {
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    deadline.rearm();
     let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
-        let _deadline = Deadline::new(controller, timeout_ms);
-        match response.array_buffer() {
-            Ok(promise) => match JsFuture::from(promise).await {
-                Ok(buffer) => {
-                    return buffer
-                        .dyn_into::<js_sys::ArrayBuffer>()
-                        .map_err(|e| Fail::Network {
-                            attempts: 1,
-                            message: net::describe(&e),
-                        })
-                }
-                Err(e) => Err(e),
-            },
+        match response.blob() {
+            Ok(promise) => settled(&promise).await,
             Err(e) => Err(e),
         }
     } else {
-        read_chunks(response, controller, timeout_ms, &mut |chunk| {
-            total = total.saturating_add(chunk.byte_length());
+        let chunks = Array::new();
+        match read_chunks(response, controller, &mut deadline, &mut |chunk| {
             chunks.push(chunk);
             true
         })
         .await
+        {
+            Ok(()) => Blob::new_with_buffer_source_sequence(&chunks).map(JsValue::from),
+            Err(e) => Err(e),
+        }
     };
-    if let Err(e) = read {
-        return Err(if timed_out(controller) {
+    drop(deadline);
+    match read {
+        Ok(blob) => Ok(blob.unchecked_into()),
+        Err(e) => Err(if timed_out(controller) {
             bump(&mut shared.borrow_mut().stats.timeouts);
             Fail::TimedOut { ms: timeout_ms }
         } else if controller.signal().reason().as_string().as_deref() == Some(CANCELLED) {
@@ -332,38 +357,19 @@ pub(crate) async fn read_body(
                 attempts: 1,
                 message: net::describe(&e),
             }
-        });
+        }),
     }
-    // One chunk that is its whole buffer (a small body): that buffer, without a copy.
-    if chunks.length() == 1 {
-        let chunk: Uint8Array = chunks.get(0).unchecked_into();
-        let buffer = chunk.buffer();
-        if chunk.byte_offset() == 0 && buffer.byte_length() == total {
-            return Ok(buffer);
-        }
-    }
-    let whole = Uint8Array::new_with_length(total);
-    let mut offset = 0u32;
-    for chunk in chunks.iter() {
-        let chunk: Uint8Array = chunk.unchecked_into();
-        if offset.saturating_add(chunk.byte_length()) > total {
-            break;
-        }
-        whole.set(&chunk, offset);
-        offset = offset.saturating_add(chunk.byte_length());
-    }
-    Ok(whole.buffer())
 }
 
 /// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
-/// read (the rest is cancelled; the caller knows why). No chunk within `timeout_ms` aborts
+/// read (the rest is cancelled; the caller knows why). No chunk within `deadline`'s time aborts
 /// `controller` with [`TIMEOUT`]. An abort of `controller` (stall, cancellation) ends the read
 /// with its reason as the error: aborting a fetch errors its body stream, and any other body
 /// (or a browser that does not) is cancelled on abort, which ends the read — checked after it.
 pub(crate) async fn read_chunks(
     response: &Response,
     controller: &AbortController,
-    timeout_ms: i32,
+    deadline: &mut Deadline,
     take: &mut dyn FnMut(&Uint8Array) -> bool,
 ) -> Result<(), JsValue> {
     let Some(body) = response.body() else {
@@ -379,22 +385,23 @@ pub(crate) async fn read_chunks(
     if let Some(cancel) = &cancel {
         let _ = signal.add_event_listener_with_callback("abort", cancel);
     }
-    let mut deadline = Deadline::new(controller, timeout_ms);
+    deadline.rearm();
     loop {
-        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
+        let step = settled(&read.call0(&reader)?.dyn_into::<Promise>()?).await?;
         if js::get(&step, "done").as_bool().unwrap_or(true) {
             break;
         }
         deadline.rearm();
         let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
         if !take(&chunk) {
+            deadline.pause();
             if let Some(cancel) = &cancel {
                 let _ = cancel.call0(&JsValue::UNDEFINED);
             }
             return Ok(());
         }
     }
-    drop(deadline);
+    deadline.pause();
     if signal.aborted() {
         return Err(signal.reason());
     }

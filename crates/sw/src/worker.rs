@@ -16,7 +16,6 @@ use authmedia_core::{
 };
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Client, ExtendableMessageEvent, FetchEvent, MessagePort, Request, Response};
 
 use crate::failures::Failures;
@@ -25,6 +24,7 @@ use crate::messages::{on_message, stats_object};
 use crate::net;
 use crate::registry::Registry;
 use crate::sessions::{ClientState, Session, Sessions};
+use crate::settle::promise;
 use crate::state::{Config, Shared, State};
 use crate::stats::{bump, Stats};
 use crate::store::BodyStore;
@@ -125,12 +125,13 @@ impl AuthMediaWorker {
         let shared = self.shared.clone();
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
+        let url = request.url();
         let routed = self
             .routed
             .borrow_mut()
             .take()
-            .filter(|r| r.client_id == client_id && r.url == request.url());
-        future_to_promise(async move {
+            .filter(|r| r.client_id == client_id && r.url == url);
+        promise(Box::pin(async move {
             if !admitted(&request) {
                 // The entry script leaves navigations and non-media destinations alone; if one
                 // arrives anyway it goes to the network as the page made it, without the token.
@@ -138,10 +139,10 @@ impl AuthMediaWorker {
                 return Ok(media::passthrough(&request).await.into());
             }
             let routed = routed.map(|r| (r.homeserver, r.found));
-            let response = media::respond(&shared, &request, &client_id, routed).await;
-            note_answer(&shared, &client_id, &request.url(), &response);
+            let response = media::respond(&shared, &request, &url, &client_id, routed).await;
+            note_answer(&shared, &client_id, &url, &response);
             Ok(response.into())
-        })
+        }))
     }
 
     /// Answers a request for `<scope>authmedia/encrypted/<id>` (the entry script takes every GET
@@ -151,14 +152,14 @@ impl AuthMediaWorker {
         let shared = self.shared.clone();
         let request = event.request();
         let client_id = event.client_id().unwrap_or_default();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             if !admitted(&request) {
                 return Ok(crate::encrypted::not_media_request().into());
             }
             let response = crate::encrypted::respond(&shared, &request, &client_id).await;
             note_answer(&shared, &client_id, &request.url(), &response);
             Ok(response.into())
-        })
+        }))
     }
 
     /// Handles an `authmedia:*` message from a page; resolves once it is answered.
@@ -171,13 +172,13 @@ impl AuthMediaWorker {
             .and_then(|s| s.dyn_into::<Client>().ok())
             .map(|c| c.id());
         let port: Option<MessagePort> = event.ports().get(0).dyn_into().ok();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let reply = on_message(&shared, &data, client_id.as_deref()).await;
             if let Some(port) = port {
                 let _ = port.post_message(&reply);
             }
             Ok(reply)
-        })
+        }))
     }
 
     /// The counters and gauges: `{authenticated, upgraded, passthrough, refused, cacheHits,

@@ -31,10 +31,9 @@ use std::pin::Pin;
 use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
 use authmedia_js::file_from_js;
 use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use js_sys::ArrayBuffer;
+use js_sys::{Array, ArrayBuffer};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::future_to_promise;
-use web_sys::{AbortSignal, Request, Response};
+use web_sys::{AbortSignal, Blob, Request, Response};
 
 use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
 use crate::ending::lifecycle_side_effects;
@@ -43,6 +42,7 @@ use crate::net;
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::registry::Registered;
 use crate::sessions::{ClientState, Session};
+use crate::settle::promise;
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
@@ -179,29 +179,37 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         let owned = (shared.clone(), client_id.to_owned(), session.clone(), entry);
         let key = format!("decrypt:{key_of_session}\n{id}");
         let result = shared_task(shared, key, move || {
-            future_to_promise(async move {
+            promise(Box::pin(async move {
                 let (shared, client_id, session, entry) = owned;
                 Ok(
                     match download(&shared, &client_id, &session, &entry).await {
-                        Ok(body) => {
-                            keep(&shared, &session, &store_key, &body);
-                            body.into()
+                        Ok(plain) => {
+                            match Blob::new_with_buffer_source_sequence(&Array::of1(&plain)) {
+                                Ok(body) => {
+                                    keep(&shared, &session, &store_key, &body);
+                                    body.into()
+                                }
+                                Err(e) => {
+                                    Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e))
+                                        .to_js()
+                                }
+                            }
                         }
                         Err(failure) => failure.to_js(),
                     },
                 )
-            })
+            }))
         })
         .await;
         result
-            .dyn_into::<ArrayBuffer>()
+            .dyn_into::<Blob>()
             .map_err(|v| Failure::from_js(&v))?
     };
     // Delivered only to a tab that still has the session it was fetched for.
     if !shared.borrow().sessions.holds(client_id, session.principal) {
         return Err(Failure::upstream(&Fail::Cancelled));
     }
-    let total = u64::from(body.byte_length());
+    let total = body.size() as u64;
     let response = net::from_body(&body, Some(content_type), answer_of(total))
         .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
     let headers = response.headers();
@@ -212,12 +220,12 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
 }
 
 /// Keeps the verified plaintext in the store while a tab still has this session.
-fn keep(shared: &Shared, session: &Session, key: &str, body: &ArrayBuffer) {
+fn keep(shared: &Shared, session: &Session, key: &str, body: &Blob) {
     let mut state = shared.borrow_mut();
     if state.sessions.principal_in_use(session.principal) {
         let stored = Stored {
             body: body.clone(),
-            len: u64::from(body.byte_length()),
+            len: body.size() as u64,
             content_type: None,
         };
         state.store.insert(&session.key(), key, stored);
@@ -241,7 +249,7 @@ async fn ask_tab(
         shared,
         format!("need-encrypted:{client_id}\n{id}"),
         move || {
-            future_to_promise(async move {
+            promise(Box::pin(async move {
                 let (shared, client_id, user_id, id) = owned;
                 let timeout = shared.borrow().config.ask_timeout_ms;
                 let question =
@@ -257,7 +265,7 @@ async fn ask_tab(
                         .insert(&user_id, &id, file, mimetype);
                 }
                 Ok(JsValue::UNDEFINED)
-            })
+            }))
         },
     )
     .await;
@@ -318,9 +326,14 @@ async fn download(
     let Answered {
         response,
         controller,
+        error,
+        mut deadline,
     } = answered.map_err(|fail| Failure::upstream(&fail))?;
     if response.status() != 200 {
-        let error = upstream::read_error(shared, &response, &controller).await;
+        let error = match error {
+            Some(error) => error,
+            None => upstream::read_error(shared, &response, &controller).await,
+        };
         if response.status() == 401 {
             let note = tab::message(
                 protocol::UNAUTHORIZED,
@@ -364,7 +377,7 @@ async fn download(
     if let Some(subtle) = webcrypto::subtle() {
         let mut ciphertext = Ciphertext::new(length, limit);
         let mut refused = None;
-        upstream::read_chunks(&response, &controller, timeout_ms, &mut |chunk| {
+        upstream::read_chunks(&response, &controller, &mut deadline, &mut |chunk| {
             ciphertext
                 .push(chunk)
                 .map_err(|e| refused = Some(e))
