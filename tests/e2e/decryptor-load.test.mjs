@@ -6,7 +6,9 @@
  * - while its JS (first page load) or its wasm (second page load) answers 404, `srcEncrypted`
  *   rejects with `wasm_load_failed` (reason `crypto_unavailable`) and a message naming the files;
  * - once the file is served again, the same attachment on the same page (no reload) decrypts and
- *   shows: a failed load is retried by the next attachment.
+ *   shows: a failed load is retried by the next attachment;
+ * - an attachment over `budgetBytes` is refused `over_budget` (reason `too_large`) with no object
+ *   URL made, and the module decrypts the next one.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,12 +22,14 @@ let world;
 let site;
 let browser;
 let file;
+let big;
 /** The path answering 404 while set. */
 let blocked = null;
 
 before(async () => {
   world = await loadWorld();
   file = await uploadEncrypted(world, 'decryptor-load', readFixture(world.media.png64));
+  big = await uploadEncrypted(world, 'decryptor-load-big', readFixture(world.media.mp4));
   site = await startPageSite({
     routes: (req, res, url) => {
       if (url.pathname !== blocked) return false;
@@ -42,7 +46,7 @@ after(async () => {
 });
 
 /** In the page: srcEncrypted → an <img>; what it shows, or the rejection. */
-function show(page) {
+function show(page, f = file) {
   return page.evaluate(async (file) => {
     let url;
     try {
@@ -58,7 +62,7 @@ function show(page) {
       img.src = url;
     });
     return { outcome, width: img.naturalWidth };
-  }, file);
+  }, f);
 }
 
 for (const name of ['authmedia_crypto.js', 'authmedia_crypto_bg.wasm']) {
@@ -83,3 +87,21 @@ for (const name of ['authmedia_crypto.js', 'authmedia_crypto_bg.wasm']) {
     await page.evaluate(() => window.media.logout());
   });
 }
+
+test('fallback: an attachment over budgetBytes → over_budget (too_large), no object URL; the next one decrypts', { timeout: 90_000 }, async () => {
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  const alice = world.users.alice;
+  const budgetBytes = 1 << 20;
+  assert.ok(readFixture(world.media.mp4).length > budgetBytes && readFixture(world.media.png64).length < budgetBytes);
+  const init = await initInPage(page, { homeserver: world.synapse.baseUrl, accessToken: alice.accessToken, userId: alice.userId, fallback: 'force', budgetBytes });
+  assert.equal(init.mode, 'fallback');
+  const refused = await show(page, big);
+  assert.equal(refused.rejected?.code, 'over_budget', JSON.stringify(refused));
+  assert.equal(refused.rejected?.reason, 'too_large', JSON.stringify(refused));
+  assert.equal(await page.evaluate(() => window.media.stats().fallback.objectUrls), 0);
+  const shown = await show(page);
+  assert.equal(shown.outcome, 'load', JSON.stringify(shown));
+  await page.evaluate(() => window.media.logout());
+});
