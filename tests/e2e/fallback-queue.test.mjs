@@ -6,14 +6,17 @@
  * A browser opens at most six HTTP/1.1 connections to one host and queues the rest of its fetches.
  * The fallback's `fetchTimeoutMs` deadline starts when the page calls `fetch`, so a fetch the
  * browser holds in its own queue behind six slow-but-healthy downloads must not be one the page
- * has already started: it would time out though the homeserver answers everything.
+ * has already started: it would time out though the homeserver answers everything. The same
+ * through the worker (with `fetchTimeoutMs` from tests/pages/faults-sw.js).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { launchChromium } from '../lib/browser.mjs';
 import { listen } from '../../support/procs.mjs';
-import { startPageSite, waitForPackage } from '../pages/page/site.mjs';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startPageSite, waitForPackage, openInWorkerMode, REPO } from '../pages/page/site.mjs';
 import { encodeRgbPng } from '../lib/png.mjs';
 
 const FETCH_TIMEOUT_MS = 1500;
@@ -45,18 +48,20 @@ function homeserver(req, res) {
     return;
   }
   const id = url.pathname.split('/').pop();
-  res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Length': String(png.length) });
-  if (!id.startsWith('slow')) {
-    res.end(png);
+  // The worker reads a body of at most 64 KiB whole under one deadline: its slow ones are larger.
+  const body = id.startsWith('wslow') ? Buffer.alloc(100_000, 7) : png;
+  res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
+  if (!/^w?slow/.test(id)) {
+    res.end(body);
     return;
   }
   // Headers at once, then the body in PIECES pieces, one every PACE_MS: healthy, just slow.
-  const size = Math.ceil(png.length / PIECES);
+  const size = Math.ceil(body.length / PIECES);
   let at = 0;
   const timer = setInterval(() => {
-    res.write(png.subarray(at, at + size));
+    res.write(body.subarray(at, at + size));
     at += size;
-    if (at >= png.length) {
+    if (at >= body.length) {
       clearInterval(timer);
       timers.delete(timer);
       res.end();
@@ -68,7 +73,15 @@ function homeserver(req, res) {
 before(async () => {
   hs = http.createServer(homeserver);
   await listen(hs);
-  site = await startPageSite();
+  site = await startPageSite({
+    routes: {
+      // The drop-in worker with options from its query (tests/pages/faults-sw.js).
+      '/faults-sw.js': (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store', 'Service-Worker-Allowed': '/' });
+        res.end(readFileSync(path.join(REPO, 'tests', 'pages', 'faults-sw.js')));
+      },
+    },
+  });
   browser = await launchChromium();
 });
 
@@ -100,6 +113,27 @@ test('fallback, default concurrency, HTTP/1.1 homeserver: fetches queued behind 
     return { mode: media.mode, slow: await Promise.all(slow), quick: await Promise.all(quick) };
   }, [base, FETCH_TIMEOUT_MS]);
   assert.equal(r.mode, 'fallback');
+  assert.deepEqual(r.slow, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], JSON.stringify(r));
+  assert.deepEqual(r.quick, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], JSON.stringify(r));
+});
+
+// The worker has the same queue: its bound on upstream attempts is above six and each attempt's
+// deadline starts at its `fetch`. A todo (it fails) until the worker holds the attempts a browser
+// would queue (crates/sw).
+test('worker mode, HTTP/1.1 homeserver: fetches queued behind six slow downloads do not time out', { timeout: 60_000, todo: 'the worker times out attempts the browser still queues' }, async () => {
+  const page = browser.page;
+  const base = `http://127.0.0.1:${hs.address().port}`;
+  await openInWorkerMode(page, site.url('/'), { homeserver: base, accessToken: 't', userId: '@u:x', workerUrl: `/faults-sw.js?fetchTimeoutMs=${FETCH_TIMEOUT_MS}` });
+  const r = await page.evaluate(async () => {
+    const attempt = async (id) => {
+      const res = await fetch(window.media.httpUrl(`mxc://x/${id}`));
+      await res.arrayBuffer();
+      return res.ok ? 'ok' : String(res.status);
+    };
+    const slow = [0, 1, 2, 3, 4, 5].map((i) => attempt(`wslow${i}`));
+    const quick = [0, 1, 2, 3, 4, 5].map((i) => attempt(`wquick${i}`));
+    return { slow: await Promise.all(slow), quick: await Promise.all(quick) };
+  });
   assert.deepEqual(r.slow, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], JSON.stringify(r));
   assert.deepEqual(r.quick, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], JSON.stringify(r));
 });
