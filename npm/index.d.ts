@@ -131,7 +131,7 @@ export interface AuthMediaOptions {
   onTokenRefresh?: () => string | Promise<string>;
   /** Byte budget of the fallback's object URLs (default 64 MiB). */
   budgetBytes?: number;
-  /** Fallback fetches in flight at once (default 16, as the worker's upstream bound). */
+  /** Fallback fetches in flight at once (default 6, a browser's HTTP/1.1 connections per host; raise it for an HTTP/2 homeserver). */
   concurrency?: number;
   /**
    * A fallback fetch that gets no response headers, or no body chunk, for this long is aborted

@@ -117,6 +117,8 @@ export function initAsync(input) {
 }
 
 let decryptorModule = null;
+/** How many loads of the decryption module failed (each retry after one imports a URL of its own). */
+let decryptorFailures = 0;
 
 /**
  * The fallback's attachment decryption (`dist/authmedia_crypto.js` and its wasm: WebCrypto where
@@ -128,13 +130,27 @@ let decryptorModule = null;
  */
 function loadDecryptor() {
   if (!decryptorModule) {
+    const failures = decryptorFailures;
     decryptorModule = import('./dist/authmedia_crypto.js')
+      .catch((e) => {
+        if (failures === 0) throw e;
+        // Firefox remembers a module script that failed to load: `import()` of the same URL then
+        // fails again without a request, until the page reloads. A retry imports the same file
+        // under a URL of its own: a fragment is part of the module's key but not of the request.
+        // Where a bundler rewrote the import above, this path may not exist: its error is then
+        // the first one's.
+        const retry = `./dist/authmedia_crypto.js#retry-${failures}`;
+        return import(/* @vite-ignore */ /* webpackIgnore: true */ retry).catch(() => {
+          throw e;
+        });
+      })
       .then(async (m) => {
         await m.default();
         return m.Decryptor;
       })
       .catch((e) => {
         decryptorModule = null;
+        decryptorFailures++;
         throw e;
       });
   }

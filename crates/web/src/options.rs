@@ -9,10 +9,11 @@ use crate::util::{as_function, get};
 
 /// Default object-URL budget of the fallback: 64 MiB.
 pub const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
-/// Default number of fallback fetches in flight at once: the worker's bound on upstream attempts.
-/// Six (a browser's HTTP/1.1 connections per host) serialised a gallery on an HTTP/2 homeserver,
-/// where the worker's requests all go at once; the browser still queues beyond its own limits.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default number of fallback fetches in flight at once: a browser's HTTP/1.1 connections per
+/// host. Each fetch's `fetchTimeoutMs` deadline starts when the page calls `fetch`, so a fetch the
+/// browser holds in its own queue behind slow downloads would time out with the server healthy;
+/// beyond this bound fetches wait in the page's queue, where no deadline runs.
+pub const DEFAULT_CONCURRENCY: usize = 6;
 /// Default worker script URL.
 pub const DEFAULT_WORKER_URL: &str = "/authmedia-sw.js";
 /// Default `fetchTimeoutMs` of the fallback's fetches.

@@ -9,7 +9,7 @@
 //! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
 
 use authmedia_js::protocol;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use authmedia_core::WORKER_PROTOCOL;
@@ -39,6 +39,8 @@ thread_local! {
     /// tab's session for all of them. Strong references: an instance lives until its `dispose()`
     /// or `logout()` anyway (its browser listeners hold it), and a failed `init` detaches it.
     static HOLDERS: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
+    /// Whether [`answer_when_no_instance`] installed its listener on this page.
+    static TAB_ANSWERS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Records `inner` as the latest instance to hand the worker its session.
@@ -67,6 +69,34 @@ fn other_answers(inner: &Inner) -> bool {
             .find(|i| !i.session.ended())
             .is_some_and(|i| !std::ptr::eq(&**i, inner))
     })
+}
+
+/// Installs, once per page, the tab's answer to `need-token` while no live instance holds the
+/// tab's session: every instance disposed, the worker still holds it (see `dispose()`), and the
+/// tab's media requests still get 401s; a question nobody answers holds such a request for the
+/// worker's whole wait for a token refresh (its fetch timeout). The answer is "no token" (nothing
+/// secret, to whichever worker asks); while a live holder exists it alone answers.
+fn answer_when_no_instance(c: &ServiceWorkerContainer) {
+    if TAB_ANSWERS.with(|t| t.replace(true)) {
+        return;
+    }
+    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+        let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
+            return;
+        };
+        let live_holder = HOLDERS.with(|h| h.borrow().iter().any(|i| !i.session.ended()));
+        if live_holder || get_string(&ev.data(), "type").as_deref() != Some(protocol::NEED_TOKEN) {
+            return;
+        }
+        if let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() {
+            let answer = object();
+            set(&answer, "accessToken", &JsValue::NULL);
+            let _ = port.post_message(&answer);
+        }
+    });
+    let _ = c.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+    // One listener for the page's lifetime.
+    on_message.forget();
 }
 
 /// Ends `inner` on the page ([`Inner::detach`]) and forgets it as a holder of the tab's session;
@@ -300,6 +330,7 @@ impl Inner {
     /// The one dispatcher of the worker's messages to this instance: its questions
     /// (`need-session`, `need-token`, `need-encrypted`) and notifications (`unauthorized`).
     fn listen(self: &Rc<Self>, c: &ServiceWorkerContainer) {
+        answer_when_no_instance(c);
         let me = Rc::clone(self);
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
