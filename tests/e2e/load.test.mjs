@@ -32,7 +32,7 @@ const REQUESTS = 1000;
 const IMAGES = 200;
 /**
  * Bound on the worker's wasm linear memory. Bodies live in JS ArrayBuffers outside wasm memory
- * (ARCHITECTURE.md, "Range and the media store"); the wasm holds sessions, the store's index and
+ * (WORKER.md, "Range and the media store"); the wasm holds sessions, the store's index and
  * per-request state, so a thousand requests in flight must not grow it past a few MiB.
  */
 const WASM_MEMORY_BOUND = 16 * 1024 * 1024;

@@ -102,7 +102,7 @@ test('Firefox: <video crossorigin> plays and seeks to the middle through the wor
   assert.equal(part.headers['content-range'], `bytes 10-19/${mp4.bytes}`);
 });
 
-// A documented limitation (ARCHITECTURE.md, "Firefox and <video>"): Firefox ESR refuses a response
+// A documented limitation (WORKER.md, "Firefox and <video>"): Firefox ESR refuses a response
 // a service worker built itself for a cross-origin *no-cors* media load — 206 or 200 alike —
 // while <img> and <video crossorigin> are fine. A worker cannot build an opaque response, and
 // no-cors would drop the Authorization header, so media elements need `crossorigin="anonymous"`
