@@ -10,9 +10,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { launchChromium } from '../lib/browser.mjs';
-import { listen } from '../../support/procs.mjs';
+import { startScriptedHomeserver, CORS } from '../lib/scripted-homeserver.mjs';
 import { startPageSite, waitForPackage } from '../pages/page/site.mjs';
 import { encodeRgbPng } from '../lib/png.mjs';
 
@@ -26,27 +25,12 @@ let browser;
 let hs;
 const timers = new Set();
 
-const cors = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-  'Access-Control-Allow-Methods': 'GET, OPTIONS',
-};
-
 const png = encodeRgbPng(8, 8, Buffer.alloc((8 * 3 + 1) * 8, 0));
 
-function homeserver(req, res) {
-  const url = new URL(req.url, 'http://x');
-  if (req.method === 'OPTIONS') {
-    res.writeHead(204, cors).end();
-    return;
-  }
-  if (url.pathname === '/_matrix/client/versions') {
-    res.writeHead(200, { ...cors, 'Content-Type': 'application/json' }).end(JSON.stringify({ versions: ['v1.11'] }));
-    return;
-  }
+function homeserver(req, res, url) {
   const id = url.pathname.split('/').pop();
   const body = png;
-  res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
+  res.writeHead(200, { ...CORS, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
   if (!id.startsWith('slow')) {
     res.end(body);
     return;
@@ -67,8 +51,7 @@ function homeserver(req, res) {
 }
 
 before(async () => {
-  hs = http.createServer(homeserver);
-  await listen(hs);
+  hs = await startScriptedHomeserver(homeserver);
   site = await startPageSite();
   browser = await launchChromium();
 });

@@ -15,9 +15,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { launchChromium } from '../lib/browser.mjs';
-import { listen } from '../../support/procs.mjs';
+import { startScriptedHomeserver } from '../lib/scripted-homeserver.mjs';
 import { startPageSite, waitForPackage } from '../pages/page/site.mjs';
 
 let site;
@@ -25,15 +24,7 @@ let browser;
 let hs;
 
 before(async () => {
-  hs = http.createServer((req, res) => {
-    const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'Authorization, Content-Type' };
-    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
-    if (req.url.endsWith('/_matrix/client/versions')) {
-      return res.writeHead(200, { ...cors, 'Content-Type': 'application/json' }).end(JSON.stringify({ versions: ['v1.11'] }));
-    }
-    res.writeHead(404, cors).end();
-  });
-  await listen(hs);
+  hs = await startScriptedHomeserver();
   site = await startPageSite();
   browser = await launchChromium();
 });

@@ -9,10 +9,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { launchChromium } from '../lib/browser.mjs';
-import { listen } from '../../support/procs.mjs';
+import { startScriptedHomeserver, CORS } from '../lib/scripted-homeserver.mjs';
 import { startPageSite, waitForPackage } from '../pages/page/site.mjs';
 import { encodeRgbPng } from '../lib/png.mjs';
 
@@ -24,26 +23,11 @@ let browser;
 let hs;
 const held = new Set();
 
-const cors = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-  'Access-Control-Allow-Methods': 'GET, OPTIONS',
-};
-
-function homeserver(req, res) {
-  const url = new URL(req.url, 'http://x');
-  if (req.method === 'OPTIONS') {
-    res.writeHead(204, cors).end();
-    return;
-  }
-  if (url.pathname === '/_matrix/client/versions') {
-    res.writeHead(200, { ...cors, 'Content-Type': 'application/json' }).end(JSON.stringify({ versions: ['v1.11'] }));
-    return;
-  }
+function homeserver(req, res, url) {
   const id = url.pathname.split('/').pop();
   if (id === 'half') {
     // Announces 4000 bytes, sends 1000, then nothing (the socket stays open).
-    res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Length': '4000' });
+    res.writeHead(200, { ...CORS, 'Content-Type': 'image/png', 'Content-Length': '4000' });
     res.write(Buffer.alloc(1000, 1));
     held.add(res);
     return;
@@ -51,22 +35,21 @@ function homeserver(req, res) {
   if (id === 'bomb') {
     // 200 KB of zeros, a few hundred bytes gzipped: Content-Length is the gzip's.
     const body = gzipSync(Buffer.alloc(200_000));
-    res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Encoding': 'gzip', 'Content-Length': String(body.length) });
+    res.writeHead(200, { ...CORS, 'Content-Type': 'image/png', 'Content-Encoding': 'gzip', 'Content-Length': String(body.length) });
     res.end(body);
     return;
   }
   if (id === 'ok') {
     const body = encodeRgbPng(8, 8, Buffer.alloc((8 * 3 + 1) * 8, 0));
-    res.writeHead(200, { ...cors, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
+    res.writeHead(200, { ...CORS, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
     res.end(body);
     return;
   }
-  res.writeHead(404, { ...cors, 'Content-Type': 'application/json' }).end(JSON.stringify({ errcode: 'M_NOT_FOUND', error: 'no' }));
+  res.writeHead(404, { ...CORS, 'Content-Type': 'application/json' }).end(JSON.stringify({ errcode: 'M_NOT_FOUND', error: 'no' }));
 }
 
 before(async () => {
-  hs = http.createServer(homeserver);
-  await listen(hs);
+  hs = await startScriptedHomeserver(homeserver);
   site = await startPageSite();
   browser = await launchChromium();
 });
