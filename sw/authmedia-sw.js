@@ -32,6 +32,9 @@
  *   retryMaxAttempts   attempts per media fetch, first included (default 4, 1..10)
  *   retryMaxWaitMs     total wait between attempts (default 20000, 0..120000)
  *   (all passed to the wasm; garbage values fall back to the defaults)
+ *   performanceMarks   true: User Timing marks `authmedia-sw:wasm-ready` and
+ *                      `authmedia-sw:session-stored` (also on with a `performanceMarks` parameter
+ *                      in the worker script's URL); off by default
  *
  * `scripts/build-sw.sh` replaces the GLUE marker below with the wasm-bindgen glue wrapped in a
  * factory function, and writes sw/dist/authmedia-sw.js; this file is not usable unbuilt.
@@ -45,6 +48,21 @@
   const registerListeners = options.registerListeners !== false;
   const wasmUrl = new URL(options.wasmUrl || 'authmedia_sw_bg.wasm', scope.location.href).href;
   const READY_TIMEOUT_MS = 15000;
+  // User Timing marks of the worker's start (`authmedia-sw:*`), off unless asked for: with
+  // `performanceMarks: true` here or a `performanceMarks` parameter in the worker script's URL
+  // (`register('/authmedia-sw.js?performanceMarks')`: the page cannot set this file's options).
+  const marks =
+    options.performanceMarks === true ||
+    new URL(scope.location.href).searchParams.has('performanceMarks');
+  function mark(name) {
+    if (marks) {
+      try {
+        performance.mark(name);
+      } catch {
+        // no User Timing here: no mark
+      }
+    }
+  }
 
   // Route codes of AuthMediaWorker.route: crates/js/src/protocol.rs (tests/e2e/protocol.test.mjs
   // checks that these are the same).
@@ -138,6 +156,7 @@
         });
         instance.dead.catch(() => {});
         current = instance;
+        mark('authmedia-sw:wasm-ready');
         return instance;
       })();
       pending.catch(() => {
@@ -270,6 +289,7 @@
     }
     try {
       await Promise.race([instance.worker.handleMessage(event), instance.dead]);
+      if (event.data.type === 'authmedia:session') mark('authmedia-sw:session-stored');
     } catch (error) {
       if (isTrap(error)) poison(instance, error);
       if (port) port.postMessage({ ok: false, error: String(error) });

@@ -26,8 +26,8 @@ use crate::diagnose::{facts, out_of_scope, registration_failed};
 use crate::error::{describe, WebError};
 use crate::hydrate::reload_all;
 use crate::inner::Inner;
-use crate::options::FallbackPref;
-use crate::util::{deferred, get, get_string, object, set, with_timeout};
+use crate::options::{FallbackPref, Options};
+use crate::util::{deferred, get, get_string, mark, object, set, with_timeout};
 
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
 const CLAIM_TIMEOUT_MS: i32 = 5_000;
@@ -116,6 +116,26 @@ fn outdated(url: &str, answer: &JsValue) -> JsValue {
     d
 }
 
+/// Starts registering the worker first thing in `init`, before the instance is built and
+/// `/versions` is asked, so that its install (fetching and compiling its script and wasm)
+/// overlaps all of that instead of following it: the container and the `register()` promise
+/// (see [`Inner::registered_early`]). `None` when no worker will be tried (`start_worker` then
+/// says why).
+pub fn register_early(opts: &Options) -> Option<(ServiceWorkerContainer, Promise)> {
+    if opts.fallback == FallbackPref::Force {
+        return None;
+    }
+    let url = opts.worker_url.as_deref()?;
+    let c = container().ok()?;
+    let registered = c.register(url);
+    // `start_worker` reads a rejection; when the negotiation fails first nobody does, and that
+    // is not an unhandled rejection.
+    let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
+    let _ = registered.catch(&ignore);
+    ignore.forget();
+    Some((c, registered))
+}
+
 impl Inner {
     fn session_message(&self, kind: &str) -> JsValue {
         let m = message(kind);
@@ -137,28 +157,19 @@ impl Inner {
         m
     }
 
-    /// Starts registering the worker before `/versions` is asked, so that its install (fetching
-    /// and compiling its script and wasm) overlaps the negotiation instead of following it: the
-    /// `register()` promise, which [`Self::start_worker`] then awaits. `None` when no worker will
-    /// be tried (that function then says why). The page's message listener goes first, as in
-    /// `start_worker`: a worker that takes control meanwhile and asks for the session is answered.
-    pub fn register_early(self: &Rc<Self>) -> Option<Promise> {
-        if self.opts.fallback == FallbackPref::Force {
-            return None;
-        }
-        let url = self.opts.worker_url.as_deref()?;
-        let c = container().ok()?;
+    /// Takes the registration [`register_early`] started: the page's message listener goes on
+    /// now, in the same task as `register()`, so a worker that takes control and asks for the
+    /// session is answered. Returns the `register()` promise, which [`Self::start_worker`] awaits.
+    pub fn registered_early(
+        self: &Rc<Self>,
+        early: Option<(ServiceWorkerContainer, Promise)>,
+    ) -> Option<Promise> {
+        let (c, registered) = early?;
         self.listen(&c);
-        let registered = c.register(url);
-        // `start_worker` reads a rejection; when the negotiation fails first nobody does, and
-        // that is not an unhandled rejection.
-        let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
-        let _ = registered.catch(&ignore);
-        ignore.forget();
         Some(registered)
     }
 
-    /// Registers the worker (or takes the promise of [`Self::register_early`]), hands it the
+    /// Registers the worker (or takes the promise of [`register_early`]), hands it the
     /// session and picks the mode.
     pub async fn start_worker(self: &Rc<Self>, early: Option<Promise>) -> Result<(), JsValue> {
         if self.opts.fallback == FallbackPref::Force {
@@ -210,12 +221,22 @@ impl Inner {
                 if me.session.ended() || !holds(&me) {
                     return;
                 }
-                let answer = ask(
-                    &ctrl,
-                    &me.session_message(protocol::SESSION),
-                    ANSWER_TIMEOUT_MS,
-                )
-                .await;
+                // The worker `init` handed the session to, claiming the page (a first load):
+                // it holds the session already, or is about to answer that handoff.
+                let answer = match me.session.link.handoff_to(&ctrl).await {
+                    Some(answer) => answer,
+                    None => {
+                        mark(me.opts.marks, "authmedia:controller-session-sent");
+                        let answer = ask(
+                            &ctrl,
+                            &me.session_message(protocol::SESSION),
+                            ANSWER_TIMEOUT_MS,
+                        )
+                        .await;
+                        mark(me.opts.marks, "authmedia:controller-session-acked");
+                        answer
+                    }
+                };
                 match answer {
                     Some(a) if speaks_protocol(&a) => {
                         hold(&me);
@@ -274,13 +295,14 @@ impl Inner {
         let Some(active) = reg.and_then(|r| r.active()) else {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
-        match ask(
-            &active,
-            &self.session_message(protocol::SESSION),
-            ANSWER_TIMEOUT_MS,
-        )
-        .await
-        {
+        mark(self.opts.marks, "authmedia:session-sent");
+        let answer = self
+            .session
+            .link
+            .hand_over(&active, self.session_message(protocol::SESSION))
+            .await;
+        mark(self.opts.marks, "authmedia:session-acked");
+        match answer {
             None => return no_worker("worker_silent", why("worker_silent")),
             Some(a) if !speaks_protocol(&a) => {
                 // Another release's worker (an old copy left on the site) holds the session now:
