@@ -126,8 +126,8 @@ pub struct Link {
     registration: RefCell<Option<ServiceWorkerRegistration>>,
     /// Last stats the worker reported.
     stats: RefCell<Option<JsValue>>,
-    /// The worker `init` handed the session to, and the promise of its answer (`undefined` for
-    /// none): the same worker claiming the page later needs no second handoff.
+    /// The worker last handed the session, and the promise of its answer (`undefined` for none):
+    /// see [`Link::hand_over`].
     handoff: RefCell<Option<(ServiceWorker, Promise)>>,
 }
 
@@ -143,8 +143,21 @@ impl Link {
     }
 
     /// Hands `session` (an `authmedia:session` message) to `worker` and waits (bounded) for its
-    /// answer, which [`Link::handoff_to`] gives again.
+    /// answer. When the session went to that same worker before (handed to it while it
+    /// installed, then it activated and claimed the page), that handoff's answer is the answer:
+    /// no second message, and none of the worker's time spent storing the same session again.
+    /// A handoff it never answered is not reused.
     pub async fn hand_over(&self, worker: &ServiceWorker, session: JsValue) -> Option<JsValue> {
+        let earlier = self
+            .handoff
+            .borrow()
+            .as_ref()
+            .and_then(|(w, answer)| (w == worker).then(|| answer.clone()));
+        if let Some(answer) = earlier {
+            if let Some(answer) = answer_of(answer).await {
+                return Some(answer);
+            }
+        }
         let target = worker.clone();
         let answer = promise(Box::pin(async move {
             let answer = ask(&target, &session, ANSWER_TIMEOUT_MS).await;
@@ -152,17 +165,6 @@ impl Link {
         }));
         self.handoff.replace(Some((worker.clone(), answer.clone())));
         answer_of(answer).await
-    }
-
-    /// When the session was handed (or is being handed) to `worker` by [`Link::hand_over`]:
-    /// that handoff's answer, without a second message. `None` for any other worker.
-    pub async fn handoff_to(&self, worker: &ServiceWorker) -> Option<Option<JsValue>> {
-        let earlier = self
-            .handoff
-            .borrow()
-            .as_ref()
-            .and_then(|(w, answer)| (w == worker).then(|| answer.clone()));
-        Some(answer_of(earlier?).await)
     }
 
     /// Records the registration of this SDK's worker.

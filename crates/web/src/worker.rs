@@ -221,22 +221,13 @@ impl Inner {
                 if me.session.ended() || !holds(&me) {
                     return;
                 }
-                // The worker `init` handed the session to, claiming the page (a first load):
-                // it holds the session already, or is about to answer that handoff.
-                let answer = match me.session.link.handoff_to(&ctrl).await {
-                    Some(answer) => answer,
-                    None => {
-                        mark(me.opts.marks, "authmedia:controller-session-sent");
-                        let answer = ask(
-                            &ctrl,
-                            &me.session_message(protocol::SESSION),
-                            ANSWER_TIMEOUT_MS,
-                        )
-                        .await;
-                        mark(me.opts.marks, "authmedia:controller-session-acked");
-                        answer
-                    }
-                };
+                // The worker `init` handed the session to, claiming the page (a first load),
+                // holds it already (or is about to answer that handoff): not sent twice.
+                let answer = me
+                    .session
+                    .link
+                    .hand_over(&ctrl, me.session_message(protocol::SESSION))
+                    .await;
                 match answer {
                     Some(a) if speaks_protocol(&a) => {
                         hold(&me);
@@ -272,13 +263,12 @@ impl Inner {
                 return no_worker("registration_failed", detail);
             }
             Ok(reg) => {
+                let reg = reg.unchecked_into::<ServiceWorkerRegistration>();
                 // Registered, but for a scope above which this page lies: never controlled.
-                let scope = reg
-                    .dyn_into::<ServiceWorkerRegistration>()
-                    .map(|r| r.scope());
-                if let Some(detail) = scope.ok().and_then(|s| out_of_scope(&url, &s)) {
+                if let Some(detail) = out_of_scope(&url, &reg.scope()) {
                     return no_worker("out_of_scope", detail);
                 }
+                self.hand_over_early(&reg);
             }
         }
         let Some(Ok(reg)) = with_timeout(
@@ -347,6 +337,33 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// A first install (no active worker yet): hands the session to the installing worker now,
+    /// without waiting. It answers as soon as its wasm is ready — while it finishes installing,
+    /// activates and claims the page — and the handoff to the active worker below (and on
+    /// `controllerchange`) is then that answer, instead of a message sent only after activation.
+    ///
+    /// Not with `fallback: 'never'`, where `init` may still fail (and then hands nothing over).
+    /// The registration is recorded now, so that a `logout()` before the worker activates
+    /// reaches the worker that holds the session.
+    fn hand_over_early(self: &Rc<Self>, reg: &ServiceWorkerRegistration) {
+        if reg.active().is_some() || self.opts.fallback == FallbackPref::Never {
+            return;
+        }
+        let Some(worker) = reg.installing().or_else(|| reg.waiting()) else {
+            return;
+        };
+        self.session.link.set_registration(Some(reg.clone()));
+        mark(self.opts.marks, "authmedia:session-sent-early");
+        let me = Rc::clone(self);
+        spawn_local(async move {
+            let _ = me
+                .session
+                .link
+                .hand_over(&worker, me.session_message(protocol::SESSION))
+                .await;
+        });
     }
 
     /// The one dispatcher of the worker's messages to this instance: its questions
