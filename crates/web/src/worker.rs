@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use authmedia_core::WORKER_PROTOCOL;
-use js_sys::Promise;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -304,6 +304,22 @@ impl Inner {
                 return no_worker("worker_refused_session", why("worker_refused_session"))
             }
             Some(_) => hold(self),
+        }
+        if c.controller().is_none() && get_string(&active, "state").as_deref() == Some("activating")
+        {
+            // A first install, whose answer came early (`hand_over_early`): the worker claims
+            // the page as it activates (the drop-in worker does, in its `activate` handler).
+            // Wait for that claim — or the end of the activation, for a worker that does not
+            // claim — rather than resolve in the fallback a moment before it.
+            let (left, resolve) = deferred();
+            let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            });
+            let listener = on_state.as_ref().unchecked_ref();
+            let _ = active.add_event_listener_with_callback("statechange", listener);
+            let either = Promise::race(&Array::of2(&claimed, &left));
+            let _ = with_timeout(either, ANSWER_TIMEOUT_MS).await;
+            let _ = active.remove_event_listener_with_callback("statechange", listener);
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
