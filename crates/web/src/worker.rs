@@ -263,12 +263,13 @@ impl Inner {
                 return no_worker("registration_failed", detail);
             }
             Ok(reg) => {
-                let reg = reg.unchecked_into::<ServiceWorkerRegistration>();
-                // Registered, but for a scope above which this page lies: never controlled.
-                if let Some(detail) = out_of_scope(&url, &reg.scope()) {
-                    return no_worker("out_of_scope", detail);
+                if let Ok(reg) = reg.dyn_into::<ServiceWorkerRegistration>() {
+                    // Registered, but for a scope above which this page lies: never controlled.
+                    if let Some(detail) = out_of_scope(&url, &reg.scope()) {
+                        return no_worker("out_of_scope", detail);
+                    }
+                    self.hand_over_early(&reg);
                 }
-                self.hand_over_early(&reg);
             }
         }
         let Some(Ok(reg)) = with_timeout(
