@@ -35,16 +35,8 @@ impl Failure {
     }
 
     pub(super) fn attachment(e: &AttachmentError) -> Self {
-        let status = match e {
-            AttachmentError::TooLarge { .. } => 413,
-            _ => 502,
-        };
-        Self::new(
-            status,
-            &format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
-            e.code(),
-            format!("authmedia service worker: encrypted attachment refused: {e}"),
-        )
+        let (status, errcode, message) = authmedia_js::webcrypto::refusal(e);
+        Self::new(status, &errcode, e.code(), message)
     }
 
     pub(super) fn to_js(&self) -> JsValue {

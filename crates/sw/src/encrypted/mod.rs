@@ -6,14 +6,19 @@
 //! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
 //! never the key) and gets back a same-origin URL under the worker's scope. A request for it is
 //! answered by downloading the ciphertext with the tab's session (the same token, refresh and
-//! `M_UNRECOGNIZED` logic as other media), collecting it in JavaScript memory and verifying and
-//! decrypting it with WebCrypto ([`authmedia_js::webcrypto`]: native SHA-256 and AES-CTR, the
-//! core's limit and constant-time check — every service worker has WebCrypto, so the worker's
-//! wasm carries no software AES/SHA-256; should the engine fail at the crypto the answer is the
-//! JSON error `AUTHMEDIA_CRYPTO_UNAVAILABLE`), and — only once the SHA-256 of the whole ciphertext
-//! matched — answering with the plaintext under a safe content type, `no-store`. A mismatch
-//! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
-//! content.
+//! `M_UNRECOGNIZED` logic as other media), collecting it in JavaScript memory (the store's byte
+//! limit while it comes), handing it with the registered file to the decryption module, and —
+//! only once that module found the SHA-256 of the whole ciphertext matching — answering with the
+//! plaintext under a safe content type, `no-store`. A mismatch (tampered or truncated ciphertext)
+//! is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content.
+//!
+//! The decryption module (`crates/sw-crypto`: the file's validation, WebCrypto's SHA-256 and
+//! AES-CTR, the core's constant-time check) is not part of this wasm: the entry script fetches
+//! and instantiates it on the first encrypted request and passes it in as the `decrypt` function
+//! of the worker's options (`decrypt(fileJson, ciphertext) → Promise<ArrayBuffer>`, rejecting with
+//! the JSON error shape: a refusal, or `decryptor_unavailable` when it could not be loaded — the
+//! next request tries again). It gets the ciphertext's bytes and the file, never the token: the
+//! download stays on this wasm's one token-setting path.
 //!
 //! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by the
 //! session's principal — see [`crate::sessions`] — same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
@@ -28,11 +33,11 @@ use authmedia_js::protocol;
 use std::future::Future;
 use std::pin::Pin;
 
-use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
-use authmedia_js::file_from_js;
-use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use js_sys::{Array, ArrayBuffer};
+use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest, MxcUri};
+use authmedia_js::webcrypto::Ciphertext;
+use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, Request, Response};
 
 use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
@@ -40,7 +45,7 @@ use crate::ending::lifecycle_side_effects;
 use crate::flight::Fail;
 use crate::net;
 use crate::range::{RangeAnswer, RangeRequest};
-use crate::registry::Registered;
+use crate::registry::{Attachment, Registered};
 use crate::sessions::{ClientState, Session};
 use crate::settle::promise;
 use crate::state::Shared;
@@ -80,13 +85,28 @@ fn url_of(id: &str) -> String {
     format!("{scope}{PATH}{id}")
 }
 
+/// An `EncryptedFile` sent by a tab (a plain object): its `url`, parsed, and the whole file as
+/// JSON text for the decryption module, which validates the rest (the page validated it before
+/// sending; a file it would refuse is answered with the refusal when it is requested).
+fn attachment_of(file: &JsValue) -> Result<Attachment, String> {
+    if !file.is_object() || Array::is_array(file) {
+        return Err("invalid EncryptedFile: not an object".to_owned());
+    }
+    let url = js::string(file, "url").unwrap_or_default();
+    let url = MxcUri::parse(&url).map_err(|e| format!("invalid EncryptedFile url: {e}"))?;
+    let json = js_sys::JSON::stringify(file)
+        .ok()
+        .and_then(|text| text.as_string())
+        .ok_or_else(|| "invalid EncryptedFile: not JSON".to_owned())?;
+    Ok(Attachment { url, json })
+}
+
 /// `authmedia:encrypted {id, file, mimetype?}` from a tab with a session → `{ok, url}`.
 pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Result<String, String> {
     let Some(id) = js::string(data, "id").filter(|id| valid_id(id)) else {
         return Err("id must be 1-64 characters of [A-Za-z0-9_-]".to_owned());
     };
-    let file = file_from_js(&js::get(data, "file"))
-        .map_err(|e| format!("invalid EncryptedFile ({}): {e}", e.code()))?;
+    let file = attachment_of(&js::get(data, "file"))?;
     let mimetype = js::string(data, "mimetype");
     let mut state = shared.borrow_mut();
     let Some(user_id) = state.sessions.session(client_id).map(Session::key) else {
@@ -257,7 +277,7 @@ async fn ask_tab(
                 let Some(answer) = tab::ask(&client_id, &question, timeout).await else {
                     return Ok(JsValue::UNDEFINED);
                 };
-                if let Ok(file) = file_from_js(&js::get(&answer, "file")) {
+                if let Ok(file) = attachment_of(&js::get(&answer, "file")) {
                     let mimetype = js::string(&answer, "mimetype");
                     shared
                         .borrow_mut()
@@ -283,7 +303,7 @@ async fn download(
     let request = MediaRequest::Download { filename: None };
     let api = api_for(shared, session).await;
     let target_for =
-        |api: Api| CanonicalUrl::media(&session.homeserver, api, &entry.file.url, &request, None);
+        |api: Api| CanonicalUrl::media(&session.homeserver, api, &entry.url, &request, None);
     {
         bump(&mut shared.borrow_mut().stats.authenticated);
     }
@@ -371,36 +391,50 @@ async fn download(
         };
         Failure::upstream(&fail)
     };
-    let secrets = &entry.file.secrets;
-    // Every service worker has WebCrypto: native SHA-256/AES, ciphertext in JS memory. The core's
-    // streaming decryptor is the path of an engine without it.
-    if let Some(subtle) = webcrypto::subtle() {
-        let mut ciphertext = Ciphertext::new(length, limit);
-        let mut refused = None;
-        upstream::read_chunks(&response, &controller, &mut deadline, &mut |chunk| {
-            ciphertext
-                .push(chunk)
-                .map_err(|e| refused = Some(e))
-                .is_ok()
-        })
-        .await
-        .map_err(read_failed)?;
-        if let Some(e) = refused {
-            return Err(Failure::attachment(&e));
-        }
-        let (plain, by) = webcrypto::verify_and_decrypt(&subtle, secrets, ciphertext)
-            .await
-            .map_err(|e| Failure::attachment(&e))?;
-        let stats = &mut shared.borrow_mut().stats;
-        bump(match by {
-            DecryptedBy::WebCrypto => &mut stats.decrypted_webcrypto,
-            DecryptedBy::Wasm => &mut stats.decrypted_wasm,
-        });
-        return Ok(plain);
+    let mut ciphertext = Ciphertext::new(length, limit);
+    let mut refused = None;
+    upstream::read_chunks(&response, &controller, &mut deadline, &mut |chunk| {
+        ciphertext
+            .push(chunk)
+            .map_err(|e| refused = Some(e))
+            .is_ok()
+    })
+    .await
+    .map_err(read_failed)?;
+    if let Some(e) = refused {
+        return Err(Failure::attachment(&e));
     }
-    // Every service worker has WebCrypto (workers exist only in secure contexts); the worker's
-    // wasm carries no software AES/SHA-256 to fall back to.
-    Err(Failure::attachment(&AttachmentError::CryptoUnavailable))
+    let decrypt = shared.borrow().decrypt.clone();
+    let plain = decrypt_elsewhere(decrypt, &entry.file, ciphertext).await?;
+    bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
+    Ok(plain)
+}
+
+/// The decryption module's verdict on `ciphertext` (through the entry script's `decrypt`): the
+/// plaintext, or its refusal as the answer to give.
+async fn decrypt_elsewhere(
+    decrypt: Option<Function>,
+    file: &str,
+    ciphertext: Ciphertext,
+) -> Result<ArrayBuffer, Failure> {
+    // Without the entry script's loader (the wasm driven on its own) there is nothing to decrypt
+    // with: the same refusal as an engine without WebCrypto.
+    let decrypt =
+        decrypt.ok_or_else(|| Failure::attachment(&AttachmentError::CryptoUnavailable))?;
+    let called = decrypt
+        .call2(
+            &JsValue::UNDEFINED,
+            &JsValue::from_str(file),
+            &ciphertext.into_bytes(),
+        )
+        .and_then(|p| p.dyn_into::<Promise>().map_err(JsValue::from));
+    let plain = match called {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    };
+    plain
+        .and_then(|p| p.dyn_into::<ArrayBuffer>().map_err(JsValue::from))
+        .map_err(|e| Failure::from_js(&e))
 }
 
 #[cfg(test)]
