@@ -427,13 +427,13 @@ async fn decrypt_elsewhere(
             &JsValue::from_str(file),
             &ciphertext.into_bytes(),
         )
-        .and_then(|p| p.dyn_into::<Promise>().map_err(JsValue::from));
+        .and_then(|p| p.dyn_into::<Promise>());
     let plain = match called {
         Ok(promise) => JsFuture::from(promise).await,
         Err(e) => Err(e),
     };
     plain
-        .and_then(|p| p.dyn_into::<ArrayBuffer>().map_err(JsValue::from))
+        .and_then(|p| p.dyn_into::<ArrayBuffer>())
         .map_err(|e| Failure::from_js(&e))
 }
 
