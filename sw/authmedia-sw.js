@@ -126,7 +126,10 @@
     return decryptor;
   }
 
-  /** `decrypt(fileJson, ciphertext)` for the worker's wasm: the plaintext, or its error answer. */
+  /**
+   * `decrypt(fileJson, ciphertext)` for the worker's wasm (`ciphertext`: the downloaded body, a
+   * Blob): the plaintext, or its error answer.
+   */
   async function decrypt(file, ciphertext) {
     let glue;
     try {
@@ -140,7 +143,7 @@
       };
     }
     try {
-      return await glue.decryptFile(file, ciphertext);
+      return await glue.decryptFile(file, new Uint8Array(await ciphertext.arrayBuffer()));
     } catch (error) {
       if (!isTrap(error)) throw error; // a refusal, already in the answer's shape
       decryptor = null; // a trapped instance is not used again: the next attachment loads afresh

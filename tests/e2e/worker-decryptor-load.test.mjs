@@ -9,7 +9,9 @@
  *   error 503 with `authmedia-code: decryptor_unavailable` (the image does not show); once it is
  *   served again, the same URL (no reload, same worker) decrypts: a failed load is retried by the
  *   next request, not remembered;
- * - once loaded it is fetched no more: further attachments reuse it.
+ * - once loaded it is fetched no more: further attachments reuse it;
+ * - a ciphertext the homeserver does not have answers 404 `M_NOT_FOUND` (`authmedia-code:
+ *   not_found`): the worker's media download path, which the attachment's download goes through.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -122,6 +124,15 @@ async function scenario(engine, open, run, waitFor) {
   assert.equal(shownNow.outcome, 'load', `${engine}: ${JSON.stringify(shownNow)}`);
   assert.equal(shownNow.w, world.media.png64.width);
   assert.equal(requested.filter((p) => p === MODULE).length, failedLoads + 1, `${engine}: loaded once, then reused`);
+
+  // A ciphertext the homeserver does not have: its answer, with the worker's code.
+  const missing = { ...files.first, url: `mxc://${world.synapse.serverName}/NoSuchCiphertext${Date.now()}` };
+  const gone = await run(SHOW_IMAGE, missing, 'image/png');
+  assert.equal(gone.outcome, 'error', `${engine}: ${JSON.stringify(gone)}`);
+  const goneAnswer = await run(FETCH, gone.url);
+  assert.equal(goneAnswer.status, 404, `${engine}: ${JSON.stringify(goneAnswer)}`);
+  assert.equal(goneAnswer.code, 'not_found');
+  assert.equal(goneAnswer.json?.errcode, 'M_NOT_FOUND');
   await run('await window.media.logout();');
 }
 
