@@ -1,6 +1,6 @@
 /**
  * The service worker's on-demand decryption module (`authmedia_sw_crypto_bg.wasm`, next to the
- * worker's wasm), in headless Chromium and in Firefox ESR against the real Synapse, through the
+ * worker's wasm), in headless Chromium, Firefox ESR and WebKitGTK against the real Synapse, through the
  * npm package (the page site of tests/pages/page: the package's worker files at the site root):
  *
  * - a first visit in worker mode that shows media but no encrypted attachment downloads the
@@ -22,7 +22,7 @@ import { loadWorld } from '../../support/world.mjs';
 import { readFixture } from '../../support/fixtures.mjs';
 import { uploadEncrypted, SHOW_IMAGE } from '../harness/encrypted.mjs';
 import { launchChromium } from '../lib/browser.mjs';
-import { launchFirefox } from '../lib/webdriver.mjs';
+import { launchFirefox, launchWebKit } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 
 const MODULE = '/authmedia_sw_crypto_bg.wasm';
@@ -160,6 +160,21 @@ test('Firefox ESR worker mode: the same', { timeout: 180_000 }, async () => {
     );
   } finally {
     await ff.close();
+  }
+});
+
+test('WebKitGTK worker mode: the same', { timeout: 180_000 }, async () => {
+  const wk = await launchWebKit();
+  try {
+    await wk.setTimeouts({ script: 120_000, pageLoad: 60_000 });
+    await scenario(
+      'webkit',
+      () => wk.navigate(site.url('/')),
+      (body, ...args) => wk.evaluate(body, ...args),
+      (body) => wk.waitFor(body, { timeoutMs: 30_000 }),
+    );
+  } finally {
+    await wk.close();
   }
 });
 
