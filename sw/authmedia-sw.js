@@ -235,12 +235,18 @@
     return error instanceof WebAssembly.RuntimeError;
   }
 
-  // A trap inside an async wasm task surfaces as an uncaught error of the worker global.
+  // A trap inside an async wasm task surfaces as an uncaught error of the worker global. Which
+  // module trapped is not known there: both are let go (the decryption module is fetched again by
+  // the next attachment).
+  function trapped(error) {
+    decryptor = null;
+    poison(current, error);
+  }
   scope.addEventListener('error', (event) => {
-    if (isTrap(event.error)) poison(current, event.error);
+    if (isTrap(event.error)) trapped(event.error);
   });
   scope.addEventListener('unhandledrejection', (event) => {
-    if (isTrap(event.reason)) poison(current, event.reason);
+    if (isTrap(event.reason)) trapped(event.reason);
   });
 
   // ----- fetch ---------------------------------------------------------------------------------
