@@ -117,6 +117,9 @@ pub(crate) struct State {
     pub(crate) slots: Rc<RefCell<Slots>>,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: Registry,
+    /// The entry script's `decrypt(fileJson, ciphertext)`, which loads the decryption module on
+    /// demand (`encrypted/mod.rs`); `None` when the wasm runs without the entry script.
+    pub(crate) decrypt: Option<js_sys::Function>,
     /// Why recent media answers failed, for the tabs' `authmedia:why`.
     pub(crate) failures: Failures,
 }

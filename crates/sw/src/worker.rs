@@ -64,7 +64,8 @@ impl AuthMediaWorker {
     /// 1 000–600 000), `retryMaxAttempts` (attempts in all, default 4, 1–10) and `retryMaxWaitMs`
     /// (total wait between attempts, default 20 000, 0–120 000). A missing, non-numeric,
     /// non-finite or negative value (for `fetchTimeoutMs`/`retryMaxAttempts` also 0) is the
-    /// default.
+    /// default. `decrypt` is the entry script's loader of the decryption module (see
+    /// `encrypted/mod.rs`); without it encrypted attachments are refused `crypto_unavailable`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> AuthMediaWorker {
         let config = Config::from_js(&options);
@@ -80,6 +81,7 @@ impl AuthMediaWorker {
             running: Vec::new(),
             slots: Rc::new(RefCell::new(Slots::default())),
             encrypted: Registry::default(),
+            decrypt: js::get(&options, "decrypt").dyn_into().ok(),
             failures: Failures::default(),
         };
         AuthMediaWorker {
