@@ -521,3 +521,24 @@ test('legacy URLs on other servers: v1 answering M_UNRECOGNIZED falls back to le
     await fake.close();
   }
 });
+
+test('authmedia:encrypted: a file without a valid url, or larger than 4096 bytes as JSON, is refused at registration', async () => {
+  await withBrowser(async ({ page }) => {
+    assert.deepEqual(await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice)), SESSION_OK);
+    const secrets = {
+      v: 'v2',
+      key: { kty: 'oct', alg: 'A256CTR', ext: true, key_ops: ['encrypt', 'decrypt'], k: 'A'.repeat(43) },
+      iv: 'A'.repeat(22),
+      hashes: { sha256: 'A'.repeat(43) },
+    };
+    const register = (id, file) => page.evaluate((m) => t.raw(m), { type: 'authmedia:encrypted', id, file, mimetype: 'image/png' });
+    const ok = await register('regok', { url: 'mxc://authmedia.test/regOk', ...secrets });
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    const noUrl = await register('regnourl', { ...secrets });
+    assert.equal(noUrl.ok, false, JSON.stringify(noUrl));
+    assert.match(noUrl.error, /url/);
+    const huge = await register('reghuge', { url: 'mxc://authmedia.test/regHuge', ...secrets, padding: 'x'.repeat(5000) });
+    assert.equal(huge.ok, false, JSON.stringify(huge));
+    assert.match(huge.error, /more than 4096/);
+  });
+});

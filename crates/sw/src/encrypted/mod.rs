@@ -81,6 +81,9 @@ fn url_of(id: &str) -> String {
     format!("{scope}{PATH}{id}")
 }
 
+/// The largest `EncryptedFile` a tab may register, as JSON text.
+const MAX_FILE_JSON: usize = 4096;
+
 /// An `EncryptedFile` sent by a tab (a plain object): its `url`, parsed, and the whole file as
 /// JSON text for the decryption module, which validates the rest (the page validated it before
 /// sending; a file it would refuse is answered with the refusal when it is requested).
@@ -94,6 +97,14 @@ fn attachment_of(file: &JsValue) -> Result<Attachment, String> {
         .ok()
         .and_then(|text| text.as_string())
         .ok_or_else(|| "invalid EncryptedFile: not JSON".to_owned())?;
+    // Kept as text until it is requested: bounded, so that registrations cannot fill the
+    // worker's memory (a real file is a few hundred bytes).
+    if json.len() > MAX_FILE_JSON {
+        return Err(format!(
+            "invalid EncryptedFile: {} bytes as JSON, more than {MAX_FILE_JSON}",
+            json.len()
+        ));
+    }
     Ok(Attachment { url, json })
 }
 
