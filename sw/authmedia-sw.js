@@ -100,6 +100,10 @@
   let compiled = null; // Promise<WebAssembly.Module>, kept across re-instantiations
   let current = null; // the ready instance {worker, dead, kill}
   let pending = null; // Promise of the next instance
+  // Handed to each instance and reported in `authmedia:stats`: counters restart with an instance,
+  // and this tells a trapped instance's replacement (same `startedAt`, `replaced` grows) from the
+  // browser starting the worker again (a new `startedAt`).
+  const lineage = { startedAt: Date.now(), replaced: 0, lastTrap: null };
 
   function compile() {
     if (!compiled) {
@@ -132,7 +136,9 @@
         const module = await compile();
         const glue = createAuthmediaGlue();
         await glue({ module_or_path: module });
-        const instance = { worker: new glue.AuthMediaWorker(options) };
+        const instance = {
+          worker: new glue.AuthMediaWorker(Object.assign({}, options, { lineage: Object.assign({}, lineage) })),
+        };
         instance.dead = new Promise((_, reject) => {
           instance.kill = reject;
         });
@@ -163,6 +169,8 @@
     instance.poisoned = true;
     instance.kill(error);
     if (current === instance) {
+      lineage.replaced += 1;
+      lineage.lastTrap = String(error);
       current = null;
       pending = null;
       instantiate().catch(() => {});
