@@ -297,6 +297,7 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   await waitUntil(async () => (await stats(page))?.worker?.upgraded > 0, { timeoutMs: 10_000, what: 'worker counters' });
   const statsWorker = await stats(page);
   const life = lifeReport(lifeAtStart, await workerLife(page));
+  t.diagnostic(`${life}; panel: ${JSON.stringify(statsWorker.worker)}`);
   // A trapped wasm instance is a bug, whatever else passed.
   assert.equal(statsWorker.worker.instanceReplacements, 0, `a wasm instance trapped: ${life}`);
   assert.ok(statsWorker.worker.authenticated > 0, `worker authenticated requests: ${JSON.stringify(statsWorker)}; ${life}`);
