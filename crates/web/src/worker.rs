@@ -95,9 +95,8 @@ impl Inner {
             Ok(c) => c,
             Err(reason) => return no_worker(&reason, why(&reason)),
         };
-        if early.is_none() {
-            listen(&c);
-        }
+        // Installed once per page (a no-op after `register_early`).
+        listen(&c);
         // Listen before registering: the worker claims clients when it activates, and that
         // `controllerchange` may fire before `ready` resolves. Every (new) controller gets the
         // session, then the page switches to worker mode.
