@@ -160,6 +160,10 @@
   let compiled = null; // Promise<WebAssembly.Module>, kept across re-instantiations
   let current = null; // the ready instance {worker, dead, kill}
   let pending = null; // Promise of the next instance
+  // Handed to each instance and reported in `authmedia:stats`: counters restart with an instance,
+  // and this tells a trapped instance's replacement (same `startedAt`, `replaced` grows) from the
+  // browser starting the worker again (a new `startedAt`).
+  const lineage = { startedAt: Date.now(), replaced: 0, lastTrap: null };
 
   function compile() {
     if (!compiled) {
@@ -193,7 +197,9 @@
         const glue = createAuthmediaGlue();
         await glue({ module_or_path: module });
         const instance = {
-          worker: new glue.AuthMediaWorker(Object.assign({}, options, { decrypt })),
+          worker: new glue.AuthMediaWorker(
+            Object.assign({}, options, { decrypt, lineage: Object.assign({}, lineage) }),
+          ),
         };
         instance.dead = new Promise((_, reject) => {
           instance.kill = reject;
@@ -225,6 +231,8 @@
     instance.poisoned = true;
     instance.kill(error);
     if (current === instance) {
+      lineage.replaced += 1;
+      lineage.lastTrap = String(error);
       current = null;
       pending = null;
       instantiate().catch(() => {});

@@ -25,7 +25,7 @@ use crate::net;
 use crate::registry::Registry;
 use crate::sessions::{ClientState, Session, Sessions};
 use crate::settle::promise;
-use crate::state::{Config, Shared, State};
+use crate::state::{lineage_from_js, Config, Shared, State};
 use crate::stats::{bump, Stats};
 use crate::store::BodyStore;
 use crate::{js, media};
@@ -83,6 +83,7 @@ impl AuthMediaWorker {
             encrypted: Registry::default(),
             decrypt: js::get(&options, "decrypt").dyn_into().ok(),
             failures: Failures::default(),
+            lineage: lineage_from_js(&options, js_sys::Date::now()),
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),
