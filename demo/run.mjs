@@ -36,7 +36,7 @@ const NPM_DIR = path.join(REPO_ROOT, 'npm');
 /** The worker files as the npm package ships them (`matrix-authmedia/sw/*`): the demo uses the
  * package like any client, never the build's intermediate output. */
 const WORKER_DIR = path.join(NPM_DIR, 'sw');
-const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm'];
+const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm', 'authmedia_sw_crypto_bg.wasm'];
 
 const USAGE = `usage: scripts/demo.sh [options]
   --port N            port of the demo page on 127.0.0.1 (default 8088)

@@ -222,6 +222,14 @@ export interface WorkerStats {
   decryptedWasm: number;
   /** The worker's package version (absent from workers of earlier releases). */
   version?: string;
+  /** When the worker's script was evaluated (ms since the epoch): a new value means the browser started the worker again. */
+  workerStartedAt?: number;
+  /** When the wasm instance these counters belong to was created (ms since the epoch). */
+  instanceStartedAt?: number;
+  /** wasm instances of this worker start replaced after a trap (a bug): each restarts the counters. */
+  instanceReplacements?: number;
+  /** The error that replaced the last instance, or null. */
+  lastTrap?: string | null;
   [key: string]: unknown;
 }
 

@@ -2,7 +2,7 @@
 import type { Plugin } from 'vite';
 
 /** The worker files this plugin serves (`vite dev`) and emits (`vite build`), with their MIME types. */
-export declare const WORKER_FILES: Readonly<Record<'authmedia-sw.js' | 'authmedia_sw_bg.wasm', string>>;
+export declare const WORKER_FILES: Readonly<Record<'authmedia-sw.js' | 'authmedia_sw_bg.wasm' | 'authmedia_sw_crypto_bg.wasm', string>>;
 
 /** `<meta name="matrix-authmedia-worker" content="…">`: where the page SDK finds the worker script. */
 export declare const WORKER_META_NAME: 'matrix-authmedia-worker';

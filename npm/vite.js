@@ -1,8 +1,10 @@
 // matrix-authmedia/vite: a Vite plugin that ships the service worker with the app.
 //
-// - `vite dev`: serves `<base>authmedia-sw.js` and `<base>authmedia_sw_bg.wasm` from this
-//   package, so the files in node_modules are the ones the browser runs (no stale copies);
-// - `vite build`: emits both files at the root of the output directory, i.e. at the app's `base`;
+// - `vite dev`: serves `<base>authmedia-sw.js`, `<base>authmedia_sw_bg.wasm` and
+//   `<base>authmedia_sw_crypto_bg.wasm` (the decryption module the worker fetches on its first
+//   encrypted attachment) from this package, so the files in node_modules are the ones the
+//   browser runs (no stale copies);
+// - `vite build`: emits these files at the root of the output directory, i.e. at the app's `base`;
 // - both: adds `<meta name="matrix-authmedia-worker" content="<base>authmedia-sw.js">` to every
 //   HTML page, which `AuthMedia.init` reads when it is given no `workerUrl`. A meta element rather
 //   than an inline script: it works under a Content-Security-Policy without 'unsafe-inline', and
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 export const WORKER_FILES = Object.freeze({
   'authmedia-sw.js': 'text/javascript; charset=utf-8',
   'authmedia_sw_bg.wasm': 'application/wasm',
+  'authmedia_sw_crypto_bg.wasm': 'application/wasm',
 });
 
 /** The name of the meta element that tells the page SDK where the worker script is. */
@@ -56,13 +59,15 @@ function normaliseBase(base) {
 
 /**
  * The plugin. It takes no options: the worker files keep their names (`authmedia-sw.js`, and
- * `authmedia_sw_bg.wasm`, which the worker loads from next to itself), at the app's `base`.
+ * `authmedia_sw_bg.wasm` and `authmedia_sw_crypto_bg.wasm`, which the worker loads from next to
+ * itself), at the app's `base`.
  */
 export default function authmedia() {
   const scriptName = 'authmedia-sw.js';
   const served = {
     [scriptName]: { source: 'authmedia-sw.js', type: WORKER_FILES['authmedia-sw.js'] },
     'authmedia_sw_bg.wasm': { source: 'authmedia_sw_bg.wasm', type: WORKER_FILES['authmedia_sw_bg.wasm'] },
+    'authmedia_sw_crypto_bg.wasm': { source: 'authmedia_sw_crypto_bg.wasm', type: WORKER_FILES['authmedia_sw_crypto_bg.wasm'] },
   };
   let base = '/';
 

@@ -1,8 +1,9 @@
 // matrix-authmedia/webpack: a webpack 5 plugin that ships the service worker with the app.
 //
-// - emits `authmedia-sw.js` and `authmedia_sw_bg.wasm` (from this package's `sw/`) at the root of
-//   `output.path`, so they sit at the bundle's public path (the worker loads its wasm from next to
-//   itself);
+// - emits `authmedia-sw.js`, `authmedia_sw_bg.wasm` and `authmedia_sw_crypto_bg.wasm` (from this
+//   package's `sw/`) at the root of `output.path`, so they sit at the bundle's public path (the
+//   worker loads its wasm, and on its first encrypted attachment its decryption module, from next
+//   to itself);
 // - adds a tiny module to every entry that records the worker's URL — the bundle's public path
 //   (`output.publicPath`, also 'auto') + `authmedia-sw.js`, resolved when the bundle runs — in
 //   `globalThis.__MATRIX_AUTHMEDIA_WORKER_URL__`, which `AuthMedia.init` reads when it is given no
@@ -15,7 +16,7 @@ const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
 const NAME = 'matrix-authmedia';
-const WORKER_FILES = Object.freeze(['authmedia-sw.js', 'authmedia_sw_bg.wasm']);
+const WORKER_FILES = Object.freeze(['authmedia-sw.js', 'authmedia_sw_bg.wasm', 'authmedia_sw_crypto_bg.wasm']);
 
 class AuthMediaWebpackPlugin {
   constructor(options) {

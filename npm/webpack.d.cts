@@ -9,7 +9,7 @@ declare class AuthMediaWebpackPlugin {
 declare namespace AuthMediaWebpackPlugin {
   export { AuthMediaWebpackPlugin };
   /** The files emitted at the root of `output.path`. */
-  export const WORKER_FILES: readonly ['authmedia-sw.js', 'authmedia_sw_bg.wasm'];
+  export const WORKER_FILES: readonly ['authmedia-sw.js', 'authmedia_sw_bg.wasm', 'authmedia_sw_crypto_bg.wasm'];
 }
 
 export = AuthMediaWebpackPlugin;

@@ -124,6 +124,7 @@ WASM="$DIST/authmedia_web_bg.wasm"
   echo "crypto:    $(size "$CRYPTO") bytes, $(gz "$CRYPTO") gzipped wasm + $(gz "$DIST/authmedia_crypto.js") gzipped js (on demand: the fallback's encrypted attachments)"
   if [ -f "$SWOUT/authmedia_sw_bg.wasm" ]; then
     echo "sw wasm:   $(size "$SWOUT/authmedia_sw_bg.wasm") bytes, $(gz "$SWOUT/authmedia_sw_bg.wasm") gzipped"
+    echo "sw crypto: $(size "$SWOUT/authmedia_sw_crypto_bg.wasm") bytes, $(gz "$SWOUT/authmedia_sw_crypto_bg.wasm") gzipped (on demand: the worker's encrypted attachments)"
   fi
   echo "files:"
   tar tzf "$TARBALL" | sed 's/^/  /'

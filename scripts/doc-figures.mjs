@@ -27,7 +27,8 @@ const ROWS = [
   { label: 'decryption wasm (`npm/dist/authmedia_crypto_bg.wasm`, fetched only when the fallback decrypts an attachment)', file: 'npm/dist/authmedia_crypto_bg.wasm' },
   { label: 'worker wasm (`sw/authmedia_sw_bg.wasm`)', file: 'npm/sw/authmedia_sw_bg.wasm' },
   { label: 'worker script (`sw/authmedia-sw.js`, glue embedded)', file: 'npm/sw/authmedia-sw.js' },
-  { label: 'package tarball (`npm pack`: loader, types, plugins, the three wasm, worker script)', file: 'target/npm/matrix-authmedia.tgz', packed: true },
+  { label: 'worker decryption wasm (`sw/authmedia_sw_crypto_bg.wasm`, fetched only when the worker serves an encrypted attachment)', file: 'npm/sw/authmedia_sw_crypto_bg.wasm' },
+  { label: 'package tarball (`npm pack`: loader, types, plugins, the four wasm, worker script)', file: 'target/npm/matrix-authmedia.tgz', packed: true },
 ];
 
 const kB = (bytes) => Math.round(bytes / 1000);

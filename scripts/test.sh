@@ -158,7 +158,7 @@ GECKODRIVER_BIN="${GECKODRIVER:-$(command -v geckodriver || true)}"
 # (WebKitWebDriver has no headless mode; without a display session creation hangs).
 SAFARIDRIVER_BIN="${SAFARIDRIVER:-/usr/bin/WebKitWebDriver}"
 unset CHROMEDRIVER GECKODRIVER SAFARIDRIVER
-for crate in core js crypto sw web; do
+for crate in core js crypto sw sw-crypto web; do
   dir="crates/$crate"
   [ -d "$dir" ] || continue
   if grep -rqs 'wasm_bindgen_test' "$dir/src" "$dir/tests"; then

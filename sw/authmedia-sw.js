@@ -26,6 +26,8 @@
  * Options (`self.AUTHMEDIA_SW_OPTIONS`, set before this script runs), all optional:
  *   registerListeners  false in mode 2 (default true)
  *   wasmUrl            where `authmedia_sw_bg.wasm` is (default: next to the worker script)
+ *   cryptoWasmUrl      where `authmedia_sw_crypto_bg.wasm` is, the decryption module fetched on
+ *                      the first encrypted-attachment request only (default: next to the wasm)
  *   askTimeoutMs, negotiationTtlMs, storeBudgetBytes, storeEntryMaxBytes   passed to the wasm
  *   fetchTimeoutMs     a homeserver stalling this long (no headers, or no body progress) gets the
  *                      request aborted and answered 504 (default 30000, clamped to 1000..600000)
@@ -36,8 +38,9 @@
  *                      `authmedia-sw:session-stored` (also on with a `performanceMarks` parameter
  *                      in the worker script's URL); off by default
  *
- * `scripts/build-sw.sh` replaces the GLUE marker below with the wasm-bindgen glue wrapped in a
- * factory function, and writes sw/dist/authmedia-sw.js; this file is not usable unbuilt.
+ * `scripts/build-sw.sh` replaces the GLUE markers below with the wasm-bindgen glues (the worker's
+ * and the decryption module's) wrapped in factory functions, and writes sw/dist/authmedia-sw.js;
+ * this file is not usable unbuilt.
  */
 'use strict';
 
@@ -47,6 +50,7 @@
   const options = Object.assign({}, scope.AUTHMEDIA_SW_OPTIONS || {});
   const registerListeners = options.registerListeners !== false;
   const wasmUrl = new URL(options.wasmUrl || 'authmedia_sw_bg.wasm', scope.location.href).href;
+  const cryptoWasmUrl = new URL(options.cryptoWasmUrl || 'authmedia_sw_crypto_bg.wasm', wasmUrl).href;
   const READY_TIMEOUT_MS = 15000;
   // User Timing marks of the worker's start (`authmedia-sw:*`), off unless asked for: with
   // `performanceMarks: true` here or a `performanceMarks` parameter in the worker script's URL
@@ -114,10 +118,70 @@
 
   /* @@AUTHMEDIA_GLUE@@ */
 
+  /* @@AUTHMEDIA_CRYPTO_GLUE@@ */
+
+  // ----- the decryption module, on demand -------------------------------------------------------
+  // Encrypted attachments are verified and decrypted by a module of their own (crates/sw-crypto),
+  // fetched on the first one: a worker that never serves an attachment never downloads it. A
+  // service worker cannot import() after install, but it can fetch and instantiate at any time.
+  // The worker's wasm downloads the ciphertext (with the token) and calls `decrypt` with the
+  // bytes and the file; the token never reaches this module.
+  let decryptor = null; // Promise of the instantiated module's glue; dropped when it fails
+
+  function loadDecryptor() {
+    if (!decryptor) {
+      decryptor = (async () => {
+        const response = await fetch(cryptoWasmUrl, { credentials: 'same-origin' });
+        if (!response.ok) throw new Error(`${cryptoWasmUrl}: HTTP ${response.status}`);
+        const glue = createAuthmediaCryptoGlue();
+        await glue({ module_or_path: await WebAssembly.compile(await response.arrayBuffer()) });
+        return glue;
+      })();
+      decryptor.catch(() => {
+        decryptor = null; // try again on the next attachment
+      });
+    }
+    return decryptor;
+  }
+
+  /**
+   * `decrypt(fileJson, ciphertext)` for the worker's wasm (`ciphertext`: the downloaded body, a
+   * Blob): the plaintext, or its error answer.
+   */
+  async function decrypt(file, ciphertext) {
+    let glue;
+    try {
+      glue = await loadDecryptor();
+    } catch (error) {
+      throw {
+        status: 503,
+        errcode: 'M_UNKNOWN',
+        authmedia_code: 'decryptor_unavailable',
+        error: `authmedia service worker: the decryption module did not load: ${error}`,
+      };
+    }
+    try {
+      return await glue.decryptFile(file, new Uint8Array(await ciphertext.arrayBuffer()));
+    } catch (error) {
+      if (!isTrap(error)) throw error; // a refusal, already in the answer's shape
+      decryptor = null; // a trapped instance is not used again: the next attachment loads afresh
+      throw {
+        status: 500,
+        errcode: 'M_UNKNOWN',
+        authmedia_code: 'internal',
+        error: `authmedia service worker: internal error: ${error}`,
+      };
+    }
+  }
+
   // ----- the wasm instance ---------------------------------------------------------------------
   let compiled = null; // Promise<WebAssembly.Module>, kept across re-instantiations
   let current = null; // the ready instance {worker, dead, kill}
   let pending = null; // Promise of the next instance
+  // Handed to each instance and reported in `authmedia:stats`: counters restart with an instance,
+  // and this tells a trapped instance's replacement (same `startedAt`, `replaced` grows) from the
+  // browser starting the worker again (a new `startedAt`).
+  const lineage = { startedAt: Date.now(), replaced: 0, lastTrap: null };
 
   function compile() {
     if (!compiled) {
@@ -150,7 +214,11 @@
         const module = await compile();
         const glue = createAuthmediaGlue();
         await glue({ module_or_path: module });
-        const instance = { worker: new glue.AuthMediaWorker(options) };
+        const instance = {
+          worker: new glue.AuthMediaWorker(
+            Object.assign({}, options, { decrypt, lineage: Object.assign({}, lineage) }),
+          ),
+        };
         instance.dead = new Promise((_, reject) => {
           instance.kill = reject;
         });
@@ -182,6 +250,8 @@
     instance.poisoned = true;
     instance.kill(error);
     if (current === instance) {
+      lineage.replaced += 1;
+      lineage.lastTrap = String(error);
       current = null;
       pending = null;
       instantiate().catch(() => {});
@@ -192,12 +262,18 @@
     return error instanceof WebAssembly.RuntimeError;
   }
 
-  // A trap inside an async wasm task surfaces as an uncaught error of the worker global.
+  // A trap inside an async wasm task surfaces as an uncaught error of the worker global. Which
+  // module trapped is not known there: both are let go (the decryption module is fetched again by
+  // the next attachment).
+  function trapped(error) {
+    decryptor = null;
+    poison(current, error);
+  }
   scope.addEventListener('error', (event) => {
-    if (isTrap(event.error)) poison(current, event.error);
+    if (isTrap(event.error)) trapped(event.error);
   });
   scope.addEventListener('unhandledrejection', (event) => {
-    if (isTrap(event.reason)) poison(current, event.reason);
+    if (isTrap(event.reason)) trapped(event.reason);
   });
 
   // ----- fetch ---------------------------------------------------------------------------------

@@ -86,6 +86,53 @@ async function stats(page) {
   return json ? JSON.parse(json) : null;
 }
 
+/**
+ * The controlling worker's own answer to `authmedia:stats` (not the panel's last copy), with the
+ * page's count of `controllerchange` events (installed by `watchController`): which worker start
+ * and which wasm instance the counters belong to.
+ */
+async function workerLife(page) {
+  return page.evaluate(async () => {
+    const ctrl = navigator.serviceWorker.controller;
+    if (!ctrl) return { controller: null, controllerChanges: window.demoControllerChanges };
+    const channel = new MessageChannel();
+    const answer = new Promise((resolve) => {
+      channel.port1.onmessage = (e) => resolve(e.data);
+      setTimeout(() => resolve(null), 2000);
+    });
+    ctrl.postMessage({ type: 'authmedia:stats' }, [channel.port2]);
+    const s = (await answer) ?? {};
+    channel.port1.close();
+    return {
+      scriptURL: ctrl.scriptURL,
+      controllerChanges: window.demoControllerChanges,
+      workerStartedAt: s.workerStartedAt,
+      instanceStartedAt: s.instanceStartedAt,
+      instanceReplacements: s.instanceReplacements,
+      lastTrap: s.lastTrap,
+      authenticated: s.authenticated,
+      upgraded: s.upgraded,
+      sessionAsks: s.sessionAsks,
+    };
+  });
+}
+
+/** Counts the page's `controllerchange` events from now on (a new worker took control). */
+function watchController(page) {
+  return page.evaluate(() => {
+    window.demoControllerChanges = 0;
+    navigator.serviceWorker.addEventListener('controllerchange', () => (window.demoControllerChanges += 1));
+  });
+}
+
+/** Why the worker's counters may have restarted, for a failure message. */
+function lifeReport(atStart, now) {
+  const restarted = atStart.workerStartedAt !== now.workerStartedAt;
+  return `worker life at worker mode: ${JSON.stringify(atStart)}; now: ${JSON.stringify(now)}; ` +
+    `worker started again: ${restarted}; new controller: ${now.controllerChanges > atStart.controllerChanges}; ` +
+    `instances replaced after a trap: ${now.instanceReplacements} (last: ${now.lastTrap})`;
+}
+
 function sum(obj) {
   let total = 0;
   for (const v of Object.values(obj ?? {})) total += typeof v === 'number' ? v : v && typeof v === 'object' ? sum(v) : 0;
@@ -222,6 +269,8 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
       throw new Error(`never reached worker mode: ${err.message}${why()}`);
     });
   assert.equal(await page.locator('#api').textContent(), 'v1');
+  await watchController(page);
+  const lifeAtStart = await workerLife(page);
 
   // ---- worker mode ----
   const workerTiles = await waitForTiles(page, { frozenMustFail: false }, 'every tile in worker mode').catch((err) => {
@@ -247,8 +296,14 @@ test('the demo starts with scripts/demo.sh and shows every tile in worker and fa
   }
   await waitUntil(async () => (await stats(page))?.worker?.upgraded > 0, { timeoutMs: 10_000, what: 'worker counters' });
   const statsWorker = await stats(page);
-  assert.ok(statsWorker.worker.authenticated > 0, `worker authenticated requests: ${JSON.stringify(statsWorker)}`);
-  assert.ok(statsWorker.worker.upgraded >= 2, `legacy URLs upgraded: ${JSON.stringify(statsWorker)}`);
+  const lifeNow = await workerLife(page);
+  const life = lifeReport(lifeAtStart, lifeNow);
+  t.diagnostic(`${life}; panel: ${JSON.stringify(statsWorker.worker)}`);
+  // A trapped wasm instance is a bug, whatever else passed (asked of the worker itself, and as the
+  // panel last showed it).
+  assert.deepEqual([lifeNow.instanceReplacements, statsWorker.worker.instanceReplacements], [0, 0], `a wasm instance trapped: ${life}`);
+  assert.ok(statsWorker.worker.authenticated > 0, `worker authenticated requests: ${JSON.stringify(statsWorker)}; ${life}`);
+  assert.ok(statsWorker.worker.upgraded >= 2, `legacy URLs upgraded: ${JSON.stringify(statsWorker)}; ${life}`);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo.png'), fullPage: true });
 

@@ -41,7 +41,7 @@ before(async () => {
   });
   // The worker files where a bundler put them: /assets/ (their scope would be /assets/).
   mkdirSync(path.join(site.dir, 'assets'), { recursive: true });
-  for (const f of ['authmedia-sw.js', 'authmedia_sw_bg.wasm']) copyFileSync(path.join(NPM_DIR, 'sw', f), path.join(site.dir, 'assets', f));
+  for (const f of ['authmedia-sw.js', 'authmedia_sw_bg.wasm', 'authmedia_sw_crypto_bg.wasm']) copyFileSync(path.join(NPM_DIR, 'sw', f), path.join(site.dir, 'assets', f));
   browser = await launchChromium();
   consoleLines = collectConsole(browser.page);
 });

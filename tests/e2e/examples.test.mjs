@@ -34,7 +34,7 @@ const TESTS = path.join(REPO, 'tests');
 const EXAMPLES = path.join(REPO, 'examples');
 // Inside tests/ so the apps resolve vite, react and webpack from tests/node_modules.
 const WORK = path.join(TESTS, 'artifacts', 'examples');
-const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm'];
+const WORKER_FILES = ['authmedia-sw.js', 'authmedia_sw_bg.wasm', 'authmedia_sw_crypto_bg.wasm'];
 
 let world;
 let mxcs;

@@ -62,7 +62,7 @@ after(async () => {
   await new Promise((r) => hs?.close(r) ?? r());
 });
 
-test('fallback, small bodies read whole: a stall half-way is a timeout, a body over the budget once decoded is refused, a normal one shows', { timeout: 60_000 }, async () => {
+test('fallback, small bodies (below one progress step): a stall half-way is a timeout, a body over the budget once decoded is refused, a normal one shows', { timeout: 60_000 }, async () => {
   const page = browser.page;
   await page.goto(site.url('/'));
   await waitForPackage(page);

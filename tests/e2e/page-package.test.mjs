@@ -78,7 +78,7 @@ after(async () => {
 test('the tarball holds loader, types, page wasm and worker files; exports resolve', async () => {
   const { stdout } = await execFileP('tar', ['tzf', TARBALL]);
   const files = stdout.split('\n').filter(Boolean).sort();
-  for (const f of ['package/package.json', 'package/index.js', 'package/index.d.ts', 'package/dist/authmedia_web.js', 'package/dist/authmedia_web_bg.wasm', 'package/dist/authmedia_crypto.js', 'package/dist/authmedia_crypto_bg.wasm', 'package/sw/authmedia-sw.js', 'package/sw/authmedia_sw_bg.wasm']) {
+  for (const f of ['package/package.json', 'package/index.js', 'package/index.d.ts', 'package/dist/authmedia_web.js', 'package/dist/authmedia_web_bg.wasm', 'package/dist/authmedia_crypto.js', 'package/dist/authmedia_crypto_bg.wasm', 'package/sw/authmedia-sw.js', 'package/sw/authmedia_sw_bg.wasm', 'package/sw/authmedia_sw_crypto_bg.wasm']) {
     assert.ok(files.includes(f), `${f} missing from the tarball: ${files.join(', ')}`);
   }
   assert.ok(!files.some((f) => f.includes('.gitignore') || f.endsWith('.rs')), files.join(', '));

@@ -351,6 +351,9 @@ test('(h) the browser stops the worker between requests → the next image still
     assert.equal(asked, 1, 'the restarted worker asked the tab for its session once');
     const stats = await page.evaluate(() => t.stats());
     assert.equal(stats.authenticated, 1, 'fresh counters: the worker really restarted');
+    // The stats tell this restart from a trapped instance's replacement.
+    assert.ok(stats.workerStartedAt > statsBefore.workerStartedAt, `a new worker start: ${JSON.stringify([statsBefore, stats])}`);
+    assert.deepEqual([stats.instanceReplacements, stats.lastTrap], [0, null]);
   });
 });
 
@@ -432,6 +435,8 @@ test('a trapped wasm instance: a clear error for that request, a fresh instance 
     await page.evaluate((s) => t.setSession(s), sessionOf(alice));
     assert.equal((await page.evaluate((u) => t.loadImage(u), freshUrl(world.media.png64))).loaded, true);
     assert.deepEqual(await page.evaluate(() => t.raw('instances')), { instances: 1, armed: false });
+    const before = await page.evaluate(() => t.stats());
+    assert.deepEqual([before.instanceReplacements, before.lastTrap], [0, null]);
 
     assert.deepEqual(await page.evaluate(() => t.raw('arm-trap')), { armed: true });
     const trapped = freshUrl(world.media.png64);
@@ -448,7 +453,12 @@ test('a trapped wasm instance: a clear error for that request, a fresh instance 
     assert.equal(img.loaded, true);
     assert.equal(await loggedUser(new URL(url).pathname), alice.userId);
     assert.deepEqual(await page.evaluate(() => t.raw('instances')), { instances: 2, armed: false });
-    assert.equal((await page.evaluate(() => t.stats())).authenticated, 1, 'counters of the fresh instance');
+    const after = await page.evaluate(() => t.stats());
+    assert.equal(after.authenticated, 1, 'counters of the fresh instance');
+    // The same worker start, one instance replaced, and why.
+    assert.equal(after.workerStartedAt, before.workerStartedAt);
+    assert.equal(after.instanceReplacements, 1);
+    assert.match(after.lastTrap, /RuntimeError/);
   } finally {
     await browser.close();
   }
@@ -520,4 +530,25 @@ test('legacy URLs on other servers: v1 answering M_UNRECOGNIZED falls back to le
   } finally {
     await fake.close();
   }
+});
+
+test('authmedia:encrypted: a file without a valid url, or larger than 4096 bytes as JSON, is refused at registration', async () => {
+  await withBrowser(async ({ page }) => {
+    assert.deepEqual(await page.evaluate((s) => t.setSession(s), sessionOf(world.users.alice)), SESSION_OK);
+    const secrets = {
+      v: 'v2',
+      key: { kty: 'oct', alg: 'A256CTR', ext: true, key_ops: ['encrypt', 'decrypt'], k: 'A'.repeat(43) },
+      iv: 'A'.repeat(22),
+      hashes: { sha256: 'A'.repeat(43) },
+    };
+    const register = (id, file) => page.evaluate((m) => t.raw(m), { type: 'authmedia:encrypted', id, file, mimetype: 'image/png' });
+    const ok = await register('regok', { url: 'mxc://authmedia.test/regOk', ...secrets });
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    const noUrl = await register('regnourl', { ...secrets });
+    assert.equal(noUrl.ok, false, JSON.stringify(noUrl));
+    assert.match(noUrl.error, /url/);
+    const huge = await register('reghuge', { url: 'mxc://authmedia.test/regHuge', ...secrets, padding: 'x'.repeat(5000) });
+    assert.equal(huge.ok, false, JSON.stringify(huge));
+    assert.match(huge.error, /more than 4096/);
+  });
 });

@@ -56,6 +56,16 @@ impl Ciphertext {
         }
     }
 
+    /// The whole ciphertext at once (another module collected it under its own limit).
+    pub fn whole(bytes: Uint8Array) -> Self {
+        Self {
+            len: bytes.length(),
+            whole: Some(bytes),
+            parts: Vec::new(),
+            limit: u64::MAX,
+        }
+    }
+
     /// Adds the next chunk; more than `limit` bytes in all is [`AttachmentError::TooLarge`] (and
     /// drops what was collected).
     pub fn push(&mut self, chunk: &Uint8Array) -> Result<(), AttachmentError> {
@@ -89,8 +99,9 @@ impl Ciphertext {
         self.len == 0
     }
 
-    /// Everything collected, as one contiguous array.
-    fn into_bytes(self) -> Uint8Array {
+    /// Everything collected, as one contiguous array (also what a worker hands its on-demand
+    /// decryption module, which takes it back with [`Ciphertext::whole`]).
+    pub fn into_bytes(self) -> Uint8Array {
         if let Some(buf) = self.whole {
             return buf.subarray(0, self.len);
         }
@@ -105,6 +116,22 @@ impl Ciphertext {
         }
         out
     }
+}
+
+/// How a service worker answers an attachment it refuses: the HTTP status (413 for a file over
+/// the limit, else 502: the homeserver's bytes are not what the event promised), the `errcode`
+/// (`AUTHMEDIA_<CODE>`) and the text. One rule for the worker's wasm and its on-demand
+/// decryption module, which both answer refusals.
+pub fn refusal(e: &AttachmentError) -> (u16, String, String) {
+    let status = match e {
+        AttachmentError::TooLarge { .. } => 413,
+        _ => 502,
+    };
+    (
+        status,
+        format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
+        format!("authmedia service worker: encrypted attachment refused: {e}"),
+    )
 }
 
 /// Which implementation decrypted an attachment.

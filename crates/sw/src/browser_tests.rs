@@ -355,6 +355,40 @@ fn stats_have_the_documented_fields() {
     assert!(memory >= 65536.0 && memory % 65536.0 == 0.0, "{memory}");
 }
 
+#[wasm_bindgen_test]
+fn stats_tell_a_replaced_instance_from_a_restarted_worker() {
+    // Used directly (no entry script): the first instance of a worker started now.
+    let before = js_sys::Date::now();
+    let stats = AuthMediaWorker::new(JsValue::UNDEFINED).stats();
+    let started = js::get(&stats, "workerStartedAt").as_f64().unwrap();
+    assert!(
+        started >= before && started <= js_sys::Date::now(),
+        "{started}"
+    );
+    assert_eq!(js::get(&stats, "instanceStartedAt").as_f64(), Some(started));
+    assert_eq!(js::get(&stats, "instanceReplacements").as_f64(), Some(0.0));
+    assert!(js::get(&stats, "lastTrap").is_null());
+    // What the entry script passes an instance it created after a trap.
+    let lineage = options(&[
+        ("startedAt", 1000.0.into()),
+        ("replaced", 2.0.into()),
+        ("lastTrap", "RuntimeError: unreachable".into()),
+    ]);
+    let stats = AuthMediaWorker::new(options(&[("lineage", lineage)])).stats();
+    assert_eq!(js::get(&stats, "workerStartedAt").as_f64(), Some(1000.0));
+    assert!(js::get(&stats, "instanceStartedAt").as_f64().unwrap() >= before);
+    assert_eq!(js::get(&stats, "instanceReplacements").as_f64(), Some(2.0));
+    assert_eq!(
+        js::string(&stats, "lastTrap").as_deref(),
+        Some("RuntimeError: unreachable")
+    );
+    // Garbage is ignored, never a panic.
+    let lineage = options(&[("startedAt", "x".into()), ("replaced", (-3.0).into())]);
+    let stats = AuthMediaWorker::new(options(&[("lineage", lineage)])).stats();
+    assert_eq!(js::get(&stats, "instanceReplacements").as_f64(), Some(0.0));
+    assert!(js::get(&stats, "workerStartedAt").as_f64().unwrap() >= before);
+}
+
 async fn fetch_response(worker: &AuthMediaWorker, url: &str) -> Response {
     JsFuture::from(worker.handle_fetch(&fetch_event(url)))
         .await

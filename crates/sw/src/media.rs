@@ -55,7 +55,8 @@ pub(crate) async fn respond(
         bump(&mut shared.borrow_mut().stats.passthrough);
         return passthrough(request).await;
     };
-    let response = serve(shared, request, client_id, &session, m).await;
+    let range = request.headers().get("range").ok().flatten();
+    let response = serve(shared, request, client_id, &session, m, range, false).await;
     // An answer is delivered only to a tab that still has the session it was fetched for: a tab
     // that logged out (or switched account) while it waited gets nothing of it.
     if shared.borrow().sessions.holds(client_id, session.principal) {
@@ -131,12 +132,18 @@ fn replay(
     Response::new_with_opt_blob_and_init(Some(body), &init)
 }
 
-async fn serve(
+/// The answer to `m` for `session`, from the store, a flight it joins or one it starts. `range` is
+/// the `Range` asked for. `own`: the worker's own download for an encrypted attachment
+/// (`encrypted/`), which the page cancelling does not stop (concurrent requests share it) and
+/// which is not kept in the store (the verified plaintext is, instead).
+pub(crate) async fn serve(
     shared: &Shared,
     request: &Request,
     client_id: &str,
     session: &Session,
     m: MediaMatch,
+    range_header: Option<String>,
+    own: bool,
 ) -> Response {
     // What goes upstream is the core's canonical URL of the parsed request, never the page's
     // string: its own escaping of every segment, only the parameters the endpoint defines.
@@ -147,12 +154,11 @@ async fn serve(
     let upgraded = m.route == Route::Legacy && api != Api::Legacy;
     let target = CanonicalUrl::of_match(&session.homeserver, api, &m);
     let key_of_session = session.key();
-    let range_header = request.headers().get("range").ok().flatten();
     let range = range_header.as_deref().map(RangeRequest::parse);
     // The page cancelling an image may cancel its download. Not so for range requests: the
     // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
     // every seek — tied to the page's signal, a large video would never finish downloading.
-    let cancel_with = range.is_none().then(|| request.signal());
+    let cancel_with = (range.is_none() && !own).then(|| request.signal());
     let from_store = |shared: &Shared| {
         let hit = shared
             .borrow_mut()
@@ -188,6 +194,7 @@ async fn serve(
         upgraded,
         range,
         range_header: range_header.as_deref(),
+        keep: !own,
     };
     if let Some(joinable) = joinable {
         bump(&mut shared.borrow_mut().stats.deduped);
@@ -255,6 +262,8 @@ struct Fetch<'a> {
     range: Option<RangeRequest>,
     /// The page's `Range` header, as it came.
     range_header: Option<&'a str>,
+    /// Whether the body goes into the store.
+    keep: bool,
 }
 
 impl Fetch<'_> {
@@ -373,7 +382,7 @@ impl Fetch<'_> {
         let body =
             upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
         // Only while a tab still has this session: a logout during the download wins.
-        if shared.borrow().sessions.principal_in_use(session.principal) {
+        if self.keep && shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
                 body: body.clone(),
                 len: body.size() as u64,

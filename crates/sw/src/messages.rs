@@ -43,6 +43,20 @@ pub(crate) fn stats_object(state: &State) -> JsValue {
         ("decryptedWebCrypto", stats.decrypted_webcrypto.into()),
         ("decryptedWasm", stats.decrypted_wasm.into()),
         ("version", env!("CARGO_PKG_VERSION").into()),
+        ("workerStartedAt", state.lineage.worker_started_ms.into()),
+        (
+            "instanceStartedAt",
+            state.lineage.instance_started_ms.into(),
+        ),
+        ("instanceReplacements", state.lineage.replacements.into()),
+        (
+            "lastTrap",
+            state
+                .lineage
+                .last_trap
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        ),
     ])
 }
 

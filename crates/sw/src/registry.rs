@@ -1,7 +1,11 @@
 //! Encrypted attachments registered by tabs: `(session, id) → EncryptedFile` (keys in worker
 //! memory only). The fetch path that uses them is `encrypted/mod.rs`.
+//!
+//! The worker's wasm reads only the file's `url` (where the ciphertext is); the rest of the file
+//! is kept as the tab sent it (JSON text) for the on-demand decryption module
+//! (`crates/sw-crypto`), which validates it and holds the only code that reads the key.
 
-use authmedia_core::EncryptedFile;
+use authmedia_core::MxcUri;
 
 /// At most this many registrations are kept (oldest first out; the tab is asked again).
 const MAX_FILES: usize = 1024;
@@ -12,10 +16,21 @@ pub struct Registered {
     id: String,
     /// The session key (`sessions::Principal::key`) it was registered under.
     owner: String,
-    /// The file: where the ciphertext is and how to verify and decrypt it.
-    pub file: EncryptedFile,
+    /// Where the ciphertext is: the file's `url`.
+    pub url: MxcUri,
+    /// The whole `EncryptedFile` as JSON text: how to verify and decrypt the ciphertext.
+    pub file: String,
     /// The type the tab declared (made safe before it is used).
     pub mimetype: Option<String>,
+}
+
+/// A file as a tab registers it: its `url`, read and parsed, and the whole file as JSON text.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The file's `url`.
+    pub url: MxcUri,
+    /// The whole `EncryptedFile`, as JSON text.
+    pub json: String,
 }
 
 /// `(session key, id) → EncryptedFile`, in memory only, bounded by `MAX_FILES`.
@@ -26,7 +41,7 @@ pub struct Registry {
 
 impl Registry {
     /// Records a file for `owner`, replacing an earlier one under the same id.
-    pub fn insert(&mut self, owner: &str, id: &str, file: EncryptedFile, mimetype: Option<String>) {
+    pub fn insert(&mut self, owner: &str, id: &str, file: Attachment, mimetype: Option<String>) {
         self.entries.retain(|e| !(e.id == id && e.owner == owner));
         if self.entries.len() >= MAX_FILES {
             self.entries.remove(0);
@@ -34,7 +49,8 @@ impl Registry {
         self.entries.push(Registered {
             id: id.to_owned(),
             owner: owner.to_owned(),
-            file,
+            url: file.url,
+            file: file.json,
             mimetype,
         });
     }
@@ -67,13 +83,11 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn file(byte: u8) -> EncryptedFile {
-        authmedia_core::AttachmentSecrets {
-            key: [byte; 32],
-            iv: [0; 16],
-            sha256: [1; 32],
+    fn file(byte: u8) -> Attachment {
+        Attachment {
+            url: MxcUri::parse("mxc://hs/abc").unwrap(),
+            json: format!("{{\"n\":{byte}}}"),
         }
-        .with_url(authmedia_core::MxcUri::parse("mxc://hs/abc").unwrap())
     }
 
     #[test]
@@ -88,6 +102,7 @@ mod tests {
         );
         reg.insert("@a:hs", "id1", file(3), None);
         assert_eq!(reg.len(), 2, "re-registering replaces");
+        assert_eq!(reg.get("@a:hs", "id1").unwrap().file, r#"{"n":3}"#);
         reg.purge_user("@a:hs");
         assert!(reg.get("@a:hs", "id1").is_none());
         assert!(reg.get("@b:hs", "id2").is_some());

@@ -15,7 +15,7 @@ use crate::failures::Failures;
 use crate::flight::{Flight, Joinable, Slots};
 use crate::registry::Registry;
 use crate::sessions::Sessions;
-use crate::stats::Stats;
+use crate::stats::{Lineage, Stats};
 use crate::store::BodyStore;
 
 /// Tunables, all optional in the object given to the constructor.
@@ -117,8 +117,33 @@ pub(crate) struct State {
     pub(crate) slots: Rc<RefCell<Slots>>,
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: Registry,
+    /// The entry script's `decrypt(fileJson, ciphertext)`, which loads the decryption module on
+    /// demand (`encrypted/mod.rs`); `None` when the wasm runs without the entry script.
+    pub(crate) decrypt: Option<js_sys::Function>,
     /// Why recent media answers failed, for the tabs' `authmedia:why`.
     pub(crate) failures: Failures,
+    /// Which instance of which worker start this is (reported with the counters).
+    pub(crate) lineage: Lineage,
+}
+
+/// The `lineage` option the entry script passes each instance (`{startedAt, replaced, lastTrap}`);
+/// without it (the wasm used directly) this is the first instance of a worker started now.
+pub(crate) fn lineage_from_js(options: &JsValue, now_ms: f64) -> Lineage {
+    let lineage = Reflect::get(options, &"lineage".into()).unwrap_or(JsValue::UNDEFINED);
+    let number = |name: &str| {
+        Reflect::get(&lineage, &name.into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    Lineage {
+        worker_started_ms: number("startedAt").unwrap_or(now_ms),
+        instance_started_ms: now_ms,
+        replacements: number("replaced").map_or(0, |v| v.min(f64::from(u32::MAX)) as u32),
+        last_trap: Reflect::get(&lineage, &"lastTrap".into())
+            .ok()
+            .and_then(|v| v.as_string()),
+    }
 }
 
 /// The state as the handlers hold it.

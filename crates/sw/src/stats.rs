@@ -31,6 +31,23 @@ pub struct Stats {
     pub decrypted_wasm: u32,
 }
 
+/// Where an instance's counters start: the counters live in the wasm instance, so they restart
+/// from zero both when the entry script replaces a trapped instance and when the browser starts
+/// the worker again. The entry script tells each instance which of the two it is (the
+/// `lineage` option), and `authmedia:stats` reports it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Lineage {
+    /// When the entry script was evaluated (ms since the epoch): another value than before means
+    /// the browser started the worker again.
+    pub worker_started_ms: f64,
+    /// When this instance was created (ms since the epoch).
+    pub instance_started_ms: f64,
+    /// Instances of this evaluation of the script thrown away after a trap before this one.
+    pub replacements: u32,
+    /// The error that threw the last one away.
+    pub last_trap: Option<String>,
+}
+
 /// Adds one, saturating.
 pub(crate) fn bump(counter: &mut u32) {
     *counter = counter.saturating_add(1);

@@ -281,18 +281,6 @@ pub(crate) async fn run(
     }
 }
 
-/// [`matrix_error`] under the stall deadline of `controller`: an error body that never
-/// ends aborts the fetch instead of holding the request.
-pub(crate) async fn read_error(
-    shared: &Shared,
-    response: &Response,
-    controller: &AbortController,
-) -> authmedia_core::MatrixError {
-    let timeout = shared.borrow().config.fetch_timeout_ms;
-    let _deadline = Deadline::new(controller, timeout);
-    matrix_error(response).await
-}
-
 /// Bodies of at most this announced length are read by the browser in one `blob()` under one
 /// deadline for the whole body, instead of chunk by chunk with the deadline re-armed per chunk:
 /// no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body, and the

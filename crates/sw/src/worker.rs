@@ -25,7 +25,7 @@ use crate::net;
 use crate::registry::Registry;
 use crate::sessions::{ClientState, Session, Sessions};
 use crate::settle::promise;
-use crate::state::{Config, Shared, State};
+use crate::state::{lineage_from_js, Config, Shared, State};
 use crate::stats::{bump, Stats};
 use crate::store::BodyStore;
 use crate::{js, media};
@@ -64,7 +64,8 @@ impl AuthMediaWorker {
     /// 1 000–600 000), `retryMaxAttempts` (attempts in all, default 4, 1–10) and `retryMaxWaitMs`
     /// (total wait between attempts, default 20 000, 0–120 000). A missing, non-numeric,
     /// non-finite or negative value (for `fetchTimeoutMs`/`retryMaxAttempts` also 0) is the
-    /// default.
+    /// default. `decrypt` is the entry script's loader of the decryption module (see
+    /// `encrypted/mod.rs`); without it encrypted attachments are refused `crypto_unavailable`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> AuthMediaWorker {
         let config = Config::from_js(&options);
@@ -80,7 +81,9 @@ impl AuthMediaWorker {
             running: Vec::new(),
             slots: Rc::new(RefCell::new(Slots::default())),
             encrypted: Registry::default(),
+            decrypt: js::get(&options, "decrypt").dyn_into().ok(),
             failures: Failures::default(),
+            lineage: lineage_from_js(&options, js_sys::Date::now()),
         };
         AuthMediaWorker {
             shared: Rc::new(RefCell::new(state)),

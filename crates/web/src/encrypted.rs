@@ -10,7 +10,7 @@
 //!   its scope (`<scope>authmedia/encrypted/<id>`) that it serves itself: download, verify,
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
-//!   the dispatcher in `worker.rs` from [`Encrypted::message`]).
+//!   the page's dispatcher in `dispatch.rs` from [`Encrypted::message`]).
 //! * **Fallback** (`fallback.rs`, `Media::Encrypted`): the page downloads with `Authorization`
 //!   and hands the ciphertext, chunk by chunk, to the decryption module loaded on first use
 //!   (`decryptor.rs`: WebCrypto's native SHA-256/AES-CTR with the ciphertext in JS memory in

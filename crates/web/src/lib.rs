@@ -12,7 +12,8 @@
 //! | module | concern |
 //! |---|---|
 //! | `sdk` | the `AuthMedia` class (JS `AuthMediaCore`, wrapped by the npm loader): a thin facade |
-//! | `worker` | registration, session handoff, the tab's holders, the one dispatcher of worker → page messages |
+//! | `worker` | registration, session handoff, logout and resume |
+//! | `dispatch` | the tab's holders of the worker's session; the page's one listener of worker → page messages |
 //! | `hs_urls` | the homeserver's own media URLs as input (`src()`, `mount(root, {homeserverUrls})`) |
 //! | `inner` | one instance as owned parts; URLs in the current mode; the mount code's media source |
 //! | `mount`, `hydrate`, `element`, `records` | hydrating `[data-mxc]`/`[data-encrypted]` elements: observers, loads, what an element shows, the records |
@@ -44,6 +45,8 @@ mod channel;
 mod decryptor;
 #[cfg(target_arch = "wasm32")]
 mod diagnose;
+#[cfg(target_arch = "wasm32")]
+mod dispatch;
 #[cfg(target_arch = "wasm32")]
 mod element;
 #[cfg(target_arch = "wasm32")]

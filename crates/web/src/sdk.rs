@@ -11,6 +11,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::args::{dimension, parse_mxc, parse_request};
+use crate::dispatch::{detach, hold, holds};
 use crate::error::WebError;
 use crate::hydrate::{reload_failed, retry_failed};
 use crate::inner::Inner;
@@ -18,7 +19,7 @@ use crate::options::Options;
 use crate::request::negotiate_api;
 use crate::session::logged_out;
 use crate::util::{check_token, mark, object, promise, set, spawn};
-use crate::worker::{detach, hold, holds, register_early};
+use crate::worker::register_early;
 
 /// One signed-in session of the page SDK (JS name `AuthMedia`; the npm loader wraps it).
 #[wasm_bindgen(js_name = AuthMediaCore)]
@@ -78,7 +79,6 @@ impl AuthMedia {
         let early = register_early(&opts);
         let inner = Inner::new(opts)?;
         hold(&inner);
-        let early = inner.registered_early(early);
         let started = async {
             inner
                 .session

@@ -3,21 +3,23 @@
 //! token refresh through `onTokenRefresh` (one call shared by concurrent 401s), and the link to
 //! this SDK's worker, which holds the session too. Also the page's gate: [`Session::pass`].
 
+use authmedia_js::protocol;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use authmedia_core::{
     authorize, Api, CanonicalUrl, ClientCode, Homeserver, MediaRequest, MxcUri, Pass, Refusal,
+    WORKER_PROTOCOL,
 };
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
-use crate::channel::Link;
+use crate::channel::{message, Link, VERSION};
 use crate::error::{code_of, describe, WebError};
 use crate::options::Options;
-use crate::util::{check_token, promise};
+use crate::util::{check_token, object, promise, set};
 
 /// One signed-in session.
 pub struct Session {
@@ -59,6 +61,27 @@ impl Session {
             fetch_timeout_ms: opts.fetch_timeout_ms,
             link: Link::new(opts.worker_url.clone()),
         })
+    }
+
+    /// The `authmedia:session` message handing this session to the worker (also the answer to
+    /// its `authmedia:need-session`).
+    pub fn handoff_message(&self) -> JsValue {
+        let m = message(protocol::SESSION);
+        let s = object();
+        set(&s, "homeserver", &JsValue::from_str(self.hs.base()));
+        set(
+            &s,
+            "accessToken",
+            &self
+                .current_token()
+                .map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
+        );
+        set(&s, "userId", &JsValue::from_str(&self.user_id));
+        set(&m, "session", &s);
+        set(&m, "api", &JsValue::from_str(self.api().as_str()));
+        set(&m, "protocol", &JsValue::from(WORKER_PROTOCOL));
+        set(&m, "version", &JsValue::from_str(VERSION));
+        m
     }
 
     /// The current token or a `logged_out` error.

@@ -1,6 +1,6 @@
-//! Worker mode: registration, the session handoff, the instances of a tab that hold it, and the
-//! one dispatcher of the worker's messages to the page (ARCHITECTURE.md § "Page ↔ worker message
-//! protocol"; the asking side is `channel.rs`).
+//! Worker mode: registration, the session handoff, logout and resume (ARCHITECTURE.md § "Page ↔
+//! worker message protocol"; the asking side is `channel.rs`, the tab's holders of the session and
+//! the page's one listener of the worker's messages are `dispatch.rs`).
 //!
 //! Mode detection: the fallback is used when the worker cannot serve this page — no
 //! `navigator.serviceWorker` (disabled by pref/policy, hardened browsers), an insecure
@@ -9,7 +9,6 @@
 //! the worker to claim it (`authmedia:claim`) and switches to worker mode on `controllerchange`.
 
 use authmedia_js::protocol;
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use authmedia_core::WORKER_PROTOCOL;
@@ -17,94 +16,19 @@ use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{MessageEvent, ServiceWorkerContainer, ServiceWorkerRegistration};
+use web_sys::ServiceWorkerRegistration;
 
-use crate::channel::{
-    ask, container, message, speaks_protocol, start_messages, ANSWER_TIMEOUT_MS, VERSION,
-};
+use crate::channel::{ask, container, message, speaks_protocol, ANSWER_TIMEOUT_MS, VERSION};
 use crate::diagnose::{facts, out_of_scope, registration_failed};
+use crate::dispatch::{detach, hold, holds, listen, release, take_holders};
 use crate::error::{describe, WebError};
 use crate::hydrate::reload_all;
 use crate::inner::Inner;
 use crate::options::{FallbackPref, Options};
-use crate::util::{deferred, get, get_string, mark, object, set, with_timeout};
+use crate::util::{deferred, get, get_string, mark, set, with_timeout};
 
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
 const CLAIM_TIMEOUT_MS: i32 = 5_000;
-
-thread_local! {
-    /// The instances of this tab whose session the worker holds — the worker keeps one session
-    /// per tab (client id), not per instance — in the order they handed it over. The last live
-    /// one alone answers the worker's questions, so it never hears two tokens; a logout ends the
-    /// tab's session for all of them. Strong references: an instance lives until its `dispose()`
-    /// or `logout()` anyway (its browser listeners hold it), and a failed `init` detaches it.
-    static HOLDERS: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
-    /// Whether [`answer_when_no_instance`] installed its listener on this page.
-    static TAB_ANSWERS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Records `inner` as the latest instance to hand the worker its session.
-pub fn hold(inner: &Rc<Inner>) {
-    release(inner);
-    HOLDERS.with(|h| h.borrow_mut().push(Rc::clone(inner)));
-}
-
-/// Forgets `inner`.
-pub fn release(inner: &Inner) {
-    HOLDERS.with(|h| h.borrow_mut().retain(|i| !std::ptr::eq(&**i, inner)));
-}
-
-/// Whether the worker holds `inner`'s session.
-pub fn holds(inner: &Inner) -> bool {
-    HOLDERS.with(|h| h.borrow().iter().any(|i| std::ptr::eq(&**i, inner)))
-}
-
-/// Whether another instance answers the worker's questions for this tab: the last live holder
-/// does. With no holder, every instance answers "none".
-fn other_answers(inner: &Inner) -> bool {
-    HOLDERS.with(|h| {
-        h.borrow()
-            .iter()
-            .rev()
-            .find(|i| !i.session.ended())
-            .is_some_and(|i| !std::ptr::eq(&**i, inner))
-    })
-}
-
-/// Installs, once per page, the tab's answer to `need-token` while no live instance holds the
-/// tab's session: every instance disposed, the worker still holds it (see `dispose()`), and the
-/// tab's media requests still get 401s; a question nobody answers holds such a request for the
-/// worker's whole wait for a token refresh (its fetch timeout). The answer is "no token" (nothing
-/// secret, to whichever worker asks); while a live holder exists it alone answers.
-fn answer_when_no_instance(c: &ServiceWorkerContainer) {
-    if TAB_ANSWERS.with(|t| t.replace(true)) {
-        return;
-    }
-    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-        let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
-            return;
-        };
-        let live_holder = HOLDERS.with(|h| h.borrow().iter().any(|i| !i.session.ended()));
-        if live_holder || get_string(&ev.data(), "type").as_deref() != Some(protocol::NEED_TOKEN) {
-            return;
-        }
-        if let Ok(port) = ev.ports().get(0).dyn_into::<web_sys::MessagePort>() {
-            let answer = object();
-            set(&answer, "accessToken", &JsValue::NULL);
-            let _ = port.post_message(&answer);
-        }
-    });
-    let _ = c.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-    // One listener for the page's lifetime.
-    on_message.forget();
-}
-
-/// Ends `inner` on the page ([`Inner::detach`]) and forgets it as a holder of the tab's session;
-/// the worker is not told (`dispose()`, a failed `init`).
-pub fn detach(inner: &Rc<Inner>) {
-    inner.detach();
-    release(inner);
-}
 
 /// The facts of `worker_outdated`: the worker's and the page's version and protocol.
 fn outdated(url: &str, answer: &JsValue) -> JsValue {
@@ -118,57 +42,27 @@ fn outdated(url: &str, answer: &JsValue) -> JsValue {
 
 /// Starts registering the worker first thing in `init`, before the instance is built and
 /// `/versions` is asked, so that its install (fetching and compiling its script and wasm)
-/// overlaps all of that instead of following it: the container and the `register()` promise
-/// (see [`Inner::registered_early`]). `None` when no worker will be tried (`start_worker` then
-/// says why).
-pub fn register_early(opts: &Options) -> Option<(ServiceWorkerContainer, Promise)> {
+/// overlaps all of that instead of following it: the `register()` promise, which
+/// [`Inner::start_worker`] then awaits. `None` when no worker will be tried (that function then
+/// says why). The page's message listener goes first, as in `start_worker`: a worker that takes
+/// control meanwhile and asks for the session is answered.
+pub fn register_early(opts: &Options) -> Option<Promise> {
     if opts.fallback == FallbackPref::Force {
         return None;
     }
     let url = opts.worker_url.as_deref()?;
     let c = container().ok()?;
+    listen(&c);
     let registered = c.register(url);
     // `start_worker` reads a rejection; when the negotiation fails first nobody does, and that
     // is not an unhandled rejection.
     let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
     let _ = registered.catch(&ignore);
     ignore.forget();
-    Some((c, registered))
+    Some(registered)
 }
 
 impl Inner {
-    fn session_message(&self, kind: &str) -> JsValue {
-        let m = message(kind);
-        let s = object();
-        let session = &self.session;
-        set(&s, "homeserver", &JsValue::from_str(session.hs.base()));
-        set(
-            &s,
-            "accessToken",
-            &session
-                .current_token()
-                .map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
-        );
-        set(&s, "userId", &JsValue::from_str(&session.user_id));
-        set(&m, "session", &s);
-        set(&m, "api", &JsValue::from_str(session.api().as_str()));
-        set(&m, "protocol", &JsValue::from(WORKER_PROTOCOL));
-        set(&m, "version", &JsValue::from_str(VERSION));
-        m
-    }
-
-    /// Takes the registration [`register_early`] started: the page's message listener goes on
-    /// now, in the same task as `register()`, so a worker that takes control and asks for the
-    /// session is answered. Returns the `register()` promise, which [`Self::start_worker`] awaits.
-    pub fn registered_early(
-        self: &Rc<Self>,
-        early: Option<(ServiceWorkerContainer, Promise)>,
-    ) -> Option<Promise> {
-        let (c, registered) = early?;
-        self.listen(&c);
-        Some(registered)
-    }
-
     /// Registers the worker (or takes the promise of [`register_early`]), hands it the
     /// session and picks the mode.
     pub async fn start_worker(self: &Rc<Self>, early: Option<Promise>) -> Result<(), JsValue> {
@@ -202,9 +96,8 @@ impl Inner {
             Ok(c) => c,
             Err(reason) => return no_worker(&reason, why(&reason)),
         };
-        if early.is_none() {
-            self.listen(&c);
-        }
+        // Installed once per page (a no-op after `register_early`).
+        listen(&c);
         // Listen before registering: the worker claims clients when it activates, and that
         // `controllerchange` may fire before `ready` resolves. Every (new) controller gets the
         // session, then the page switches to worker mode.
@@ -226,7 +119,7 @@ impl Inner {
                 let answer = me
                     .session
                     .link
-                    .hand_over(&ctrl, me.session_message(protocol::SESSION))
+                    .hand_over(&ctrl, me.session.handoff_message())
                     .await;
                 match answer {
                     Some(a) if speaks_protocol(&a) => {
@@ -290,7 +183,7 @@ impl Inner {
         let answer = self
             .session
             .link
-            .hand_over(&active, self.session_message(protocol::SESSION))
+            .hand_over(&active, self.session.handoff_message())
             .await;
         mark(self.opts.marks, "authmedia:session-acked");
         match answer {
@@ -324,12 +217,7 @@ impl Inner {
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
-                let _ = ask(
-                    &ctrl,
-                    &self.session_message(protocol::SESSION),
-                    ANSWER_TIMEOUT_MS,
-                )
-                .await;
+                let _ = ask(&ctrl, &self.session.handoff_message(), ANSWER_TIMEOUT_MS).await;
             }
             self.mode.set_worker_ready(true);
         } else {
@@ -378,94 +266,14 @@ impl Inner {
             let _ = me
                 .session
                 .link
-                .hand_over(&worker, me.session_message(protocol::SESSION))
+                .hand_over(&worker, me.session.handoff_message())
                 .await;
         });
     }
-
-    /// The one dispatcher of the worker's messages to this instance: its questions
-    /// (`need-session`, `need-token`, `need-encrypted`) and notifications (`unauthorized`).
-    fn listen(self: &Rc<Self>, c: &ServiceWorkerContainer) {
-        answer_when_no_instance(c);
-        let me = Rc::clone(self);
-        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-            let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
-                return;
-            };
-            // Only this SDK's own worker learns the session or a token: another service worker
-            // of this origin (another registration, a stale script) asking gets no answer.
-            if !me.session.link.is_our_worker(ev.source().as_ref()) {
-                return;
-            }
-            let data = ev.data();
-            let kind = get_string(&data, "type").unwrap_or_default();
-            let port = ev.ports().get(0).dyn_into::<web_sys::MessagePort>().ok();
-            match kind.as_str() {
-                // Keys go to this SDK's own worker only (checked above). Only the instance that
-                // registered the id answers: several instances of a tab all hear the question,
-                // and the worker takes the first answer.
-                protocol::NEED_ENCRYPTED => {
-                    let answer = Some(&me)
-                        .filter(|me| !me.session.ended())
-                        .and_then(|me| me.encrypted.message(&get_string(&data, "id")?));
-                    if let (Some(reply), Some(p)) = (answer, port) {
-                        let _ = p.post_message(&reply);
-                    }
-                }
-                // Only the instance holding the tab's session answers (see `HOLDERS`).
-                _ if other_answers(&me) => {}
-                protocol::NEED_SESSION => {
-                    // A worker of another protocol (see `outdated`) learns no session.
-                    let answer = if me.session.ended() || !holds(&me) || !speaks_protocol(&data) {
-                        let a = object();
-                        set(&a, "session", &JsValue::NULL);
-                        a
-                    } else {
-                        me.session_message(protocol::SESSION)
-                    };
-                    if let Some(p) = port {
-                        let _ = p.post_message(&answer);
-                    }
-                }
-                protocol::NEED_TOKEN => {
-                    let me = Rc::clone(&me);
-                    spawn_local(async move {
-                        let token =
-                            if me.session.ended() || !holds(&me) || !me.session.can_refresh() {
-                                None
-                            } else {
-                                me.session.refresh_token().await.ok()
-                            };
-                        let a = object();
-                        set(
-                            &a,
-                            "accessToken",
-                            &token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
-                        );
-                        if let Some(p) = port {
-                            let _ = p.post_message(&a);
-                        }
-                    });
-                }
-                protocol::UNAUTHORIZED => {
-                    let mut e = WebError::new(
-                        "unauthorized",
-                        "the homeserver rejected the access token (reported by the worker)",
-                    );
-                    e.errcode = get_string(&data, "errcode");
-                    me.events().emit_error(&e.to_js(), None);
-                }
-                _ => {}
-            }
-        });
-        self.events().on(c, "message", on_message);
-        start_messages(c);
-    }
-
     /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
     /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
     pub async fn logout(self: &Rc<Self>) {
-        let siblings: Vec<Rc<Inner>> = HOLDERS.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        let siblings = take_holders();
         detach(self);
         self.session.link.logout().await;
         for s in siblings {
@@ -489,12 +297,7 @@ impl Inner {
         let Some(ctrl) = container().ok().and_then(|c| c.controller()) else {
             return;
         };
-        let answer = ask(
-            &ctrl,
-            &self.session_message(protocol::SESSION),
-            ANSWER_TIMEOUT_MS,
-        )
-        .await;
+        let answer = ask(&ctrl, &self.session.handoff_message(), ANSWER_TIMEOUT_MS).await;
         if answer.is_some_and(|a| speaks_protocol(&a)) {
             self.mode.set_worker_ready(true);
             self.update_mode();

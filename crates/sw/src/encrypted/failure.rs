@@ -8,7 +8,7 @@ use web_sys::Response;
 
 use crate::flight::Fail;
 use crate::js;
-use crate::net::error_response;
+use crate::net::{error_response, matrix_error, CODE_HEADER};
 
 /// A failure, answered as a JSON error.
 pub(super) struct Failure {
@@ -35,15 +35,23 @@ impl Failure {
     }
 
     pub(super) fn attachment(e: &AttachmentError) -> Self {
-        let status = match e {
-            AttachmentError::TooLarge { .. } => 413,
-            _ => 502,
-        };
+        let (status, errcode, message) = authmedia_js::webcrypto::refusal(e);
+        Self::new(status, &errcode, e.code(), message)
+    }
+
+    /// The media handler's answer other than 200 to the ciphertext's download (a homeserver's
+    /// error, kept; or the worker's own JSON error), as this path's error answer: its status, its
+    /// `errcode` and its `authmedia-code`.
+    pub(super) async fn answered(response: &Response) -> Self {
+        let error = matrix_error(response).await;
+        let code = response.headers().get(CODE_HEADER).ok().flatten();
         Self::new(
-            status,
-            &format!("AUTHMEDIA_{}", e.code().to_ascii_uppercase()),
-            e.code(),
-            format!("authmedia service worker: encrypted attachment refused: {e}"),
+            response.status(),
+            error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
+            code.as_deref().unwrap_or("upstream"),
+            format!(
+                "authmedia service worker: downloading the encrypted attachment failed: {error}"
+            ),
         )
     }
 

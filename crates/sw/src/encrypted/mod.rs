@@ -5,15 +5,21 @@
 //!
 //! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
 //! never the key) and gets back a same-origin URL under the worker's scope. A request for it is
-//! answered by downloading the ciphertext with the tab's session (the same token, refresh and
-//! `M_UNRECOGNIZED` logic as other media), collecting it in JavaScript memory and verifying and
-//! decrypting it with WebCrypto ([`authmedia_js::webcrypto`]: native SHA-256 and AES-CTR, the
-//! core's limit and constant-time check — every service worker has WebCrypto, so the worker's
-//! wasm carries no software AES/SHA-256; should the engine fail at the crypto the answer is the
-//! JSON error `AUTHMEDIA_CRYPTO_UNAVAILABLE`), and — only once the SHA-256 of the whole ciphertext
-//! matched — answering with the plaintext under a safe content type, `no-store`. A mismatch
-//! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial
-//! content.
+//! answered by downloading the ciphertext with the tab's session through the media handler
+//! (`media::serve`: the same token path, refresh, retries and `M_UNRECOGNIZED` logic as other
+//! media) into a `Blob` (at most the store's budget), handing it with the registered file to the
+//! decryption module, and —
+//! only once that module found the SHA-256 of the whole ciphertext matching — answering with the
+//! plaintext under a safe content type, `no-store`. A mismatch (tampered or truncated ciphertext)
+//! is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content.
+//!
+//! The decryption module (`crates/sw-crypto`: the file's validation, WebCrypto's SHA-256 and
+//! AES-CTR, the core's constant-time check) is not part of this wasm: the entry script fetches
+//! and instantiates it on the first encrypted request and passes it in as the `decrypt` function
+//! of the worker's options (`decrypt(fileJson, ciphertextBlob) → Promise<ArrayBuffer>`, rejecting with
+//! the JSON error shape: a refusal, or `decryptor_unavailable` when it could not be loaded — the
+//! next request tries again). It gets the ciphertext's bytes and the file, never the token: the
+//! download stays on this wasm's one token-setting path.
 //!
 //! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by the
 //! session's principal — see [`crate::sessions`] — same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
@@ -25,29 +31,24 @@
 //! with the file it still holds — so URLs already in the page keep working.
 
 use authmedia_js::protocol;
-use std::future::Future;
-use std::pin::Pin;
 
-use authmedia_core::{Api, AttachmentError, CanonicalUrl, Lifecycle, MediaRequest};
-use authmedia_js::file_from_js;
-use authmedia_js::webcrypto::{self, Ciphertext, DecryptedBy};
-use js_sys::{Array, ArrayBuffer};
+use authmedia_core::{AttachmentError, MediaMatch, MediaRequest, MxcUri, Route};
+use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Blob, Request, Response};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, Request, Response};
 
-use crate::asks::{api_for, recover_session, refreshed_token, shared_task};
-use crate::ending::lifecycle_side_effects;
+use crate::asks::{recover_session, shared_task};
 use crate::flight::Fail;
-use crate::net;
 use crate::range::{RangeAnswer, RangeRequest};
-use crate::registry::Registered;
+use crate::registry::{Attachment, Registered};
 use crate::sessions::{ClientState, Session};
-use crate::settle::promise;
+use crate::settle::{promise, settled};
 use crate::state::Shared;
 use crate::stats::bump;
 use crate::store::Stored;
-use crate::upstream::{self, Answered, InFlight};
 use crate::{js, tab};
+use crate::{media, net};
 
 mod failure;
 use failure::Failure;
@@ -80,13 +81,39 @@ fn url_of(id: &str) -> String {
     format!("{scope}{PATH}{id}")
 }
 
+/// The largest `EncryptedFile` a tab may register, as JSON text.
+const MAX_FILE_JSON: usize = 4096;
+
+/// An `EncryptedFile` sent by a tab (a plain object): its `url`, parsed, and the whole file as
+/// JSON text for the decryption module, which validates the rest (the page validated it before
+/// sending; a file it would refuse is answered with the refusal when it is requested).
+fn attachment_of(file: &JsValue) -> Result<Attachment, String> {
+    if !file.is_object() || Array::is_array(file) {
+        return Err("invalid EncryptedFile: not an object".to_owned());
+    }
+    let url = js::string(file, "url").unwrap_or_default();
+    let url = MxcUri::parse(&url).map_err(|e| format!("invalid EncryptedFile url: {e}"))?;
+    let json = js_sys::JSON::stringify(file)
+        .ok()
+        .and_then(|text| text.as_string())
+        .ok_or_else(|| "invalid EncryptedFile: not JSON".to_owned())?;
+    // Kept as text until it is requested: bounded, so that registrations cannot fill the
+    // worker's memory (a real file is a few hundred bytes).
+    if json.len() > MAX_FILE_JSON {
+        return Err(format!(
+            "invalid EncryptedFile: {} bytes as JSON, more than {MAX_FILE_JSON}",
+            json.len()
+        ));
+    }
+    Ok(Attachment { url, json })
+}
+
 /// `authmedia:encrypted {id, file, mimetype?}` from a tab with a session → `{ok, url}`.
 pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Result<String, String> {
     let Some(id) = js::string(data, "id").filter(|id| valid_id(id)) else {
         return Err("id must be 1-64 characters of [A-Za-z0-9_-]".to_owned());
     };
-    let file = file_from_js(&js::get(data, "file"))
-        .map_err(|e| format!("invalid EncryptedFile ({}): {e}", e.code()))?;
+    let file = attachment_of(&js::get(data, "file"))?;
     let mimetype = js::string(data, "mimetype");
     let mut state = shared.borrow_mut();
     let Some(user_id) = state.sessions.session(client_id).map(Session::key) else {
@@ -176,13 +203,20 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         bump(&mut shared.borrow_mut().stats.cache_hits);
         hit.body
     } else {
-        let owned = (shared.clone(), client_id.to_owned(), session.clone(), entry);
+        let owned = (
+            shared.clone(),
+            // The JS object, not `Request.clone()` (a second body): this request drives the task.
+            Clone::clone(request),
+            client_id.to_owned(),
+            session.clone(),
+            entry,
+        );
         let key = format!("decrypt:{key_of_session}\n{id}");
         let result = shared_task(shared, key, move || {
             promise(Box::pin(async move {
-                let (shared, client_id, session, entry) = owned;
+                let (shared, request, client_id, session, entry) = owned;
                 Ok(
-                    match download(&shared, &client_id, &session, &entry).await {
+                    match download(&shared, &request, &client_id, &session, &entry).await {
                         Ok(plain) => {
                             match Blob::new_with_buffer_source_sequence(&Array::of1(&plain)) {
                                 Ok(body) => {
@@ -257,7 +291,7 @@ async fn ask_tab(
                 let Some(answer) = tab::ask(&client_id, &question, timeout).await else {
                     return Ok(JsValue::UNDEFINED);
                 };
-                if let Ok(file) = file_from_js(&js::get(&answer, "file")) {
+                if let Ok(file) = attachment_of(&js::get(&answer, "file")) {
                     let mimetype = js::string(&answer, "mimetype");
                     shared
                         .borrow_mut()
@@ -274,133 +308,78 @@ async fn ask_tab(
 }
 
 /// Downloads the ciphertext with the session's token and returns the verified plaintext.
+///
+/// The download is the media handler's (`media::serve`: the store, single-flight, the core's
+/// lifecycle with its token refresh, retries, stall timeout and `M_UNRECOGNIZED` fall-back, the
+/// gate before every send), as the worker's own request: not tied to the page's signal, not kept
+/// in the store (the verified plaintext is).
 async fn download(
     shared: &Shared,
+    request: &Request,
     client_id: &str,
     session: &Session,
     entry: &Registered,
 ) -> Result<ArrayBuffer, Failure> {
-    let request = MediaRequest::Download { filename: None };
-    let api = api_for(shared, session).await;
-    let target_for =
-        |api: Api| CanonicalUrl::media(&session.homeserver, api, &entry.file.url, &request, None);
-    {
-        bump(&mut shared.borrow_mut().stats.authenticated);
+    // As a legacy URL would be: the endpoint is the one negotiated for the homeserver.
+    let m = MediaMatch {
+        route: Route::Legacy,
+        homeserver: 0,
+        mxc: entry.url.clone(),
+        request: MediaRequest::Download { filename: None },
+        timeout_ms: None,
+        upgraded: None,
+        legacy_alias: None,
+    };
+    let response = media::serve(shared, request, client_id, session, m, None, true).await;
+    if response.status() != 200 {
+        return Err(Failure::answered(&response).await);
     }
-    let _inflight = InFlight::start(shared);
-    // Retries and the stall timeout as for other media; the page cancelling does not stop it
-    // (concurrent requests share it, and the plaintext is kept for the next one).
-    let flight = upstream::start_flight(shared, &session.key());
-    flight.join(None);
-    let build = |signal: &AbortSignal, api: Api, token: &str| {
-        // The gate, before every attempt (as on the media path): this request may have waited
-        // for `/versions`, a slot or the tab's fresh token, and the tab may have logged out
-        // meanwhile — then nothing is sent.
-        let pass = shared
-            .borrow()
-            .sessions
-            .pass(session, token, &target_for(api))
-            .map_err(|_| Fail::Cancelled)?;
-        net::plain_authenticated_request(&pass, token, Some(signal)).map_err(|e| Fail::Network {
+    let limit = shared.borrow().config.store_budget;
+    let too_large = || Failure::attachment(&AttachmentError::TooLarge { limit });
+    if net::content_length(&response).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let body = match response.blob() {
+        Ok(p) => settled(&p).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        Failure::upstream(&Fail::Network {
             attempts: 1,
             message: net::describe(&e),
         })
-    };
-    let refresh = |used: String| -> Pin<Box<dyn Future<Output = Option<String>> + '_>> {
-        Box::pin(async move { refreshed_token(shared, client_id, session, &used).await })
-    };
-    let policy = shared.borrow().config.retry;
-    // The URL was built for the negotiated API: a server without it (`M_UNRECOGNIZED`) gets the
-    // legacy URL once.
-    let mut lc = Lifecycle::new(policy, api, true, true);
-    let answered = upstream::run(
-        shared,
-        &flight,
-        &mut lc,
-        session.access_token.clone(),
-        &build,
-        &refresh,
-    )
-    .await;
-    lifecycle_side_effects(shared, session, &lc);
-    let Answered {
-        response,
-        controller,
-        error,
-        mut deadline,
-    } = answered.map_err(|fail| Failure::upstream(&fail))?;
-    if response.status() != 200 {
-        let error = match error {
-            Some(error) => error,
-            None => upstream::read_error(shared, &response, &controller).await,
-        };
-        if response.status() == 401 {
-            let note = tab::message(
-                protocol::UNAUTHORIZED,
-                &[
-                    ("userId", &session.user_id.as_str().into()),
-                    ("errcode", &error.errcode.clone().unwrap_or_default().into()),
-                ],
-            );
-            tab::notify(client_id, &note).await;
-        }
-        return Err(Failure::new(
-            response.status(),
-            error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
-            error.kind().client_code().as_str(),
-            format!(
-                "authmedia service worker: downloading the encrypted attachment failed: {error}"
-            ),
-        ));
+    })?;
+    let body: Blob = body.unchecked_into();
+    if body.size() as u64 > limit {
+        return Err(too_large());
     }
-    let limit = shared.borrow().config.store_budget;
-    let length = net::content_length(&response);
-    if length.is_some_and(|n| n > limit) {
-        return Err(Failure::attachment(&AttachmentError::TooLarge { limit }));
-    }
-    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
-    let read_failed = |error: JsValue| {
-        let fail = if crate::flight::timed_out(&controller) {
-            bump(&mut shared.borrow_mut().stats.timeouts);
-            Fail::TimedOut { ms: timeout_ms }
-        } else {
-            Fail::Network {
-                attempts: 1,
-                message: net::describe(&error),
-            }
-        };
-        Failure::upstream(&fail)
+    let decrypt = shared.borrow().decrypt.clone();
+    let plain = decrypt_elsewhere(decrypt, &entry.file, &body).await?;
+    bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
+    Ok(plain)
+}
+
+/// The decryption module's verdict on `ciphertext` (through the entry script's `decrypt`): the
+/// plaintext, or its refusal as the answer to give.
+async fn decrypt_elsewhere(
+    decrypt: Option<Function>,
+    file: &str,
+    ciphertext: &Blob,
+) -> Result<ArrayBuffer, Failure> {
+    // Without the entry script's loader (the wasm driven on its own) there is nothing to decrypt
+    // with: the same refusal as an engine without WebCrypto.
+    let decrypt =
+        decrypt.ok_or_else(|| Failure::attachment(&AttachmentError::CryptoUnavailable))?;
+    let called = decrypt
+        .call2(&JsValue::UNDEFINED, &JsValue::from_str(file), ciphertext)
+        .and_then(|p| p.dyn_into::<Promise>());
+    let plain = match called {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
     };
-    let secrets = &entry.file.secrets;
-    // Every service worker has WebCrypto: native SHA-256/AES, ciphertext in JS memory. The core's
-    // streaming decryptor is the path of an engine without it.
-    if let Some(subtle) = webcrypto::subtle() {
-        let mut ciphertext = Ciphertext::new(length, limit);
-        let mut refused = None;
-        upstream::read_chunks(&response, &controller, &mut deadline, &mut |chunk| {
-            ciphertext
-                .push(chunk)
-                .map_err(|e| refused = Some(e))
-                .is_ok()
-        })
-        .await
-        .map_err(read_failed)?;
-        if let Some(e) = refused {
-            return Err(Failure::attachment(&e));
-        }
-        let (plain, by) = webcrypto::verify_and_decrypt(&subtle, secrets, ciphertext)
-            .await
-            .map_err(|e| Failure::attachment(&e))?;
-        let stats = &mut shared.borrow_mut().stats;
-        bump(match by {
-            DecryptedBy::WebCrypto => &mut stats.decrypted_webcrypto,
-            DecryptedBy::Wasm => &mut stats.decrypted_wasm,
-        });
-        return Ok(plain);
-    }
-    // Every service worker has WebCrypto (workers exist only in secure contexts); the worker's
-    // wasm carries no software AES/SHA-256 to fall back to.
-    Err(Failure::attachment(&AttachmentError::CryptoUnavailable))
+    plain
+        .and_then(|p| p.dyn_into::<ArrayBuffer>())
+        .map_err(|e| Failure::from_js(&e))
 }
 
 #[cfg(test)]
