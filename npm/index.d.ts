@@ -148,6 +148,15 @@ export interface AuthMediaOptions {
    * Default 3000 (10000 with `fallback: 'never'`, where init then fails); clamped to 100..60000.
    */
   workerReadyTimeoutMs?: number;
+  /**
+   * User Timing marks at the steps of `init` that the page cannot see from outside
+   * (`authmedia:versions-done`, `authmedia:session-sent`, `authmedia:session-acked`, and
+   * `authmedia:controller-session-sent`/`-acked` when the session goes to a worker that took
+   * control later), for profiling a cold start. The worker marks its own steps when its script URL
+   * has a `performanceMarks` parameter (`workerUrl: '/authmedia-sw.js?performanceMarks'`).
+   * Default false: nothing is added to the page's performance timeline.
+   */
+  performanceMarks?: boolean;
 }
 
 export interface MountOptions {

@@ -34,6 +34,9 @@
  *   retryMaxAttempts   attempts per media fetch, first included (default 4, 1..10)
  *   retryMaxWaitMs     total wait between attempts (default 20000, 0..120000)
  *   (all passed to the wasm; garbage values fall back to the defaults)
+ *   performanceMarks   true: User Timing marks `authmedia-sw:wasm-ready` and
+ *                      `authmedia-sw:session-stored` (also on with a `performanceMarks` parameter
+ *                      in the worker script's URL); off by default
  *
  * `scripts/build-sw.sh` replaces the GLUE markers below with the wasm-bindgen glues (the worker's
  * and the decryption module's) wrapped in factory functions, and writes sw/dist/authmedia-sw.js;
@@ -49,6 +52,21 @@
   const wasmUrl = new URL(options.wasmUrl || 'authmedia_sw_bg.wasm', scope.location.href).href;
   const cryptoWasmUrl = new URL(options.cryptoWasmUrl || 'authmedia_sw_crypto_bg.wasm', wasmUrl).href;
   const READY_TIMEOUT_MS = 15000;
+  // User Timing marks of the worker's start (`authmedia-sw:*`), off unless asked for: with
+  // `performanceMarks: true` here or a `performanceMarks` parameter in the worker script's URL
+  // (`register('/authmedia-sw.js?performanceMarks')`: the page cannot set this file's options).
+  const marks =
+    options.performanceMarks === true ||
+    new URL(scope.location.href).searchParams.has('performanceMarks');
+  function mark(name) {
+    if (marks) {
+      try {
+        performance.mark(name);
+      } catch {
+        // no User Timing here: no mark
+      }
+    }
+  }
 
   // Route codes of AuthMediaWorker.route: crates/js/src/protocol.rs (tests/e2e/protocol.test.mjs
   // checks that these are the same).
@@ -206,6 +224,7 @@
         });
         instance.dead.catch(() => {});
         current = instance;
+        mark('authmedia-sw:wasm-ready');
         return instance;
       })();
       pending.catch(() => {
@@ -346,6 +365,7 @@
     }
     try {
       await Promise.race([instance.worker.handleMessage(event), instance.dead]);
+      if (event.data.type === 'authmedia:session') mark('authmedia-sw:session-stored');
     } catch (error) {
       if (isTrap(error)) poison(instance, error);
       if (port) port.postMessage({ ok: false, error: String(error) });

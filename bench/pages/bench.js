@@ -84,7 +84,9 @@ window.bench = {
       await loadAm();
       media = await am.AuthMedia.init({
         homeserver: config.homeserver, accessToken: config.token, userId: config.userId,
-        workerUrl: variant === 'd' ? '/authmedia-sw.js' : null,
+        // The library's own User Timing marks (page and worker) become rows of the breakdown.
+        workerUrl: variant === 'd' ? '/authmedia-sw.js?performanceMarks' : null,
+        performanceMarks: true,
         ...(config.amOptions ?? {}),
       });
       if (variant === 'd') await waitFor(() => media.mode === 'worker' && navigator.serviceWorker.controller);

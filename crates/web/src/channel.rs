@@ -7,14 +7,15 @@ use authmedia_js::protocol;
 use std::cell::RefCell;
 
 use authmedia_core::{ClientCode, WORKER_PROTOCOL};
-use js_sys::Array;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     MessageChannel, MessageEvent, ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration,
 };
 
-use crate::util::{deferred, get, get_string, object, set, spawn, window, with_timeout};
+use crate::util::{deferred, get, get_string, object, promise, set, spawn, window, with_timeout};
 
 /// How long to wait for a worker's answer on a port.
 pub const ANSWER_TIMEOUT_MS: i32 = 2_000;
@@ -50,6 +51,14 @@ pub async fn ask(target: &ServiceWorker, msg: &JsValue, timeout_ms: i32) -> Opti
     port.close();
     drop(on_message);
     out.and_then(Result::ok)
+}
+
+/// The answer a [`Link::hand_over`] promise settled with (`None`: no answer).
+async fn answer_of(answer: Promise) -> Option<JsValue> {
+    JsFuture::from(answer)
+        .await
+        .ok()
+        .filter(|a| !a.is_undefined())
 }
 
 /// Worker mode: why the controlling worker's answer to `url` (absolute) failed, from its record
@@ -117,6 +126,9 @@ pub struct Link {
     registration: RefCell<Option<ServiceWorkerRegistration>>,
     /// Last stats the worker reported.
     stats: RefCell<Option<JsValue>>,
+    /// The worker last handed the session, and the promise of its answer (`undefined` for none):
+    /// see [`Link::hand_over`].
+    handoff: RefCell<Option<(ServiceWorker, Promise)>>,
 }
 
 impl Link {
@@ -126,7 +138,33 @@ impl Link {
             worker_url,
             registration: RefCell::new(None),
             stats: RefCell::new(None),
+            handoff: RefCell::new(None),
         }
+    }
+
+    /// Hands `session` (an `authmedia:session` message) to `worker` and waits (bounded) for its
+    /// answer. When the session went to that same worker before (handed to it while it
+    /// installed, then it activated and claimed the page), that handoff's answer is the answer:
+    /// no second message, and none of the worker's time spent storing the same session again.
+    /// A handoff it never answered is not reused.
+    pub async fn hand_over(&self, worker: &ServiceWorker, session: JsValue) -> Option<JsValue> {
+        let earlier = self
+            .handoff
+            .borrow()
+            .as_ref()
+            .and_then(|(w, answer)| (w == worker).then(|| answer.clone()));
+        if let Some(answer) = earlier {
+            if let Some(answer) = answer_of(answer).await {
+                return Some(answer);
+            }
+        }
+        let target = worker.clone();
+        let answer = promise(Box::pin(async move {
+            let answer = ask(&target, &session, ANSWER_TIMEOUT_MS).await;
+            Ok(answer.unwrap_or(JsValue::UNDEFINED))
+        }));
+        self.handoff.replace(Some((worker.clone(), answer.clone())));
+        answer_of(answer).await
     }
 
     /// Records the registration of this SDK's worker.
@@ -208,6 +246,7 @@ impl Link {
 
     /// Asks every worker to end this tab's session (`authmedia:logout`) and waits for each.
     pub async fn logout(&self) {
+        self.handoff.replace(None);
         for w in self.workers() {
             let _ = ask(&w, &message(protocol::LOGOUT), ANSWER_TIMEOUT_MS).await;
         }

@@ -67,6 +67,9 @@ pub struct Options {
     pub fetch_timeout_ms: i32,
     /// How long `init` waits for a registered worker to become active.
     pub ready_timeout_ms: i32,
+    /// `performanceMarks`: User Timing marks at the steps of `init` (off by default, so a
+    /// user's performance timeline holds only their own entries).
+    pub marks: bool,
 }
 
 fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, WebError> {
@@ -199,6 +202,7 @@ impl Options {
             ready_default,
             READY_TIMEOUT_RANGE_MS,
         )?;
+        let marks = get(o, "performanceMarks").as_bool() == Some(true);
         Ok(Self {
             homeserver,
             access_token,
@@ -210,6 +214,7 @@ impl Options {
             concurrency,
             fetch_timeout_ms,
             ready_timeout_ms,
+            marks,
         })
     }
 }

@@ -18,7 +18,8 @@ use crate::inner::Inner;
 use crate::options::Options;
 use crate::request::negotiate_api;
 use crate::session::logged_out;
-use crate::util::{check_token, object, promise, set, spawn};
+use crate::util::{check_token, mark, object, promise, set, spawn};
+use crate::worker::register_early;
 
 /// One signed-in session of the page SDK (JS name `AuthMedia`; the npm loader wraps it).
 #[wasm_bindgen(js_name = AuthMediaCore)]
@@ -75,13 +76,14 @@ impl AuthMedia {
     #[wasm_bindgen(js_name = init)]
     pub async fn init(options: JsValue) -> Result<AuthMedia, JsValue> {
         let opts = Options::from_js(&options)?;
+        let early = register_early(&opts);
         let inner = Inner::new(opts)?;
         hold(&inner);
-        let early = inner.register_early();
         let started = async {
             inner
                 .session
                 .set_api(negotiate_api(&inner.session, inner.events()).await?);
+            mark(inner.opts.marks, "authmedia:versions-done");
             inner.start_worker(early).await
         };
         if let Err(e) = started.await {

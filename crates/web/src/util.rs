@@ -47,6 +47,21 @@ pub fn check_token(token: &str) -> Result<(), WebError> {
     Ok(())
 }
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = mark, catch)]
+    fn performance_mark(name: &str) -> Result<JsValue, JsValue>;
+}
+
+/// A User Timing mark named `name` when `on` (the `performanceMarks` option): the steps of
+/// `init` that a page cannot see from outside, on the clock of the browser's own trace events.
+pub fn mark(on: bool, name: &str) {
+    if on {
+        // A page without User Timing (or a replaced `performance`) just gets no mark.
+        let _ = performance_mark(name);
+    }
+}
+
 /// The page's `window`.
 pub fn window() -> Result<web_sys::Window, WebError> {
     web_sys::window()

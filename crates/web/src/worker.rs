@@ -12,7 +12,7 @@ use authmedia_js::protocol;
 use std::rc::Rc;
 
 use authmedia_core::WORKER_PROTOCOL;
-use js_sys::Promise;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -24,8 +24,8 @@ use crate::dispatch::{detach, hold, holds, listen, release, take_holders};
 use crate::error::{describe, WebError};
 use crate::hydrate::reload_all;
 use crate::inner::Inner;
-use crate::options::FallbackPref;
-use crate::util::{deferred, get, set, with_timeout};
+use crate::options::{FallbackPref, Options};
+use crate::util::{deferred, get, get_string, mark, set, with_timeout};
 
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
 const CLAIM_TIMEOUT_MS: i32 = 5_000;
@@ -40,29 +40,30 @@ fn outdated(url: &str, answer: &JsValue) -> JsValue {
     d
 }
 
-impl Inner {
-    /// Starts registering the worker before `/versions` is asked, so that its install (fetching
-    /// and compiling its script and wasm) overlaps the negotiation instead of following it: the
-    /// `register()` promise, which [`Self::start_worker`] then awaits. `None` when no worker will
-    /// be tried (that function then says why). The page's message listener goes first, as in
-    /// `start_worker`: a worker that takes control meanwhile and asks for the session is answered.
-    pub fn register_early(self: &Rc<Self>) -> Option<Promise> {
-        if self.opts.fallback == FallbackPref::Force {
-            return None;
-        }
-        let url = self.opts.worker_url.as_deref()?;
-        let c = container().ok()?;
-        listen(&c);
-        let registered = c.register(url);
-        // `start_worker` reads a rejection; when the negotiation fails first nobody does, and
-        // that is not an unhandled rejection.
-        let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
-        let _ = registered.catch(&ignore);
-        ignore.forget();
-        Some(registered)
+/// Starts registering the worker first thing in `init`, before the instance is built and
+/// `/versions` is asked, so that its install (fetching and compiling its script and wasm)
+/// overlaps all of that instead of following it: the `register()` promise, which
+/// [`Inner::start_worker`] then awaits. `None` when no worker will be tried (that function then
+/// says why). The page's message listener goes first, as in `start_worker`: a worker that takes
+/// control meanwhile and asks for the session is answered.
+pub fn register_early(opts: &Options) -> Option<Promise> {
+    if opts.fallback == FallbackPref::Force {
+        return None;
     }
+    let url = opts.worker_url.as_deref()?;
+    let c = container().ok()?;
+    listen(&c);
+    let registered = c.register(url);
+    // `start_worker` reads a rejection; when the negotiation fails first nobody does, and that
+    // is not an unhandled rejection.
+    let ignore = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
+    let _ = registered.catch(&ignore);
+    ignore.forget();
+    Some(registered)
+}
 
-    /// Registers the worker (or takes the promise of [`Self::register_early`]), hands it the
+impl Inner {
+    /// Registers the worker (or takes the promise of [`register_early`]), hands it the
     /// session and picks the mode.
     pub async fn start_worker(self: &Rc<Self>, early: Option<Promise>) -> Result<(), JsValue> {
         if self.opts.fallback == FallbackPref::Force {
@@ -113,7 +114,13 @@ impl Inner {
                 if me.session.ended() || !holds(&me) {
                     return;
                 }
-                let answer = ask(&ctrl, &me.session.handoff_message(), ANSWER_TIMEOUT_MS).await;
+                // The worker `init` handed the session to, claiming the page (a first load),
+                // holds it already (or is about to answer that handoff): not sent twice.
+                let answer = me
+                    .session
+                    .link
+                    .hand_over(&ctrl, me.session.handoff_message())
+                    .await;
                 match answer {
                     Some(a) if speaks_protocol(&a) => {
                         hold(&me);
@@ -149,12 +156,12 @@ impl Inner {
                 return no_worker("registration_failed", detail);
             }
             Ok(reg) => {
-                // Registered, but for a scope above which this page lies: never controlled.
-                let scope = reg
-                    .dyn_into::<ServiceWorkerRegistration>()
-                    .map(|r| r.scope());
-                if let Some(detail) = scope.ok().and_then(|s| out_of_scope(&url, &s)) {
-                    return no_worker("out_of_scope", detail);
+                if let Ok(reg) = reg.dyn_into::<ServiceWorkerRegistration>() {
+                    // Registered, but for a scope above which this page lies: never controlled.
+                    if let Some(detail) = out_of_scope(&url, &reg.scope()) {
+                        return no_worker("out_of_scope", detail);
+                    }
+                    self.hand_over_early(&reg);
                 }
             }
         }
@@ -172,7 +179,14 @@ impl Inner {
         let Some(active) = reg.and_then(|r| r.active()) else {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
-        match ask(&active, &self.session.handoff_message(), ANSWER_TIMEOUT_MS).await {
+        mark(self.opts.marks, "authmedia:session-sent");
+        let answer = self
+            .session
+            .link
+            .hand_over(&active, self.session.handoff_message())
+            .await;
+        mark(self.opts.marks, "authmedia:session-acked");
+        match answer {
             None => return no_worker("worker_silent", why("worker_silent")),
             Some(a) if !speaks_protocol(&a) => {
                 // Another release's worker (an old copy left on the site) holds the session now:
@@ -184,6 +198,22 @@ impl Inner {
                 return no_worker("worker_refused_session", why("worker_refused_session"))
             }
             Some(_) => hold(self),
+        }
+        if c.controller().is_none() && get_string(&active, "state").as_deref() == Some("activating")
+        {
+            // A first install, whose answer came early (`hand_over_early`): the worker claims
+            // the page as it activates (the drop-in worker does, in its `activate` handler).
+            // Wait for that claim — or the end of the activation, for a worker that does not
+            // claim — rather than resolve in the fallback a moment before it.
+            let (left, resolve) = deferred();
+            let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            });
+            let listener = on_state.as_ref().unchecked_ref();
+            let _ = active.add_event_listener_with_callback("statechange", listener);
+            let either = Promise::race(&Array::of2(&claimed, &left));
+            let _ = with_timeout(either, ANSWER_TIMEOUT_MS).await;
+            let _ = active.remove_event_listener_with_callback("statechange", listener);
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
@@ -214,6 +244,32 @@ impl Inner {
         Ok(())
     }
 
+    /// A first install (no active worker yet): hands the session to the installing worker now,
+    /// without waiting. It answers as soon as its wasm is ready — while it finishes installing,
+    /// activates and claims the page — and the handoff to the active worker below (and on
+    /// `controllerchange`) is then that answer, instead of a message sent only after activation.
+    ///
+    /// Not with `fallback: 'never'`, where `init` may still fail (and then hands nothing over).
+    /// The registration is recorded now, so that a `logout()` before the worker activates
+    /// reaches the worker that holds the session.
+    fn hand_over_early(self: &Rc<Self>, reg: &ServiceWorkerRegistration) {
+        if reg.active().is_some() || self.opts.fallback == FallbackPref::Never {
+            return;
+        }
+        let Some(worker) = reg.installing().or_else(|| reg.waiting()) else {
+            return;
+        };
+        self.session.link.set_registration(Some(reg.clone()));
+        mark(self.opts.marks, "authmedia:session-sent-early");
+        let me = Rc::clone(self);
+        spawn_local(async move {
+            let _ = me
+                .session
+                .link
+                .hand_over(&worker, me.session.handoff_message())
+                .await;
+        });
+    }
     /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
     /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
     pub async fn logout(self: &Rc<Self>) {

@@ -1,0 +1,111 @@
+/**
+ * A first load in worker mode (headless Chromium, real Synapse, fresh profile): what `init` does
+ * between `register()` and resolving.
+ *
+ * - The worker is handed the session once: `init` sends it to the installing worker as soon as
+ *   `register()` resolves; the same worker, once active and in control of the page, gets no second
+ *   `authmedia:session` message (neither after activation nor on `controllerchange`).
+ * - `init` still resolves in worker mode on that first load (it waits for the activating worker's
+ *   claim), and media is served by the worker.
+ * - `performanceMarks: true` adds User Timing marks of `init`'s steps; without it the page's
+ *   performance timeline gets no `authmedia` entry.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadWorld } from '../../support/world.mjs';
+import { launchChromium, collectConsole } from '../lib/browser.mjs';
+import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
+
+let world;
+let site;
+let browser;
+let consoleLines;
+
+before(async () => {
+  world = await loadWorld();
+  if (!hasWorker()) throw new Error('npm/sw/authmedia-sw.js is missing: run scripts/build.sh (it runs scripts/build-sw.sh)');
+  site = await startPageSite();
+  browser = await launchChromium();
+  consoleLines = collectConsole(browser.page);
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+const logs = () => consoleLines.slice(-40).join('\n');
+
+function alice(extra = {}) {
+  return { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, fallbackWarning: false, ...extra };
+}
+
+/**
+ * Counts the `authmedia:session` messages the page posts to any service worker, inits with `opts`,
+ * loads one authenticated image, and asks the worker for its stats (a round trip after everything
+ * init started). Returns what init resolved with, the count, the image's size and the page's
+ * `authmedia` marks.
+ */
+function initCounting(page, opts, mxc) {
+  return page.evaluate(
+    async ({ opts, mxc }) => {
+      const sessions = [];
+      const post = ServiceWorker.prototype.postMessage;
+      ServiceWorker.prototype.postMessage = function (message, ...rest) {
+        if (message && message.type === 'authmedia:session') sessions.push(this.state);
+        return post.call(this, message, ...rest);
+      };
+      try {
+        const media = await window.am.AuthMedia.init(opts);
+        const resolved = { mode: media.mode, reason: media.fallbackReason, controlled: navigator.serviceWorker.controller !== null };
+        const img = new Image();
+        img.src = await media.src(mxc);
+        await img.decode();
+        const stats = await media.refreshStats();
+        return {
+          resolved,
+          sessions,
+          width: img.naturalWidth,
+          authenticated: stats.worker ? stats.worker.authenticated : null,
+          marks: performance.getEntriesByType('mark').map((m) => m.name).filter((n) => n.startsWith('authmedia')),
+        };
+      } finally {
+        ServiceWorker.prototype.postMessage = post;
+      }
+    },
+    { opts, mxc },
+  );
+}
+
+test('first load: the worker is handed the session once, init resolves in worker mode; performanceMarks marks init’s steps, and nothing without it', { timeout: 120_000 }, async () => {
+  const png = world.media.png64;
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  assert.equal(await page.evaluate(() => navigator.serviceWorker.controller), null, 'a fresh profile: no worker yet');
+  const first = await initCounting(page, alice({ performanceMarks: true }), png.mxc).catch((e) => {
+    throw new Error(`${e.message}\n${logs()}`);
+  });
+  assert.deepEqual(first.resolved, { mode: 'worker', reason: null, controlled: true }, logs());
+  assert.deepEqual(first.sessions, ['installing'], 'one session message, to the installing worker');
+  assert.equal(first.width, png.width);
+  assert.ok(first.authenticated >= 1, `the worker served the image: ${JSON.stringify(first)}`);
+  for (const name of ['authmedia:versions-done', 'authmedia:session-sent-early', 'authmedia:session-sent', 'authmedia:session-acked']) {
+    assert.ok(first.marks.includes(name), `${name} in ${first.marks}`);
+  }
+
+  // A second tab of the same site, already controlled: the session goes to the active worker
+  // (one message), and without the option the page's timeline holds no authmedia mark.
+  const second = await browser.context.newPage();
+  try {
+    await second.goto(site.url('/'));
+    await waitForPackage(second);
+    const r = await initCounting(second, alice(), png.mxc);
+    assert.deepEqual(r.resolved, { mode: 'worker', reason: null, controlled: true });
+    assert.deepEqual(r.sessions, ['activated']);
+    assert.equal(r.width, png.width);
+    assert.deepEqual(r.marks, []);
+  } finally {
+    await second.close();
+  }
+});
