@@ -2,8 +2,8 @@
 //! entry script's route codes and the header of the worker's error answers. The worker
 //! (`authmedia-sw`) and the page SDK (`authmedia-web`) use these constants instead of string
 //! literals; `tests/e2e/protocol.test.mjs` checks the hand-written entry script
-//! (`sw/authmedia-sw.js`) against them. ARCHITECTURE.md, "Page ↔ worker message protocol", has
-//! each message's fields and reply.
+//! (`sw/authmedia-sw.js`) against them. PROTOCOL.md has each message's fields and
+//! reply.
 
 /// page → worker: this tab's session (`{session, api?, protocol, version}`).
 pub const SESSION: &str = "authmedia:session";

@@ -1,4 +1,4 @@
-//! The tab's side of the worker's messages (ARCHITECTURE.md § "Page ↔ worker message protocol"):
+//! The tab's side of the worker's messages (PROTOCOL.md):
 //! which instances of this tab hold its session — the worker keeps one session per tab (client
 //! id), not per instance — and the page's one listener for what the worker sends: `need-session`,
 //! `need-token`, `need-encrypted`, `unauthorized`. The listener is installed once per page and

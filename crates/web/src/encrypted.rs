@@ -6,7 +6,7 @@
 //! body, and only then is any plaintext handed out.
 //!
 //! * **Worker mode**: the file is registered with the worker under a random id
-//!   (`authmedia:encrypted`, ARCHITECTURE.md); the worker answers with a same-origin URL under
+//!   (`authmedia:encrypted`, PROTOCOL.md); the worker answers with a same-origin URL under
 //!   its scope (`<scope>authmedia/encrypted/<id>`) that it serves itself: download, verify,
 //!   decrypt, safe type, ranges from the verified plaintext. The page keeps `{id → file}` in
 //!   memory so a restarted worker can ask for it again (`authmedia:need-encrypted`, answered by
