@@ -1,5 +1,4 @@
-//! Worker mode: registration, the session handoff, logout and resume (ARCHITECTURE.md § "Page ↔
-//! worker message protocol"; the asking side is `channel.rs`, the tab's holders of the session and
+//! Worker mode: registration, the session handoff, logout and resume (PROTOCOL.md; the asking side is `channel.rs`, the tab's holders of the session and
 //! the page's one listener of the worker's messages are `dispatch.rs`).
 //!
 //! Mode detection: the fallback is used when the worker cannot serve this page — no
