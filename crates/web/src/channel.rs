@@ -1,6 +1,7 @@
 //! The page's end of the page ↔ worker channel (PROTOCOL.md): asking a worker on a reply port,
-//! which workers are this SDK's, and the messages every instance sends — a new token, `authmedia:why`, stats. The session handoff and the
-//! dispatcher of the worker's questions are in `worker.rs` and `dispatch.rs`.
+//! which workers are this SDK's, and the messages every instance sends — a new token,
+//! `authmedia:why`, stats. The session handoff and the dispatcher of the worker's questions are in
+//! `worker.rs` and `dispatch.rs`.
 
 use authmedia_js::protocol;
 use std::cell::RefCell;

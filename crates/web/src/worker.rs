@@ -1,5 +1,6 @@
-//! Worker mode: registration, the session handoff, logout and resume (PROTOCOL.md; the asking side is `channel.rs`, the tab's holders of the session and
-//! the page's one listener of the worker's messages are `dispatch.rs`).
+//! Worker mode: registration, the session handoff, logout and resume (PROTOCOL.md; the asking side
+//! is `channel.rs`, the tab's holders of the session and the page's one listener of the worker's
+//! messages are `dispatch.rs`).
 //!
 //! Mode detection: the fallback is used when the worker cannot serve this page — no
 //! `navigator.serviceWorker` (disabled by pref/policy, hardened browsers), an insecure
