@@ -146,7 +146,9 @@ impl Link {
     /// answer. When the session went to that same worker before (handed to it while it
     /// installed, then it activated and claimed the page), that handoff's answer is the answer:
     /// no second message, and none of the worker's time spent storing the same session again.
-    /// A handoff it never answered is not reused.
+    /// A handoff it never answered, or did not accept, is not reused: an installing worker whose
+    /// wasm did not load answers "wasm unavailable", and once active it loads the wasm again for
+    /// the next message.
     pub async fn hand_over(&self, worker: &ServiceWorker, session: JsValue) -> Option<JsValue> {
         let earlier = self
             .handoff
@@ -155,7 +157,9 @@ impl Link {
             .and_then(|(w, answer)| (w == worker).then(|| answer.clone()));
         if let Some(answer) = earlier {
             if let Some(answer) = answer_of(answer).await {
-                return Some(answer);
+                if speaks_protocol(&answer) && get(&answer, "ok").as_bool() == Some(true) {
+                    return Some(answer);
+                }
             }
         }
         let target = worker.clone();

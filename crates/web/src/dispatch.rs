@@ -3,13 +3,15 @@
 //! id), not per instance — and the page's one listener for what the worker sends: `need-session`,
 //! `need-token`, `need-encrypted`, `unauthorized`. The listener is installed once per page and
 //! outlives every instance; it routes each message to the one instance that can answer it, and
-//! answers "none" itself when no instance can, so a question is answered exactly once and never
-//! waits for a tab that has nothing to say.
+//! answers "none" itself when no instance can (and no other copy of the SDK on the page can, see
+//! [`COPIES`]), so a question is answered exactly once and never waits for a tab that has nothing
+//! to say.
 
 use authmedia_js::protocol;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use js_sys::{Array, Function, Reflect, Symbol};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, ServiceWorkerContainer};
@@ -29,6 +31,8 @@ struct Tab {
     holders: RefCell<Vec<Rc<Inner>>>,
     /// Whether [`listen`] installed the page's listener.
     listening: Cell<bool>,
+    /// This copy's entry in the page's list of copies (see [`COPIES`]), once [`listen`] ran.
+    probe: RefCell<Option<Function>>,
 }
 
 thread_local! {
@@ -90,6 +94,67 @@ fn registered(id: &str, is_ours: impl Fn(&Inner) -> bool) -> Option<JsValue> {
         .find_map(|i| i.encrypted.message(id))
 }
 
+/// The key (`Symbol.for`) of the page's list of the SDK copies' listeners: an `Array` of functions
+/// `(event) => boolean`, each telling whether its copy has a real answer (a session, a token, a
+/// key) to a message of a worker. Two copies of the SDK on one page (two bundles, a widget beside
+/// the app) each install a listener, and the worker takes the first answer on its port: a copy
+/// answers "none" only when no other copy has a real answer, else the "none" of a copy whose
+/// instances are gone could win over the session of the copy that holds it.
+const COPIES: &str = "matrix-authmedia.dispatchers";
+
+fn copies() -> Option<Array> {
+    let global = js_sys::global();
+    let key = Symbol::for_(COPIES);
+    let list = Reflect::get(&global, &key).ok()?;
+    if Array::is_array(&list) {
+        return Some(list.unchecked_into());
+    }
+    let list = Array::new();
+    Reflect::set(&global, &key, &list).ok()?;
+    Some(list)
+}
+
+/// Whether another copy of the SDK on this page has a real answer to `ev` (see [`COPIES`]). A
+/// copy whose probe throws or answers anything but `true` has none.
+fn another_copy_answers(ev: &MessageEvent) -> bool {
+    let Some(list) = copies() else {
+        return false;
+    };
+    let own = TAB.with(|t| t.probe.borrow().clone());
+    list.iter().any(|probe| {
+        let Some(probe) = probe.dyn_ref::<Function>() else {
+            return false;
+        };
+        if own.as_ref().is_some_and(|o| o == probe) {
+            return false;
+        }
+        probe
+            .call1(&JsValue::UNDEFINED, ev)
+            .ok()
+            .and_then(|a| a.as_bool())
+            == Some(true)
+    })
+}
+
+/// Whether this copy has a real answer to the worker's question `ev` (not "none"): the checks of
+/// [`dispatch`].
+fn has_answer(ev: &MessageEvent) -> bool {
+    let data = ev.data();
+    let Some(kind) = get_string(&data, "type") else {
+        return false;
+    };
+    let source = ev.source();
+    let is_ours = |i: &Inner| i.session.link.is_our_worker(source.as_ref());
+    match kind.as_str() {
+        protocol::NEED_SESSION => answerer().is_some_and(|i| is_ours(&i) && speaks_protocol(&data)),
+        protocol::NEED_TOKEN => answerer().is_some_and(|i| is_ours(&i) && i.session.can_refresh()),
+        protocol::NEED_ENCRYPTED => {
+            get_string(&data, "id").is_some_and(|id| registered(&id, is_ours).is_some())
+        }
+        _ => false,
+    }
+}
+
 /// Installs the page's listener of the worker's messages, once per page (before the first
 /// `register()`: a worker that takes control meanwhile and asks is answered). It holds no
 /// instance, so it stays for the page's lifetime and answers after every instance is gone.
@@ -104,6 +169,15 @@ pub fn listen(c: &ServiceWorkerContainer) {
     });
     let _ = c.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
     on_message.forget();
+    let probe = Closure::<dyn Fn(JsValue) -> bool>::new(|ev: JsValue| {
+        ev.dyn_into::<MessageEvent>()
+            .is_ok_and(|ev| has_answer(&ev))
+    });
+    let probe: Function = probe.into_js_value().unchecked_into();
+    if let Some(list) = copies() {
+        list.push(&probe);
+    }
+    TAB.with(|t| t.probe.replace(Some(probe)));
     start_messages(c);
 }
 
@@ -111,6 +185,14 @@ pub fn listen(c: &ServiceWorkerContainer) {
 fn reply(port: Option<&MessagePort>, answer: &JsValue) {
     if let Some(p) = port {
         let _ = p.post_message(answer);
+    }
+}
+
+/// Posts the "none" answer `none(field)`, unless another copy of the SDK on this page answers
+/// for real (see [`COPIES`]).
+fn reply_none(ev: &MessageEvent, port: Option<&MessagePort>, field: &str) {
+    if !another_copy_answers(ev) {
+        reply(port, &none(field));
     }
 }
 
@@ -137,14 +219,14 @@ fn dispatch(ev: &MessageEvent) {
     match kind.as_str() {
         protocol::NEED_SESSION => {
             // A worker of another protocol (an older release's) learns no session.
-            let answer = answerer()
-                .filter(|i| is_ours(i) && speaks_protocol(&data))
-                .map_or_else(|| none("session"), |i| i.session.handoff_message());
-            reply(port.as_ref(), &answer);
+            match answerer().filter(|i| is_ours(i) && speaks_protocol(&data)) {
+                Some(i) => reply(port.as_ref(), &i.session.handoff_message()),
+                None => reply_none(ev, port.as_ref(), "session"),
+            }
         }
         protocol::NEED_TOKEN => {
             let Some(i) = answerer().filter(|i| is_ours(i) && i.session.can_refresh()) else {
-                reply(port.as_ref(), &none("accessToken"));
+                reply_none(ev, port.as_ref(), "accessToken");
                 return;
             };
             spawn(Box::pin(async move {
@@ -161,8 +243,10 @@ fn dispatch(ev: &MessageEvent) {
             }));
         }
         protocol::NEED_ENCRYPTED => {
-            let answer = get_string(&data, "id").and_then(|id| registered(&id, is_ours));
-            reply(port.as_ref(), &answer.unwrap_or_else(|| none("file")));
+            match get_string(&data, "id").and_then(|id| registered(&id, is_ours)) {
+                Some(answer) => reply(port.as_ref(), &answer),
+                None => reply_none(ev, port.as_ref(), "file"),
+            }
         }
         protocol::UNAUTHORIZED => {
             let Some(i) = answerer().filter(|i| is_ours(i)) else {
