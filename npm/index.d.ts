@@ -94,7 +94,7 @@ export interface FallbackDetail {
   contentType?: string;
   /** The registration's scope, when it does not cover the page (`out_of_scope`). */
   scope?: string;
-  /** The browser's own words (a rejected `register()`). */
+  /** The browser's own words (a rejected `register()`), or the worker's (`worker_refused_session`: why it refused, e.g. its wasm did not load). */
   error?: string;
 }
 export type MediaApi = 'v1' | 'unstable' | 'legacy';

@@ -846,7 +846,7 @@ function wordFallback(d) {
         `of the package leaves the old copy: ${COPY_HINT}, after every update of the package`;
       break;
     case 'worker_refused_session':
-      message = `the service worker ${url} refused this page's session`;
+      message = `the service worker ${url} refused this page's session${d.error ? ` (${d.error})` : ''}`;
       break;
     case 'no_worker_url':
       message = 'workerUrl is null: no service worker is registered';

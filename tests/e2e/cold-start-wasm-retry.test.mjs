@@ -83,3 +83,23 @@ test('first load: an installing worker whose wasm did not load refuses the early
   assert.equal(r.seen[0], 'wasm unavailable', `the installing worker's wasm did not load: ${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}`);
   assert.deepEqual({ mode: r.mode, reason: r.reason }, { mode: 'worker', reason: null }, `${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}\n${logs()}`);
 });
+
+test('a worker whose wasm never loads: init serves from the fallback with worker_refused_session and the worker\'s words, not worker_outdated', { timeout: 120_000 }, async () => {
+  wasmFailing = true;
+  const fresh = await launchChromium();
+  try {
+    await fresh.page.goto(site.url('/'));
+    await waitForPackage(fresh.page);
+    const r = await fresh.page.evaluate(async (opts) => {
+      const media = await window.am.AuthMedia.init(opts);
+      return { mode: media.mode, reason: media.fallbackReason, detail: media.fallbackDetail };
+    }, { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, fallbackWarning: false });
+    assert.equal(r.mode, 'fallback', JSON.stringify(r));
+    assert.equal(r.reason, 'worker_refused_session', JSON.stringify(r));
+    assert.match(r.detail.error ?? '', /wasm unavailable/, JSON.stringify(r));
+    assert.match(r.detail.message ?? '', /refused this page's session \(wasm unavailable/, JSON.stringify(r));
+    assert.ok(wasmAnswers.includes(503), `the wasm was refused: ${JSON.stringify(wasmAnswers)}`);
+  } finally {
+    await fresh.close();
+  }
+});

@@ -188,6 +188,15 @@ impl Inner {
         mark(self.opts.marks, "authmedia:session-acked");
         match answer {
             None => return no_worker("worker_silent", why("worker_silent")),
+            // A refusal first: an error answer (its wasm did not load, say) carries no protocol,
+            // and is not an old release's acceptance. The worker's words go into the facts.
+            Some(a) if get(&a, "ok").as_bool() == Some(false) => {
+                let d = why("worker_refused_session");
+                if let Some(e) = get_string(&a, "error") {
+                    set(&d, "error", &JsValue::from_str(&e));
+                }
+                return no_worker("worker_refused_session", d);
+            }
             Some(a) if !speaks_protocol(&a) => {
                 // Another release's worker (an old copy left on the site) holds the session now:
                 // take it back, it will not serve this page.
