@@ -72,15 +72,8 @@ pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
 #[wasm_bindgen(js_class = AuthMediaCore)]
 impl AuthMedia {
     /// Negotiates with the homeserver, registers the worker and picks a mode.
-    ///
-    /// A promise of the instance, made by the crate's one async bridge ([`promise`]): an
-    /// `async` export would compile its own copy of the `future_to_promise` machinery.
-    #[wasm_bindgen(js_name = init, unchecked_return_type = "Promise<AuthMediaCore>")]
-    pub fn init(options: JsValue) -> Promise {
-        promise(Box::pin(Self::start(options)))
-    }
-
-    async fn start(options: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = init)]
+    pub async fn init(options: JsValue) -> Result<AuthMedia, JsValue> {
         let opts = Options::from_js(&options)?;
         let inner = Inner::new(opts)?;
         hold(&inner);
@@ -103,8 +96,7 @@ impl AuthMedia {
             built: Cell::new(None),
             refused: Cell::new(None),
             slot: Box::default(),
-        }
-        .into())
+        })
     }
 
     /// `"worker"` or `"fallback"`.
