@@ -19,9 +19,8 @@
 # here: worker-mode pages never fetch it), the core's cuts above, short import/export names, one
 # boxed instance of the future_to_promise/spawn_local machinery and no hash map at all → 86.
 # Then talc as the allocator instead of dlmalloc (every binary), `wasm-opt --low-memory-unused`, and
-# the worker's own attachment refusals written out instead of formatted from `AttachmentError`, the
-# page's `init` through the crate's one promise bridge: worker 61.6 KB → 65, its decryption module
-# 19.7 KB → 21, page 79.1 KB → 84. The targets are 48 KB
+# the worker's own attachment refusals written out instead of formatted from `AttachmentError`:
+# worker 61.6 KB → 65, its decryption module 19.7 KB → 21, page 79.6 KB → 84. The targets are 48 KB
 # (worker) and 64 KB (page); what is left and why: BENCHMARKS.md, "Wasm weight".
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
