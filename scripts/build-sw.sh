@@ -33,8 +33,10 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
 for name in authmedia_sw authmedia_sw_crypto; do
   if [ -x "$WASM_OPT" ]; then
     # --converge repeats -Oz until the binary stops shrinking; the producers and target-features
-    # sections are metadata no engine reads.
-    "$WASM_OPT" -Oz --converge --strip-producers --strip-target-features "${FEATURES[@]}" \
+    # sections are metadata no engine reads. --low-memory-unused lets a small constant added to a
+    # pointer become the load/store's offset: the two differ only when the sum wraps past 4 GiB
+    # into the first KiB, which no Rust object can do (an object never spans the top of memory).
+    "$WASM_OPT" -Oz --converge --low-memory-unused --strip-producers --strip-target-features "${FEATURES[@]}" \
       "$TMP/${name}_bg.wasm" -o "$OUT/${name}_bg.wasm"
     # Short import/export names (wasm-bindgen's carry 16-hex-digit hashes that do not compress),
     # the glue rewritten to match and checked by instantiating the pair (scripts/minify-wasm-names.mjs).

@@ -47,8 +47,8 @@ if [ -x "$WASM_OPT" ]; then
   for name in authmedia_web authmedia_crypto; do
     log "wasm-opt -Oz --converge $name"
     # --converge repeats -Oz until the binary stops shrinking; the producers and target-features
-    # sections are metadata no engine reads.
-    "$WASM_OPT" -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    # sections are metadata no engine reads; --low-memory-unused: see scripts/build-sw.sh.
+    "$WASM_OPT" -Oz --converge --low-memory-unused --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$STAGE/${name}_bg.wasm" -o "$STAGE/${name}_bg.wasm.opt"
     mv "$STAGE/${name}_bg.wasm.opt" "$STAGE/${name}_bg.wasm"

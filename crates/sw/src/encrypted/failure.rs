@@ -2,7 +2,6 @@
 //! (status, `errcode`, `authmedia_code`, text), carried through the shared download task as a
 //! plain object when it is another request's.
 
-use authmedia_core::AttachmentError;
 use wasm_bindgen::JsValue;
 use web_sys::Response;
 
@@ -34,9 +33,27 @@ impl Failure {
         Self::new(status, "M_UNKNOWN", code, message)
     }
 
-    pub(super) fn attachment(e: &AttachmentError) -> Self {
-        let (status, errcode, message) = authmedia_js::webcrypto::refusal(e);
-        Self::new(status, &errcode, e.code(), message)
+    /// [`authmedia_core::AttachmentError::TooLarge`] as `refusal` answers it, the text written out: the two
+    /// refusals this wasm makes itself are spelled here so that it links neither the core's
+    /// `AttachmentError` texts nor their formatting (the decryption module answers the others).
+    /// The unit test below holds both to `refusal`.
+    pub(super) fn too_large(limit: u64) -> Self {
+        let mut message = String::from(
+            "authmedia service worker: encrypted attachment refused: ciphertext is larger than the limit of ",
+        );
+        message.push_str(&limit.to_string());
+        message.push_str(" bytes");
+        Self::new(413, "AUTHMEDIA_TOO_LARGE", "too_large", message)
+    }
+
+    /// [`authmedia_core::AttachmentError::CryptoUnavailable`] as `refusal` answers it (see [`Self::too_large`]).
+    pub(super) fn crypto_unavailable() -> Self {
+        Self::new(
+            502,
+            "AUTHMEDIA_CRYPTO_UNAVAILABLE",
+            "crypto_unavailable",
+            "authmedia service worker: encrypted attachment refused: WebCrypto could not verify or decrypt the attachment in this context",
+        )
     }
 
     /// The media handler's answer other than 200 to the ciphertext's download (a homeserver's
@@ -80,5 +97,34 @@ impl Failure {
 
     pub(super) fn response(&self) -> Response {
         error_response(self.status, &self.errcode, &self.code, &self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+    use authmedia_core::AttachmentError;
+    use authmedia_js::webcrypto::refusal;
+
+    fn same(failure: &Failure, e: &AttachmentError) {
+        let (status, errcode, message) = refusal(e);
+        assert_eq!(failure.status, status);
+        assert_eq!(failure.errcode, errcode);
+        assert_eq!(failure.code, e.code());
+        assert_eq!(failure.message, message);
+    }
+
+    #[test]
+    fn the_worker_s_own_refusals_are_the_shared_rule_s() {
+        for limit in [0, 7, 52_428_800, u64::MAX] {
+            same(
+                &Failure::too_large(limit),
+                &AttachmentError::TooLarge { limit },
+            );
+        }
+        same(
+            &Failure::crypto_unavailable(),
+            &AttachmentError::CryptoUnavailable,
+        );
     }
 }

@@ -32,7 +32,7 @@
 
 use authmedia_js::protocol;
 
-use authmedia_core::{AttachmentError, MediaMatch, MediaRequest, MxcUri, Route};
+use authmedia_core::{MediaMatch, MediaRequest, MxcUri, Route};
 use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -335,7 +335,7 @@ async fn download(
         return Err(Failure::answered(&response).await);
     }
     let limit = shared.borrow().config.store_budget;
-    let too_large = || Failure::attachment(&AttachmentError::TooLarge { limit });
+    let too_large = || Failure::too_large(limit);
     if net::content_length(&response).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
@@ -368,8 +368,7 @@ async fn decrypt_elsewhere(
 ) -> Result<ArrayBuffer, Failure> {
     // Without the entry script's loader (the wasm driven on its own) there is nothing to decrypt
     // with: the same refusal as an engine without WebCrypto.
-    let decrypt =
-        decrypt.ok_or_else(|| Failure::attachment(&AttachmentError::CryptoUnavailable))?;
+    let decrypt = decrypt.ok_or_else(Failure::crypto_unavailable)?;
     let called = decrypt
         .call2(&JsValue::UNDEFINED, &JsValue::from_str(file), ciphertext)
         .and_then(|p| p.dyn_into::<Promise>());
