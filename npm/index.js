@@ -780,7 +780,7 @@ function fallbackWarningOption(options) {
 }
 
 const COPY_HINT =
-  'copy authmedia-sw.js and authmedia_sw_bg.wasm from node_modules/matrix-authmedia/sw/ to where workerUrl points ' +
+  'copy the worker files (node_modules/matrix-authmedia/sw/*: authmedia-sw.js and its two wasm) to where workerUrl points ' +
   '(default: the site root), or set workerUrl to where they are';
 
 const JS_TYPES = ['text/javascript', 'application/javascript', 'application/x-javascript', 'text/ecmascript', 'application/ecmascript'];

@@ -4,6 +4,7 @@
  *   (`scripts/doc-figures.sh --check`, within 5 %; needs scripts/build.sh);
  * - every repository file or directory the README links to exists, and the README's React snippet
  *   uses the hooks `examples/react/src/useAuthMedia.js` exports;
+ * - the README's copy command of the worker copies every file the package ships in `sw/`;
  * - the README keeps its two commands (demo, every test) on its first screen, the quick start
  *   before the reference, and an Appendix at the end for other sections;
  * - CHANGELOG.md follows Keep a Changelog with an `[Unreleased]` section and the versioning policy.
@@ -12,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../pages/page/site.mjs';
 
@@ -35,6 +36,17 @@ test('README: links to repository files resolve; the React snippet uses the exam
   assert.ok(used, 'the README imports the hooks from ./useAuthMedia.js');
   for (const name of used[1].split(',').map((s) => s.trim())) {
     assert.match(hooks, new RegExp(`export function ${name}\\(`), `${name} is not exported by the example`);
+  }
+});
+
+test('README: every copy command of the worker copies every file the package ships in sw/', () => {
+  const readme = read('README.md');
+  const shipped = readdirSync(path.join(REPO, 'npm', 'sw')).filter((f) => !f.startsWith('.'));
+  assert.ok(shipped.includes('authmedia-sw.js') && shipped.length >= 3, `npm/sw is built: ${shipped.join(', ')}`);
+  const copies = readme.split('\n').filter((l) => /^\s*cp\b.*matrix-authmedia\/sw\//.test(l));
+  assert.ok(copies.length >= 1, 'the README shows how to copy the worker files');
+  for (const line of copies) {
+    for (const f of shipped) assert.ok(line.includes('sw/*') || line.includes(f), `"${line.trim()}" does not copy ${f}`);
   }
 });
 
