@@ -8,7 +8,9 @@
  * - no token reaches another origin: media served by a "homeserver" that redirects to a CDN on another
  *   origin (recording servers) — the CDN never sees Authorization;
  * - the byte budget: more images than the budget → evictions, the object URLs still alive stay under the
- *   budget (checked by fetching every blob: URL ever assigned), images in view never break;
+ *   budget (a ledger of every URL.createObjectURL/revokeObjectURL call in the page, read in the same
+ *   instant as stats(); every revoked URL assigned to an image really stops resolving), images in
+ *   view never break;
  * - a video over the budget gets data-authmedia-state="too-large" and download() still saves it.
  */
 import { test, before, after } from 'node:test';
@@ -245,6 +247,22 @@ test('fallback budget: evictions happen, live object URLs stay under budget, ima
   try {
     await page.setViewportSize({ width: 800, height: 600 });
     await openInsecure(page);
+    // The ledger of the object URLs the page holds open: created and not yet revoked, with their
+    // sizes. The SDK's glue looks URL.createObjectURL up at each call, so every URL it makes is
+    // recorded; one it made and never revoked stays here (a leak) whether or not it was ever shown.
+    await page.evaluate(() => {
+      const { createObjectURL, revokeObjectURL } = URL;
+      window.objectUrls = new Map();
+      URL.createObjectURL = (blob) => {
+        const u = createObjectURL.call(URL, blob);
+        window.objectUrls.set(u, blob.size);
+        return u;
+      };
+      URL.revokeObjectURL = (u) => {
+        window.objectUrls.delete(u);
+        return revokeObjectURL.call(URL, u);
+      };
+    });
     await initInPage(page, alice({ budgetBytes: 1 << 30 }));
     const N = 30;
     const sizes = Array.from({ length: N }, (_, i) => 100 + 3 * i);
@@ -280,25 +298,9 @@ test('fallback budget: evictions happen, live object URLs stay under budget, ima
         { timeout: 30_000 },
       );
       return page.evaluate(async () => {
-        const visible = [...document.querySelectorAll('#root img')].filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
-        // Chromium applies URL.revokeObjectURL asynchronously (the blob registry lives in another
-        // process): probe until the live set matches the SDK's count, for at most 5 s; a URL the
-        // SDK forgot to revoke never converges and fails the assertions below.
-        let alive = [];
-        for (const t0 = performance.now(); performance.now() - t0 < 5000; ) {
-          alive = [];
-          for (const u of window.assignedUrls) {
-            try {
-              alive.push((await (await fetch(u)).blob()).size);
-            } catch {
-              // revoked
-            }
-          }
-          if (alive.length === window.media.stats().fallback.objectUrls) break;
-          await new Promise((r) => requestAnimationFrame(r));
-        }
+        const inView = () => [...document.querySelectorAll('#root img')].filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
         const visibleAlive = [];
-        for (const i of visible) {
+        for (const i of inView()) {
           try {
             await (await fetch(i.src)).blob();
             visibleAlive.push(true);
@@ -306,25 +308,64 @@ test('fallback budget: evictions happen, live object URLs stay under budget, ima
             visibleAlive.push(false);
           }
         }
-        return { stats: window.media.stats().fallback, aliveBytes: alive.reduce((a, b) => a + b, 0), aliveCount: alive.length, visible: visible.length, visibleAlive };
+        // The ledger, stats() and the images in view, read in one synchronous step: loads near the
+        // viewport (the observer's margin) may still be finishing, and one that lands between two
+        // separate reads would change one side only.
+        const live = [...window.objectUrls.values()];
+        const visible = inView();
+        return {
+          stats: window.media.stats().fallback,
+          liveCount: live.length,
+          liveBytes: live.reduce((a, b) => a + b, 0),
+          visible: visible.length,
+          visibleAlive,
+          visibleLive: visible.every((i) => window.objectUrls.has(i.src)),
+        };
       });
     };
     const steps = [];
     for (let y = 0; y < height; y += 450) steps.push(await checkView(y));
     steps.push(await checkView(0)); // back to the top: evicted images come back
     for (const s of steps) {
-      assert.ok(s.aliveBytes <= budget, `live object URLs hold ${s.aliveBytes} bytes > budget ${budget}`);
-      assert.ok(s.stats.bytes <= budget);
-      assert.equal(s.aliveCount, s.stats.objectUrls, 'stats disagree with the live blob: URLs');
-      assert.ok(s.visible > 0 && s.visibleAlive.every(Boolean), `an image in view lost its URL: ${JSON.stringify(s)}`);
+      assert.ok(s.liveBytes <= budget, `live object URLs hold ${s.liveBytes} bytes > budget ${budget}`);
+      assert.equal(s.liveCount, s.stats.objectUrls, 'stats disagree with the object URLs the page holds open');
+      assert.equal(s.liveBytes, s.stats.bytes, 'stats disagree with the bytes of the open object URLs');
+      assert.ok(s.visible > 0 && s.visibleLive && s.visibleAlive.every(Boolean), `an image in view lost its URL: ${JSON.stringify(s)}`);
     }
+    // Revoked means gone for the browser too: every blob: URL ever shown that the ledger says was
+    // revoked stops resolving. Chromium applies revokeObjectURL asynchronously (its blob registry
+    // lives in another process) and a revoked URL never comes back, so this converges; bounded wait.
+    const stillResolving = await page.evaluate(async () => {
+      let left = [...window.assignedUrls].filter((u) => !window.objectUrls.has(u));
+      for (const t0 = performance.now(); left.length && performance.now() - t0 < 5000; ) {
+        const next = [];
+        for (const u of left) {
+          try {
+            await (await fetch(u)).blob();
+            next.push(u);
+          } catch {
+            // revoked
+          }
+        }
+        left = next;
+        if (left.length) await new Promise((r) => requestAnimationFrame(r));
+      }
+      return left.length;
+    });
+    assert.equal(stillResolving, 0, 'a blob: URL revoked by the SDK still resolves');
     const last = steps.at(-1).stats;
     assert.ok(last.evictions > 0, `no evictions: ${JSON.stringify(last)}`);
     assert.ok(last.pinned > 0 && last.pinned <= steps.at(-1).visible + 4, `pins: ${JSON.stringify(last)}`);
     // Removing the elements releases their pins (the MutationObserver untracks them).
     await page.evaluate(() => document.getElementById('root').replaceChildren());
     await page.waitForFunction(() => window.media.stats().fallback.pinned === 0, null, { timeout: 10_000 });
-    console.log(`# budget ${budget} B of ${total} B over ${N} thumbnails: ${last.evictions} evictions, ${last.fetches} fetches, max live ${Math.max(...steps.map((s) => s.aliveBytes))} B`);
+    // dispose() revokes every object URL the instance made, at once: none is left open.
+    const afterDispose = await page.evaluate(() => {
+      window.media.dispose();
+      return window.objectUrls.size;
+    });
+    assert.equal(afterDispose, 0, 'object URLs left open after dispose()');
+    console.log(`# budget ${budget} B of ${total} B over ${N} thumbnails: ${last.evictions} evictions, ${last.fetches} fetches, max live ${Math.max(...steps.map((s) => s.liveBytes))} B`);
   } finally {
     await page.close();
   }

@@ -74,7 +74,14 @@ pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
 impl AuthMedia {
     /// Negotiates with the homeserver, registers the worker and picks a mode.
     #[wasm_bindgen(js_name = init)]
-    pub async fn init(options: JsValue) -> Result<AuthMedia, JsValue> {
+    pub fn init(options: JsValue) -> Promise {
+        promise(Box::pin(Self::start(options)))
+    }
+}
+
+impl AuthMedia {
+    /// The body of [`AuthMedia::init`], boxed there into the crate's one promise bridge.
+    async fn start(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = Options::from_js(&options)?;
         let early = register_early(&opts);
         let inner = Inner::new(opts)?;
@@ -98,9 +105,13 @@ impl AuthMedia {
             built: Cell::new(None),
             refused: Cell::new(None),
             slot: Box::default(),
-        })
+        }
+        .into())
     }
+}
 
+#[wasm_bindgen(js_class = AuthMediaCore)]
+impl AuthMedia {
     /// `"worker"` or `"fallback"`.
     #[wasm_bindgen(getter, js_name = mode)]
     pub fn mode(&self) -> String {
