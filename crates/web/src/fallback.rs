@@ -138,11 +138,13 @@ impl Fallback {
             (resp, None)
         };
         let blob = read_body(self, resp, &mxc.to_string(), None, deadline.as_mut()).await?;
-        let object_url = Url::create_object_url_with_blob(&blob)?;
+        // The anchor first: nothing that can fail lies between creating the object URL and
+        // recording it for its revocation.
         let doc = window()?
             .document()
             .ok_or_else(|| WebError::new("unsupported", "no document"))?;
         let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.dyn_into()?;
+        let object_url = Url::create_object_url_with_blob(&blob)?;
         a.set_href(&object_url);
         a.set_download(filename.as_deref().unwrap_or(mxc.media_id().as_str()));
         a.click();
