@@ -89,17 +89,49 @@ impl Mxcs {
     }
 }
 
-/// What the loader reads from the wasm memory after `thumbnailUrl`/`downloadUrl`: three `u32`s
-/// — where the URL's new part starts, how many bytes before it are the same as in the URL built
-/// before (the loader keeps that one as a string: those bytes need no decoding), and 1 when the
-/// new part is ASCII — then, as an `f64`, the number of the mxc (see [`Mxcs`]) when the call
-/// passed its string, else -1.
+/// What the loader reads from the wasm memory after `thumbnailUrl`/`downloadUrl`: five `u32`s
+/// — where the URL's new part starts; how many bytes before it the loader already holds as a
+/// string (those need no decoding); 1 when the new part is ASCII; the length of the URL's stem
+/// (through the media id: the same in every URL of this mxc and endpoint, see [`stem_len`]; 0
+/// when not ASCII); 1 when those held bytes are of the stem the loader passed it holds, 0 when
+/// of the URL built before — then, as an `f64`, the number of the mxc (see [`Mxcs`]) when the
+/// call passed its string, else -1.
 #[derive(Default)]
 #[repr(C)]
 struct UrlSlot {
-    words: [Cell<u32>; 3],
+    words: [Cell<u32>; 5],
     _align: Cell<u32>,
     mxc: Cell<f64>,
+}
+
+/// `shared` bit: the loader holds the URL built before as a string.
+const HOLDS_LAST: u8 = 1;
+/// `shared` bit: the loader holds this mxc's stem of this endpoint as a string.
+const HOLDS_STEM: u8 = 2;
+
+/// The length of `url` through the media id, or 0 when that part is not ASCII (the loader
+/// slices strings in UTF-16 units). `from` is where the endpoint's name starts (`download/`,
+/// `thumbnail/`); the name, the escaped server name and the media id hold no `/` or `?`, so the
+/// stem ends at the third `/` or the first `?`. The same bytes start every URL of one mxc and
+/// endpoint in one `Api`.
+pub(crate) fn stem_len(url: &str, from: usize) -> usize {
+    let bytes = url.as_bytes();
+    let mut slashes = 0;
+    let mut end = from;
+    while let Some(&c) = bytes.get(end) {
+        if c == b'?' || (c == b'/' && slashes == 2) {
+            break;
+        }
+        if c == b'/' {
+            slashes += 1;
+        }
+        end += 1;
+    }
+    if slashes == 2 && url.get(..end).is_some_and(str::is_ascii) {
+        end
+    } else {
+        0
+    }
 }
 
 /// What `thumbnailUrl`/`downloadUrl` answer for a refusal (never a length).
@@ -246,9 +278,10 @@ impl AuthMedia {
     /// no property is read across the boundary and no multi-value `Result`/`String` comes back.
     /// The answer is the URL's length in bytes, the URL itself in the wasm memory as
     /// [`Self::url_slot`] describes (until the next call), or -1 for a refusal, whose error
-    /// [`Self::take_url_error`] hands out. `shared`: the loader still holds the URL of the last
-    /// call as a string, so the bytes both share need not become a string again (making JS
-    /// strings of bytes is the largest part of a call's cost). The mxc is its string, or, when
+    /// [`Self::take_url_error`] hands out. `shared`: bits [`HOLDS_LAST`] (the loader still holds
+    /// the URL of the last call as a string) and [`HOLDS_STEM`] (it holds this mxc's stem of this
+    /// endpoint, as the slot gave it before), so the bytes they share with the new URL need not
+    /// become a string again (making JS strings of bytes is the largest part of a call's cost). The mxc is its string, or, when
     /// `mxc` is `undefined`, the number the slot gave for it before: most new requests are of an
     /// mxc already seen (a thumbnail, then the download; several sizes), and a number crosses
     /// without a copy and is not parsed again. -2 for a number that names no mxc (any more).
@@ -262,7 +295,7 @@ impl AuthMedia {
         height: f64,
         method: u8,
         animated: u8,
-        shared: bool,
+        shared: u8,
     ) -> f64 {
         self.url_of(mxc, number, shared, |m| {
             let req = MediaRequest::Thumbnail(Thumbnail {
@@ -291,7 +324,7 @@ impl AuthMedia {
         mxc: Option<String>,
         number: f64,
         filename: Option<String>,
-        shared: bool,
+        shared: u8,
     ) -> f64 {
         self.url_of(mxc, number, shared, |m| {
             Ok(self
@@ -320,7 +353,7 @@ impl AuthMedia {
         &self,
         mxc: Option<String>,
         number: f64,
-        shared: bool,
+        shared: u8,
         build: impl FnOnce(&MxcUri) -> Result<CanonicalUrl, WebError>,
     ) -> f64 {
         self.slot.mxc.set(-1.0);
@@ -348,21 +381,31 @@ impl AuthMedia {
 
     /// Keeps `built` for the loader (or its error for [`Self::take_url_error`]); its length in
     /// bytes, or [`REFUSED`].
-    fn keep(&self, built: Result<CanonicalUrl, WebError>, shared: bool) -> f64 {
+    fn keep(&self, built: Result<CanonicalUrl, WebError>, shared: u8) -> f64 {
         let before = self.built.take();
         match built {
             Ok(url) => {
                 let text = url.as_str();
-                let same = match (&before, shared) {
+                let session = &self.inner.session;
+                let stem = stem_len(
+                    text,
+                    session.hs.base().len() + session.api().media_prefix().len(),
+                );
+                let last = match (&before, shared & HOLDS_LAST != 0) {
                     (Some(b), true) => shared_prefix(b.as_str(), text),
                     _ => 0,
                 };
+                // The stem is the longer run for a URL of another mxc than the one before.
+                let of_stem = shared & HOLDS_STEM != 0 && stem > last;
+                let same = if of_stem { stem } else { last };
                 let new_part = text.get(same..).unwrap_or_default();
-                let [start, kept, ascii] = &self.slot.words;
+                let [start, kept, ascii, stem_word, of_stem_word] = &self.slot.words;
                 // wasm32: pointers and lengths are 32 bits wide.
                 start.set(new_part.as_ptr() as u32);
                 kept.set(same as u32);
                 ascii.set(u32::from(new_part.is_ascii()));
+                stem_word.set(stem as u32);
+                of_stem_word.set(u32::from(of_stem));
                 // No URL reaches 2^53 bytes in a 32-bit memory: the conversion is exact.
                 let len = text.len() as f64;
                 // Moving the `CanonicalUrl` leaves its text where the slot says.
