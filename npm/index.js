@@ -198,6 +198,16 @@ const isNullish = (v) => v === undefined || v === null;
 
 /** The memo key of a download without a file name (thumbnail keys are numbers ≥ 0, names strings). */
 const DOWNLOAD_KEY = -1;
+/** Where an mxc's memo keeps the wasm's number for that mxc (not a URL). */
+const MXC_NUMBER_KEY = -2;
+/** Where an mxc's memo keeps the stem (the URL through the media id) of its thumbnails, downloads. */
+const THUMBNAIL_STEM_KEY = -3;
+const DOWNLOAD_STEM_KEY = -4;
+/** `thumbnailUrl`/`downloadUrl`'s `shared` bits: the loader holds the last URL, this stem. */
+const HOLDS_LAST = 1;
+const HOLDS_STEM = 2;
+/** `thumbnailUrl`/`downloadUrl`'s answer for a number that names no mxc (any more). */
+const STALE_MXC = -2;
 
 /**
  * The memo key of a thumbnail request: one number for whole dimensions below 2^16 (what pages ask
@@ -213,12 +223,14 @@ function thumbnailKey(width, height, method, animated) {
 /** Views of the wasm memory (replaced when it grows: the old ones are then empty). */
 let wasmBytes = null;
 let wasmWords = null;
+let wasmFloats = null;
 let wasmMemoryObject = null;
 function wasmViews() {
   if (wasmBytes === null || wasmBytes.byteLength === 0) {
     wasmMemoryObject ??= wasmMemory();
     wasmBytes = new Uint8Array(wasmMemoryObject.buffer);
     wasmWords = new Uint32Array(wasmMemoryObject.buffer);
+    wasmFloats = new Float64Array(wasmMemoryObject.buffer);
   }
 }
 const urlDecoder = new TextDecoder();
@@ -387,21 +399,43 @@ export class AuthMedia {
       this.#urlEpoch = epoch;
     }
     let ofMxc = this.#urls.get(mxc);
-    if (ofMxc !== undefined && key !== undefined) {
-      const url = ofMxc.get(key);
-      if (url !== undefined) return url;
+    let number = -1;
+    const stemKey = thumbnail ? THUMBNAIL_STEM_KEY : DOWNLOAD_STEM_KEY;
+    let stem;
+    if (ofMxc !== undefined) {
+      if (key !== undefined) {
+        const url = ofMxc.get(key);
+        if (url !== undefined) return url;
+      }
+      number = ofMxc.get(MXC_NUMBER_KEY);
+      stem = ofMxc.get(stemKey);
     }
     // The wasm checks and builds; it throws for whatever it refuses: only successes are kept.
-    const url = this.#build(core, mxc, thumbnail, width, height, method, animated, filename);
+    const url = this.#build(core, mxc, number, stem, thumbnail, width, height, method, animated, filename);
+    // The wasm's number for this mxc when it parsed the string now (else -1: the one passed).
+    const given = wasmFloats[(this.#urlSlot >>> 1) + 3];
+    let fresh = given >= 0;
     if (key !== undefined) {
       if (this.#urlCount >= HTTP_URL_MEMO_MAX) {
         this.#urls.clear();
         this.#urlCount = 0;
         ofMxc = undefined;
       }
-      if (ofMxc === undefined) this.#urls.set(mxc, (ofMxc = new Map()));
+      if (ofMxc === undefined) {
+        this.#urls.set(mxc, (ofMxc = new Map()));
+        fresh = true;
+      }
       ofMxc.set(key, url);
       this.#urlCount++;
+    }
+    if (ofMxc !== undefined) {
+      if (fresh) {
+        const now = given >= 0 ? given : number;
+        if (now >= 0) ofMxc.set(MXC_NUMBER_KEY, now);
+      }
+      // Every later URL of this mxc and endpoint (in this epoch) starts with it.
+      const stemLen = wasmWords[this.#urlSlot + 3];
+      if (stemLen > 0 && ofMxc.get(stemKey) === undefined) ofMxc.set(stemKey, url.slice(0, stemLen));
     }
     return url;
   }
@@ -411,15 +445,25 @@ export class AuthMedia {
    * the bytes it shares with the URL built before come from that string (`#lastUrl`), only the
    * rest is turned into a string — most of a call's cost. Throws what the wasm refused.
    */
-  #build(core, mxc, thumbnail, width, height, method, animated, filename) {
+  #build(core, mxc, number, stem, thumbnail, width, height, method, animated, filename) {
     const last = this.#lastUrl;
     // Forgotten first: if anything below throws, the next call asks for no shared bytes rather
     // than share with a URL this side may not hold.
     this.#lastUrl = null;
-    const shared = last !== null;
-    const len = thumbnail
-      ? core.thumbnailUrl(mxc, width, height, method, animated, shared)
-      : core.downloadUrl(mxc, filename, shared);
+    const shared = (last !== null ? HOLDS_LAST : 0) | (stem !== undefined ? HOLDS_STEM : 0);
+    // An mxc the wasm parsed before goes as its number (no string crossing, no parsing); a
+    // number it no longer knows (its table started over) is answered `STALE_MXC`: then the string.
+    let len = STALE_MXC;
+    if (number >= 0) {
+      len = thumbnail
+        ? core.thumbnailUrl(undefined, number, width, height, method, animated, shared)
+        : core.downloadUrl(undefined, number, filename, shared);
+    }
+    if (len === STALE_MXC) {
+      len = thumbnail
+        ? core.thumbnailUrl(mxc, -1, width, height, method, animated, shared)
+        : core.downloadUrl(mxc, -1, filename, shared);
+    }
     if (len < 0) throw core.takeUrlError();
     wasmViews();
     if (this.#urlSlot < 0) this.#urlSlot = core.urlSlot >>> 2;
@@ -432,7 +476,8 @@ export class AuthMedia {
       wasmWords[this.#urlSlot + 2] === 1 && n <= FROM_CHAR_CODES_MAX
         ? String.fromCharCode.apply(null, bytes)
         : urlDecoder.decode(bytes);
-    const url = kept === 0 ? part : last.slice(0, kept) + part;
+    const held = wasmWords[this.#urlSlot + 4] === 1 ? stem : last;
+    const url = kept === 0 ? part : held.slice(0, kept) + part;
     this.#lastUrl = url;
     return url;
   }

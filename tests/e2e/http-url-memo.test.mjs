@@ -139,3 +139,69 @@ test('httpUrl: repeated calls come from the memo, a new urlEpoch drops it, refus
   assert.deepEqual(r.getter, { url: true, reads: 1 });
   assert.deepEqual(r.other, { same: true, wasmCalls: 1 }, 'each instance has its own memo');
 });
+
+test('httpUrl: an mxc the wasm parsed goes as its number; a number from before its table started over names no other mxc', { timeout: 90_000 }, async () => {
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  await initInPage(page, {
+    homeserver: world.synapse.baseUrl,
+    accessToken: world.users.alice.accessToken,
+    userId: world.users.alice.userId,
+    fallback: 'force',
+  });
+  const r = await page.evaluate(async ([mxc]) => {
+    const { AuthMediaCore } = await import('/pkg/dist/authmedia_web.js');
+    const proto = AuthMediaCore.prototype;
+    const realHttpUrl = proto.httpUrl;
+    const realThumbnailUrl = proto.thumbnailUrl;
+    const realDownloadUrl = proto.downloadUrl;
+    // What each call of the fast path passed as the mxc: its string, or undefined (its number).
+    let passed = [];
+    let coreObj = null;
+    proto.thumbnailUrl = function (...args) {
+      passed.push(args[0]);
+      coreObj = this;
+      return realThumbnailUrl.apply(this, args);
+    };
+    proto.downloadUrl = function (...args) {
+      passed.push(args[0]);
+      coreObj = this;
+      return realDownloadUrl.apply(this, args);
+    };
+    const out = {};
+    try {
+      const m = window.media;
+      const thumb = { thumbnail: { width: 96, height: 96, method: 'crop' } };
+      m.httpUrl(mxc, thumb);
+      out.first = [...passed];
+      passed = [];
+      const download = m.httpUrl(mxc);
+      out.seen = { passed: [...passed], same: download === realHttpUrl.call(coreObj, mxc, undefined) };
+      // Thumbnails of sizes the memo does not keep, each of a new mxc: the wasm parses and keeps
+      // every one, and its table (4096 mxcs) starts over, while the memo still holds `mxc` and
+      // its number. That number must name nothing now — the first mxc of the new table sits
+      // where `mxc` sat.
+      const big = { thumbnail: { width: 70000, height: 1 } };
+      for (let i = 0; i < 4096; i++) m.httpUrl(`mxc://example.org/fill${i}`, big);
+      passed = [];
+      const named = m.httpUrl(mxc, { filename: 'z.png' });
+      out.stale = { passed: [...passed], same: named === realHttpUrl.call(coreObj, mxc, { filename: 'z.png' }) };
+      passed = [];
+      const again = m.httpUrl(mxc, { thumbnail: { width: 48, height: 48 } });
+      out.renumbered = { passed: [...passed], same: again === realHttpUrl.call(coreObj, mxc, { thumbnail: { width: 48, height: 48 } }) };
+      // A number never crosses for another mxc: each fill mxc's URL is its own.
+      const fill = m.httpUrl('mxc://example.org/fill4095', { thumbnail: { width: 20, height: 20 } });
+      out.fill = fill.includes('/example.org/fill4095?');
+    } finally {
+      proto.thumbnailUrl = realThumbnailUrl;
+      proto.downloadUrl = realDownloadUrl;
+    }
+    return out;
+  }, [world.media.png64.mxc]);
+  assert.deepEqual(r.first, [world.media.png64.mxc], 'an mxc not seen before goes as its string');
+  assert.deepEqual(r.seen, { passed: [undefined], same: true }, 'an mxc seen before goes as its number');
+  assert.deepEqual(r.stale, { passed: [undefined, world.media.png64.mxc], same: true }, 'a stale number is refused, then the string is passed');
+  assert.deepEqual(r.renumbered, { passed: [undefined], same: true }, 'the new number is kept');
+  assert.equal(r.fill, true);
+});

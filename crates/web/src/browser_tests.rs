@@ -381,6 +381,26 @@ async fn unrecognized_twice_or_on_versions_is_the_error_not_another_fall_back() 
 }
 
 #[test]
+fn stem_len_ends_after_the_media_id() {
+    use crate::sdk::stem_len;
+    let base = "https://h.example/_matrix/client/v1/media/";
+    let from = base.len();
+    let stem = format!("{base}thumbnail/ex.org%3A8448/abc-_9");
+    assert_eq!(
+        stem_len(&format!("{stem}?width=96&height=96"), from),
+        stem.len()
+    );
+    let stem = format!("{base}download/[::1]:80/abc");
+    assert_eq!(stem_len(&format!("{stem}/a%20b.png"), from), stem.len());
+    assert_eq!(stem_len(&stem, from), stem.len());
+    // Not a media URL of that shape, or not ASCII: no stem.
+    assert_eq!(stem_len(&format!("{base}download/ex.org"), from), 0);
+    assert_eq!(stem_len(base, from), 0);
+    assert_eq!(stem_len("", 5), 0);
+    assert_eq!(stem_len("https://é.example/m/download/s/i", 20), 0);
+}
+
+#[test]
 fn shared_prefix_counts_equal_ascii_bytes_only() {
     use crate::sdk::shared_prefix;
     let url = "https://h.example/_matrix/client/v1/media/thumbnail/ex.org/abc?width=96";

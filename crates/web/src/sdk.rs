@@ -3,10 +3,10 @@
 //! (init, tokens, logout), `inner.rs` (URLs in the current mode), `mount.rs`, `hs_urls.rs`,
 //! `request.rs` (`checkAuthenticated`), `fallback.rs` (`download`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use authmedia_core::{Api, CanonicalUrl, MediaRequest, Method, Thumbnail};
+use authmedia_core::{Api, CanonicalUrl, MediaRequest, Method, MxcUri, Thumbnail};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
@@ -32,16 +32,112 @@ pub struct AuthMedia {
     refused: Cell<Option<JsValue>>,
     /// Where the loader finds the last URL built ([`AuthMedia::url_slot`]).
     slot: Box<UrlSlot>,
+    /// The mxc URIs `thumbnailUrl`/`downloadUrl` parsed, which the loader names by number.
+    mxcs: RefCell<Mxcs>,
 }
 
-/// Three numbers the loader reads from the wasm memory after `thumbnailUrl`/`downloadUrl`
-/// (`u32`s, in this order): where the URL's new part starts, how many bytes before it are the
-/// same as in the URL built before (the loader keeps that one as a string: those bytes need no
-/// decoding), and 1 when the new part is ASCII.
-type UrlSlot = [Cell<u32>; 3];
+/// The mxc URIs of `thumbnailUrl`/`downloadUrl` calls, parsed once: the loader passes an mxc
+/// it already passed as its number (see [`Mxcs::number`]), so the string is neither copied
+/// into the wasm memory nor parsed again. Starts over, under a new `generation`, when full or
+/// when the `Api` changes, so a number handed out before names nothing rather than another mxc.
+#[derive(Default)]
+struct Mxcs {
+    parsed: Vec<MxcUri>,
+    generation: u32,
+    /// The `Api` of the URLs built since the last start (the loader's memo goes with it).
+    api: Option<Api>,
+}
+
+impl Mxcs {
+    /// As many as the loader's memo holds URLs: it cannot name more mxcs than that.
+    const MAX: usize = 4096;
+
+    /// Starts over when the `Api` is not the one of the table.
+    fn check_api(&mut self, api: Api) {
+        if self.api != Some(api) {
+            self.clear();
+            self.api = Some(api);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.parsed.clear();
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The mxc a number names, if it is of this generation.
+    fn get(&self, number: f64) -> Option<&MxcUri> {
+        let max = Self::MAX as f64;
+        // Only the numbers [`Self::number`] hands out pass: a fraction, a negative number, NaN
+        // or another generation names nothing.
+        let generation = (number / max).floor();
+        let index = number - generation * max;
+        if generation != f64::from(self.generation) || index.fract() != 0.0 {
+            return None;
+        }
+        // 0 ≤ `index` < MAX: the cast keeps the value.
+        self.parsed.get(index as usize)
+    }
+
+    /// Keeps `m`; its number (below 2^44: exact in an `f64`).
+    fn number(&mut self, m: MxcUri) -> f64 {
+        if self.parsed.len() >= Self::MAX {
+            self.clear();
+        }
+        self.parsed.push(m);
+        f64::from(self.generation) * Self::MAX as f64 + (self.parsed.len() - 1) as f64
+    }
+}
+
+/// What the loader reads from the wasm memory after `thumbnailUrl`/`downloadUrl`: five `u32`s
+/// — where the URL's new part starts; how many bytes before it the loader already holds as a
+/// string (those need no decoding); 1 when the new part is ASCII; the length of the URL's stem
+/// (through the media id: the same in every URL of this mxc and endpoint, see [`stem_len`]; 0
+/// when not ASCII); 1 when those held bytes are of the stem the loader passed it holds, 0 when
+/// of the URL built before — then, as an `f64`, the number of the mxc (see [`Mxcs`]) when the
+/// call passed its string, else -1.
+#[derive(Default)]
+#[repr(C)]
+struct UrlSlot {
+    words: [Cell<u32>; 5],
+    _align: Cell<u32>,
+    mxc: Cell<f64>,
+}
+
+/// `shared` bit: the loader holds the URL built before as a string.
+const HOLDS_LAST: u8 = 1;
+/// `shared` bit: the loader holds this mxc's stem of this endpoint as a string.
+const HOLDS_STEM: u8 = 2;
+
+/// The length of `url` through the media id, or 0 when that part is not ASCII (the loader
+/// slices strings in UTF-16 units). `from` is where the endpoint's name starts (`download/`,
+/// `thumbnail/`); the name, the escaped server name and the media id hold no `/` or `?`, so the
+/// stem ends at the third `/` or the first `?`. The same bytes start every URL of one mxc and
+/// endpoint in one `Api`.
+pub(crate) fn stem_len(url: &str, from: usize) -> usize {
+    let bytes = url.as_bytes();
+    let mut slashes = 0;
+    let mut end = from;
+    while let Some(&c) = bytes.get(end) {
+        if c == b'?' || (c == b'/' && slashes == 2) {
+            break;
+        }
+        if c == b'/' {
+            slashes += 1;
+        }
+        end += 1;
+    }
+    if slashes == 2 && url.get(..end).is_some_and(str::is_ascii) {
+        end
+    } else {
+        0
+    }
+}
 
 /// What `thumbnailUrl`/`downloadUrl` answer for a refusal (never a length).
 const REFUSED: f64 = -1.0;
+/// What they answer for a number that names no mxc: the loader asks again with the string.
+const STALE: f64 = -2.0;
 
 /// The length of the longest common ASCII prefix of `a` and `b`: the loader slices its string
 /// of `a` at it, which counts UTF-16 units, equal to bytes only while the text is ASCII.
@@ -105,6 +201,7 @@ impl AuthMedia {
             built: Cell::new(None),
             refused: Cell::new(None),
             slot: Box::default(),
+            mxcs: RefCell::default(),
         }
         .into())
     }
@@ -192,20 +289,26 @@ impl AuthMedia {
     /// no property is read across the boundary and no multi-value `Result`/`String` comes back.
     /// The answer is the URL's length in bytes, the URL itself in the wasm memory as
     /// [`Self::url_slot`] describes (until the next call), or -1 for a refusal, whose error
-    /// [`Self::take_url_error`] hands out. `shared`: the loader still holds the URL of the last
-    /// call as a string, so the bytes both share need not become a string again (making JS
-    /// strings of bytes is the largest part of a call's cost).
+    /// [`Self::take_url_error`] hands out. `shared`: bits [`HOLDS_LAST`] (the loader still holds
+    /// the URL of the last call as a string) and [`HOLDS_STEM`] (it holds this mxc's stem of this
+    /// endpoint, as the slot gave it before), so the bytes they share with the new URL need not
+    /// become a string again (making JS strings of bytes is the largest part of a call's cost). The mxc is its string, or, when
+    /// `mxc` is `undefined`, the number the slot gave for it before: most new requests are of an
+    /// mxc already seen (a thumbnail, then the download; several sizes), and a number crosses
+    /// without a copy and is not parsed again. -2 for a number that names no mxc (any more).
     #[wasm_bindgen(js_name = thumbnailUrl)]
+    #[allow(clippy::too_many_arguments)]
     pub fn thumbnail_url(
         &self,
-        mxc: &str,
+        mxc: Option<String>,
+        number: f64,
         width: f64,
         height: f64,
         method: u8,
         animated: u8,
-        shared: bool,
+        shared: u8,
     ) -> f64 {
-        let built = parse_mxc(mxc).and_then(|m| {
+        self.url_of(mxc, number, shared, |m| {
             let req = MediaRequest::Thumbnail(Thumbnail {
                 width: dimension("width", Some(width))?,
                 height: dimension("height", Some(height))?,
@@ -220,28 +323,33 @@ impl AuthMedia {
                     _ => None,
                 },
             });
-            Ok(self.inner.session.url(&m, &req))
-        });
-        self.keep(built, shared)
+            Ok(self.inner.session.url(m, &req))
+        })
     }
 
     /// `httpUrl` of a download, `filename` read by the loader; answers as
     /// [`Self::thumbnail_url`] does.
     #[wasm_bindgen(js_name = downloadUrl)]
-    pub fn download_url(&self, mxc: &str, filename: Option<String>, shared: bool) -> f64 {
-        let built = parse_mxc(mxc).map(|m| {
-            self.inner
+    pub fn download_url(
+        &self,
+        mxc: Option<String>,
+        number: f64,
+        filename: Option<String>,
+        shared: u8,
+    ) -> f64 {
+        self.url_of(mxc, number, shared, |m| {
+            Ok(self
+                .inner
                 .session
-                .url(&m, &MediaRequest::Download { filename })
-        });
-        self.keep(built, shared)
+                .url(m, &MediaRequest::Download { filename }))
+        })
     }
 
-    /// Where in the wasm memory the three `u32`s of `UrlSlot` are (fixed for the instance).
+    /// Where in the wasm memory the `UrlSlot` is (fixed for the instance).
     #[wasm_bindgen(getter, js_name = urlSlot)]
     pub fn url_slot(&self) -> u32 {
         // wasm32: a pointer is 32 bits wide.
-        self.slot.as_ptr() as u32
+        std::ptr::from_ref::<UrlSlot>(&self.slot) as u32
     }
 
     /// The error of the last refused `thumbnailUrl`/`downloadUrl` (once; `undefined` after).
@@ -250,23 +358,65 @@ impl AuthMedia {
         self.refused.take().unwrap_or(JsValue::UNDEFINED)
     }
 
+    /// `build` with the mxc `mxc` (its string) or `number` (when `mxc` is `None`) names, kept
+    /// for the loader by [`Self::keep`]; [`STALE`] when `number` names no mxc (any more).
+    fn url_of(
+        &self,
+        mxc: Option<String>,
+        number: f64,
+        shared: u8,
+        build: impl FnOnce(&MxcUri) -> Result<CanonicalUrl, WebError>,
+    ) -> f64 {
+        self.slot.mxc.set(-1.0);
+        // Nothing below calls out of the wasm, so the table is never borrowed here already;
+        // were it, the URL is still built, from the string.
+        let mut mxcs = self.mxcs.try_borrow_mut().ok();
+        if let Some(mxcs) = mxcs.as_deref_mut() {
+            mxcs.check_api(self.inner.session.api());
+        }
+        let built = match (mxc, mxcs) {
+            (None, mxcs) => match mxcs.as_deref().and_then(|t| t.get(number)) {
+                Some(m) => build(m),
+                None => return STALE,
+            },
+            (Some(text), mxcs) => parse_mxc(&text).and_then(|m| {
+                let url = build(&m)?;
+                if let Some(mut mxcs) = mxcs {
+                    self.slot.mxc.set(mxcs.number(m));
+                }
+                Ok(url)
+            }),
+        };
+        self.keep(built, shared)
+    }
+
     /// Keeps `built` for the loader (or its error for [`Self::take_url_error`]); its length in
     /// bytes, or [`REFUSED`].
-    fn keep(&self, built: Result<CanonicalUrl, WebError>, shared: bool) -> f64 {
+    fn keep(&self, built: Result<CanonicalUrl, WebError>, shared: u8) -> f64 {
         let before = self.built.take();
         match built {
             Ok(url) => {
                 let text = url.as_str();
-                let same = match (&before, shared) {
+                let session = &self.inner.session;
+                let stem = stem_len(
+                    text,
+                    session.hs.base().len() + session.api().media_prefix().len(),
+                );
+                let last = match (&before, shared & HOLDS_LAST != 0) {
                     (Some(b), true) => shared_prefix(b.as_str(), text),
                     _ => 0,
                 };
+                // The stem is the longer run for a URL of another mxc than the one before.
+                let of_stem = shared & HOLDS_STEM != 0 && stem > last;
+                let same = if of_stem { stem } else { last };
                 let new_part = text.get(same..).unwrap_or_default();
-                let [start, kept, ascii] = &*self.slot;
+                let [start, kept, ascii, stem_word, of_stem_word] = &self.slot.words;
                 // wasm32: pointers and lengths are 32 bits wide.
                 start.set(new_part.as_ptr() as u32);
                 kept.set(same as u32);
                 ascii.set(u32::from(new_part.is_ascii()));
+                stem_word.set(stem as u32);
+                of_stem_word.set(u32::from(of_stem));
                 // No URL reaches 2^53 bytes in a 32-bit memory: the conversion is exact.
                 let len = text.len() as f64;
                 // Moving the `CanonicalUrl` leaves its text where the slot says.
