@@ -136,23 +136,42 @@ fn another_copy_answers(ev: &MessageEvent) -> bool {
     })
 }
 
-/// Whether this copy has a real answer to the worker's question `ev` (not "none"): the checks of
-/// [`dispatch`].
-fn has_answer(ev: &MessageEvent) -> bool {
-    let data = ev.data();
-    let Some(kind) = get_string(&data, "type") else {
-        return false;
-    };
+/// A real answer of this copy to a worker's question (not "none").
+enum Real {
+    /// `need-session`: the holder whose session goes.
+    Session(Rc<Inner>),
+    /// `need-token`: the holder that refreshes its token.
+    Token(Rc<Inner>),
+    /// `need-encrypted`: the registering instance's `authmedia:encrypted` message.
+    Key(JsValue),
+}
+
+/// This copy's real answer to the question `kind` of `ev`, if it has one. A session, a token or a
+/// key goes only to this SDK's own worker (`Link::is_our_worker` of the instance answering):
+/// another service worker of this origin (another registration, a stale script) gets "none"; so
+/// does a worker of another protocol (an older release's) asking for a session.
+fn real_answer(ev: &MessageEvent, data: &JsValue, kind: &str) -> Option<Real> {
     let source = ev.source();
     let is_ours = |i: &Inner| i.session.link.is_our_worker(source.as_ref());
-    match kind.as_str() {
-        protocol::NEED_SESSION => answerer().is_some_and(|i| is_ours(&i) && speaks_protocol(&data)),
-        protocol::NEED_TOKEN => answerer().is_some_and(|i| is_ours(&i) && i.session.can_refresh()),
-        protocol::NEED_ENCRYPTED => {
-            get_string(&data, "id").is_some_and(|id| registered(&id, is_ours).is_some())
-        }
-        _ => false,
+    match kind {
+        protocol::NEED_SESSION => answerer()
+            .filter(|i| is_ours(i) && speaks_protocol(data))
+            .map(Real::Session),
+        protocol::NEED_TOKEN => answerer()
+            .filter(|i| is_ours(i) && i.session.can_refresh())
+            .map(Real::Token),
+        protocol::NEED_ENCRYPTED => get_string(data, "id")
+            .and_then(|id| registered(&id, is_ours))
+            .map(Real::Key),
+        _ => None,
     }
+}
+
+/// Whether this copy has a real answer to the worker's question `ev` (this copy's probe in
+/// [`COPIES`]).
+fn has_answer(ev: &MessageEvent) -> bool {
+    let data = ev.data();
+    get_string(&data, "type").is_some_and(|kind| real_answer(ev, &data, &kind).is_some())
 }
 
 /// Installs the page's listener of the worker's messages, once per page (before the first
@@ -205,60 +224,47 @@ fn none(field: &str) -> JsValue {
     a
 }
 
-/// Routes one message of a worker. A session, a token or a key goes only to this SDK's own
-/// worker (`Link::is_our_worker` of the instance answering): another service worker of this
-/// origin (another registration, a stale script) gets "none".
+/// Routes one message of a worker: its question to this copy's [`real_answer`], else "none"
+/// (see [`reply_none`]); `unauthorized` to the instance answering for the tab.
 fn dispatch(ev: &MessageEvent) {
     let data = ev.data();
     let Some(kind) = get_string(&data, "type") else {
         return;
     };
     let port = ev.ports().get(0).dyn_into::<MessagePort>().ok();
-    let source = ev.source();
-    let is_ours = |i: &Inner| i.session.link.is_our_worker(source.as_ref());
-    match kind.as_str() {
-        protocol::NEED_SESSION => {
-            // A worker of another protocol (an older release's) learns no session.
-            match answerer().filter(|i| is_ours(i) && speaks_protocol(&data)) {
-                Some(i) => reply(port.as_ref(), &i.session.handoff_message()),
-                None => reply_none(ev, port.as_ref(), "session"),
-            }
-        }
-        protocol::NEED_TOKEN => {
-            let Some(i) = answerer().filter(|i| is_ours(i) && i.session.can_refresh()) else {
-                reply_none(ev, port.as_ref(), "accessToken");
-                return;
-            };
-            spawn(Box::pin(async move {
-                let token = i.session.refresh_token().await.ok();
-                // Logged out or disposed while refreshing: no token leaves any more.
-                let token = token.filter(|_| !i.session.ended());
-                let a = object();
-                set(
-                    &a,
-                    "accessToken",
-                    &token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
-                );
-                reply(port.as_ref(), &a);
-            }));
-        }
-        protocol::NEED_ENCRYPTED => {
-            match get_string(&data, "id").and_then(|id| registered(&id, is_ours)) {
-                Some(answer) => reply(port.as_ref(), &answer),
-                None => reply_none(ev, port.as_ref(), "file"),
-            }
-        }
+    let none_field = match kind.as_str() {
+        protocol::NEED_SESSION => "session",
+        protocol::NEED_TOKEN => "accessToken",
+        protocol::NEED_ENCRYPTED => "file",
         protocol::UNAUTHORIZED => {
-            let Some(i) = answerer().filter(|i| is_ours(i)) else {
-                return;
-            };
-            let mut e = WebError::new(
-                "unauthorized",
-                "the homeserver rejected the access token (reported by the worker)",
-            );
-            e.errcode = get_string(&data, "errcode");
-            i.events().emit_error(&e.to_js(), None);
+            let source = ev.source();
+            if let Some(i) = answerer().filter(|i| i.session.link.is_our_worker(source.as_ref())) {
+                let mut e = WebError::new(
+                    "unauthorized",
+                    "the homeserver rejected the access token (reported by the worker)",
+                );
+                e.errcode = get_string(&data, "errcode");
+                i.events().emit_error(&e.to_js(), None);
+            }
+            return;
         }
-        _ => {}
+        _ => return,
+    };
+    match real_answer(ev, &data, &kind) {
+        None => reply_none(ev, port.as_ref(), none_field),
+        Some(Real::Session(i)) => reply(port.as_ref(), &i.session.handoff_message()),
+        Some(Real::Key(message)) => reply(port.as_ref(), &message),
+        Some(Real::Token(i)) => spawn(Box::pin(async move {
+            let token = i.session.refresh_token().await.ok();
+            // Logged out or disposed while refreshing: no token leaves any more.
+            let token = token.filter(|_| !i.session.ended());
+            let a = object();
+            set(
+                &a,
+                "accessToken",
+                &token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
+            );
+            reply(port.as_ref(), &a);
+        })),
     }
 }
