@@ -5,7 +5,9 @@
  * - a body that stops half-way is cut after `fetchTimeoutMs` with code `timeout`;
  * - a body whose decoded size is over the budget while its `Content-Length` (the gzip on the
  *   wire) is under it is refused `over_budget`, never shown;
- * - a normal small body shows, with the safe type, and one final `progress` event.
+ * - a normal small body shows, with the safe type, and one final `progress` event;
+ * - a fetch hands its slot of the concurrency bound on as soon as its body is in: the next
+ *   waiting fetch starts before the first one's `Blob` and object URL are built.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +41,7 @@ function homeserver(req, res, url) {
     res.end(body);
     return;
   }
-  if (id === 'ok') {
+  if (id.startsWith('ok')) {
     const body = encodeRgbPng(8, 8, Buffer.alloc((8 * 3 + 1) * 8, 0));
     res.writeHead(200, { ...CORS, 'Content-Type': 'image/png', 'Content-Length': String(body.length) });
     res.end(body);
@@ -96,4 +98,46 @@ test('fallback, small bodies (below one progress step): a stall half-way is a ti
   assert.equal(r.ok.type, 'image/png');
   assert.equal(r.progress.length, 1, JSON.stringify(r.progress));
   assert.equal(r.progress[0].loaded, r.ok.size);
+});
+
+test('fallback, concurrency 1: the next fetch starts once the body is in, before the Blob and the object URL are built', { timeout: 60_000 }, async () => {
+  const page = browser.page;
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  const base = `http://127.0.0.1:${hs.address().port}`;
+  const r = await page.evaluate(async ([base, fetchTimeoutMs]) => {
+    // A ledger of the browser calls the SDK makes, in the order it makes them (the page's own
+    // event loop: no timing involved).
+    const calls = [];
+    const realFetch = window.fetch;
+    window.fetch = function (input, init) {
+      const u = String(input instanceof Request ? input.url : input);
+      if (u.includes('/media/')) calls.push(`fetch ${u.split('?')[0].split('/').pop()}`);
+      return realFetch.call(this, input, init);
+    };
+    const RealBlob = window.Blob;
+    window.Blob = class extends RealBlob {
+      constructor(...args) {
+        super(...args);
+        calls.push('new Blob');
+      }
+    };
+    const realCreate = URL.createObjectURL;
+    URL.createObjectURL = (b) => {
+      calls.push('createObjectURL');
+      return realCreate.call(URL, b);
+    };
+    try {
+      const media = await window.am.AuthMedia.init({ homeserver: base, accessToken: 't', userId: '@u:x', workerUrl: null, fetchTimeoutMs, concurrency: 1 });
+      const urls = await Promise.all([media.src('mxc://x/ok1'), media.src('mxc://x/ok2')]);
+      return { mode: media.mode, calls, blobs: urls.every((u) => u.startsWith('blob:')) };
+    } finally {
+      window.fetch = realFetch;
+      window.Blob = RealBlob;
+      URL.createObjectURL = realCreate;
+    }
+  }, [base, FETCH_TIMEOUT_MS]);
+  assert.equal(r.mode, 'fallback');
+  assert.equal(r.blobs, true, JSON.stringify(r));
+  assert.deepEqual(r.calls, ['fetch ok1', 'fetch ok2', 'new Blob', 'createObjectURL', 'new Blob', 'createObjectURL'], JSON.stringify(r.calls));
 });

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};
-use js_sys::Array;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -18,6 +18,7 @@ use crate::cache::BlobCache;
 use crate::decryptor::DecryptorClass;
 use crate::error::WebError;
 use crate::events::Events;
+use crate::limiter::Permit;
 use crate::request::{content_length, for_each_chunk, send, Deadline, Target};
 use crate::session::Session;
 use crate::stats::{bump, Counters};
@@ -137,7 +138,7 @@ impl Fallback {
                 .dyn_into::<Response>()?;
             (resp, None)
         };
-        let blob = read_body(self, resp, &mxc.to_string(), None, deadline.as_mut()).await?;
+        let blob = read_body(self, resp, &mxc.to_string(), None, deadline.as_mut(), None).await?;
         // The anchor first: nothing that can fail lies between creating the object URL and
         // recording it for its revocation.
         let doc = window()?
@@ -165,13 +166,15 @@ impl Fallback {
 
 /// Reads a response body into a safe-typed `Blob`, emitting progress; stops early when
 /// `limit` is given and exceeded, and with `timeout` when `deadline` is given and no chunk
-/// arrives in time.
+/// arrives in time. `slot` (the fetch's place in the concurrency bound) is handed on as soon as
+/// the last byte is in, before the `Blob` is built.
 pub async fn read_body(
     fallback: &Fallback,
     resp: Response,
     mxc: &str,
     limit: Option<u64>,
     deadline: Option<&mut Deadline>,
+    slot: Option<Permit>,
 ) -> Result<Blob, WebError> {
     let ct = resp.headers().get("Content-Type").ok().flatten();
     let safe = safe_blob_type(ct.as_deref());
@@ -209,10 +212,21 @@ pub async fn read_body(
         Ok(())
     })
     .await?;
+    hand_on(slot).await;
     progress(&fallback.events, mxc, loaded, total);
     let bag = BlobPropertyBag::new();
     bag.set_type(safe);
     Blob::new_with_u8_array_sequence_and_options(&chunks, &bag).map_err(WebError::network)
+}
+
+/// Releases `slot`, if any, and lets the fetch waiting for it start before this task goes on:
+/// building the `Blob` and its object URL are synchronous calls into the browser that do not use
+/// the network, and a waiting fetch would otherwise start only after them.
+async fn hand_on(slot: Option<Permit>) {
+    if let Some(slot) = slot {
+        drop(slot);
+        let _ = JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await;
+    }
 }
 
 fn progress(events: &Events, mxc: &str, loaded: f64, total: Option<u64>) {
@@ -265,7 +279,7 @@ async fn fetch_blob(fallback: &Fallback, media: &Media) -> Result<Blob, WebError
             Some((DecryptorClass::load().await?, file, mimetype)),
         ),
     };
-    let _permit = fallback.cache.limiter().acquire().await;
+    let slot = fallback.cache.limiter().acquire().await;
     bump(&fallback.counters.fetches);
     let (resp, mut deadline) =
         send(&fallback.session, &fallback.events, Target::Media(mxc, req)).await?;
@@ -276,12 +290,15 @@ async fn fetch_blob(fallback: &Fallback, media: &Media) -> Result<Blob, WebError
             &mxc.to_string(),
             Some(limit),
             Some(&mut deadline),
+            Some(slot),
         )
         .await;
     };
     let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
+    // The slot is kept through the decryption: it bounds the ciphertexts held at once.
     for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
     let (bytes, in_wasm) = decryptor.finish().await?;
+    drop(slot);
     bump(if in_wasm {
         &fallback.counters.decrypted_wasm
     } else {
