@@ -126,7 +126,8 @@ function sizesSection(pkgs) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Variants: which site, which page-side setup ('b' minimal worker, 'd' authmedia worker, 'e' fallback).
+// Variants: which site, which page-side setup ('b' minimal worker, 'd' authmedia worker, 'e' fallback,
+// 'f' the minimal blob-URL fallback written in bench/pages/bench.js).
 let SITES;
 const VARIANTS = {
   min: { site: 'head', setup: 'b' },
@@ -134,6 +135,7 @@ const VARIANTS = {
   head: { site: 'head', setup: 'd' },
   'base-fb': { site: 'base', setup: 'e' },
   'head-fb': { site: 'head', setup: 'e' },
+  'min-fb': { site: 'head', setup: 'f' },
 };
 const NAMES = {
   min: 'minimal worker (bench/pages/sw-token.js)',
@@ -141,10 +143,11 @@ const NAMES = {
   head: `${LABEL.head}: authmedia worker`,
   'base-fb': `${LABEL.base}: fallback (no worker)`,
   'head-fb': `${LABEL.head}: fallback (no worker)`,
+  'min-fb': 'minimal fallback (no worker; fetch → blob() → object URL, 6 at once: bench/pages/bench.js)',
 };
 
 async function gallerySection(world) {
-  const order = ['min', 'base', 'head', 'base-fb', 'head-fb'];
+  const order = ['min', 'base', 'head', 'base-fb', 'head-fb', 'min-fb'];
   const mxcs = world.post.slice(0, N_GALLERY);
   const runs = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -159,7 +162,7 @@ async function gallerySection(world) {
         const server = await serverCountsAtLeast(world.logFile, from, mxcs.length);
         const cacheHits = ['fromDiskCache', 'fromMemoryCache', 'fromPrefetchCache'].reduce((s, k) => s + b.net[k] - net0[k], 0);
         const run = { round, variant: v, ...r, server, cacheHits };
-        if (setup === 'e') {
+        if (setup === 'e' || setup === 'f') {
           // JS heap of the page right after the gallery, then after a forced garbage collection.
           await b.session.send('Performance.enable');
           const heap = async () => (await b.session.send('Performance.getMetrics')).metrics.find((m) => m.name === 'JSHeapUsedSize')?.value;
@@ -188,8 +191,10 @@ async function gallerySection(world) {
     ratioRow('head fallback / minimal', paired(runs, 'head-fb', 'min', ms)),
     ratioRow('base fallback / minimal', paired(runs, 'base-fb', 'min', ms)),
     ratioRow('head fallback / base fallback', paired(runs, 'head-fb', 'base-fb', ms)),
+    ratioRow('minimal fallback / minimal', paired(runs, 'min-fb', 'min', ms)),
+    ratioRow('head fallback / minimal fallback', paired(runs, 'head-fb', 'min-fb', ms)),
   ];
-  const heapRows = ['base-fb', 'head-fb'].map((v) => {
+  const heapRows = ['base-fb', 'head-fb', 'min-fb'].map((v) => {
     const rs = runs.filter((r) => r.variant === v);
     return [NAMES[v], MB(median(rs.map((r) => r.heapAfter))), rs.map((r) => MB(r.heapAfter)).join(' '), MB(median(rs.map((r) => r.heapAfterGc))), rs.map((r) => MB(r.heapAfterGc)).join(' ')];
   });

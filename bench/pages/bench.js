@@ -66,6 +66,28 @@ async function postToken(worker) {
   return ack;
 }
 
+/**
+ * The floor of any blob-URL fallback, for comparison with the library's ('f'): fetch with the
+ * header, `blob()`, an object URL for the image; at most 6 fetches at once, as the library's
+ * fallback (no budget, no deadlines, no revocation, no retries).
+ */
+async function minimalFallback(imgs, mxcs) {
+  let next = 0;
+  const lane = async () => {
+    while (next < mxcs.length) {
+      const i = next++;
+      try {
+        const r = await fetch(v1Thumb(config.homeserver, mxcs[i]), { headers: { Authorization: `Bearer ${config.token}` } });
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        imgs[i].src = URL.createObjectURL(await r.blob());
+      } catch {
+        imgs[i].dispatchEvent(new Event('error'));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, lane));
+}
+
 async function loadAm() {
   am ??= await import('/pkg/index.js');
   await am.initAsync();
@@ -74,7 +96,10 @@ async function loadAm() {
 window.bench = {
   setConfig(c) { config = c; },
 
-  /** Set up a variant: 'a' none, 'b' token worker, 'c' asking worker, 'd' authmedia worker, 'e' authmedia fallback. */
+  /**
+   * Set up a variant: 'a' none, 'b' token worker, 'c' asking worker, 'd' authmedia worker,
+   * 'e' authmedia fallback, 'f' the hand-written blob-URL fallback above (nothing to set up).
+   */
   async setup(variant) {
     if (variant === 'b' || variant === 'c') {
       const reg = await navigator.serviceWorker.register(variant === 'b' ? '/sw-token.js' : '/sw-ask.js');
@@ -104,6 +129,7 @@ window.bench = {
     root.append(...imgs);
     if (variant === 'a') imgs.forEach((img, i) => { img.src = legacyThumb(config.homeserver, mxcs[i]); });
     else if (variant === 'b' || variant === 'c') imgs.forEach((img, i) => { img.src = v1Thumb(config.homeserver, mxcs[i]); });
+    else if (variant === 'f') minimalFallback(imgs, mxcs);
     else imgs.forEach((img, i) => media.src(mxcs[i], thumbOpts).then((u) => { img.src = u; }, () => img.dispatchEvent(new Event('error'))));
     const ok = await done;
     const ms = performance.now() - t0;
