@@ -367,31 +367,28 @@ impl Deadlines {
 /// has passed, and sets the timer again for the earliest of the others.
 fn expired() {
     let now = js_sys::Date::now();
-    let doomed: Vec<AbortController> = DEADLINES.with(|all| {
+    DEADLINES.with(|all| all.borrow_mut().timer = None);
+    loop {
+        // One at a time, outside the borrow: aborting runs the signal's listeners.
+        let doomed = DEADLINES.with(|all| {
+            let mut all = all.borrow_mut();
+            let entry = all.armed.iter_mut().find(|a| a.until <= now)?;
+            // Fired once: a deadline that is re-armed later starts over.
+            entry.until = f64::INFINITY;
+            Some(entry.controller.clone())
+        });
+        let Some(controller) = doomed else { break };
+        controller.abort_with_reason(&TIMEOUT.into());
+    }
+    DEADLINES.with(|all| {
         let mut all = all.borrow_mut();
-        all.timer = None;
-        let doomed = all
-            .armed
-            .iter_mut()
-            .filter(|a| a.until <= now)
-            .map(|a| {
-                // Fired once: a deadline that is re-armed later starts over.
-                a.until = f64::INFINITY;
-                a.controller.clone()
-            })
-            .collect();
         let next = all
             .armed
             .iter()
             .map(|a| a.until)
             .fold(f64::INFINITY, f64::min);
         all.wake_by(next, now);
-        doomed
     });
-    // Outside the borrow: aborting runs the signal's listeners.
-    for controller in doomed {
-        controller.abort_with_reason(&TIMEOUT.into());
-    }
 }
 
 /// A deadline that aborts `controller` with [`TIMEOUT`] `ms` after it was armed or last re-armed,
