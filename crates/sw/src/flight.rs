@@ -317,6 +317,25 @@ impl Flight {
     }
 }
 
+/// Test hook: how many flights [`FLIGHTS`] holds.
+#[cfg(all(test, target_arch = "wasm32"))]
+pub(crate) fn flights_listed() -> usize {
+    FLIGHTS.with(|all| all.borrow().len())
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        // Its entry in `FLIGHTS` goes with it: the list holds only the flights alive (`try_with`:
+        // the list may already be gone when the instance is torn down).
+        let id = self.id;
+        let _ = FLIGHTS.try_with(|all| {
+            if let Ok(mut all) = all.try_borrow_mut() {
+                all.retain(|(i, _)| *i != id);
+            }
+        });
+    }
+}
+
 /// A running [`Deadline`]: when it ends.
 struct Armed {
     id: u32,

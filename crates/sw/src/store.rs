@@ -186,6 +186,19 @@ mod tests {
     }
 
     #[test]
+    fn keys_with_the_same_hash_stay_apart() {
+        // The separator makes these two keys hash alike: the strings decide.
+        assert_eq!(key_hash("a\nb", "c"), key_hash("a", "b\nc"));
+        let mut store = BodyStore::new(100, 100);
+        store.insert("a\nb", "c", body(10));
+        store.insert("a", "b\nc", body(20));
+        assert_eq!(store.get("a\nb", "c").map(|s| s.len), Some(10));
+        assert_eq!(store.get("a", "b\nc").map(|s| s.len), Some(20));
+        assert_eq!(store.purge_user("a"), 1);
+        assert_eq!(store.get("a\nb", "c").map(|s| s.len), Some(10));
+    }
+
+    #[test]
     fn logout_purges_only_that_user() {
         let mut store = BodyStore::new(100, 100);
         store.insert("@a:hs", "1", body(10));
