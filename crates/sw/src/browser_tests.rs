@@ -678,3 +678,33 @@ fn logout_aborts_the_users_running_fetches_only() {
     mine.end();
     theirs.end();
 }
+
+#[wasm_bindgen_test]
+fn a_flight_is_unlisted_once_dropped() {
+    // The `abort` listeners find flights by number in a list: a flight that is gone must not
+    // stay in it (a worker serving thousands of requests would keep every one).
+    let before = crate::flight::flights_listed();
+    let flight = crate::flight::Flight::new();
+    assert_eq!(crate::flight::flights_listed(), before + 1);
+    flight.end();
+    drop(flight);
+    assert_eq!(crate::flight::flights_listed(), before);
+}
+
+#[wasm_bindgen_test]
+async fn a_deadline_of_its_own_fires_while_a_later_one_is_pending() {
+    // One timer serves every deadline: set for a 30 s deadline, it must be brought forward for a
+    // 1 s one armed after it.
+    let later = web_sys::AbortController::new().unwrap();
+    let _later = crate::flight::Deadline::new(&later, 30_000);
+    let sooner = web_sys::AbortController::new().unwrap();
+    let _sooner = crate::flight::Deadline::new(&sooner, 1_000);
+    let aborted = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = sooner
+            .signal()
+            .add_event_listener_with_callback("abort", &resolve);
+    });
+    JsFuture::from(aborted).await.unwrap();
+    assert!(crate::flight::timed_out(&sooner));
+    assert!(!later.signal().aborted());
+}

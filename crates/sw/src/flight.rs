@@ -46,7 +46,10 @@ pub(crate) enum Outcome {
 /// An upstream fetch identical requests can join: same user, same target URL.
 #[derive(Clone)]
 pub(crate) struct Joinable {
+    /// The session's key and the target URL, and their [`key_hash`](crate::store::key_hash)
+    /// (compared first).
     pub(crate) key: String,
+    pub(crate) hash: u64,
     pub(crate) flight: Rc<Flight>,
     /// A promise resolved once `outcome` is set, and its resolving function: made by the first
     /// request that joins (most flights have none).
@@ -314,61 +317,103 @@ impl Flight {
     }
 }
 
-/// A running [`Deadline`]: when it ends, and the timer that checks.
+/// Test hook: how many flights [`FLIGHTS`] holds.
+#[cfg(all(test, target_arch = "wasm32"))]
+pub(crate) fn flights_listed() -> usize {
+    FLIGHTS.with(|all| all.borrow().len())
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        // Its entry in `FLIGHTS` goes with it: the list holds only the flights alive (`try_with`:
+        // the list may already be gone when the instance is torn down).
+        let id = self.id;
+        let _ = FLIGHTS.try_with(|all| {
+            if let Ok(mut all) = all.try_borrow_mut() {
+                all.retain(|(i, _)| *i != id);
+            }
+        });
+    }
+}
+
+/// A running [`Deadline`]: when it ends.
 struct Armed {
     id: u32,
     controller: AbortController,
     /// `Date.now()` at which the controller is aborted; infinite while paused.
     until: f64,
-    /// The pending timer, if any (a paused deadline's timer may have fired and not been renewed).
-    timer: Option<i32>,
+}
+
+/// Every running deadline, and the one timer that serves them all.
+struct Deadlines {
+    armed: Vec<Armed>,
+    next: u32,
+    /// The pending timer and the `Date.now()` it fires at (it may fire before any deadline is
+    /// due: a deadline pushed back, or dropped, leaves it in place).
+    timer: Option<(i32, f64)>,
 }
 
 thread_local! {
-    static ARMED: RefCell<Vec<Armed>> = const { RefCell::new(Vec::new()) };
-    static NEXT_DEADLINE: Cell<u32> = const { Cell::new(0) };
-    /// `(deadlineId) => …`: the callback of every deadline's timer.
-    static ON_DEADLINE: Function = Closure::<dyn Fn(u32)>::new(expired)
+    static DEADLINES: RefCell<Deadlines> =
+        const { RefCell::new(Deadlines { armed: Vec::new(), next: 0, timer: None }) };
+    /// `() => …`: the callback of the deadlines' timer.
+    static ON_DEADLINE: Function = Closure::<dyn Fn()>::new(expired)
         .into_js_value()
         .unchecked_into();
 }
 
-/// Arms the timer of deadline `id` for `ms`.
-fn set_timer(id: u32, ms: f64) -> Option<i32> {
-    let ms = ms.ceil().clamp(0.0, f64::from(i32::MAX)) as i32;
-    ON_DEADLINE.with(|f| {
-        scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_1(f, ms, &JsValue::from(id))
-            .ok()
-    })
-}
-
-/// The timer of deadline `id` fired: aborts its controller with [`TIMEOUT`] if the deadline has
-/// passed, else (it was pushed back meanwhile) waits for the rest.
-fn expired(id: u32) {
-    let now = js_sys::Date::now();
-    let doomed = ARMED.with(|armed| {
-        let mut armed = armed.borrow_mut();
-        let entry = armed.iter_mut().find(|a| a.id == id)?;
-        entry.timer = None;
-        if entry.until.is_infinite() {
-            None
-        } else if now < entry.until {
-            entry.timer = set_timer(id, entry.until - now);
-            None
-        } else {
-            Some(entry.controller.clone())
+impl Deadlines {
+    /// Makes sure the timer fires by `until`: a timer set for a later time is replaced, an
+    /// earlier one is kept (it re-arms for the rest when it fires).
+    fn wake_by(&mut self, until: f64, now: f64) {
+        if !until.is_finite() || self.timer.is_some_and(|(_, at)| at <= until) {
+            return;
         }
-    });
-    // Outside the borrow: aborting runs the signal's listeners.
-    if let Some(controller) = doomed {
-        controller.abort_with_reason(&TIMEOUT.into());
+        if let Some((handle, _)) = self.timer.take() {
+            scope().clear_timeout_with_handle(handle);
+        }
+        let ms = (until - now).ceil().clamp(0.0, f64::from(i32::MAX)) as i32;
+        self.timer = ON_DEADLINE.with(|f| {
+            scope()
+                .set_timeout_with_callback_and_timeout_and_arguments_0(f, ms)
+                .ok()
+                .map(|handle| (handle, now + f64::from(ms)))
+        });
     }
 }
 
+/// The deadlines' timer fired: aborts with [`TIMEOUT`] the controller of every deadline that
+/// has passed, and sets the timer again for the earliest of the others.
+fn expired() {
+    let now = js_sys::Date::now();
+    DEADLINES.with(|all| all.borrow_mut().timer = None);
+    loop {
+        // One at a time, outside the borrow: aborting runs the signal's listeners.
+        let doomed = DEADLINES.with(|all| {
+            let mut all = all.borrow_mut();
+            let entry = all.armed.iter_mut().find(|a| a.until <= now)?;
+            // Fired once: a deadline that is re-armed later starts over.
+            entry.until = f64::INFINITY;
+            Some(entry.controller.clone())
+        });
+        let Some(controller) = doomed else { break };
+        controller.abort_with_reason(&TIMEOUT.into());
+    }
+    DEADLINES.with(|all| {
+        let mut all = all.borrow_mut();
+        let next = all
+            .armed
+            .iter()
+            .map(|a| a.until)
+            .fold(f64::INFINITY, f64::min);
+        all.wake_by(next, now);
+    });
+}
+
 /// A deadline that aborts `controller` with [`TIMEOUT`] `ms` after it was armed or last re-armed,
-/// unless dropped first. Re-arming only moves the end (no timer call): one timer serves the whole
-/// attempt, headers and body, however many chunks re-arm it.
+/// unless dropped first. Arming, re-arming and dropping only move numbers: one timer serves every
+/// deadline of the worker (they mostly end in the order they were armed), so a request costs no
+/// timer call of its own while an earlier deadline keeps the timer set.
 pub(crate) struct Deadline {
     id: u32,
     ms: i32,
@@ -376,42 +421,41 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn new(controller: &AbortController, ms: i32) -> Deadline {
-        let id = NEXT_DEADLINE.with(|next| {
-            let id = next.get();
-            next.set(id.wrapping_add(1));
-            id
-        });
-        let timer = set_timer(id, f64::from(ms));
-        ARMED.with(|armed| {
-            armed.borrow_mut().push(Armed {
+        let now = js_sys::Date::now();
+        let until = now + f64::from(ms);
+        let id = DEADLINES.with(|all| {
+            let mut all = all.borrow_mut();
+            let id = all.next;
+            all.next = id.wrapping_add(1);
+            all.armed.push(Armed {
                 id,
                 controller: controller.clone(),
-                until: js_sys::Date::now() + f64::from(ms),
-                timer,
+                until,
             });
+            all.wake_by(until, now);
+            id
         });
         Deadline { id, ms }
     }
 
     /// Gives it `ms` again from now.
     pub(crate) fn rearm(&mut self) {
-        let until = js_sys::Date::now() + f64::from(self.ms);
-        self.set_until(until);
+        let now = js_sys::Date::now();
+        self.set_until(now + f64::from(self.ms), now);
     }
 
     /// Stops it until the next [`Deadline::rearm`] (between the headers and the body read).
     pub(crate) fn pause(&mut self) {
-        self.set_until(f64::INFINITY);
+        self.set_until(f64::INFINITY, 0.0);
     }
 
-    fn set_until(&mut self, until: f64) {
-        let (id, ms) = (self.id, self.ms);
-        ARMED.with(|armed| {
-            if let Some(entry) = armed.borrow_mut().iter_mut().find(|a| a.id == id) {
+    fn set_until(&mut self, until: f64, now: f64) {
+        let id = self.id;
+        DEADLINES.with(|all| {
+            let mut all = all.borrow_mut();
+            if let Some(entry) = all.armed.iter_mut().find(|a| a.id == id) {
                 entry.until = until;
-                if entry.timer.is_none() && until.is_finite() {
-                    entry.timer = set_timer(id, f64::from(ms));
-                }
+                all.wake_by(until, now);
             }
         });
     }
@@ -420,17 +464,21 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         let id = self.id;
-        let timer = ARMED
-            .try_with(|armed| {
-                let mut armed = armed.try_borrow_mut().ok()?;
-                let index = armed.iter().position(|a| a.id == id)?;
-                armed.swap_remove(index).timer
-            })
-            .ok()
-            .flatten();
-        if let Some(timer) = timer {
-            scope().clear_timeout_with_handle(timer);
-        }
+        // `try_with`: the deadlines may already be gone when the instance is torn down.
+        let _ = DEADLINES.try_with(|all| {
+            let Ok(mut all) = all.try_borrow_mut() else {
+                return;
+            };
+            if let Some(index) = all.armed.iter().position(|a| a.id == id) {
+                all.armed.swap_remove(index);
+            }
+            // The last one gone: nothing left to check.
+            if all.armed.is_empty() {
+                if let Some((handle, _)) = all.timer.take() {
+                    scope().clear_timeout_with_handle(handle);
+                }
+            }
+        });
     }
 }
 

@@ -178,11 +178,12 @@ pub(crate) async fn serve(
     // Single-flight: the same media for the same session is fetched once, however many requests
     // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
     let key = format!("{key_of_session}\n{target}");
+    let hash = crate::store::key_hash(&key_of_session, target.as_str());
     let joinable = shared
         .borrow()
         .flights
         .iter()
-        .find(|j| j.key == key && !j.flight.was_cancelled())
+        .find(|j| j.hash == hash && j.key == key && !j.flight.was_cancelled())
         .cloned();
     let fetch = Fetch {
         shared,
@@ -227,6 +228,7 @@ pub(crate) async fn serve(
     let slot = Rc::new(RefCell::new(None));
     shared.borrow_mut().flights.push(Joinable {
         key,
+        hash,
         flight: flight.clone(),
         done: done.clone(),
         outcome: slot.clone(),

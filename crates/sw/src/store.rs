@@ -25,8 +25,9 @@ pub struct Stored<B> {
 /// A least-recently-used map `(user, url) → body` bounded by total bytes.
 #[derive(Debug)]
 pub struct BodyStore<B> {
-    /// Most recently used last.
-    entries: Vec<(String, String, Stored<B>)>,
+    /// Most recently used last; each with the [`key_hash`] of its user and URL, compared before
+    /// the strings (a gallery's URLs share a long prefix, and every lookup scans the entries).
+    entries: Vec<(u64, String, String, Stored<B>)>,
     used: u64,
     budget: u64,
     max_entry: u64,
@@ -70,12 +71,13 @@ impl<B: Clone> BodyStore<B> {
 
     /// Looks an entry up and marks it as recently used.
     pub fn get(&mut self, user: &str, url: &str) -> Option<Stored<B>> {
+        let hash = key_hash(user, url);
         let index = self
             .entries
             .iter()
-            .position(|(u, k, _)| k == url && u == user)?;
+            .position(|(h, u, k, _)| *h == hash && k == url && u == user)?;
         let entry = self.entries.remove(index);
-        let stored = entry.2.clone();
+        let stored = entry.3.clone();
         self.entries.push(entry);
         Some(stored)
     }
@@ -86,29 +88,31 @@ impl<B: Clone> BodyStore<B> {
         if !self.accepts(stored.len) {
             return false;
         }
-        self.remove(|u, k| u == user && k == url);
+        let hash = key_hash(user, url);
+        self.remove(|h, u, k| h == hash && u == user && k == url);
         while self.used.saturating_add(stored.len) > self.budget {
-            let Some((_, _, old)) = (!self.entries.is_empty()).then(|| self.entries.remove(0))
+            let Some((_, _, _, old)) = (!self.entries.is_empty()).then(|| self.entries.remove(0))
             else {
                 break;
             };
             self.used = self.used.saturating_sub(old.len);
         }
         self.used = self.used.saturating_add(stored.len);
-        self.entries.push((user.to_owned(), url.to_owned(), stored));
+        self.entries
+            .push((hash, user.to_owned(), url.to_owned(), stored));
         true
     }
 
     /// Drops every entry of `user` (logout). Returns how many were dropped.
     pub fn purge_user(&mut self, user: &str) -> usize {
-        self.remove(|u, _| u == user)
+        self.remove(|_, u, _| u == user)
     }
 
-    fn remove(&mut self, mut doomed: impl FnMut(&str, &str) -> bool) -> usize {
+    fn remove(&mut self, mut doomed: impl FnMut(u64, &str, &str) -> bool) -> usize {
         let before = self.entries.len();
         let mut freed = 0u64;
-        self.entries.retain(|(u, k, stored)| {
-            let drop_it = doomed(u, k);
+        self.entries.retain(|(h, u, k, stored)| {
+            let drop_it = doomed(*h, u, k);
             if drop_it {
                 freed = freed.saturating_add(stored.len);
             }
@@ -117,6 +121,16 @@ impl<B: Clone> BodyStore<B> {
         self.used = self.used.saturating_sub(freed);
         before - self.entries.len()
     }
+}
+
+/// FNV-1a of `user`, a separator and `url`: a cheap first comparison for lookups by key (equal
+/// keys have equal hashes; the strings are compared when the hashes match).
+pub fn key_hash(user: &str, url: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in user.bytes().chain([b'\n']).chain(url.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 #[cfg(test)]
@@ -169,6 +183,19 @@ mod tests {
         store.insert("u", "1", body(40));
         store.insert("u", "1", body(30));
         assert_eq!(store.used(), 30);
+    }
+
+    #[test]
+    fn keys_with_the_same_hash_stay_apart() {
+        // The separator makes these two keys hash alike: the strings decide.
+        assert_eq!(key_hash("a\nb", "c"), key_hash("a", "b\nc"));
+        let mut store = BodyStore::new(100, 100);
+        store.insert("a\nb", "c", body(10));
+        store.insert("a", "b\nc", body(20));
+        assert_eq!(store.get("a\nb", "c").map(|s| s.len), Some(10));
+        assert_eq!(store.get("a", "b\nc").map(|s| s.len), Some(20));
+        assert_eq!(store.purge_user("a"), 1);
+        assert_eq!(store.get("a\nb", "c").map(|s| s.len), Some(10));
     }
 
     #[test]

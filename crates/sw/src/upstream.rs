@@ -9,7 +9,8 @@
 //!   `fetchTimeoutMs`; it is paused once they do, and while the worker reads a body it keeps,
 //!   re-armed at the start and before every chunk (a body that stops progressing is aborted the
 //!   same way) — a small body of announced length has one deadline for all of it
-//!   (`read_body_under`). One timer serves the attempt: re-arming only moves the deadline's end;
+//!   (`read_body_under`). One timer serves every deadline of the worker: arming, re-arming and
+//!   dropping one only move its end;
 //! * the `abort` events of the waiting page requests' signals abort it with [`CANCELLED`] once
 //!   *all* of them are aborted — never while a range request (a `<video>`, which cancels and
 //!   re-requests on every seek) is among the waiters.
