@@ -308,7 +308,7 @@ impl AuthMedia {
         animated: u8,
         shared: u8,
     ) -> f64 {
-        self.url_of(mxc, number, shared, |m| {
+        self.url_of(mxc, number, shared, &|m| {
             let req = MediaRequest::Thumbnail(Thumbnail {
                 width: dimension("width", Some(width))?,
                 height: dimension("height", Some(height))?,
@@ -337,11 +337,9 @@ impl AuthMedia {
         filename: Option<String>,
         shared: u8,
     ) -> f64 {
-        self.url_of(mxc, number, shared, |m| {
-            Ok(self
-                .inner
-                .session
-                .url(m, &MediaRequest::Download { filename }))
+        let req = MediaRequest::Download { filename };
+        self.url_of(mxc, number, shared, &|m| {
+            Ok(self.inner.session.url(m, &req))
         })
     }
 
@@ -365,7 +363,7 @@ impl AuthMedia {
         mxc: Option<String>,
         number: f64,
         shared: u8,
-        build: impl FnOnce(&MxcUri) -> Result<CanonicalUrl, WebError>,
+        build: &dyn Fn(&MxcUri) -> Result<CanonicalUrl, WebError>,
     ) -> f64 {
         self.slot.mxc.set(-1.0);
         // Nothing below calls out of the wasm, so the table is never borrowed here already;
