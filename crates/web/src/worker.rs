@@ -214,15 +214,13 @@ impl Inner {
             // the page as it activates (the drop-in worker does, in its `activate` handler).
             // Wait for that claim — or the end of the activation, for a worker that does not
             // claim — rather than resolve in the fallback a moment before it.
+            // The deferred's own resolve is the listener (the event it is called with settles
+            // `left`, whose value nobody reads): no Rust closure to compile for it.
             let (left, resolve) = deferred();
-            let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            });
-            let listener = on_state.as_ref().unchecked_ref();
-            let _ = active.add_event_listener_with_callback("statechange", listener);
+            let _ = active.add_event_listener_with_callback("statechange", &resolve);
             let either = Promise::race(&Array::of2(&claimed, &left));
             let _ = with_timeout(either, ANSWER_TIMEOUT_MS).await;
-            let _ = active.remove_event_listener_with_callback("statechange", listener);
+            let _ = active.remove_event_listener_with_callback("statechange", &resolve);
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
