@@ -169,17 +169,26 @@ pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
 #[wasm_bindgen(js_class = AuthMediaCore)]
 impl AuthMedia {
     /// Negotiates with the homeserver, registers the worker and picks a mode.
+    ///
+    /// The options are read and the worker's registration started here, synchronously, before
+    /// the async body: `register()` is then called within this call (not a microtask later), and
+    /// before the engine has to compile that body, the largest function of the module.
     #[wasm_bindgen(js_name = init)]
     pub fn init(options: JsValue) -> Promise {
-        promise(Box::pin(Self::start(options)))
+        match Options::from_js(&options) {
+            Ok(opts) => {
+                let early = register_early(&opts);
+                promise(Box::pin(Self::start(opts, early)))
+            }
+            Err(e) => Promise::reject(&e.into()),
+        }
     }
 }
 
 impl AuthMedia {
-    /// The body of [`AuthMedia::init`], boxed there into the crate's one promise bridge.
-    async fn start(options: JsValue) -> Result<JsValue, JsValue> {
-        let opts = Options::from_js(&options)?;
-        let early = register_early(&opts);
+    /// The body of [`AuthMedia::init`] after the options were read and the worker's
+    /// registration started, boxed there into the crate's one promise bridge.
+    async fn start(opts: Options, early: Option<Promise>) -> Result<JsValue, JsValue> {
         let inner = Inner::new(opts)?;
         hold(&inner);
         let started = async {
