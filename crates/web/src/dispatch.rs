@@ -8,7 +8,9 @@
 //! to say.
 
 use authmedia_js::protocol;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Reflect, Symbol};

@@ -3,7 +3,9 @@
 //! (init, tokens, logout), `inner.rs` (URLs in the current mode), `mount.rs`, `hs_urls.rs`,
 //! `request.rs` (`checkAuthenticated`), `fallback.rs` (`download`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{Api, CanonicalUrl, MediaRequest, Method, MxcUri, Thumbnail};
