@@ -7,6 +7,8 @@
  *   `authmedia:session` message (neither after activation nor on `controllerchange`).
  * - `init` still resolves in worker mode on that first load (it waits for the activating worker's
  *   claim), and media is served by the worker.
+ * - The wasm's `init` calls `register()` before it returns (the options read first; invalid ones
+ *   reject without a registration).
  * - `performanceMarks: true` adds User Timing marks of `init`'s steps; without it the page's
  *   performance timeline gets no `authmedia` entry.
  */
@@ -107,5 +109,47 @@ test('first load: the worker is handed the session once, init resolves in worker
     assert.deepEqual(r.marks, []);
   } finally {
     await second.close();
+  }
+});
+
+test('the wasm’s init calls register() within the call, before its first await; invalid options reject without registering', { timeout: 60_000 }, async () => {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(site.url('/'));
+    await waitForPackage(page);
+    const r = await page.evaluate(async (opts) => {
+      await window.am.initAsync();
+      // The module instance the loader initialised (same URL).
+      const { AuthMediaCore } = await import('/pkg/dist/authmedia_web.js');
+      const calls = [];
+      const register = ServiceWorkerContainer.prototype.register;
+      ServiceWorkerContainer.prototype.register = function (...args) {
+        calls.push(String(args[0]));
+        return register.apply(this, args);
+      };
+      try {
+        const bad = AuthMediaCore.init({ ...opts, homeserver: 'not a url' });
+        const afterBad = calls.length;
+        const badCode = await bad.then(
+          () => 'resolved',
+          (e) => e.code,
+        );
+        const pending = AuthMediaCore.init(opts);
+        const withinCall = calls.length;
+        const core = await pending;
+        const mode = core.mode;
+        core.dispose();
+        return { afterBad, badCode, withinCall, calls, mode };
+      } finally {
+        ServiceWorkerContainer.prototype.register = register;
+      }
+    }, alice());
+    assert.equal(r.afterBad, 0, 'invalid options: no registration');
+    assert.equal(r.badCode, 'invalid_argument');
+    assert.equal(r.withinCall, 1, `register() called before init returned: ${JSON.stringify(r)}`);
+    assert.deepEqual(r.calls, ['/authmedia-sw.js']);
+    assert.equal(r.mode, 'worker');
+  } finally {
+    await page.close();
   }
 });

@@ -3,7 +3,7 @@
 //! on concurrent fetches. Evicted URLs are revoked here and kept until the caller takes them
 //! ([`BlobCache::take_evicted`]) to clear the mounted elements that showed them.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Promise;

@@ -3,8 +3,8 @@
 //! `authmedia:why`, stats. The session handoff and the dispatcher of the worker's questions are in
 //! `worker.rs` and `dispatch.rs`.
 
+use crate::cell::RefCell;
 use authmedia_js::protocol;
-use std::cell::RefCell;
 
 use authmedia_core::{ClientCode, WORKER_PROTOCOL};
 use js_sys::{Array, Promise};

@@ -9,7 +9,7 @@
 //! module downloads the ciphertext itself (the token stays here) and hands the other one only
 //! the bytes.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 
 use authmedia_core::{AttachmentError, AttachmentSecrets};
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};

@@ -8,7 +8,9 @@
 //! to say.
 
 use authmedia_js::protocol;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Reflect, Symbol};
@@ -36,7 +38,14 @@ struct Tab {
 }
 
 thread_local! {
-    static TAB: Tab = Tab::default();
+    // A `const` initialiser: no lazy-initialisation code (nor its poisoned-state panic) linked.
+    static TAB: Tab = const {
+        Tab {
+            holders: RefCell::new(Vec::new()),
+            listening: Cell::new(false),
+            probe: RefCell::new(None),
+        }
+    };
 }
 
 /// Records `inner` as the latest instance to hand the worker its session.

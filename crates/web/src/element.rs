@@ -2,7 +2,7 @@
 //! download link), its `data-authmedia-state`, and the [`Mounter`] that `mount.rs` (observers)
 //! and `hydrate.rs` (loads) share.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{thumbnail_size, MediaRequest, Method};

@@ -20,8 +20,8 @@
 //!
 //! Keys live only in memory: the registry is dropped at logout with every object URL.
 
+use crate::cell::RefCell;
 use authmedia_js::protocol;
-use std::cell::RefCell;
 
 use authmedia_core::EncryptedFile;
 use authmedia_js::wire_to_js;

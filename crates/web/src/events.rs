@@ -1,7 +1,7 @@
 //! The instance's own events (`modechange`, `error`, `progress`: a `CustomEvent` with the data in
 //! `detail`) and the listeners it added to the browser, which `dispose()` and `logout()` remove.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

@@ -4,7 +4,7 @@
 //! on-demand module (`decryptor.rs`) verifies and decrypts; and `download()`'s file saving. What the LRU evicts is returned
 //! to the caller, never acted on here.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};

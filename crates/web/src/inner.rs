@@ -3,7 +3,7 @@
 //! them: it hands out URLs in the current mode, tells mounted elements what the fallback's LRU
 //! evicted, and is the media source the mount code talks to.
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};

@@ -1,6 +1,8 @@
 //! A counting semaphore for the fallback's fetches (single-threaded: wasm in a page).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;

@@ -4,7 +4,9 @@
 //! `setForceFallback(true)` and no `fallback: 'force'`; everything else is the fallback, with a
 //! reason (`diagnose.rs` keeps its facts).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 
 use wasm_bindgen::JsValue;
 

@@ -3,7 +3,9 @@
 //! (init, tokens, logout), `inner.rs` (URLs in the current mode), `mount.rs`, `hs_urls.rs`,
 //! `request.rs` (`checkAuthenticated`), `fallback.rs` (`download`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{Api, CanonicalUrl, MediaRequest, Method, MxcUri, Thumbnail};
@@ -169,17 +171,26 @@ pub(crate) fn shared_prefix(a: &str, b: &str) -> usize {
 #[wasm_bindgen(js_class = AuthMediaCore)]
 impl AuthMedia {
     /// Negotiates with the homeserver, registers the worker and picks a mode.
+    ///
+    /// The options are read and the worker's registration started here, synchronously, before
+    /// the async body: `register()` is then called within this call (not a microtask later), and
+    /// before the engine has to compile that body, the largest function of the module.
     #[wasm_bindgen(js_name = init)]
     pub fn init(options: JsValue) -> Promise {
-        promise(Box::pin(Self::start(options)))
+        match Options::from_js(&options) {
+            Ok(opts) => {
+                let early = register_early(&opts);
+                promise(Box::pin(Self::start(opts, early)))
+            }
+            Err(e) => Promise::reject(&e.into()),
+        }
     }
 }
 
 impl AuthMedia {
-    /// The body of [`AuthMedia::init`], boxed there into the crate's one promise bridge.
-    async fn start(options: JsValue) -> Result<JsValue, JsValue> {
-        let opts = Options::from_js(&options)?;
-        let early = register_early(&opts);
+    /// The body of [`AuthMedia::init`] after the options were read and the worker's
+    /// registration started, boxed there into the crate's one promise bridge.
+    async fn start(opts: Options, early: Option<Promise>) -> Result<JsValue, JsValue> {
         let inner = Inner::new(opts)?;
         hold(&inner);
         let started = async {
@@ -308,7 +319,7 @@ impl AuthMedia {
         animated: u8,
         shared: u8,
     ) -> f64 {
-        self.url_of(mxc, number, shared, |m| {
+        self.url_of(mxc, number, shared, &|m| {
             let req = MediaRequest::Thumbnail(Thumbnail {
                 width: dimension("width", Some(width))?,
                 height: dimension("height", Some(height))?,
@@ -337,11 +348,9 @@ impl AuthMedia {
         filename: Option<String>,
         shared: u8,
     ) -> f64 {
-        self.url_of(mxc, number, shared, |m| {
-            Ok(self
-                .inner
-                .session
-                .url(m, &MediaRequest::Download { filename }))
+        let req = MediaRequest::Download { filename };
+        self.url_of(mxc, number, shared, &|m| {
+            Ok(self.inner.session.url(m, &req))
         })
     }
 
@@ -365,7 +374,7 @@ impl AuthMedia {
         mxc: Option<String>,
         number: f64,
         shared: u8,
-        build: impl FnOnce(&MxcUri) -> Result<CanonicalUrl, WebError>,
+        build: &dyn Fn(&MxcUri) -> Result<CanonicalUrl, WebError>,
     ) -> f64 {
         self.slot.mxc.set(-1.0);
         // Nothing below calls out of the wasm, so the table is never borrowed here already;

@@ -4,7 +4,9 @@
 //! this SDK's worker, which holds the session too. Also the page's gate: [`Session::pass`].
 
 use authmedia_js::protocol;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+
+use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{

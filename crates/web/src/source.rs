@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use std::cell::RefCell;
+use crate::cell::RefCell;
 
 use authmedia_core::{EncryptedFile, MediaRequest, MxcUri};
 use wasm_bindgen::JsValue;

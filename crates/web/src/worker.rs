@@ -15,7 +15,7 @@ use authmedia_core::WORKER_PROTOCOL;
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::ServiceWorkerRegistration;
 
 use crate::channel::{ask, container, message, speaks_protocol, ANSWER_TIMEOUT_MS, VERSION};
@@ -25,7 +25,7 @@ use crate::error::{describe, WebError};
 use crate::hydrate::reload_all;
 use crate::inner::Inner;
 use crate::options::{FallbackPref, Options};
-use crate::util::{deferred, get, get_string, mark, set, with_timeout};
+use crate::util::{deferred, get, get_string, mark, set, spawn, with_timeout};
 
 /// With `fallback: 'never'`, how long `init` waits for the worker to claim the page.
 const CLAIM_TIMEOUT_MS: i32 = 5_000;
@@ -106,7 +106,7 @@ impl Inner {
         let on_change = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
             let me = Rc::clone(&me);
             let done = claimed_resolve.clone();
-            spawn_local(async move {
+            spawn(Box::pin(async move {
                 let Ok(c) = container() else { return };
                 let Some(ctrl) = c.controller() else { return };
                 // An instance whose session a sibling's logout ended hands it over again only
@@ -135,7 +135,7 @@ impl Inner {
                     }
                     None => {}
                 }
-            });
+            }));
         });
         self.events().on(&c, "controllerchange", on_change);
         // Registered early: a `controllerchange` that fired before the listener above is caught
@@ -214,15 +214,13 @@ impl Inner {
             // the page as it activates (the drop-in worker does, in its `activate` handler).
             // Wait for that claim — or the end of the activation, for a worker that does not
             // claim — rather than resolve in the fallback a moment before it.
+            // The deferred's own resolve is the listener (the event it is called with settles
+            // `left`, whose value nobody reads): no Rust closure to compile for it.
             let (left, resolve) = deferred();
-            let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            });
-            let listener = on_state.as_ref().unchecked_ref();
-            let _ = active.add_event_listener_with_callback("statechange", listener);
+            let _ = active.add_event_listener_with_callback("statechange", &resolve);
             let either = Promise::race(&Array::of2(&claimed, &left));
             let _ = with_timeout(either, ANSWER_TIMEOUT_MS).await;
-            let _ = active.remove_event_listener_with_callback("statechange", listener);
+            let _ = active.remove_event_listener_with_callback("statechange", &resolve);
         }
         if let Some(ctrl) = c.controller() {
             if ctrl != active {
@@ -245,9 +243,9 @@ impl Inner {
                     .into());
                 }
             } else {
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let _ = ask(&active, &message(protocol::CLAIM), ANSWER_TIMEOUT_MS).await;
-                });
+                }));
             }
         }
         Ok(())
@@ -271,13 +269,13 @@ impl Inner {
         self.session.link.set_registration(Some(reg.clone()));
         mark(self.opts.marks, "authmedia:session-sent-early");
         let me = Rc::clone(self);
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let _ = me
                 .session
                 .link
                 .hand_over(&worker, me.session.handoff_message())
                 .await;
-        });
+        }));
     }
     /// Logout: the worker purges, object URLs are revoked, elements are cleared. The worker
     /// ends the session of the tab, so sibling instances that relied on it go to the fallback.
