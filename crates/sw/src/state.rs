@@ -147,4 +147,32 @@ pub(crate) fn lineage_from_js(options: &JsValue, now_ms: f64) -> Lineage {
 }
 
 /// The state as the handlers hold it.
-pub(crate) type Shared = Rc<RefCell<State>>;
+pub(crate) type Shared = Rc<StateCell>;
+
+/// The one [`RefCell`] around a [`State`]. Its `borrow`/`borrow_mut` are the only places the
+/// state is borrowed, not inlined: a `RefCell` borrowed at a hundred call sites would carry a
+/// hundred inlined flag checks, each with its own panic location (a borrow across an `await`
+/// would be a bug in this crate, never an input).
+pub(crate) struct StateCell(RefCell<State>);
+
+impl StateCell {
+    pub(crate) fn new(state: State) -> Shared {
+        Rc::new(Self(RefCell::new(state)))
+    }
+
+    #[inline(never)]
+    pub(crate) fn borrow(&self) -> std::cell::Ref<'_, State> {
+        self.0.borrow()
+    }
+
+    #[inline(never)]
+    pub(crate) fn borrow_mut(&self) -> std::cell::RefMut<'_, State> {
+        self.0.borrow_mut()
+    }
+
+    pub(crate) fn try_borrow_mut(
+        &self,
+    ) -> Result<std::cell::RefMut<'_, State>, std::cell::BorrowMutError> {
+        self.0.try_borrow_mut()
+    }
+}
