@@ -122,7 +122,7 @@ impl CanonicalUrl {
     /// `{base}/_matrix/client/versions`.
     pub fn versions(hs: &Homeserver) -> Self {
         Self {
-            url: format!("{}/_matrix/client/versions", hs.base()),
+            url: [hs.base(), "/_matrix/client/versions"].concat(),
             base_len: hs.base().len(),
             // `/versions` may be authenticated: a server may list features per user.
             bearer: true,

@@ -124,7 +124,7 @@ pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<
 
 async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
     let owned = (shared.clone(), client_id.to_owned());
-    shared_task(shared, format!("session:{client_id}"), move || {
+    shared_task(shared, ["session:", client_id].concat(), move || {
         promise(Box::pin(async move {
             let (shared, client_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
@@ -184,7 +184,7 @@ pub(crate) async fn refreshed_token(
         client_id.to_owned(),
         session.user_id.clone(),
     );
-    shared_task(shared, format!("token:{client_id}"), move || {
+    shared_task(shared, ["token:", client_id].concat(), move || {
         promise(Box::pin(async move {
             let (shared, client_id, user_id) = owned;
             // The tab holds a session, so it speaks the protocol and always answers (`null` when
@@ -223,7 +223,7 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
         return api;
     }
     let owned = (shared.clone(), base.clone(), session.clone());
-    let answer = shared_task(shared, format!("versions:{base}"), move || {
+    let answer = shared_task(shared, ["versions:", &base].concat(), move || {
         promise(Box::pin(async move {
             let (shared, base, session) = owned;
             let token = &session.access_token;

@@ -74,7 +74,7 @@ pub(crate) async fn passthrough(request: &Request) -> Response {
             502,
             "M_UNKNOWN",
             "network",
-            &format!("authmedia service worker: {}", net::describe(&error)),
+            &["authmedia service worker: ", &net::describe(&error)].concat(),
         ),
     }
 }
@@ -85,7 +85,7 @@ fn internal(error: &JsValue) -> Response {
         500,
         "M_UNKNOWN",
         "internal",
-        &format!("authmedia service worker: {}", net::describe(error)),
+        &["authmedia service worker: ", &net::describe(error)].concat(),
     )
 }
 
@@ -177,7 +177,7 @@ pub(crate) async fn serve(
 
     // Single-flight: the same media for the same session is fetched once, however many requests
     // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
-    let key = format!("{key_of_session}\n{target}");
+    let key = [&key_of_session, "\n", target.as_str()].concat();
     let joinable = shared
         .borrow()
         .flights

@@ -87,7 +87,7 @@ fn token_request(
     // Not to the legacy endpoints (unauthenticated by definition; a server without
     // authenticated media, or the one fall-back after `M_UNRECOGNIZED`): the gate says.
     if url.bearer() {
-        headers.set("authorization", &format!("Bearer {token}"))?;
+        headers.set("authorization", &["Bearer ", token].concat())?;
     }
     let init = RequestInit::new();
     init.set_method("GET");
@@ -176,7 +176,9 @@ pub(crate) fn from_body(
         RangeAnswer::NotSatisfiable { .. } => (416, None),
     };
     if let Some(slice) = &slice {
-        headers.set("content-length", &(slice.size() as u64).to_string())?;
+        let mut length = String::new();
+        authmedia_core::push_decimal(&mut length, slice.size() as u64);
+        headers.set("content-length", &length)?;
     }
     init.set_status(status);
     Response::new_with_opt_blob_and_init(slice.as_ref(), &init)
