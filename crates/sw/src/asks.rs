@@ -18,11 +18,14 @@ use crate::upstream;
 use crate::{js, tab};
 
 /// Runs `start()` unless a task under `key` is already in flight, and waits for it.
-pub(crate) async fn shared_task(
+///
+/// Only the choice of the promise is generic (one copy per caller); the wait is one future for
+/// every caller.
+pub(crate) fn shared_task(
     shared: &Shared,
     key: String,
     start: impl FnOnce() -> Promise,
-) -> JsValue {
+) -> impl std::future::Future<Output = JsValue> {
     let existing = shared
         .borrow()
         .pending
@@ -41,6 +44,11 @@ pub(crate) async fn shared_task(
             promise
         }
     };
+    wait_shared(shared.clone(), key, promise)
+}
+
+/// Waits for the task `promise` under `key`, then forgets it.
+async fn wait_shared(shared: Shared, key: String, promise: Promise) -> JsValue {
     let result = settled(&promise.clone())
         .await
         .unwrap_or(JsValue::UNDEFINED);
