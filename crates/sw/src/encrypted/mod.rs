@@ -247,13 +247,10 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         return Err(Failure::upstream(&Fail::Cancelled));
     }
     let total = body.size() as u64;
-    let response = net::from_body(&body, Some(content_type), answer_of(total))
-        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
-    let headers = response.headers();
-    // The body is the sender's: never sniff it into something active, never run it if opened.
-    let _ = headers.set("x-content-type-options", "nosniff");
-    let _ = headers.set("content-security-policy", "sandbox");
-    Ok(response)
+    // The body is the sender's: `from_body` marks it never to be sniffed into something active
+    // nor run if opened (`nosniff`, `sandbox`), as every media answer of the worker.
+    net::from_body(&body, Some(content_type), answer_of(total))
+        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))
 }
 
 /// Keeps the verified plaintext in the store while a tab still has this session.
