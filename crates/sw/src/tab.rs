@@ -5,10 +5,10 @@
 //! longer than the timeout yields `None`: the caller decides what that means, it never hangs.
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Client, MessageChannel, MessageEvent};
+use web_sys::{Client, MessageChannel};
 
+use crate::js;
 use crate::net::scope;
 use crate::settle::settled;
 
@@ -61,12 +61,10 @@ pub(crate) async fn ask_while(
     let client = client(client_id).await?;
     let channel = MessageChannel::new().ok()?;
     let port = channel.port1();
-    let answer = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let on_message = Closure::once_into_js(move |event: MessageEvent| {
-            let _ = resolve.call1(&JsValue::NULL, &event.data());
-        });
-        port.set_onmessage(Some(on_message.unchecked_ref()));
-    });
+    // The port's first `message` event resolves `answer` (its `data` is read once it won the
+    // race): the promise's own resolve function is the listener, no closure of this crate.
+    let (answer, resolve) = authmedia_js::deferred();
+    port.set_onmessage(Some(&resolve));
     let transfer = Array::of1(&channel.port2());
     if client
         .post_message_with_transfer(message, &transfer)
@@ -94,7 +92,7 @@ pub(crate) async fn ask_while(
                     break None;
                 }
             }
-            other => break other.ok(),
+            other => break other.ok().map(|event| js::get(&event, "data")),
         }
     };
     port.set_onmessage(None);

@@ -35,7 +35,6 @@ use authmedia_js::protocol;
 use authmedia_core::{push_decimal, MediaMatch, MediaRequest, MxcUri, Route};
 use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Request, Response};
 
 use crate::asks::{recover_session, shared_task};
@@ -373,7 +372,7 @@ async fn decrypt_elsewhere(
         .call2(&JsValue::UNDEFINED, &JsValue::from_str(file), ciphertext)
         .and_then(|p| p.dyn_into::<Promise>());
     let plain = match called {
-        Ok(promise) => JsFuture::from(promise).await,
+        Ok(promise) => settled(&promise).await,
         Err(e) => Err(e),
     };
     plain
