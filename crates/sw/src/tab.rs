@@ -4,7 +4,7 @@
 //! fresh token after a 401 (`authmedia:need-token`). A tab that is gone, has no listener, or takes
 //! longer than the timeout yields `None`: the caller decides what that means, it never hangs.
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Client, MessageChannel};
 
@@ -77,11 +77,9 @@ pub(crate) async fn ask_while(
     let silence = JsValue::from(Object::new());
     let answer = loop {
         let started = js_sys::Date::now();
-        let timer = Promise::new(&mut |resolve: Function, _reject: Function| {
-            let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_1(
-                &resolve, timeout_ms, &silence,
-            );
-        });
+        let (timer, resolve) = authmedia_js::deferred();
+        let _ = scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, timeout_ms, &silence);
         let first_settled = Promise::race(&Array::of2(&answer, &timer));
         match settled(&first_settled).await {
             Ok(value) if value == silence => {
