@@ -276,7 +276,7 @@ impl<'a> QueryWriter<'a> {
     /// (`httpUrl`), where a `to_string()` per number cost an allocation and the formatter.
     fn number(&mut self, name: &str, n: u64) {
         self.pair(name, "");
-        push_decimal(&mut self.url, n);
+        push_decimal(self.url, n);
     }
 }
 
