@@ -118,6 +118,17 @@ fn session_waiters(shared: &Shared, client_id: &str, delta: i32) -> u32 {
     now
 }
 
+/// The tab's session: the one it gave, none if it said it has none, else (a restarted worker)
+/// asked of it ([`recover_session`]).
+pub(crate) async fn session_of(shared: &Shared, client_id: &str) -> Option<Session> {
+    let known = shared.borrow().sessions.get(client_id).cloned();
+    match known {
+        Some(ClientState::Session(session)) => Some(session),
+        Some(ClientState::NoSession) => None,
+        None => recover_session(shared, client_id).await,
+    }
+}
+
 /// After a restart: asks the tab for its session (≤ 1 s, longer only under load, see
 /// [`tab::ask_while`]). Silence or `null` means no session.
 pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {

@@ -37,11 +37,11 @@ use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, Request, Response};
 
-use crate::asks::{recover_session, shared_task};
+use crate::asks::{session_of, shared_task};
 use crate::flight::Fail;
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::registry::{Attachment, Registered};
-use crate::sessions::{ClientState, Session};
+use crate::sessions::Session;
 use crate::settle::{promise, settled};
 use crate::state::Shared;
 use crate::stats::bump;
@@ -160,12 +160,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
             "not an encrypted attachment URL",
         ));
     };
-    let known = shared.borrow().sessions.get(client_id).cloned();
-    let session = match known {
-        Some(ClientState::Session(s)) => Some(s),
-        Some(ClientState::NoSession) => None,
-        None => recover_session(shared, client_id).await,
-    };
+    let session = session_of(shared, client_id).await;
     // No session (logged out, or a tab that never had one): nothing is decrypted for it.
     let session = session.ok_or_else(|| {
         Failure::new(
