@@ -4,7 +4,7 @@
 
 use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
 use authmedia_js::protocol;
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::JsValue;
 
 use crate::flight::Deadline;
@@ -216,8 +216,7 @@ pub(crate) async fn refreshed_token(
             );
             let answer = tab::ask(&client_id, &question, timeout).await;
             let token = answer
-                .and_then(|a| Reflect::get(&a, &"accessToken".into()).ok())
-                .and_then(|t| t.as_string())
+                .and_then(|a| js::string(&a, "accessToken"))
                 .filter(|t| !t.is_empty());
             if let Some(token) = token {
                 shared.borrow_mut().sessions.set_token(&client_id, &token);

@@ -12,8 +12,8 @@ use js_sys::Promise;
 use wasm_bindgen::JsValue;
 
 use crate::failures::Failures;
-use crate::js;
 use crate::flight::{Flight, Joinable, Slots};
+use crate::js;
 use crate::registry::Registry;
 use crate::sessions::Sessions;
 use crate::stats::{Lineage, Stats};

@@ -4,7 +4,7 @@
 //! fresh token after a 401 (`authmedia:need-token`). A tab that is gone, has no listener, or takes
 //! longer than the timeout yields `None`: the caller decides what that means, it never hangs.
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Client, MessageChannel};
 
@@ -15,9 +15,9 @@ use crate::settle::settled;
 /// A message object `{type, ...fields}`.
 pub(crate) fn message(kind: &str, fields: &[(&str, &JsValue)]) -> JsValue {
     let object = Object::new();
-    let _ = Reflect::set(&object, &"type".into(), &kind.into());
+    js::set(&object, "type", &kind.into());
     for (name, value) in fields {
-        let _ = Reflect::set(&object, &(*name).into(), value);
+        js::set(&object, name, value);
     }
     object.into()
 }
