@@ -276,16 +276,22 @@ impl<'a> QueryWriter<'a> {
     /// (`httpUrl`), where a `to_string()` per number cost an allocation and the formatter.
     fn number(&mut self, name: &str, n: u64) {
         self.pair(name, "");
-        // The largest power of ten not above `n` (1 for 0): its digit is the first one written.
-        let mut unit = 1u64;
-        while n / unit >= 10 {
-            unit *= 10;
-        }
-        while unit > 0 {
-            // `n / unit % 10` < 10: the cast keeps the value.
-            self.url.push(char::from(b'0' + (n / unit % 10) as u8));
-            unit /= 10;
-        }
+        push_decimal(self.url, n);
+    }
+}
+
+/// Appends `n` in decimal: without the formatter (`to_string`), which the wasm binaries need
+/// for nothing else.
+pub fn push_decimal(out: &mut String, n: u64) {
+    // The largest power of ten not above `n` (1 for 0): its digit is the first one written.
+    let mut unit = 1u64;
+    while n / unit >= 10 {
+        unit *= 10;
+    }
+    while unit > 0 {
+        // `n / unit % 10` < 10: the cast keeps the value.
+        out.push(char::from(b'0' + (n / unit % 10) as u8));
+        unit /= 10;
     }
 }
 
@@ -348,6 +354,26 @@ mod tests {
             media_url(&hs(), Api::Legacy, &mxc, &th, None),
             "https://ex.org/matrix/_matrix/media/v3/thumbnail/ex.org/abc?width=96&height=96&method=crop&animated=false"
         );
+    }
+
+    #[test]
+    fn push_decimal_writes_every_u64() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            65_535,
+            4_294_967_296,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
     }
 
     #[test]

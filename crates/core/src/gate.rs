@@ -121,8 +121,11 @@ impl CanonicalUrl {
 
     /// `{base}/_matrix/client/versions`.
     pub fn versions(hs: &Homeserver) -> Self {
+        // Written out, not `format!`: the worker's wasm links no formatter for it.
+        let mut url = String::from(hs.base());
+        url.push_str("/_matrix/client/versions");
         Self {
-            url: format!("{}/_matrix/client/versions", hs.base()),
+            url,
             base_len: hs.base().len(),
             // `/versions` may be authenticated: a server may list features per user.
             bearer: true,

@@ -45,7 +45,7 @@ pub use attachment::{
 };
 pub use classify::{classify, Classification, MediaMatch, Route};
 pub use code::{ClientCode, UnknownClientCode};
-pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
+pub use endpoint::{media_url, push_decimal, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};
 pub use homeserver::{Homeserver, HomeserverError};

@@ -4,7 +4,7 @@
 
 use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
 use authmedia_js::protocol;
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::JsValue;
 
 use crate::flight::Deadline;
@@ -18,11 +18,14 @@ use crate::upstream;
 use crate::{js, tab};
 
 /// Runs `start()` unless a task under `key` is already in flight, and waits for it.
-pub(crate) async fn shared_task(
+///
+/// Only the choice of the promise is generic (one copy per caller); the wait is one future for
+/// every caller.
+pub(crate) fn shared_task(
     shared: &Shared,
     key: String,
     start: impl FnOnce() -> Promise,
-) -> JsValue {
+) -> impl std::future::Future<Output = JsValue> {
     let existing = shared
         .borrow()
         .pending
@@ -41,6 +44,11 @@ pub(crate) async fn shared_task(
             promise
         }
     };
+    wait_shared(shared.clone(), key, promise)
+}
+
+/// Waits for the task `promise` under `key`, then forgets it.
+async fn wait_shared(shared: Shared, key: String, promise: Promise) -> JsValue {
     let result = settled(&promise.clone())
         .await
         .unwrap_or(JsValue::UNDEFINED);
@@ -110,6 +118,17 @@ fn session_waiters(shared: &Shared, client_id: &str, delta: i32) -> u32 {
     now
 }
 
+/// The tab's session: the one it gave, none if it said it has none, else (a restarted worker)
+/// asked of it ([`recover_session`]).
+pub(crate) async fn session_of(shared: &Shared, client_id: &str) -> Option<Session> {
+    let known = shared.borrow().sessions.get(client_id).cloned();
+    match known {
+        Some(ClientState::Session(session)) => Some(session),
+        Some(ClientState::NoSession) => None,
+        None => recover_session(shared, client_id).await,
+    }
+}
+
 /// After a restart: asks the tab for its session (≤ 1 s, longer only under load, see
 /// [`tab::ask_while`]). Silence or `null` means no session.
 pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<Session> {
@@ -124,7 +143,7 @@ pub(crate) async fn recover_session(shared: &Shared, client_id: &str) -> Option<
 
 async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
     let owned = (shared.clone(), client_id.to_owned());
-    shared_task(shared, format!("session:{client_id}"), move || {
+    shared_task(shared, ["session:", client_id].concat(), move || {
         promise(Box::pin(async move {
             let (shared, client_id) = owned;
             let timeout = shared.borrow().config.ask_timeout_ms;
@@ -184,7 +203,7 @@ pub(crate) async fn refreshed_token(
         client_id.to_owned(),
         session.user_id.clone(),
     );
-    shared_task(shared, format!("token:{client_id}"), move || {
+    shared_task(shared, ["token:", client_id].concat(), move || {
         promise(Box::pin(async move {
             let (shared, client_id, user_id) = owned;
             // The tab holds a session, so it speaks the protocol and always answers (`null` when
@@ -197,8 +216,7 @@ pub(crate) async fn refreshed_token(
             );
             let answer = tab::ask(&client_id, &question, timeout).await;
             let token = answer
-                .and_then(|a| Reflect::get(&a, &"accessToken".into()).ok())
-                .and_then(|t| t.as_string())
+                .and_then(|a| js::string(&a, "accessToken"))
                 .filter(|t| !t.is_empty());
             if let Some(token) = token {
                 shared.borrow_mut().sessions.set_token(&client_id, &token);
@@ -223,7 +241,7 @@ pub(crate) async fn api_for(shared: &Shared, session: &Session) -> Api {
         return api;
     }
     let owned = (shared.clone(), base.clone(), session.clone());
-    let answer = shared_task(shared, format!("versions:{base}"), move || {
+    let answer = shared_task(shared, ["versions:", &base].concat(), move || {
         promise(Box::pin(async move {
             let (shared, base, session) = owned;
             let token = &session.access_token;

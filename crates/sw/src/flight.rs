@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use authmedia_core::push_decimal;
 use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -148,19 +149,22 @@ impl Fail {
     /// 502 `cancelled`.
     pub(crate) fn parts(&self) -> (u16, &'static str, String) {
         match self {
-            Fail::Network { attempts, message } => (
-                502,
-                "network",
-                format!(
-                    "authmedia service worker: the homeserver could not be reached after {attempts} attempt{}: {message}",
-                    if *attempts == 1 { "" } else { "s" }
-                ),
-            ),
-            Fail::TimedOut { ms } => (
-                504,
-                "timeout",
-                format!("authmedia service worker: the homeserver did not answer within {ms} ms"),
-            ),
+            Fail::Network { attempts, message } => {
+                let mut text = String::from(
+                    "authmedia service worker: the homeserver could not be reached after ",
+                );
+                push_decimal(&mut text, (*attempts).into());
+                text.push_str(if *attempts == 1 { " attempt: " } else { " attempts: " });
+                text.push_str(message);
+                (502, "network", text)
+            }
+            Fail::TimedOut { ms } => {
+                let mut text =
+                    String::from("authmedia service worker: the homeserver did not answer within ");
+                push_decimal(&mut text, u64::try_from(*ms).unwrap_or(0));
+                text.push_str(" ms");
+                (504, "timeout", text)
+            }
             Fail::Cancelled => (
                 502,
                 "cancelled",

@@ -16,12 +16,12 @@ use authmedia_core::{
 use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
-use crate::asks::{api_for, recover_session, refreshed_token};
+use crate::asks::{api_for, refreshed_token, session_of};
 use crate::ending::lifecycle_side_effects;
 use crate::flight::{Fail, Flight, Joinable, Outcome};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
-use crate::sessions::{ClientState, Session};
+use crate::sessions::Session;
 use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
@@ -38,12 +38,7 @@ pub(crate) async fn respond(
     client_id: &str,
     routed: Option<(Homeserver, MediaMatch)>,
 ) -> Response {
-    let known = shared.borrow().sessions.get(client_id).cloned();
-    let session = match known {
-        Some(ClientState::Session(session)) => Some(session),
-        Some(ClientState::NoSession) => None,
-        None => recover_session(shared, client_id).await,
-    };
+    let session = session_of(shared, client_id).await;
     let matched = session.and_then(|session| match routed {
         Some((hs, m)) if hs == session.homeserver => Some((session, m)),
         _ => match classify(url, std::slice::from_ref(&session.homeserver)) {
@@ -74,7 +69,7 @@ pub(crate) async fn passthrough(request: &Request) -> Response {
             502,
             "M_UNKNOWN",
             "network",
-            &format!("authmedia service worker: {}", net::describe(&error)),
+            &["authmedia service worker: ", &net::describe(&error)].concat(),
         ),
     }
 }
@@ -85,7 +80,7 @@ fn internal(error: &JsValue) -> Response {
         500,
         "M_UNKNOWN",
         "internal",
-        &format!("authmedia service worker: {}", net::describe(error)),
+        &["authmedia service worker: ", &net::describe(error)].concat(),
     )
 }
 
@@ -177,7 +172,7 @@ pub(crate) async fn serve(
 
     // Single-flight: the same media for the same session is fetched once, however many requests
     // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
-    let key = format!("{key_of_session}\n{target}");
+    let key = [&key_of_session, "\n", target.as_str()].concat();
     let hash = crate::store::key_hash(&key_of_session, target.as_str());
     let joinable = shared
         .borrow()

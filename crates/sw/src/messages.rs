@@ -3,7 +3,7 @@
 
 use authmedia_core::WORKER_PROTOCOL;
 use authmedia_js::protocol;
-use js_sys::{ArrayBuffer, Reflect};
+use js_sys::ArrayBuffer;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::asks::{parse_session, recover_session, store_session};
@@ -62,9 +62,9 @@ pub(crate) fn stats_object(state: &State) -> JsValue {
 
 fn reply_ok(ok: bool, error: Option<&str>) -> JsValue {
     let reply = js_sys::Object::new();
-    let _ = Reflect::set(&reply, &"ok".into(), &ok.into());
+    js::set(&reply, "ok", &ok.into());
     if let Some(error) = error {
-        let _ = Reflect::set(&reply, &"error".into(), &error.into());
+        js::set(&reply, "error", &error.into());
     }
     reply.into()
 }
@@ -74,10 +74,7 @@ pub(crate) async fn on_message(
     data: &JsValue,
     client_id: Option<&str>,
 ) -> JsValue {
-    let kind = Reflect::get(data, &"type".into())
-        .ok()
-        .and_then(|t| t.as_string())
-        .unwrap_or_default();
+    let kind = js::string(data, "type").unwrap_or_default();
     match kind.as_str() {
         protocol::STATS => stats_object(&shared.borrow()),
         protocol::CLAIM => match settled(&net::scope().clients().claim()).await {
@@ -121,14 +118,12 @@ pub(crate) fn client_message(
             };
             // The handshake: the page checks these and falls back from a worker it cannot work
             // with (an old copy of the worker files left on the site after an update).
-            let _ = Reflect::set(&reply, &"protocol".into(), &WORKER_PROTOCOL.into());
-            let _ = Reflect::set(&reply, &"version".into(), &env!("CARGO_PKG_VERSION").into());
+            js::set(&reply, "protocol", &WORKER_PROTOCOL.into());
+            js::set(&reply, "version", &env!("CARGO_PKG_VERSION").into());
             reply
         }
         protocol::TOKEN => {
-            let token = Reflect::get(data, &"accessToken".into())
-                .ok()
-                .and_then(|t| t.as_string());
+            let token = js::string(data, "accessToken");
             let ok = token
                 .filter(|t| !t.is_empty())
                 .is_some_and(|t| shared.borrow_mut().sessions.set_token(client_id, &t));
@@ -159,9 +154,9 @@ pub(crate) fn client_message(
                 state.failures.get(&key, &url).map(str::to_owned)
             });
             let reply = reply_ok(true, None);
-            let _ = Reflect::set(
+            js::set(
                 &reply,
-                &"code".into(),
+                "code",
                 &code.map_or(JsValue::NULL, |c| c.as_str().into()),
             );
             reply
@@ -169,7 +164,7 @@ pub(crate) fn client_message(
         protocol::ENCRYPTED => match crate::encrypted::register(shared, data, client_id) {
             Ok(url) => {
                 let reply = reply_ok(true, None);
-                let _ = Reflect::set(&reply, &"url".into(), &url.into());
+                js::set(&reply, "url", &url.into());
                 reply
             }
             Err(error) => reply_ok(false, Some(&error)),

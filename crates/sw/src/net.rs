@@ -7,7 +7,7 @@
 //! for the same reason: a later tokenless request for the same URL must not be answered from a
 //! copy that was fetched with a token.
 
-use js_sys::{JsString, Object, Reflect};
+use js_sys::{JsString, Object};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     AbortSignal, Blob, Headers, Request, RequestCache, RequestCredentials, RequestInit,
@@ -87,7 +87,7 @@ fn token_request(
     // Not to the legacy endpoints (unauthenticated by definition; a server without
     // authenticated media, or the one fall-back after `M_UNRECOGNIZED`): the gate says.
     if url.bearer() {
-        headers.set("authorization", &format!("Bearer {token}"))?;
+        headers.set("authorization", &["Bearer ", token].concat())?;
     }
     let init = RequestInit::new();
     init.set_method("GET");
@@ -176,7 +176,9 @@ pub(crate) fn from_body(
         RangeAnswer::NotSatisfiable { .. } => (416, None),
     };
     if let Some(slice) = &slice {
-        headers.set("content-length", &(slice.size() as u64).to_string())?;
+        let mut length = String::new();
+        authmedia_core::push_decimal(&mut length, slice.size() as u64);
+        headers.set("content-length", &length)?;
     }
     init.set_status(status);
     Response::new_with_opt_blob_and_init(slice.as_ref(), &init)
@@ -193,9 +195,9 @@ pub(crate) use authmedia_js::protocol::CODE_HEADER;
 pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &str) -> Response {
     let body = Object::new();
     // Setting plain data properties on a fresh object cannot fail.
-    let _ = Reflect::set(&body, &"errcode".into(), &errcode.into());
-    let _ = Reflect::set(&body, &"error".into(), &message.into());
-    let _ = Reflect::set(&body, &"authmedia_code".into(), &code.into());
+    js::set(&body, "errcode", &errcode.into());
+    js::set(&body, "error", &message.into());
+    js::set(&body, "authmedia_code", &code.into());
     let text: JsString = js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"));
     let init = ResponseInit::new();
     init.set_status(status);

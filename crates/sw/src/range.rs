@@ -7,6 +7,8 @@
 //! suffix form `bytes=-n`. Anything else (several ranges, other units, garbage) is reported as
 //! [`RangeRequest::Unsupported`] and answered with the whole body (200), which RFC 9110 allows.
 
+use authmedia_core::push_decimal;
+
 /// What a `Range` request header asks for, before the body length is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeRequest {
@@ -104,8 +106,20 @@ impl RangeAnswer {
     /// The `Content-Range` header value for a `206` or `416` answer.
     pub fn content_range(self) -> Option<String> {
         match self {
-            Self::Partial { start, end, total } => Some(format!("bytes {start}-{end}/{total}")),
-            Self::NotSatisfiable { total } => Some(format!("bytes */{total}")),
+            Self::Partial { start, end, total } => {
+                let mut value = String::from("bytes ");
+                push_decimal(&mut value, start);
+                value.push('-');
+                push_decimal(&mut value, end);
+                value.push('/');
+                push_decimal(&mut value, total);
+                Some(value)
+            }
+            Self::NotSatisfiable { total } => {
+                let mut value = String::from("bytes */");
+                push_decimal(&mut value, total);
+                Some(value)
+            }
             Self::Whole => None,
         }
     }

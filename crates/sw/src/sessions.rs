@@ -31,7 +31,9 @@ pub struct Principal(u64);
 impl Principal {
     /// The key under which this principal's entries are kept.
     pub fn key(self) -> String {
-        format!("p{}", self.0)
+        let mut key = String::from("p");
+        authmedia_core::push_decimal(&mut key, self.0);
+        key
     }
 }
 

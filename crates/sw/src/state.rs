@@ -8,11 +8,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{NegotiationCache, RetryPolicy};
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::JsValue;
 
 use crate::failures::Failures;
 use crate::flight::{Flight, Joinable, Slots};
+use crate::js;
 use crate::registry::Registry;
 use crate::sessions::Sessions;
 use crate::stats::{Lineage, Stats};
@@ -52,17 +53,15 @@ pub const MAX_RETRY_WAIT_MS: u64 = 120_000;
 impl Config {
     pub(crate) fn from_js(options: &JsValue) -> Self {
         let number = |name: &str, default: f64| {
-            Reflect::get(options, &name.into())
-                .ok()
-                .and_then(|v| v.as_f64())
+            js::get(options, name)
+                .as_f64()
                 .filter(|v| *v >= 0.0)
                 .unwrap_or(default)
         };
         // Finite and > 0, else the default; then clamped to the documented range.
         let positive = |name: &str| {
-            Reflect::get(options, &name.into())
-                .ok()
-                .and_then(|v| v.as_f64())
+            js::get(options, name)
+                .as_f64()
                 .filter(|v| v.is_finite() && *v > 0.0)
         };
         let defaults = RetryPolicy::default();
@@ -76,9 +75,8 @@ impl Config {
             (v as u32).clamp(1, MAX_RETRY_ATTEMPTS)
         });
         // 0 is meaningful here (retry only what needs no wait).
-        let max_total_wait_ms = Reflect::get(options, &"retryMaxWaitMs".into())
-            .ok()
-            .and_then(|v| v.as_f64())
+        let max_total_wait_ms = js::get(options, "retryMaxWaitMs")
+            .as_f64()
             .filter(|v| v.is_finite() && *v >= 0.0)
             .map_or(defaults.max_total_wait_ms, |v| {
                 (v as u64).min(MAX_RETRY_WAIT_MS)
@@ -129,22 +127,47 @@ pub(crate) struct State {
 /// The `lineage` option the entry script passes each instance (`{startedAt, replaced, lastTrap}`);
 /// without it (the wasm used directly) this is the first instance of a worker started now.
 pub(crate) fn lineage_from_js(options: &JsValue, now_ms: f64) -> Lineage {
-    let lineage = Reflect::get(options, &"lineage".into()).unwrap_or(JsValue::UNDEFINED);
+    let lineage = js::get(options, "lineage");
     let number = |name: &str| {
-        Reflect::get(&lineage, &name.into())
-            .ok()
-            .and_then(|v| v.as_f64())
+        js::get(&lineage, name)
+            .as_f64()
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
     Lineage {
         worker_started_ms: number("startedAt").unwrap_or(now_ms),
         instance_started_ms: now_ms,
         replacements: number("replaced").map_or(0, |v| v.min(f64::from(u32::MAX)) as u32),
-        last_trap: Reflect::get(&lineage, &"lastTrap".into())
-            .ok()
-            .and_then(|v| v.as_string()),
+        last_trap: js::string(&lineage, "lastTrap"),
     }
 }
 
 /// The state as the handlers hold it.
-pub(crate) type Shared = Rc<RefCell<State>>;
+pub(crate) type Shared = Rc<StateCell>;
+
+/// The one [`RefCell`] around a [`State`]. Its `borrow`/`borrow_mut` are the only places the
+/// state is borrowed, not inlined: a `RefCell` borrowed at a hundred call sites would carry a
+/// hundred inlined flag checks, each with its own panic location (a borrow across an `await`
+/// would be a bug in this crate, never an input).
+pub(crate) struct StateCell(RefCell<State>);
+
+impl StateCell {
+    pub(crate) fn new(state: State) -> Shared {
+        Rc::new(Self(RefCell::new(state)))
+    }
+
+    #[inline(never)]
+    pub(crate) fn borrow(&self) -> std::cell::Ref<'_, State> {
+        self.0.borrow()
+    }
+
+    #[inline(never)]
+    pub(crate) fn borrow_mut(&self) -> std::cell::RefMut<'_, State> {
+        self.0.borrow_mut()
+    }
+
+    pub(crate) fn try_borrow_mut(
+        &self,
+    ) -> Result<std::cell::RefMut<'_, State>, std::cell::BorrowMutError> {
+        self.0.try_borrow_mut()
+    }
+}

@@ -4,20 +4,20 @@
 //! fresh token after a 401 (`authmedia:need-token`). A tab that is gone, has no listener, or takes
 //! longer than the timeout yields `None`: the caller decides what that means, it never hangs.
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
-use wasm_bindgen::closure::Closure;
+use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Client, MessageChannel, MessageEvent};
+use web_sys::{Client, MessageChannel};
 
+use crate::js;
 use crate::net::scope;
 use crate::settle::settled;
 
 /// A message object `{type, ...fields}`.
 pub(crate) fn message(kind: &str, fields: &[(&str, &JsValue)]) -> JsValue {
     let object = Object::new();
-    let _ = Reflect::set(&object, &"type".into(), &kind.into());
+    js::set(&object, "type", &kind.into());
     for (name, value) in fields {
-        let _ = Reflect::set(&object, &(*name).into(), value);
+        js::set(&object, name, value);
     }
     object.into()
 }
@@ -61,12 +61,10 @@ pub(crate) async fn ask_while(
     let client = client(client_id).await?;
     let channel = MessageChannel::new().ok()?;
     let port = channel.port1();
-    let answer = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let on_message = Closure::once_into_js(move |event: MessageEvent| {
-            let _ = resolve.call1(&JsValue::NULL, &event.data());
-        });
-        port.set_onmessage(Some(on_message.unchecked_ref()));
-    });
+    // The port's first `message` event resolves `answer` (its `data` is read once it won the
+    // race): the promise's own resolve function is the listener, no closure of this crate.
+    let (answer, resolve) = authmedia_js::deferred();
+    port.set_onmessage(Some(&resolve));
     let transfer = Array::of1(&channel.port2());
     if client
         .post_message_with_transfer(message, &transfer)
@@ -79,11 +77,9 @@ pub(crate) async fn ask_while(
     let silence = JsValue::from(Object::new());
     let answer = loop {
         let started = js_sys::Date::now();
-        let timer = Promise::new(&mut |resolve: Function, _reject: Function| {
-            let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_1(
-                &resolve, timeout_ms, &silence,
-            );
-        });
+        let (timer, resolve) = authmedia_js::deferred();
+        let _ = scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, timeout_ms, &silence);
         let first_settled = Promise::race(&Array::of2(&answer, &timer));
         match settled(&first_settled).await {
             Ok(value) if value == silence => {
@@ -94,7 +90,7 @@ pub(crate) async fn ask_while(
                     break None;
                 }
             }
-            other => break other.ok(),
+            other => break other.ok().map(|event| js::get(&event, "data")),
         }
     };
     port.set_onmessage(None);

@@ -72,14 +72,13 @@ pub(crate) fn abort_user(shared: &Shared, user: &str) {
 /// Resolves after `ms` milliseconds: the wait between two attempts (never a synchronisation).
 async fn sleep(ms: u64) {
     let ms = i32::try_from(ms).unwrap_or(i32::MAX);
-    let promise = Promise::new(&mut |resolve: Function, _reject: Function| {
-        if scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .is_err()
-        {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    });
+    let (promise, resolve) = authmedia_js::deferred();
+    if scope()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+        .is_err()
+    {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
     let _ = settled(&promise).await;
 }
 

@@ -25,7 +25,7 @@ use crate::net;
 use crate::registry::Registry;
 use crate::sessions::{ClientState, Session, Sessions};
 use crate::settle::promise;
-use crate::state::{lineage_from_js, Config, Shared, State};
+use crate::state::{lineage_from_js, Config, Shared, State, StateCell};
 use crate::stats::{bump, Stats};
 use crate::store::BodyStore;
 use crate::{js, media};
@@ -86,7 +86,7 @@ impl AuthMediaWorker {
             lineage: lineage_from_js(&options, js_sys::Date::now()),
         };
         AuthMediaWorker {
-            shared: Rc::new(RefCell::new(state)),
+            shared: StateCell::new(state),
             routed: RefCell::new(None),
         }
     }

@@ -2,6 +2,7 @@
 //! (status, `errcode`, `authmedia_code`, text), carried through the shared download task as a
 //! plain object when it is another request's.
 
+use authmedia_core::{push_decimal, MatrixError};
 use wasm_bindgen::JsValue;
 use web_sys::Response;
 
@@ -41,7 +42,7 @@ impl Failure {
         let mut message = String::from(
             "authmedia service worker: encrypted attachment refused: ciphertext is larger than the limit of ",
         );
-        message.push_str(&limit.to_string());
+        push_decimal(&mut message, limit);
         message.push_str(" bytes");
         Self::new(413, "AUTHMEDIA_TOO_LARGE", "too_large", message)
     }
@@ -66,9 +67,7 @@ impl Failure {
             response.status(),
             error.errcode.as_deref().unwrap_or("M_UNKNOWN"),
             code.as_deref().unwrap_or("upstream"),
-            format!(
-                "authmedia service worker: downloading the encrypted attachment failed: {error}"
-            ),
+            download_failed(&error),
         )
     }
 
@@ -100,9 +99,45 @@ impl Failure {
     }
 }
 
+/// The text of a failed download: `MatrixError`'s own ("HTTP 404 M_NOT_FOUND: …") written out, so
+/// that this wasm links no formatter for it (the unit test below holds the two equal).
+fn download_failed(error: &MatrixError) -> String {
+    let mut text = String::from(
+        "authmedia service worker: downloading the encrypted attachment failed: HTTP ",
+    );
+    push_decimal(&mut text, error.status.into());
+    text.push(' ');
+    text.push_str(error.errcode.as_deref().unwrap_or("(no errcode)"));
+    text.push_str(": ");
+    text.push_str(error.message.as_deref().unwrap_or("(no message)"));
+    text
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Failure;
+    use super::{download_failed, Failure};
+    use authmedia_core::{ErrorBody, MatrixError};
+
+    #[test]
+    fn a_failed_download_reads_as_the_matrix_error() {
+        for error in [
+            MatrixError::from_body(
+                404,
+                Some(ErrorBody {
+                    errcode: Some("M_NOT_FOUND".into()),
+                    error: Some("gone".into()),
+                    ..ErrorBody::default()
+                }),
+                None,
+            ),
+            MatrixError::from_body(502, None, None),
+        ] {
+            assert_eq!(
+                download_failed(&error),
+                format!("authmedia service worker: downloading the encrypted attachment failed: {error}")
+            );
+        }
+    }
     use authmedia_core::AttachmentError;
     use authmedia_js::webcrypto::refusal;
 

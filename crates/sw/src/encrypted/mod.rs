@@ -32,17 +32,16 @@
 
 use authmedia_js::protocol;
 
-use authmedia_core::{MediaMatch, MediaRequest, MxcUri, Route};
+use authmedia_core::{push_decimal, MediaMatch, MediaRequest, MxcUri, Route};
 use js_sys::{Array, ArrayBuffer, Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Request, Response};
 
-use crate::asks::{recover_session, shared_task};
+use crate::asks::{session_of, shared_task};
 use crate::flight::Fail;
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::registry::{Attachment, Registered};
-use crate::sessions::{ClientState, Session};
+use crate::sessions::Session;
 use crate::settle::{promise, settled};
 use crate::state::Shared;
 use crate::stats::bump;
@@ -78,7 +77,7 @@ pub fn id_of(url: &str) -> Option<&str> {
 fn url_of(id: &str) -> String {
     let registration = js::get(&js_sys::global(), "registration");
     let scope = js::string(&registration, "scope").unwrap_or_else(|| "/".to_owned());
-    format!("{scope}{PATH}{id}")
+    [&scope, PATH, id].concat()
 }
 
 /// The largest `EncryptedFile` a tab may register, as JSON text.
@@ -92,7 +91,9 @@ fn attachment_of(file: &JsValue) -> Result<Attachment, String> {
         return Err("invalid EncryptedFile: not an object".to_owned());
     }
     let url = js::string(file, "url").unwrap_or_default();
-    let url = MxcUri::parse(&url).map_err(|e| format!("invalid EncryptedFile url: {e}"))?;
+    // The reason as the core's code (`invalid_scheme`…): its texts are not linked into this wasm.
+    let url =
+        MxcUri::parse(&url).map_err(|e| ["invalid EncryptedFile url: ", e.code()].concat())?;
     let json = js_sys::JSON::stringify(file)
         .ok()
         .and_then(|text| text.as_string())
@@ -100,10 +101,11 @@ fn attachment_of(file: &JsValue) -> Result<Attachment, String> {
     // Kept as text until it is requested: bounded, so that registrations cannot fill the
     // worker's memory (a real file is a few hundred bytes).
     if json.len() > MAX_FILE_JSON {
-        return Err(format!(
-            "invalid EncryptedFile: {} bytes as JSON, more than {MAX_FILE_JSON}",
-            json.len()
-        ));
+        let mut error = String::from("invalid EncryptedFile: ");
+        push_decimal(&mut error, json.len() as u64);
+        error.push_str(" bytes as JSON, more than ");
+        push_decimal(&mut error, MAX_FILE_JSON as u64);
+        return Err(error);
     }
     Ok(Attachment { url, json })
 }
@@ -158,12 +160,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
             "not an encrypted attachment URL",
         ));
     };
-    let known = shared.borrow().sessions.get(client_id).cloned();
-    let session = match known {
-        Some(ClientState::Session(s)) => Some(s),
-        Some(ClientState::NoSession) => None,
-        None => recover_session(shared, client_id).await,
-    };
+    let session = session_of(shared, client_id).await;
     // No session (logged out, or a tab that never had one): nothing is decrypted for it.
     let session = session.ok_or_else(|| {
         Failure::new(
@@ -196,7 +193,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         .map(|h| RangeRequest::parse(&h));
     let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
     let content_type = authmedia_core::safe_content_type(entry.mimetype.as_deref());
-    let store_key = format!("{PATH}{id}");
+    let store_key = [PATH, &id].concat();
 
     let hit = shared.borrow_mut().store.get(&key_of_session, &store_key);
     let body = if let Some(hit) = hit {
@@ -211,7 +208,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
             session.clone(),
             entry,
         );
-        let key = format!("decrypt:{key_of_session}\n{id}");
+        let key = ["decrypt:", &key_of_session, "\n", &id].concat();
         let result = shared_task(shared, key, move || {
             promise(Box::pin(async move {
                 let (shared, request, client_id, session, entry) = owned;
@@ -244,13 +241,10 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Re
         return Err(Failure::upstream(&Fail::Cancelled));
     }
     let total = body.size() as u64;
-    let response = net::from_body(&body, Some(content_type), answer_of(total))
-        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))?;
-    let headers = response.headers();
-    // The body is the sender's: never sniff it into something active, never run it if opened.
-    let _ = headers.set("x-content-type-options", "nosniff");
-    let _ = headers.set("content-security-policy", "sandbox");
-    Ok(response)
+    // The body is the sender's: `from_body` marks it never to be sniffed into something active
+    // nor run if opened (`nosniff`, `sandbox`), as every media answer of the worker.
+    net::from_body(&body, Some(content_type), answer_of(total))
+        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))
 }
 
 /// Keeps the verified plaintext in the store while a tab still has this session.
@@ -281,7 +275,7 @@ async fn ask_tab(
     );
     shared_task(
         shared,
-        format!("need-encrypted:{client_id}\n{id}"),
+        ["need-encrypted:", client_id, "\n", id].concat(),
         move || {
             promise(Box::pin(async move {
                 let (shared, client_id, user_id, id) = owned;
@@ -373,7 +367,7 @@ async fn decrypt_elsewhere(
         .call2(&JsValue::UNDEFINED, &JsValue::from_str(file), ciphertext)
         .and_then(|p| p.dyn_into::<Promise>());
     let plain = match called {
-        Ok(promise) => JsFuture::from(promise).await,
+        Ok(promise) => settled(&promise).await,
         Err(e) => Err(e),
     };
     plain
