@@ -17,6 +17,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+use crate::decimal::push_decimal;
 use crate::homeserver::Homeserver;
 use crate::mxc::MxcUri;
 
@@ -280,21 +281,6 @@ impl<'a> QueryWriter<'a> {
     }
 }
 
-/// Appends `n` in decimal: without the formatter (`to_string`), which the wasm binaries need
-/// for nothing else.
-pub fn push_decimal(out: &mut String, n: u64) {
-    // The largest power of ten not above `n` (1 for 0): its digit is the first one written.
-    let mut unit = 1u64;
-    while n / unit >= 10 {
-        unit *= 10;
-    }
-    while unit > 0 {
-        // `n / unit % 10` < 10: the cast keeps the value.
-        out.push(char::from(b'0' + (n / unit % 10) as u8));
-        unit /= 10;
-    }
-}
-
 /// Percent-encodes every byte outside RFC 3986 `unreserved` and `extra`.
 pub(crate) fn push_escaped(out: &mut String, s: &str, extra: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -354,26 +340,6 @@ mod tests {
             media_url(&hs(), Api::Legacy, &mxc, &th, None),
             "https://ex.org/matrix/_matrix/media/v3/thumbnail/ex.org/abc?width=96&height=96&method=crop&animated=false"
         );
-    }
-
-    #[test]
-    fn push_decimal_writes_every_u64() {
-        for n in [
-            0,
-            1,
-            9,
-            10,
-            99,
-            100,
-            65_535,
-            4_294_967_296,
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            let mut out = String::from("x");
-            push_decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}"));
-        }
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Homeserver {
         out.push_str(&host);
         if let Some(p) = port {
             out.push(':');
-            crate::endpoint::push_decimal(&mut out, p.into());
+            crate::decimal::push_decimal(&mut out, p.into());
         }
         let origin_len = out.len();
         let prefix = path.trim_end_matches('/');

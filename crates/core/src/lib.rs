@@ -25,6 +25,7 @@
 pub mod attachment;
 pub mod classify;
 pub mod code;
+pub mod decimal;
 pub mod endpoint;
 pub mod error;
 pub mod gate;
@@ -45,7 +46,8 @@ pub use attachment::{
 };
 pub use classify::{classify, Classification, MediaMatch, Route};
 pub use code::{ClientCode, UnknownClientCode};
-pub use endpoint::{media_url, push_decimal, Api, MediaRequest, Method, ParseNameError, Thumbnail};
+pub use decimal::push_decimal;
+pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
 pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};
 pub use homeserver::{Homeserver, HomeserverError};
