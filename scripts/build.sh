@@ -51,10 +51,10 @@ if [ -x "$WASM_OPT" ]; then
     # The page wasm: then once more with its control flow flattened and rebuilt (`--flatten
     # --rereloop`, then -Oz again): binaryen's relooper finds a smaller structure for some
     # functions than LLVM's: ~1.3 KB raw / ~0.3 KB gzipped less; the step takes about twice as long.
-    reloop=()
+    reloop=() # expanded as ${reloop[@]+…}: bash before 4.4 calls an empty array unbound under set -u
     [ "$name" = authmedia_web ] && reloop=(-Oz --flatten --rereloop -Oz)
     "$WASM_OPT" -Oz --converge --low-memory-unused --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue "${reloop[@]}" \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue ${reloop[@]+"${reloop[@]}"} \
       "$STAGE/${name}_bg.wasm" -o "$STAGE/${name}_bg.wasm.opt"
     mv "$STAGE/${name}_bg.wasm.opt" "$STAGE/${name}_bg.wasm"
     # One- and two-letter import/export names instead of wasm-bindgen's hashed ones, the glue

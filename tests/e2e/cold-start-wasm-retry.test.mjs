@@ -84,6 +84,54 @@ test('first load: an installing worker whose wasm did not load refuses the early
   assert.deepEqual({ mode: r.mode, reason: r.reason }, { mode: 'worker', reason: null }, `${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}\n${logs()}`);
 });
 
+test('an active worker whose wasm did not load refuses the session once: init asks it again and resolves in worker mode', { timeout: 120_000 }, async () => {
+  // The worker was registered (by an earlier visit, or another part of the app) and activated
+  // while its wasm's URL failed, so no early handoff happens: the first answer to the page's
+  // session message comes from the active worker, which loads its wasm anew for each message.
+  wasmFailing = true;
+  const fresh = await launchChromium();
+  try {
+    await fresh.page.goto(site.url('/'));
+    await waitForPackage(fresh.page);
+    const r = await fresh.page.evaluate(async (opts) => {
+      const reg = await navigator.serviceWorker.register('/authmedia-sw.js');
+      await navigator.serviceWorker.ready;
+      const activeBefore = !!reg.active;
+      const seen = [];
+      const desc = Object.getOwnPropertyDescriptor(MessagePort.prototype, 'onmessage');
+      Object.defineProperty(MessagePort.prototype, 'onmessage', {
+        configurable: true,
+        get() {
+          return desc.get.call(this);
+        },
+        set(fn) {
+          if (typeof fn !== 'function') return desc.set.call(this, fn);
+          desc.set.call(this, function (e) {
+            const d = e.data || {};
+            if (d.ok === false && /wasm unavailable/.test(d.error || '')) {
+              seen.push('wasm unavailable');
+              return fetch('/wasm-back', { cache: 'no-store' }).then(() => fn.call(this, e));
+            }
+            if (d.ok === true) seen.push('ok');
+            return fn.call(this, e);
+          });
+        },
+      });
+      try {
+        const media = await window.am.AuthMedia.init(opts);
+        return { activeBefore, mode: media.mode, reason: media.fallbackReason, seen };
+      } finally {
+        Object.defineProperty(MessagePort.prototype, 'onmessage', desc);
+      }
+    }, { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, fallbackWarning: false });
+    assert.equal(r.activeBefore, true, JSON.stringify(r));
+    assert.equal(r.seen[0], 'wasm unavailable', `the active worker's wasm did not load: ${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}`);
+    assert.deepEqual({ mode: r.mode, reason: r.reason }, { mode: 'worker', reason: null }, `${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}`);
+  } finally {
+    await fresh.close();
+  }
+});
+
 test('a worker whose wasm never loads: init serves from the fallback with worker_refused_session and the worker\'s words, not worker_outdated', { timeout: 120_000 }, async () => {
   wasmFailing = true;
   const fresh = await launchChromium();

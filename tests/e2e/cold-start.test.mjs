@@ -14,19 +14,44 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadWorld } from '../../support/world.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
-import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
+import { startPageSite, waitForPackage, hasWorker, NPM_DIR } from '../pages/page/site.mjs';
 
 let world;
 let site;
 let browser;
 let consoleLines;
 
+// The worker's wasm is held until the page has posted its first session message (the page asks
+// /release-wasm then): the worker cannot finish installing before the early handoff, however
+// fast this machine runs it, so the first load's one message goes to the installing worker.
+let wasmHeld = true;
+const heldWasm = [];
+function serveWasm(res) {
+  res.writeHead(200, { 'content-type': 'application/wasm', 'cache-control': 'no-store' });
+  res.end(readFileSync(path.join(NPM_DIR, 'sw', 'authmedia_sw_bg.wasm')));
+}
+function routes(req, res, url) {
+  if (url.pathname === '/release-wasm') {
+    wasmHeld = false;
+    for (const held of heldWasm.splice(0)) serveWasm(held);
+    res.writeHead(204, { 'cache-control': 'no-store' }).end();
+    return true;
+  }
+  if (url.pathname === '/authmedia_sw_bg.wasm' && wasmHeld) {
+    heldWasm.push(res);
+    return true;
+  }
+  return false;
+}
+
 before(async () => {
   world = await loadWorld();
   if (!hasWorker()) throw new Error('npm/sw/authmedia-sw.js is missing: run scripts/build.sh (it runs scripts/build-sw.sh)');
-  site = await startPageSite();
+  site = await startPageSite({ routes });
   browser = await launchChromium();
   consoleLines = collectConsole(browser.page);
 });
@@ -54,7 +79,10 @@ function initCounting(page, opts, mxc) {
       const sessions = [];
       const post = ServiceWorker.prototype.postMessage;
       ServiceWorker.prototype.postMessage = function (message, ...rest) {
-        if (message && message.type === 'authmedia:session') sessions.push(this.state);
+        if (message && message.type === 'authmedia:session') {
+          sessions.push(this.state);
+          if (sessions.length === 1) fetch('/release-wasm', { cache: 'no-store' });
+        }
         return post.call(this, message, ...rest);
       };
       try {

@@ -180,11 +180,24 @@ impl Inner {
             return no_worker("worker_not_ready", why("worker_not_ready"));
         };
         mark(self.opts.marks, "authmedia:session-sent");
-        let answer = self
+        let mut answer = self
             .session
             .link
             .hand_over(&active, self.session.handoff_message())
             .await;
+        if answer
+            .as_ref()
+            .is_some_and(|a| get(a, "ok").as_bool() == Some(false))
+        {
+            // A worker whose wasm did not load refuses, and loads it anew for its next message
+            // (a brief outage of the wasm's URL while the worker started): asked once more before
+            // the page settles on the fallback for its whole life.
+            answer = self
+                .session
+                .link
+                .hand_over(&active, self.session.handoff_message())
+                .await;
+        }
         mark(self.opts.marks, "authmedia:session-acked");
         match answer {
             None => return no_worker("worker_silent", why("worker_silent")),
