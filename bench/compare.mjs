@@ -136,6 +136,7 @@ const VARIANTS = {
   'base-fb': { site: 'base', setup: 'e' },
   'head-fb': { site: 'head', setup: 'e' },
   'min-fb': { site: 'head', setup: 'f' },
+  'min-full': { site: 'head', setup: 'g' },
 };
 const NAMES = {
   min: 'minimal worker (bench/pages/sw-token.js)',
@@ -144,6 +145,7 @@ const NAMES = {
   'base-fb': `${LABEL.base}: fallback (no worker)`,
   'head-fb': `${LABEL.head}: fallback (no worker)`,
   'min-fb': 'minimal fallback (no worker; fetch → blob() → object URL, 6 at once: bench/pages/bench.js)',
+  'min-full': 'minimal worker doing the same browser-side work as ours (new Request, abort timer, blob(), new Response: bench/pages/sw-full.js)',
 };
 
 async function gallerySection(world) {
@@ -223,7 +225,7 @@ async function gallerySection(world) {
  * the figure of those runs is then inflated by the trace.
  */
 async function cpuSection(world) {
-  const order = ['min', 'base', 'head'];
+  const order = ['min', 'min-full', 'base', 'head'];
   const mxcs = world.post.slice(0, N_GALLERY);
   const runs = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -264,6 +266,8 @@ async function cpuSection(world) {
     ratioRow('head / minimal', paired(runs, 'head', 'min', cpu)),
     ratioRow('base / minimal', paired(runs, 'base', 'min', cpu)),
     ratioRow('head / base', paired(runs, 'head', 'base', cpu)),
+    ratioRow('same-work minimal / minimal', paired(runs, 'min-full', 'min', cpu)),
+    ratioRow('head / same-work minimal', paired(runs, 'head', 'min-full', cpu)),
   ];
   const head = ['variant', 'worker thread CPU ms, median', 'runs', 'gallery ms', 'ok'];
   const md =

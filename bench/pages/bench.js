@@ -98,13 +98,14 @@ window.bench = {
 
   /**
    * Set up a variant: 'a' none, 'b' token worker, 'c' asking worker, 'd' authmedia worker,
-   * 'e' authmedia fallback, 'f' the hand-written blob-URL fallback above (nothing to set up).
+   * 'e' authmedia fallback, 'f' the hand-written blob-URL fallback above (nothing to set up),
+   * 'g' the token worker doing the authmedia worker's browser-side work per request (sw-full.js).
    */
   async setup(variant) {
-    if (variant === 'b' || variant === 'c') {
-      const reg = await navigator.serviceWorker.register(variant === 'b' ? '/sw-token.js' : '/sw-ask.js');
+    if (variant === 'b' || variant === 'c' || variant === 'g') {
+      const reg = await navigator.serviceWorker.register({ b: '/sw-token.js', c: '/sw-ask.js', g: '/sw-full.js' }[variant]);
       await controlled();
-      if (variant === 'b') await postToken(reg.active ?? navigator.serviceWorker.controller);
+      if (variant !== 'c') await postToken(reg.active ?? navigator.serviceWorker.controller);
     } else if (variant === 'd' || variant === 'e') {
       await loadAm();
       media = await am.AuthMedia.init({
@@ -128,7 +129,7 @@ window.bench = {
     const done = Promise.all(imgs.map((img) => loaded(img)));
     root.append(...imgs);
     if (variant === 'a') imgs.forEach((img, i) => { img.src = legacyThumb(config.homeserver, mxcs[i]); });
-    else if (variant === 'b' || variant === 'c') imgs.forEach((img, i) => { img.src = v1Thumb(config.homeserver, mxcs[i]); });
+    else if (variant === 'b' || variant === 'c' || variant === 'g') imgs.forEach((img, i) => { img.src = v1Thumb(config.homeserver, mxcs[i]); });
     else if (variant === 'f') minimalFallback(imgs, mxcs);
     else imgs.forEach((img, i) => media.src(mxcs[i], thumbOpts).then((u) => { img.src = u; }, () => img.dispatchEvent(new Event('error'))));
     const ok = await done;
