@@ -35,27 +35,14 @@ function routes(req, res, url) {
   return false;
 }
 
-before(async () => {
-  world = await loadWorld();
-  if (!hasWorker()) throw new Error('npm/sw/authmedia-sw.js is missing: run scripts/build.sh');
-  site = await startPageSite({ routes });
-  browser = await launchChromium();
-  consoleLines = collectConsole(browser.page);
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
-
-test('first load: an installing worker whose wasm did not load refuses the early handoff; the active worker is asked again and init resolves in worker mode', { timeout: 120_000 }, async () => {
-  const page = browser.page;
-  const logs = () => consoleLines.slice(-40).join('\n');
-  await page.goto(site.url('/'));
-  await waitForPackage(page);
-  const r = await page.evaluate(async (opts) => {
-    // The answers the page receives from a worker on a reply port: the first "wasm unavailable"
-    // brings the wasm back before the SDK reads it (so whatever the SDK asks next can succeed).
+/**
+ * Runs in the page: defines `window.watchRefusals()`, which starts recording the answers the page
+ * receives from a worker on a reply port — the first "wasm unavailable" brings the wasm back
+ * (/wasm-back) before the SDK reads it, so whatever the SDK asks next can succeed — and returns a
+ * function that stops recording and returns what was seen.
+ */
+function defineWatchRefusals() {
+  window.watchRefusals = () => {
     const seen = [];
     const desc = Object.getOwnPropertyDescriptor(MessagePort.prototype, 'onmessage');
     Object.defineProperty(MessagePort.prototype, 'onmessage', {
@@ -76,9 +63,36 @@ test('first load: an installing worker whose wasm did not load refuses the early
         });
       },
     });
+    return () => {
+      Object.defineProperty(MessagePort.prototype, 'onmessage', desc);
+      return seen;
+    };
+  };
+}
+
+before(async () => {
+  world = await loadWorld();
+  if (!hasWorker()) throw new Error('npm/sw/authmedia-sw.js is missing: run scripts/build.sh');
+  site = await startPageSite({ routes });
+  browser = await launchChromium();
+  consoleLines = collectConsole(browser.page);
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+test('first load: an installing worker whose wasm did not load refuses the early handoff; the active worker is asked again and init resolves in worker mode', { timeout: 120_000 }, async () => {
+  const page = browser.page;
+  const logs = () => consoleLines.slice(-40).join('\n');
+  await page.goto(site.url('/'));
+  await waitForPackage(page);
+  await page.evaluate(defineWatchRefusals);
+  const r = await page.evaluate(async (opts) => {
+    const unhook = window.watchRefusals();
     const media = await window.am.AuthMedia.init(opts);
-    Object.defineProperty(MessagePort.prototype, 'onmessage', desc);
-    return { mode: media.mode, reason: media.fallbackReason, seen };
+    return { mode: media.mode, reason: media.fallbackReason, seen: unhook() };
   }, { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, fallbackWarning: false });
   assert.equal(r.seen[0], 'wasm unavailable', `the installing worker's wasm did not load: ${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}`);
   assert.deepEqual({ mode: r.mode, reason: r.reason }, { mode: 'worker', reason: null }, `${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}\n${logs()}`);
@@ -93,36 +107,14 @@ test('an active worker whose wasm did not load refuses the session once: init as
   try {
     await fresh.page.goto(site.url('/'));
     await waitForPackage(fresh.page);
+    await fresh.page.evaluate(defineWatchRefusals);
     const r = await fresh.page.evaluate(async (opts) => {
       const reg = await navigator.serviceWorker.register('/authmedia-sw.js');
       await navigator.serviceWorker.ready;
       const activeBefore = !!reg.active;
-      const seen = [];
-      const desc = Object.getOwnPropertyDescriptor(MessagePort.prototype, 'onmessage');
-      Object.defineProperty(MessagePort.prototype, 'onmessage', {
-        configurable: true,
-        get() {
-          return desc.get.call(this);
-        },
-        set(fn) {
-          if (typeof fn !== 'function') return desc.set.call(this, fn);
-          desc.set.call(this, function (e) {
-            const d = e.data || {};
-            if (d.ok === false && /wasm unavailable/.test(d.error || '')) {
-              seen.push('wasm unavailable');
-              return fetch('/wasm-back', { cache: 'no-store' }).then(() => fn.call(this, e));
-            }
-            if (d.ok === true) seen.push('ok');
-            return fn.call(this, e);
-          });
-        },
-      });
-      try {
-        const media = await window.am.AuthMedia.init(opts);
-        return { activeBefore, mode: media.mode, reason: media.fallbackReason, seen };
-      } finally {
-        Object.defineProperty(MessagePort.prototype, 'onmessage', desc);
-      }
+      const unhook = window.watchRefusals();
+      const media = await window.am.AuthMedia.init(opts);
+      return { activeBefore, mode: media.mode, reason: media.fallbackReason, seen: unhook() };
     }, { homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId, fallbackWarning: false });
     assert.equal(r.activeBefore, true, JSON.stringify(r));
     assert.equal(r.seen[0], 'wasm unavailable', `the active worker's wasm did not load: ${JSON.stringify(r)} ${JSON.stringify(wasmAnswers)}`);
