@@ -109,9 +109,12 @@ impl Sessions {
     }
 
     /// Records what is known about `client_id`, replacing any earlier state. A session gets the
-    /// principal of another tab holding the same token on the same homeserver, else a new one.
+    /// principal of a tab holding the same token on the same homeserver — this tab's own earlier
+    /// session included: a page that hands the same session over again (a second instance of the
+    /// SDK, a repeated handoff as the worker takes control) is the same session, and its requests
+    /// in flight, which are delivered only while the tab holds their principal, must not end —
+    /// else a new one.
     pub fn set(&mut self, client_id: &str, state: ClientState) {
-        self.remove(client_id);
         let state = match state {
             ClientState::Session(mut session) => {
                 let same = self
@@ -129,6 +132,7 @@ impl Sessions {
             }
             other => other,
         };
+        self.remove(client_id);
         if self.clients.len() >= MAX_CLIENTS {
             self.clients.remove(0);
         }
@@ -225,6 +229,31 @@ mod tests {
         assert!(sessions.token_in_use("t2"));
         sessions.set("tab-b", ClientState::NoSession);
         assert!(!sessions.token_in_use("t2"));
+    }
+
+    #[test]
+    fn a_tab_handing_the_same_session_over_again_keeps_its_principal() {
+        let mut sessions = Sessions::default();
+        sessions.set("tab", session("https://hs.example", "t1", "@a:hs.example"));
+        let first = sessions.session("tab").unwrap().principal;
+        sessions.set("tab", session("https://hs.example", "t1", "@a:hs.example"));
+        assert_eq!(sessions.session("tab").unwrap().principal, first);
+        assert!(sessions.holds("tab", first));
+        assert!(sessions.alive(first, "t1"));
+        // Another token, or the same token for another homeserver, is another session.
+        sessions.set("tab", session("https://hs.example", "t2", "@a:hs.example"));
+        let second = sessions.session("tab").unwrap().principal;
+        assert_ne!(second, first);
+        assert!(!sessions.alive(first, "t1"));
+        sessions.set(
+            "tab",
+            session("https://other.example", "t2", "@a:hs.example"),
+        );
+        assert_ne!(sessions.session("tab").unwrap().principal, second);
+        // After a logout (no session) the same token starts a new one.
+        sessions.set("tab", ClientState::NoSession);
+        sessions.set("tab", session("https://hs.example", "t1", "@a:hs.example"));
+        assert_ne!(sessions.session("tab").unwrap().principal, first);
     }
 
     #[test]
