@@ -197,7 +197,7 @@ pub async fn read_body(
     let chunks = Array::new();
     let mut loaded: f64 = 0.0;
     let mut next_report = PROGRESS_STEP;
-    for_each_chunk(&resp, deadline, |chunk| {
+    for_each_chunk(&resp, deadline, &mut |chunk| {
         loaded += f64::from(chunk.byte_length());
         chunks.push(&chunk);
         if let Some(l) = limit {
@@ -296,7 +296,10 @@ async fn fetch_blob(fallback: &Fallback, media: &Media) -> Result<Blob, WebError
     };
     let decryptor = module.start(&file.secrets, limit, content_length(&resp))?;
     // The slot is kept through the decryption: it bounds the ciphertexts held at once.
-    for_each_chunk(&resp, Some(&mut deadline), |chunk| decryptor.push(&chunk)).await?;
+    for_each_chunk(&resp, Some(&mut deadline), &mut |chunk| {
+        decryptor.push(&chunk)
+    })
+    .await?;
     let (bytes, in_wasm) = decryptor.finish().await?;
     drop(slot);
     bump(if in_wasm {

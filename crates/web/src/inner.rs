@@ -126,13 +126,13 @@ impl Inner {
         let url = self.session.url(mxc, req);
         if !self.session.api().is_authenticated() {
             bump(&fb.counters.legacy_urls);
-            return Ok((url.to_string(), None));
+            return Ok((url.as_str().to_owned(), None));
         }
         if self.mode.get() == Mode::Worker {
             bump(&fb.counters.worker_urls);
-            return Ok((url.to_string(), None));
+            return Ok((url.as_str().to_owned(), None));
         }
-        let key = url.to_string();
+        let key = url.as_str().to_owned();
         let media = Media::Plain(mxc.clone(), req.clone());
         let blob = fb.blob_url(key.clone(), &media, pin).await;
         self.clear_evicted();

@@ -325,11 +325,12 @@ pub fn content_length(resp: &Response) -> Option<u64> {
 
 /// Reads `resp`'s body chunk by chunk, the stall `deadline` (if any) re-armed before every
 /// chunk and cleared at the end; `on_chunk` may stop the read with an error (the stream is then
-/// cancelled).
+/// cancelled). `on_chunk` is a trait object, not a generic: one copy of this loop's state
+/// machine serves the fallback's body reads and its decryption.
 pub async fn for_each_chunk(
     resp: &Response,
     mut deadline: Option<&mut Deadline>,
-    mut on_chunk: impl FnMut(Uint8Array) -> Result<(), WebError>,
+    on_chunk: &mut dyn FnMut(Uint8Array) -> Result<(), WebError>,
 ) -> Result<(), WebError> {
     if let Some(body) = resp.body() {
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();

@@ -289,7 +289,7 @@ impl AuthMedia {
     pub fn http_url(&self, mxc: String, options: JsValue) -> Result<String, JsValue> {
         let m = parse_mxc(&mxc)?;
         let req = parse_request(&options)?;
-        Ok(self.inner.session.url(&m, &req).to_string())
+        Ok(self.inner.session.url(&m, &req).as_str().to_owned())
     }
 
     /// `httpUrl` of a thumbnail with the options already read by the loader (its memo reads
