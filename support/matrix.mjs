@@ -155,6 +155,40 @@ export async function upload(base, token, bytes, contentType, filename) {
   return res.content_uri;
 }
 
+/**
+ * Async upload, first step (`POST /_matrix/media/v1/create`): an mxc whose content comes later;
+ * downloads of it wait (up to their `timeout_ms`) until {@link uploadTo} sends it.
+ * @param {string} base
+ * @param {string} token
+ * @returns {Promise<string>} the mxc URI
+ */
+export async function createMedia(base, token) {
+  const res = await request(base, '/_matrix/media/v1/create', { method: 'POST', token });
+  if (typeof res.content_uri !== 'string') throw new Error(`create: no content_uri in ${JSON.stringify(res)}`);
+  return res.content_uri;
+}
+
+/**
+ * Async upload, second step: the content of an mxc made by {@link createMedia}
+ * (`PUT /_matrix/media/v3/upload/{serverName}/{mediaId}`).
+ * @param {string} base
+ * @param {string} token
+ * @param {string} mxc
+ * @param {Uint8Array|Buffer} bytes
+ * @param {string} contentType
+ * @param {string} [filename]
+ */
+export function uploadTo(base, token, mxc, bytes, contentType, filename) {
+  const { serverName, mediaId } = parseMxc(mxc);
+  return request(base, `/_matrix/media/v3/upload/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}`, {
+    method: 'PUT',
+    token,
+    body: bytes,
+    headers: { 'Content-Type': contentType },
+    query: { filename },
+  });
+}
+
 /** Split an mxc URI (test helper; no validation beyond the shape). */
 export function parseMxc(mxc) {
   const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxc);

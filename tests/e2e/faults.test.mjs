@@ -387,17 +387,8 @@ test('(c) 504 M_NOT_YET_UPLOADED: an async upload appears once its content is PU
   const { alice } = world.users;
   const png = world.media.png800;
   const bytes = readFileSync(png.path);
-  const create = () => mx.request(base, '/_matrix/media/v1/create', { method: 'POST', token: alice.accessToken });
-  const put = (mxc) => {
-    const { serverName, mediaId } = mx.parseMxc(mxc);
-    return mx.request(base, `/_matrix/media/v3/upload/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}`, {
-      method: 'PUT',
-      token: alice.accessToken,
-      body: bytes,
-      headers: { 'Content-Type': png.contentType },
-      query: { filename: 'async.png' },
-    });
-  };
+  const create = async () => ({ content_uri: await mx.createMedia(base, alice.accessToken) });
+  const put = (mxc) => mx.uploadTo(base, alice.accessToken, mxc, bytes, png.contentType, 'async.png');
   const proxy = await startFaultProxy({ target: base });
   try {
     await withPage({ homeserver: proxy.origin, user: alice }, async ({ page }) => {

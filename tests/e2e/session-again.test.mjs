@@ -43,8 +43,8 @@ test('a second instance handing the same session over does not end the media in 
   try {
     const opts = { homeserver: proxy.origin, accessToken: alice.accessToken, userId: alice.userId, fallbackWarning: false };
     await openInWorkerMode(page, site.url('/'), opts, () => lines.join('\n'));
-    const created = await mx.request(base, '/_matrix/media/v1/create', { method: 'POST', token: alice.accessToken });
-    const { serverName, mediaId } = mx.parseMxc(created.content_uri);
+    const mxc = await mx.createMedia(base, alice.accessToken);
+    const { mediaId } = mx.parseMxc(mxc);
 
     // A download through the worker, held by Synapse until the content exists.
     await page.evaluate((mxc) => {
@@ -52,7 +52,7 @@ test('a second instance handing the same session over does not end the media in 
         async (r) => ({ status: r.status, size: (await r.arrayBuffer()).byteLength, code: r.headers.get('authmedia-code') }),
         (e) => ({ error: String(e) }),
       );
-    }, created.content_uri);
+    }, mxc);
     await proxy.waitFor((r) => r.method === 'GET' && r.path.includes('/download/') && r.path.includes(mediaId), 30_000);
 
     // A second instance of the SDK in the tab hands the same session over to the worker.
@@ -62,13 +62,7 @@ test('a second instance handing the same session over does not end the media in 
     }, opts);
     assert.equal(second, 'worker');
 
-    await mx.request(base, `/_matrix/media/v3/upload/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}`, {
-      method: 'PUT',
-      token: alice.accessToken,
-      body: bytes,
-      headers: { 'Content-Type': png.contentType },
-      query: { filename: 'again.png' },
-    });
+    await mx.uploadTo(base, alice.accessToken, mxc, bytes, png.contentType, 'again.png');
     const got = await page.evaluate(() => window.pending);
     assert.deepEqual(got, { status: 200, size: bytes.length, code: null }, JSON.stringify(got));
     const downloads = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes(mediaId));
