@@ -127,15 +127,17 @@ pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Resu
 
 // ----- the fetch path -------------------------------------------------------------------------
 
-/// A JSON error answer of this path (`errcode` `M_NOT_FOUND`/`M_MISSING_TOKEN`/`M_UNKNOWN`).
-fn refusal(status: u16, errcode: &str, code: &str, message: &str) -> Response {
+/// A JSON error answer of this path, counted as refused (`errcode` `M_NOT_FOUND`,
+/// `M_MISSING_TOKEN`).
+fn refusal(shared: &Shared, status: u16, errcode: &str, code: &str, message: &str) -> Response {
+    bump(&mut shared.borrow_mut().stats.refused);
     net::error_response(status, errcode, code, message)
 }
 
 /// The answer to a navigation (or another non-media destination) under the encrypted prefix,
 /// should one reach the worker: nothing is decrypted into a document.
 pub(crate) fn not_media_request() -> Response {
-    refusal(
+    net::error_response(
         400,
         "M_UNKNOWN",
         "not_media_request",
@@ -143,19 +145,13 @@ pub(crate) fn not_media_request() -> Response {
     )
 }
 
-/// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects.
+/// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects. What goes wrong after
+/// the download is counted by the media handler, as for other media.
 pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
-    let response = serve(shared, request, client_id).await;
-    if response.status() >= 400 {
-        bump(&mut shared.borrow_mut().stats.refused);
-    }
-    response
-}
-
-async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Response {
     let url = request.url();
     let Some(id) = id_of(&url).map(str::to_owned) else {
         return refusal(
+            shared,
             404,
             "M_NOT_FOUND",
             "not_found",
@@ -165,6 +161,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Response 
     // No session (logged out, or a tab that never had one): nothing is decrypted for it.
     let Some(session) = session_of(shared, client_id).await else {
         return refusal(
+            shared,
             401,
             "M_MISSING_TOKEN",
             "no_session",
@@ -178,6 +175,7 @@ async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Response 
     };
     let Some(entry) = entry else {
         return refusal(
+            shared,
             404,
             "M_NOT_FOUND",
             "not_found",
