@@ -145,12 +145,16 @@ pub(crate) enum Fail {
     Cancelled,
     /// An encrypted attachment refused after its download (its decryption module's verdict, a
     /// ciphertext over the limit): answered with its own status, `errcode` and code.
-    Refused {
-        status: u16,
-        errcode: String,
-        code: String,
-        message: String,
-    },
+    Refused(Rc<Refusal>),
+}
+
+/// What [`Fail::Refused`] answers (shared, not copied, by the requests waiting for it).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    status: u16,
+    errcode: String,
+    code: String,
+    message: String,
 }
 
 impl Fail {
@@ -181,12 +185,7 @@ impl Fail {
                 "authmedia service worker: the request was cancelled (aborted by the page, or logout)"
                     .to_owned(),
             ),
-            Fail::Refused {
-                status,
-                errcode,
-                code,
-                message,
-            } => (*status, errcode, code, message.clone()),
+            Fail::Refused(r) => (r.status, &r.errcode, &r.code, r.message.clone()),
         }
     }
 
@@ -198,12 +197,12 @@ impl Fail {
 
     /// A refusal of the encrypted-attachment path.
     pub(crate) fn refused(status: u16, errcode: &str, code: &str, message: String) -> Self {
-        Fail::Refused {
+        Fail::Refused(Rc::new(Refusal {
             status,
             errcode: errcode.to_owned(),
             code: code.to_owned(),
             message,
-        }
+        }))
     }
 
     /// [`authmedia_core::AttachmentError::TooLarge`] as `refusal` answers it, the text written
@@ -238,13 +237,12 @@ impl Fail {
             .and_then(|s| u16::try_from(s as u32).ok())
             .filter(|s| (400..600).contains(s))
             .unwrap_or(500);
-        Fail::Refused {
+        Self::refused(
             status,
-            errcode: js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
-            code: js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
-            message: js::string(v, "error")
-                .unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
-        }
+            &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
+            &js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
+            js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
+        )
     }
 }
 
