@@ -1,7 +1,8 @@
 //! The media handler: a request the router matched as media of the tab's homeserver, answered
 //! from the store, by joining an identical upstream flight, or by a new one executing the core's
 //! request lifecycle (`upstream::run`); every answer is delivered only to a tab that still holds
-//! the session it was fetched for.
+//! the session it was fetched for. Encrypted attachments (`encrypted/`) are served by the same
+//! code with one more step, a [`Decrypt`]: one copy of the store, single-flight and answers.
 
 use authmedia_js::protocol;
 use std::cell::RefCell;

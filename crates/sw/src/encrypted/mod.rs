@@ -6,13 +6,12 @@
 //! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
 //! never the key) and gets back a same-origin URL under the worker's scope. This module finds the
 //! tab's session and the registered file; the media handler does the rest, as for any media
-//! (`media::serve` with a [`Decrypt`]: the same token path, refresh, retries, stall timeout and
-//! `M_UNRECOGNIZED` logic, the same single-flight and store): it downloads the ciphertext with the
-//! tab's session into a `Blob` (at most the store's budget), hands it with the registered file to
-//! the decryption module, and —
-//! only once that module found the SHA-256 of the whole ciphertext matching — answers with the
-//! plaintext under a safe content type, `no-store`. A mismatch (tampered or truncated ciphertext)
-//! is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content; a homeserver's error
+//! (`media::serve` with a `media::Decrypt`: the same token path, refresh, retries, stall timeout
+//! and `M_UNRECOGNIZED` logic, the same single-flight and store): it downloads the ciphertext with
+//! the tab's session into a `Blob` (at most the store's budget), hands it with the registered file
+//! to the decryption module, and only once that module found the SHA-256 of the whole ciphertext
+//! matching answers with the plaintext under a safe content type, `no-store`. A mismatch
+//! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content; a homeserver's error
 //! answer to the download is replayed as for other media (its status, `errcode` and
 //! `authmedia-code`).
 //!
