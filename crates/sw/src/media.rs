@@ -201,7 +201,6 @@ pub(crate) async fn serve(
         // The page's range is of the plaintext: the ciphertext is downloaded whole.
         range: range.filter(|_| decrypt.is_none()),
         range_header: range_header.as_deref().filter(|_| decrypt.is_none()),
-        store_key,
         decrypt,
     };
     if let Some(joinable) = joinable {
@@ -271,8 +270,6 @@ struct Fetch<'a> {
     range: Option<RangeRequest>,
     /// The page's `Range` header, as it came.
     range_header: Option<&'a str>,
-    /// The body's key in the store.
-    store_key: &'a str,
     /// An encrypted attachment's download.
     decrypt: Option<&'a Decrypt>,
 }
@@ -417,11 +414,7 @@ impl Fetch<'_> {
             }
             _ => (body, content_type),
         };
-        let store_key = if self.decrypt.is_some() {
-            self.store_key
-        } else {
-            target.as_str()
-        };
+        let store_key = self.decrypt.map_or(target.as_str(), |d| d.key.as_str());
         // Only while a tab still has this session: a logout during the download wins.
         if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
