@@ -4,7 +4,7 @@
 # `wasm-opt -Oz` there) and fails when a gzipped size is above its budget.
 #
 #   scripts/size-budget.sh                       check npm/sw + npm/dist (after scripts/build.sh)
-#   SW_BUDGET_KB=48 scripts/size-budget.sh       override a budget (KB = 1000 bytes, gzipped)
+#   SW_BUDGET_KB=48 scripts/size-budget.sh       override a budget (KB = 1000 bytes, gzipped; 59.6 is fine)
 #
 # Budgets (KB gzipped), each the measured size + ~5 %. The worker: 69.9 KB once its software
 # AES/SHA-256 went (every service worker has WebCrypto), its string-slicing panic paths, substring
@@ -27,11 +27,13 @@
 # worker 57.6 KB → 60 (58.1 with the CPU changes). The page, at 82.2 KB later, is 81.0 KB after one
 # panic location for all its `RefCell` borrows, a `const` thread-local, one boxed spawn and
 # `wasm-opt --flatten --rereloop` → 84 (+4 %); 80.9 KB once the fallback's chunked body read is
-# one state machine (budget kept at 84, +4 %). The targets are 48 KB
+# one state machine (budget kept at 84, +4 %). The worker's encrypted attachments then served
+# by its media handler with a decrypt step instead of a serving path of their own: worker 56.8 KB
+# → 59.6 (budgets may have one decimal). The targets are 48 KB
 # (worker) and 64 KB (page); what is left and why: BENCHMARKS.md, "Wasm weight".
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SW_BUDGET_KB="${SW_BUDGET_KB:-60}"
+SW_BUDGET_KB="${SW_BUDGET_KB:-59.6}"
 SW_CRYPTO_BUDGET_KB="${SW_CRYPTO_BUDGET_KB:-21}"
 SW_SCRIPT_BUDGET_KB="${SW_SCRIPT_BUDGET_KB:-6}"
 PAGE_BUDGET_KB="${PAGE_BUDGET_KB:-84}"
@@ -47,10 +49,10 @@ check() {
   local raw gz limit verdict
   raw=$(wc -c <"$file")
   gz=$(gzip -9 -c "$file" | wc -c)
-  limit=$((budget_kb * 1000))
+  limit=$(awk -v b="$budget_kb" 'BEGIN { printf "%d", b * 1000 }')
   verdict=ok
   if [ "$gz" -gt "$limit" ]; then verdict="OVER BUDGET"; fail=1; fi
-  printf '%-6s %-32s raw %7d B (%6.1f KB)  gzip %7d B (%5.1f KB)  budget %3d KB gz  %s\n' \
+  printf '%-6s %-32s raw %7d B (%6.1f KB)  gzip %7d B (%5.1f KB)  budget %5s KB gz  %s\n' \
     "$name" "${file#"$ROOT"/}" "$raw" "$(awk -v b="$raw" 'BEGIN {print b / 1000}')" "$gz" "$(awk -v b="$gz" 'BEGIN {print b / 1000}')" "$budget_kb" "$verdict"
 }
 

@@ -708,3 +708,191 @@ async fn a_deadline_of_its_own_fires_while_a_later_one_is_pending() {
     assert!(crate::flight::timed_out(&sooner));
     assert!(!later.signal().aborted());
 }
+
+/// The worker global's `fetch` replaced by a scripted homeserver (JS body of `fetch(request)`)
+/// while this lives; every request it saw is in `self.__hsSeen` (`{url, authorization, range}`).
+struct ScriptedHomeserver(JsValue);
+
+impl ScriptedHomeserver {
+    fn install(body: &str) -> Self {
+        let global = js_sys::global();
+        let original = js::get(&global, "fetch");
+        js::set(&global, "__hsSeen", &js_sys::Array::new());
+        let record = "self.__hsSeen.push({url: request.url, authorization: \
+            request.headers.get('authorization'), range: request.headers.get('range')});";
+        let fetch = js_sys::Function::new_with_args("request", &format!("{record}{body}"));
+        js::set(&global, "fetch", &fetch);
+        Self(original)
+    }
+
+    fn seen(&self) -> Vec<JsValue> {
+        js::get(&js_sys::global(), "__hsSeen")
+            .dyn_into::<js_sys::Array>()
+            .unwrap()
+            .to_vec()
+    }
+}
+
+impl Drop for ScriptedHomeserver {
+    fn drop(&mut self) {
+        js::set(&js_sys::global(), "fetch", &self.0);
+    }
+}
+
+/// A `FetchEvent` for `url` with `headers`.
+fn fetch_event_with(url: &str, headers: &[(&str, &str)]) -> FetchEvent {
+    let request = Request::new_with_str(url).unwrap();
+    for (name, value) in headers {
+        request.headers().set(name, value).unwrap();
+    }
+    FetchEvent::new("fetch", &FetchEventInit::new(&request)).unwrap()
+}
+
+async fn answer_of(promise: js_sys::Promise) -> Response {
+    JsFuture::from(promise).await.unwrap().dyn_into().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_step() {
+    // The homeserver answers every ciphertext (10 bytes; 64 for `big`) after a moment, and 404
+    // M_NOT_FOUND for `missing`.
+    let hs = ScriptedHomeserver::install(
+        "const id = request.url.split('/').pop();
+         if (id === 'missing') return Promise.resolve(new Response(
+           JSON.stringify({errcode: 'M_NOT_FOUND', error: 'gone'}),
+           {status: 404, headers: {'content-type': 'application/json'}}));
+         const body = id === 'big' ? new Uint8Array(64) : new Uint8Array([9,8,7,6,5,4,3,2,1,0]);
+         return new Promise((resolve) => setTimeout(() => resolve(new Response(body,
+           {status: 200, headers: {'content-length': String(body.length)}})), 20));",
+    );
+    // The decryption module's stand-in: the plaintext is the ciphertext reversed; a file marked
+    // `bad` is refused as the module refuses a hash mismatch.
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1;
+         if (JSON.parse(file).bad) return Promise.reject({status: 502,
+           errcode: 'AUTHMEDIA_HASH_MISMATCH', authmedia_code: 'hash_mismatch', error: 'no'});
+         return ciphertext.arrayBuffer().then((b) => new Uint8Array(b).reverse().buffer);",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[
+        ("decrypt", decrypt.into()),
+        ("storeBudgetBytes", 32.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let register = |id: &str, file: JsValue, mimetype: &str| {
+        let reply = worker.test_message(
+            "",
+            &js::object(&[
+                ("type", "authmedia:encrypted".into()),
+                ("id", id.into()),
+                ("file", file),
+                ("mimetype", mimetype.into()),
+            ]),
+        );
+        assert_eq!(js::get(&reply, "ok").as_bool(), Some(true), "{id}");
+        js::string(&reply, "url").unwrap()
+    };
+    let file =
+        |media_id: &str| js::object(&[("url", format!("mxc://hs.example/{media_id}").into())]);
+    let video = register("v1", file("abc"), "video/mp4");
+    let bad = js::object(&[("url", "mxc://hs.example/abc".into()), ("bad", true.into())]);
+    let bad = register("bad", bad, "image/png");
+    let gone = register("gone", file("missing"), "image/png");
+    let big = register("big", file("big"), "image/png");
+    let svg = register("svg", file("svg"), "image/svg+xml");
+
+    // Three requests at once, the first a range (it starts the download): one download, one
+    // decryption, the range cut from the plaintext; the page's Range never goes upstream.
+    let part = worker.handle_encrypted(&fetch_event_with(&video, &[("range", "bytes=2-4")]));
+    let whole = worker.handle_encrypted(&fetch_event(&video));
+    let again = worker.handle_encrypted(&fetch_event(&video));
+    let (whole, part, again) = (
+        answer_of(whole).await,
+        answer_of(part).await,
+        answer_of(again).await,
+    );
+    for response in [&whole, &again] {
+        assert_eq!(response.status(), 200);
+        assert_eq!(bytes(response).await, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers().get("content-range").unwrap().as_deref(),
+        Some("bytes 2-4/10")
+    );
+    assert_eq!(bytes(&part).await, [2, 3, 4]);
+    let headers = whole.headers();
+    assert_eq!(
+        headers.get("content-type").unwrap().as_deref(),
+        Some("video/mp4")
+    );
+    assert_eq!(
+        headers.get("cache-control").unwrap().as_deref(),
+        Some("no-store")
+    );
+    assert_eq!(
+        headers.get("x-content-type-options").unwrap().as_deref(),
+        Some("nosniff")
+    );
+    let seen = hs.seen();
+    assert_eq!(seen.len(), 1, "one download for three requests");
+    assert_eq!(
+        js::string(&seen[0], "url").as_deref(),
+        Some("https://hs.example/_matrix/client/v1/media/download/hs.example/abc")
+    );
+    assert_eq!(
+        js::string(&seen[0], "authorization").as_deref(),
+        Some("Bearer tok")
+    );
+    assert_eq!(js::string(&seen[0], "range"), None);
+    assert_eq!(js::get(&js_sys::global(), "__decrypts").as_f64(), Some(1.0));
+
+    // Later: from the store (the plaintext), nothing downloaded or decrypted again.
+    let stored = answer_of(worker.handle_encrypted(&fetch_event(&video))).await;
+    assert_eq!(bytes(&stored).await, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(hs.seen().len(), 1);
+    // An unsafe declared type is served as application/octet-stream.
+    let inert = answer_of(worker.handle_encrypted(&fetch_event(&svg))).await;
+    assert_eq!(
+        inert.headers().get("content-type").unwrap().as_deref(),
+        Some("application/octet-stream")
+    );
+
+    // The module's refusal, the homeserver's error and the size limit, each as its answer.
+    let refused = answer_of(worker.handle_encrypted(&fetch_event(&bad))).await;
+    assert_eq!(refused.status(), 502);
+    assert_eq!(
+        refused.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("hash_mismatch")
+    );
+    let body = net::json(&refused).await.unwrap();
+    assert_eq!(
+        js::string(&body, "errcode").as_deref(),
+        Some("AUTHMEDIA_HASH_MISMATCH")
+    );
+    let missing = answer_of(worker.handle_encrypted(&fetch_event(&gone))).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("not_found")
+    );
+    let body = net::json(&missing).await.unwrap();
+    assert_eq!(js::string(&body, "errcode").as_deref(), Some("M_NOT_FOUND"));
+    let too_big = answer_of(worker.handle_encrypted(&fetch_event(&big))).await;
+    assert_eq!(too_big.status(), 413);
+    let body = net::json(&too_big).await.unwrap();
+    assert_eq!(
+        js::string(&body, "errcode").as_deref(),
+        Some("AUTHMEDIA_TOO_LARGE")
+    );
+
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "decryptedWebCrypto").as_f64(), Some(2.0));
+    assert_eq!(js::get(&stats, "cacheHits").as_f64(), Some(1.0));
+    assert_eq!(js::get(&stats, "deduped").as_f64(), Some(2.0));
+    // The refusals after a download (the module's, the size limit); a homeserver's 404 is not a
+    // refusal, as for other media.
+    assert_eq!(js::get(&stats, "refused").as_f64(), Some(2.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}

@@ -11,6 +11,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, AbortSignal, Blob, Headers, Response};
 
+use crate::js;
 use crate::net::{self, scope};
 use crate::settle::settled;
 
@@ -142,12 +143,24 @@ pub(crate) enum Fail {
     },
     /// Every page request waiting for it was aborted, or the user logged out.
     Cancelled,
+    /// An encrypted attachment refused after its download (its decryption module's verdict, a
+    /// ciphertext over the limit): answered with its own status, `errcode` and code.
+    Refused(Rc<Refusal>),
+}
+
+/// What [`Fail::Refused`] answers (shared, not copied, by the requests waiting for it).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    status: u16,
+    errcode: String,
+    code: String,
+    message: String,
 }
 
 impl Fail {
-    /// `(status, authmedia_code, error text)` of its JSON answer: 502 `network`, 504 `timeout`,
-    /// 502 `cancelled`.
-    pub(crate) fn parts(&self) -> (u16, &'static str, String) {
+    /// `(status, errcode, authmedia_code, error text)` of its JSON answer: 502 `network`, 504
+    /// `timeout`, 502 `cancelled` (`errcode: "M_UNKNOWN"`), or a refusal's own.
+    fn parts(&self) -> (u16, &str, &str, String) {
         match self {
             Fail::Network { attempts, message } => {
                 let mut text = String::from(
@@ -156,28 +169,80 @@ impl Fail {
                 push_decimal(&mut text, (*attempts).into());
                 text.push_str(if *attempts == 1 { " attempt: " } else { " attempts: " });
                 text.push_str(message);
-                (502, "network", text)
+                (502, "M_UNKNOWN", "network", text)
             }
             Fail::TimedOut { ms } => {
                 let mut text =
                     String::from("authmedia service worker: the homeserver did not answer within ");
                 push_decimal(&mut text, u64::try_from(*ms).unwrap_or(0));
                 text.push_str(" ms");
-                (504, "timeout", text)
+                (504, "M_UNKNOWN", "timeout", text)
             }
             Fail::Cancelled => (
                 502,
+                "M_UNKNOWN",
                 "cancelled",
                 "authmedia service worker: the request was cancelled (aborted by the page, or logout)"
                     .to_owned(),
             ),
+            Fail::Refused(r) => (r.status, &r.errcode, &r.code, r.message.clone()),
         }
     }
 
-    /// The JSON error answer (`errcode: "M_UNKNOWN"`).
+    /// The JSON error answer.
     pub(crate) fn response(&self) -> Response {
-        let (status, code, message) = self.parts();
-        net::error_response(status, "M_UNKNOWN", code, &message)
+        let (status, errcode, code, message) = self.parts();
+        net::error_response(status, errcode, code, &message)
+    }
+
+    /// A refusal of the encrypted-attachment path.
+    pub(crate) fn refused(status: u16, errcode: &str, code: &str, message: String) -> Self {
+        Fail::Refused(Rc::new(Refusal {
+            status,
+            errcode: errcode.to_owned(),
+            code: code.to_owned(),
+            message,
+        }))
+    }
+
+    /// [`authmedia_core::AttachmentError::TooLarge`] as `refusal` answers it, the text written
+    /// out: the two refusals this wasm makes itself are spelled here so that it links neither the
+    /// core's `AttachmentError` texts nor their formatting (the decryption module answers the
+    /// others). The unit test below holds both to `refusal`.
+    pub(crate) fn too_large(limit: u64) -> Self {
+        let mut message = String::from(
+            "authmedia service worker: encrypted attachment refused: ciphertext is larger than the limit of ",
+        );
+        push_decimal(&mut message, limit);
+        message.push_str(" bytes");
+        Self::refused(413, "AUTHMEDIA_TOO_LARGE", "too_large", message)
+    }
+
+    /// [`authmedia_core::AttachmentError::CryptoUnavailable`] as `refusal` answers it (see
+    /// [`Self::too_large`]).
+    pub(crate) fn crypto_unavailable() -> Self {
+        Self::refused(
+            502,
+            "AUTHMEDIA_CRYPTO_UNAVAILABLE",
+            "crypto_unavailable",
+            "authmedia service worker: encrypted attachment refused: WebCrypto could not verify or decrypt the attachment in this context".to_owned(),
+        )
+    }
+
+    /// The decryption module's rejection (`{status, errcode, authmedia_code, error}`, or a value
+    /// of another shape: 500 `internal`).
+    pub(crate) fn from_js(v: &JsValue) -> Self {
+        let status = js::get(v, "status")
+            .as_f64()
+            .and_then(|s| u16::try_from(s as u32).ok())
+            .filter(|s| (400..600).contains(s))
+            .unwrap_or(500);
+        Self::refused(
+            status,
+            &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
+            &js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
+            js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
+        )
     }
 }
 
@@ -489,4 +554,30 @@ impl Drop for Deadline {
 /// Whether `controller` was aborted because of its deadline.
 pub(crate) fn timed_out(controller: &AbortController) -> bool {
     controller.signal().reason().as_string().as_deref() == Some(TIMEOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fail;
+    use authmedia_core::AttachmentError;
+    use authmedia_js::webcrypto::refusal;
+
+    fn same(fail: &Fail, e: &AttachmentError) {
+        let (status, errcode, message) = refusal(e);
+        assert_eq!(fail, &Fail::refused(status, &errcode, e.code(), message));
+    }
+
+    #[test]
+    fn the_worker_s_own_refusals_are_the_shared_rule_s() {
+        for limit in [0, 7, 52_428_800, u64::MAX] {
+            same(
+                &Fail::too_large(limit),
+                &AttachmentError::TooLarge { limit },
+            );
+        }
+        same(
+            &Fail::crypto_unavailable(),
+            &AttachmentError::CryptoUnavailable,
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The media handler: a request the router matched as media of the tab's homeserver, answered
 //! from the store, by joining an identical upstream flight, or by a new one executing the core's
 //! request lifecycle (`upstream::run`); every answer is delivered only to a tab that still holds
-//! the session it was fetched for.
+//! the session it was fetched for. Encrypted attachments (`encrypted/`) are served by the same
+//! code with one more step, a [`Decrypt`]: one copy of the store, single-flight and answers.
 
 use authmedia_js::protocol;
 use std::cell::RefCell;
@@ -13,7 +14,8 @@ use authmedia_core::{
     classify, Api, CanonicalUrl, Classification, Homeserver, Lifecycle, MatrixError, MediaMatch,
     Route,
 };
-use wasm_bindgen::JsValue;
+use js_sys::{Array, ArrayBuffer, Promise};
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, refreshed_token, session_of};
@@ -51,7 +53,7 @@ pub(crate) async fn respond(
         return passthrough(request).await;
     };
     let range = request.headers().get("range").ok().flatten();
-    let response = serve(shared, request, client_id, &session, m, range, false).await;
+    let response = serve(shared, request, client_id, &session, m, range, None).await;
     // An answer is delivered only to a tab that still has the session it was fetched for: a tab
     // that logged out (or switched account) while it waited gets nothing of it.
     if shared.borrow().sessions.holds(client_id, session.principal) {
@@ -127,10 +129,22 @@ fn replay(
     Response::new_with_opt_blob_and_init(Some(body), &init)
 }
 
+/// An encrypted attachment served through [`serve`] (`encrypted/`): its ciphertext is downloaded
+/// as any media, then verified and decrypted by the decryption module before it is kept and
+/// answered. The page cancelling does not stop its download (concurrent requests share it), the
+/// page's `Range` is never sent upstream (it is a range of the plaintext), and the store and
+/// flights know it under `key`, never under the ciphertext's URL.
+pub(crate) struct Decrypt {
+    /// The store and flight key of the plaintext (`authmedia/encrypted/<id>`).
+    pub(crate) key: String,
+    /// The registered `EncryptedFile`, as JSON text, for the decryption module.
+    pub(crate) file: String,
+    /// The safe type the plaintext is answered with.
+    pub(crate) content_type: &'static str,
+}
+
 /// The answer to `m` for `session`, from the store, a flight it joins or one it starts. `range` is
-/// the `Range` asked for. `own`: the worker's own download for an encrypted attachment
-/// (`encrypted/`), which the page cancelling does not stop (concurrent requests share it) and
-/// which is not kept in the store (the verified plaintext is, instead).
+/// the `Range` asked for; `decrypt` makes it an encrypted attachment's answer.
 pub(crate) async fn serve(
     shared: &Shared,
     request: &Request,
@@ -138,7 +152,7 @@ pub(crate) async fn serve(
     session: &Session,
     m: MediaMatch,
     range_header: Option<String>,
-    own: bool,
+    decrypt: Option<&Decrypt>,
 ) -> Response {
     // What goes upstream is the core's canonical URL of the parsed request, never the page's
     // string: its own escaping of every segment, only the parameters the endpoint defines.
@@ -153,18 +167,14 @@ pub(crate) async fn serve(
     // The page cancelling an image may cancel its download. Not so for range requests: the
     // worker keeps their whole body for the next seek, and a `<video>` cancels and re-requests on
     // every seek — tied to the page's signal, a large video would never finish downloading.
-    let cancel_with = (range.is_none() && !own).then(|| request.signal());
+    let cancel_with = (range.is_none() && decrypt.is_none()).then(|| request.signal());
+    let store_key = decrypt.map_or(target.as_str(), |d| d.key.as_str());
     let from_store = |shared: &Shared| {
-        let hit = shared
-            .borrow_mut()
-            .store
-            .get(&key_of_session, target.as_str())?;
+        let hit = shared.borrow_mut().store.get(&key_of_session, store_key)?;
         bump(&mut shared.borrow_mut().stats.cache_hits);
         let answer = range.map_or(RangeAnswer::Whole, |r| r.apply(hit.len));
-        Some(
-            net::from_body(&hit.body, hit.content_type.as_deref(), answer)
-                .unwrap_or_else(|e| internal(&e)),
-        )
+        let content_type = decrypt.map_or(hit.content_type.as_deref(), |d| Some(d.content_type));
+        Some(net::from_body(&hit.body, content_type, answer).unwrap_or_else(|e| internal(&e)))
     };
     if let Some(response) = from_store(shared) {
         return response;
@@ -172,8 +182,8 @@ pub(crate) async fn serve(
 
     // Single-flight: the same media for the same session is fetched once, however many requests
     // (an image repeated on a page, a `<video>`'s concurrent range requests) ask for it meanwhile.
-    let key = [&key_of_session, "\n", target.as_str()].concat();
-    let hash = crate::store::key_hash(&key_of_session, target.as_str());
+    let key = [&key_of_session, "\n", store_key].concat();
+    let hash = crate::store::key_hash(&key_of_session, store_key);
     let joinable = shared
         .borrow()
         .flights
@@ -188,9 +198,10 @@ pub(crate) async fn serve(
         matched: &m,
         api,
         upgraded,
-        range,
-        range_header: range_header.as_deref(),
-        keep: !own,
+        // The page's range is of the plaintext: the ciphertext is downloaded whole.
+        range: range.filter(|_| decrypt.is_none()),
+        range_header: range_header.as_deref().filter(|_| decrypt.is_none()),
+        decrypt,
     };
     if let Some(joinable) = joinable {
         bump(&mut shared.borrow_mut().stats.deduped);
@@ -259,8 +270,8 @@ struct Fetch<'a> {
     range: Option<RangeRequest>,
     /// The page's `Range` header, as it came.
     range_header: Option<&'a str>,
-    /// Whether the body goes into the store.
-    keep: bool,
+    /// An encrypted attachment's download.
+    decrypt: Option<&'a Decrypt>,
 }
 
 impl Fetch<'_> {
@@ -362,6 +373,14 @@ impl Fetch<'_> {
                 None,
             ));
         }
+        if status != 200 && self.decrypt.is_some() {
+            // Only a whole ciphertext can be verified.
+            let mut message = String::from(
+                "authmedia service worker: downloading the encrypted attachment failed: HTTP ",
+            );
+            authmedia_core::push_decimal(&mut message, status.into());
+            return Err(Fail::refused(502, "M_UNKNOWN", "upstream", message));
+        }
         if status != 200 {
             // A real 206 of a server that honours `Range`, or another success: this request's.
             let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
@@ -369,8 +388,13 @@ impl Fetch<'_> {
         }
 
         let length = net::content_length(&response);
+        // A ciphertext is read whole (at most the store's budget) to be verified.
+        let limit = self.decrypt.map(|_| shared.borrow().config.store_budget);
+        if let Some(limit) = limit.filter(|limit| length.is_some_and(|n| n > *limit)) {
+            return Err(Fail::too_large(limit));
+        }
         let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
-        if self.range.is_none() && !storable {
+        if self.range.is_none() && !storable && limit.is_none() {
             // Too big to hold: streamed through (only the headers had a deadline).
             let own = net::rewrap(&response).unwrap_or_else(|e| internal(&e));
             return Ok((Outcome::NotShared, Some(own)));
@@ -378,8 +402,21 @@ impl Fetch<'_> {
         let content_type = response.headers().get("content-type").ok().flatten();
         let body =
             upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+        let (body, content_type) = match (self.decrypt, limit) {
+            (Some(decrypt), Some(limit)) => {
+                // Not holding an upstream slot while the module loads and decrypts.
+                flight.slot.replace(None);
+                // Its own future, not inlined into every media fetch's.
+                let plain: Pin<Box<dyn Future<Output = Result<Blob, Fail>> + '_>> =
+                    Box::pin(decrypted(shared, decrypt, &body, limit));
+                let plain = plain.await?;
+                (plain, Some(decrypt.content_type.to_owned()))
+            }
+            _ => (body, content_type),
+        };
+        let store_key = self.decrypt.map_or(target.as_str(), |d| d.key.as_str());
         // Only while a tab still has this session: a logout during the download wins.
-        if self.keep && shared.borrow().sessions.principal_in_use(session.principal) {
+        if shared.borrow().sessions.principal_in_use(session.principal) {
             let stored = Stored {
                 body: body.clone(),
                 len: body.size() as u64,
@@ -388,7 +425,7 @@ impl Fetch<'_> {
             shared
                 .borrow_mut()
                 .store
-                .insert(&session.key(), target.as_str(), stored);
+                .insert(&session.key(), store_key, stored);
         }
         Ok((Outcome::Body { body, content_type }, None))
     }
@@ -399,4 +436,28 @@ impl Fetch<'_> {
             message: net::describe(error),
         }
     }
+}
+
+/// The verified plaintext of the ciphertext `body` (through the entry script's `decrypt`, which
+/// loads the decryption module on demand), or the refusal to answer with.
+async fn decrypted(shared: &Shared, d: &Decrypt, body: &Blob, limit: u64) -> Result<Blob, Fail> {
+    if body.size() as u64 > limit {
+        return Err(Fail::too_large(limit));
+    }
+    // Without the entry script's loader (the wasm driven on its own) there is nothing to decrypt
+    // with: the same refusal as an engine without WebCrypto.
+    let decrypt = shared.borrow().decrypt.clone();
+    let decrypt = decrypt.ok_or_else(Fail::crypto_unavailable)?;
+    let called = decrypt
+        .call2(&JsValue::UNDEFINED, &JsValue::from_str(&d.file), body)
+        .and_then(|p| p.dyn_into::<Promise>());
+    let plain = match called {
+        Ok(promise) => settled(&promise).await,
+        Err(e) => Err(e),
+    }
+    .and_then(|p| p.dyn_into::<ArrayBuffer>())
+    .map_err(|e| Fail::from_js(&e))?;
+    bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
+    Blob::new_with_buffer_source_sequence(&Array::of1(&plain))
+        .map_err(|e| Fail::refused(500, "M_UNKNOWN", "internal", net::describe(&e)))
 }

@@ -116,7 +116,8 @@ pub(crate) struct State {
     /// Encrypted attachments registered by tabs (keys, in memory only).
     pub(crate) encrypted: Registry,
     /// The entry script's `decrypt(fileJson, ciphertext)`, which loads the decryption module on
-    /// demand (`encrypted/mod.rs`); `None` when the wasm runs without the entry script.
+    /// demand (`encrypted/mod.rs`; called by `media.rs` once a ciphertext is in); `None` when the
+    /// wasm runs without the entry script.
     pub(crate) decrypt: Option<js_sys::Function>,
     /// Why recent media answers failed, for the tabs' `authmedia:why`.
     pub(crate) failures: Failures,

@@ -4,14 +4,16 @@
 //! (<https://spec.matrix.org/v1.11/client-server-api/#sending-encrypted-attachments>).
 //!
 //! The page registers `{id → EncryptedFile, mimetype}` (`authmedia:encrypted`; the id is random,
-//! never the key) and gets back a same-origin URL under the worker's scope. A request for it is
-//! answered by downloading the ciphertext with the tab's session through the media handler
-//! (`media::serve`: the same token path, refresh, retries and `M_UNRECOGNIZED` logic as other
-//! media) into a `Blob` (at most the store's budget), handing it with the registered file to the
-//! decryption module, and —
-//! only once that module found the SHA-256 of the whole ciphertext matching — answering with the
-//! plaintext under a safe content type, `no-store`. A mismatch (tampered or truncated ciphertext)
-//! is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content.
+//! never the key) and gets back a same-origin URL under the worker's scope. This module finds the
+//! tab's session and the registered file; the media handler does the rest, as for any media
+//! (`media::serve` with a `media::Decrypt`: the same token path, refresh, retries, stall timeout
+//! and `M_UNRECOGNIZED` logic, the same single-flight and store): it downloads the ciphertext with
+//! the tab's session into a `Blob` (at most the store's budget), hands it with the registered file
+//! to the decryption module, and only once that module found the SHA-256 of the whole ciphertext
+//! matching answers with the plaintext under a safe content type, `no-store`. A mismatch
+//! (tampered or truncated ciphertext) is a JSON error (`AUTHMEDIA_HASH_MISMATCH`), never partial content; a homeserver's error
+//! answer to the download is replayed as for other media (its status, `errcode` and
+//! `authmedia-code`).
 //!
 //! The decryption module (`crates/sw-crypto`: the file's validation, WebCrypto's SHA-256 and
 //! AES-CTR, the core's constant-time check) is not part of this wasm: the entry script fetches
@@ -22,8 +24,9 @@
 //! download stays on this wasm's one token-setting path.
 //!
 //! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by the
-//! session's principal — see [`crate::sessions`] — same budget and LRU), so the `Range` requests of a `<video>` are answered as `206` from it
-//! without downloading or decrypting again; concurrent requests share one download.
+//! session's principal — see [`crate::sessions`] — and `authmedia/encrypted/<id>`, same budget
+//! and LRU), so the `Range` requests of a `<video>` are answered as `206` from it without
+//! downloading or decrypting again; concurrent requests share one download (one flight).
 //!
 //! Keys live in worker memory only, per session: `authmedia:logout` drops the session's registrations
 //! and the store's decrypted copies. After a worker restart the registry is empty; a request for an
@@ -33,24 +36,20 @@
 use authmedia_js::protocol;
 
 use authmedia_core::{push_decimal, MediaMatch, MediaRequest, MxcUri, Route};
-use js_sys::{Array, ArrayBuffer, Function, Promise};
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Blob, Request, Response};
+use js_sys::Array;
+use wasm_bindgen::JsValue;
+use web_sys::{Request, Response};
 
 use crate::asks::{session_of, shared_task};
 use crate::flight::Fail;
-use crate::range::{RangeAnswer, RangeRequest};
+use crate::media::{self, Decrypt};
+use crate::net;
 use crate::registry::{Attachment, Registered};
 use crate::sessions::Session;
-use crate::settle::{promise, settled};
+use crate::settle::promise;
 use crate::state::Shared;
 use crate::stats::bump;
-use crate::store::Stored;
 use crate::{js, tab};
-use crate::{media, net};
-
-mod failure;
-use failure::Failure;
 
 /// The path under the worker's scope that the worker serves.
 pub const PATH: &str = "authmedia/encrypted/";
@@ -127,136 +126,95 @@ pub(crate) fn register(shared: &Shared, data: &JsValue, client_id: &str) -> Resu
 
 // ----- the fetch path -------------------------------------------------------------------------
 
+/// A JSON error answer of this path, counted as refused (`errcode` `M_NOT_FOUND`,
+/// `M_MISSING_TOKEN`).
+fn refusal(shared: &Shared, status: u16, errcode: &str, code: &str, message: &str) -> Response {
+    bump(&mut shared.borrow_mut().stats.refused);
+    net::error_response(status, errcode, code, message)
+}
+
 /// The answer to a navigation (or another non-media destination) under the encrypted prefix,
 /// should one reach the worker: nothing is decrypted into a document.
 pub(crate) fn not_media_request() -> Response {
-    Failure::new(
+    net::error_response(
         400,
         "M_UNKNOWN",
         "not_media_request",
         "authmedia service worker: encrypted attachments are served to media elements and fetch() only",
     )
-    .response()
 }
 
-/// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects.
+/// Answers a request for `<scope>authmedia/encrypted/<id>`; never rejects. What goes wrong after
+/// the download is counted by the media handler, as for other media.
 pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str) -> Response {
-    match serve(shared, request, client_id).await {
-        Ok(response) => response,
-        Err(failure) => {
-            bump(&mut shared.borrow_mut().stats.refused);
-            failure.response()
-        }
-    }
-}
-
-async fn serve(shared: &Shared, request: &Request, client_id: &str) -> Result<Response, Failure> {
     let url = request.url();
     let Some(id) = id_of(&url).map(str::to_owned) else {
-        return Err(Failure::new(
+        return refusal(
+            shared,
             404,
             "M_NOT_FOUND",
             "not_found",
             "not an encrypted attachment URL",
-        ));
+        );
     };
-    let session = session_of(shared, client_id).await;
     // No session (logged out, or a tab that never had one): nothing is decrypted for it.
-    let session = session.ok_or_else(|| {
-        Failure::new(
+    let Some(session) = session_of(shared, client_id).await else {
+        return refusal(
+            shared,
             401,
             "M_MISSING_TOKEN",
             "no_session",
             "authmedia service worker: this tab has no session",
-        )
-    })?;
-    let key_of_session = session.key();
-    let entry = shared.borrow().encrypted.get(&key_of_session, &id);
-    let entry = match entry {
-        Some(e) => e,
-        None => ask_tab(shared, client_id, &session, &id)
-            .await
-            .ok_or_else(|| {
-                Failure::new(
-                404,
-                "M_NOT_FOUND",
-                "not_found",
-                "authmedia service worker: unknown encrypted attachment (call srcEncrypted again)",
-            )
-            })?,
-    };
-    let range = request
-        .headers()
-        .get("range")
-        .ok()
-        .flatten()
-        .map(|h| RangeRequest::parse(&h));
-    let answer_of = |total: u64| range.map_or(RangeAnswer::Whole, |r| r.apply(total));
-    let content_type = authmedia_core::safe_content_type(entry.mimetype.as_deref());
-    let store_key = [PATH, &id].concat();
-
-    let hit = shared.borrow_mut().store.get(&key_of_session, &store_key);
-    let body = if let Some(hit) = hit {
-        bump(&mut shared.borrow_mut().stats.cache_hits);
-        hit.body
-    } else {
-        let owned = (
-            shared.clone(),
-            // The JS object, not `Request.clone()` (a second body): this request drives the task.
-            Clone::clone(request),
-            client_id.to_owned(),
-            session.clone(),
-            entry,
         );
-        let key = ["decrypt:", &key_of_session, "\n", &id].concat();
-        let result = shared_task(shared, key, move || {
-            promise(Box::pin(async move {
-                let (shared, request, client_id, session, entry) = owned;
-                Ok(
-                    match download(&shared, &request, &client_id, &session, &entry).await {
-                        Ok(plain) => {
-                            match Blob::new_with_buffer_source_sequence(&Array::of1(&plain)) {
-                                Ok(body) => {
-                                    keep(&shared, &session, &store_key, &body);
-                                    body.into()
-                                }
-                                Err(e) => {
-                                    Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e))
-                                        .to_js()
-                                }
-                            }
-                        }
-                        Err(failure) => failure.to_js(),
-                    },
-                )
-            }))
-        })
-        .await;
-        result
-            .dyn_into::<Blob>()
-            .map_err(|v| Failure::from_js(&v))?
     };
+    let entry = shared.borrow().encrypted.get(&session.key(), &id);
+    let entry = match entry {
+        Some(e) => Some(e),
+        None => ask_tab(shared, client_id, &session, &id).await,
+    };
+    let Some(entry) = entry else {
+        return refusal(
+            shared,
+            404,
+            "M_NOT_FOUND",
+            "not_found",
+            "authmedia service worker: unknown encrypted attachment (call srcEncrypted again)",
+        );
+    };
+    let range = request.headers().get("range").ok().flatten();
+    // Downloaded as a legacy URL would be: the endpoint is the one negotiated for the homeserver.
+    // The media handler downloads it with the session's token (the gate, refresh, retries, the
+    // stall timeout, `M_UNRECOGNIZED`), has it verified and decrypted, keeps the plaintext and
+    // answers the range asked for from it, `nosniff`/`sandbox`/`no-store` as every media answer.
+    let m = MediaMatch {
+        route: Route::Legacy,
+        homeserver: 0,
+        mxc: entry.url,
+        request: MediaRequest::Download { filename: None },
+        timeout_ms: None,
+        upgraded: None,
+        legacy_alias: None,
+    };
+    let decrypt = Decrypt {
+        key: [PATH, &id].concat(),
+        file: entry.file,
+        content_type: authmedia_core::safe_content_type(entry.mimetype.as_deref()),
+    };
+    let response = media::serve(
+        shared,
+        request,
+        client_id,
+        &session,
+        m,
+        range,
+        Some(&decrypt),
+    )
+    .await;
     // Delivered only to a tab that still has the session it was fetched for.
-    if !shared.borrow().sessions.holds(client_id, session.principal) {
-        return Err(Failure::upstream(&Fail::Cancelled));
-    }
-    let total = body.size() as u64;
-    // The body is the sender's: `from_body` marks it never to be sniffed into something active
-    // nor run if opened (`nosniff`, `sandbox`), as every media answer of the worker.
-    net::from_body(&body, Some(content_type), answer_of(total))
-        .map_err(|e| Failure::new(500, "M_UNKNOWN", "internal", net::describe(&e)))
-}
-
-/// Keeps the verified plaintext in the store while a tab still has this session.
-fn keep(shared: &Shared, session: &Session, key: &str, body: &Blob) {
-    let mut state = shared.borrow_mut();
-    if state.sessions.principal_in_use(session.principal) {
-        let stored = Stored {
-            body: body.clone(),
-            len: body.size() as u64,
-            content_type: None,
-        };
-        state.store.insert(&session.key(), key, stored);
+    if shared.borrow().sessions.holds(client_id, session.principal) {
+        response
+    } else {
+        Fail::Cancelled.response()
     }
 }
 
@@ -299,80 +257,6 @@ async fn ask_tab(
     .await;
     let found = shared.borrow().encrypted.get(&session.key(), id);
     found
-}
-
-/// Downloads the ciphertext with the session's token and returns the verified plaintext.
-///
-/// The download is the media handler's (`media::serve`: the store, single-flight, the core's
-/// lifecycle with its token refresh, retries, stall timeout and `M_UNRECOGNIZED` fall-back, the
-/// gate before every send), as the worker's own request: not tied to the page's signal, not kept
-/// in the store (the verified plaintext is).
-async fn download(
-    shared: &Shared,
-    request: &Request,
-    client_id: &str,
-    session: &Session,
-    entry: &Registered,
-) -> Result<ArrayBuffer, Failure> {
-    // As a legacy URL would be: the endpoint is the one negotiated for the homeserver.
-    let m = MediaMatch {
-        route: Route::Legacy,
-        homeserver: 0,
-        mxc: entry.url.clone(),
-        request: MediaRequest::Download { filename: None },
-        timeout_ms: None,
-        upgraded: None,
-        legacy_alias: None,
-    };
-    let response = media::serve(shared, request, client_id, session, m, None, true).await;
-    if response.status() != 200 {
-        return Err(Failure::answered(&response).await);
-    }
-    let limit = shared.borrow().config.store_budget;
-    let too_large = || Failure::too_large(limit);
-    if net::content_length(&response).is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let body = match response.blob() {
-        Ok(p) => settled(&p).await,
-        Err(e) => Err(e),
-    }
-    .map_err(|e| {
-        Failure::upstream(&Fail::Network {
-            attempts: 1,
-            message: net::describe(&e),
-        })
-    })?;
-    let body: Blob = body.unchecked_into();
-    if body.size() as u64 > limit {
-        return Err(too_large());
-    }
-    let decrypt = shared.borrow().decrypt.clone();
-    let plain = decrypt_elsewhere(decrypt, &entry.file, &body).await?;
-    bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
-    Ok(plain)
-}
-
-/// The decryption module's verdict on `ciphertext` (through the entry script's `decrypt`): the
-/// plaintext, or its refusal as the answer to give.
-async fn decrypt_elsewhere(
-    decrypt: Option<Function>,
-    file: &str,
-    ciphertext: &Blob,
-) -> Result<ArrayBuffer, Failure> {
-    // Without the entry script's loader (the wasm driven on its own) there is nothing to decrypt
-    // with: the same refusal as an engine without WebCrypto.
-    let decrypt = decrypt.ok_or_else(Failure::crypto_unavailable)?;
-    let called = decrypt
-        .call2(&JsValue::UNDEFINED, &JsValue::from_str(file), ciphertext)
-        .and_then(|p| p.dyn_into::<Promise>());
-    let plain = match called {
-        Ok(promise) => settled(&promise).await,
-        Err(e) => Err(e),
-    };
-    plain
-        .and_then(|p| p.dyn_into::<ArrayBuffer>())
-        .map_err(|e| Failure::from_js(&e))
 }
 
 #[cfg(test)]
