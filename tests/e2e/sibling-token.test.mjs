@@ -11,6 +11,8 @@
  * - worker mode, `setAccessToken(t2)` on the instance that does not answer the worker: after the
  *   worker restarts, the tab's answer to `need-session` is t2 (the sibling answers), and the media
  *   loads with it;
+ * - worker mode, an image of b that failed `unauthorized` (t1 revoked before the app had t2) loads
+ *   again after `setAccessToken(t2)` on a;
  * - worker mode, the answering instance's `onTokenRefresh` produces t2 after a 401, then that
  *   instance is disposed (a component unmounting): after a worker restart the survivor answers t2,
  *   and nobody refreshes a second time;
@@ -157,6 +159,37 @@ test('worker: setAccessToken on one instance is the token its sibling gives a re
     assert.deepEqual(await page.evaluate(() => window.sessionAnswers), [t2.accessToken], 'the tab answers need-session with the current token');
     assert.deepEqual(got, { status: 200, code: null });
     assert.deepEqual(mediaTokens(proxy, before), [t2.accessToken], 'after the restart the media went out with t2 only');
+  });
+});
+
+test("worker: a sibling's image that failed 'unauthorized' loads again after setAccessToken on another instance", { timeout: 120_000 }, async () => {
+  const png = world.media.png800.mxc;
+  await withPage(async (page, proxy) => {
+    const t1 = await refreshableLogin();
+    await page.evaluate((o) => window.makeInstance('a', o), aliceOpts(proxy, t1.accessToken));
+    await page.waitForFunction(() => window.instances.a.mode === 'worker' && navigator.serviceWorker.controller, null, { timeout: 30_000 });
+    assert.equal(await page.evaluate((o) => window.makeInstance('b', o), aliceOpts(proxy, t1.accessToken)), 'worker');
+    // The homeserver revokes t1 before the app has the next token: b's image fails.
+    const t2 = await refresh(t1.refreshToken);
+    revoke(proxy, t1.accessToken);
+    await page.evaluate((png) => {
+      const root = document.createElement('div');
+      document.body.append(root);
+      window.instances.b.mount(root);
+      const img = document.createElement('img');
+      img.id = 'b1';
+      img.alt = '';
+      img.dataset.mxc = png;
+      img.dataset.width = '70';
+      img.dataset.height = '70';
+      root.append(img);
+    }, png);
+    await page.waitForFunction(() => document.getElementById('b1').dataset.authmediaState === 'error', null, { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => document.getElementById('b1').dataset.authmediaError), 'unauthorized');
+    // The app gives the new token to a only.
+    await page.evaluate((t) => window.instances.a.setAccessToken(t), t2.accessToken);
+    await page.waitForFunction(() => document.getElementById('b1').dataset.authmediaState === 'loaded', null, { timeout: 30_000 });
+    assert.ok(await page.evaluate(() => document.getElementById('b1').decode().then(() => document.getElementById('b1').naturalWidth > 0)));
   });
 });
 

@@ -485,15 +485,12 @@ impl AuthMedia {
                 inner.resume().await;
             }
             inner.session.link.send_token(&token).await;
-            // Only while this token is still the current one; also the elements of the
-            // siblings holding this session, which have the new token too.
+            // Only while this token is still the current one; the elements of this instance
+            // (a holder once `resume` ran) and of the siblings holding its session, which have
+            // the new token too.
             if inner.session.is_current(&token) {
-                let unauthorized = [authmedia_core::ClientCode::Unauthorized];
-                reload_failed(&inner.mounter(), &unauthorized);
                 for i in same_session(&inner) {
-                    if !Rc::ptr_eq(&i, &inner) {
-                        reload_failed(&i.mounter(), &unauthorized);
-                    }
+                    reload_failed(&i.mounter(), &[authmedia_core::ClientCode::Unauthorized]);
                 }
             }
         }));

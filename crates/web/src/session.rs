@@ -127,7 +127,9 @@ impl Session {
         self.current_token().ok_or_else(logged_out)
     }
 
-    /// The current token, if any (`None` after logout).
+    /// The current token, if any (`None` after logout). Not inlined: one copy of the two
+    /// borrows for the many callers.
+    #[inline(never)]
     pub fn current_token(&self) -> Option<String> {
         self.credential
             .borrow()
@@ -137,10 +139,7 @@ impl Session {
 
     /// Whether `token` is still the current one.
     pub fn is_current(&self, token: &str) -> bool {
-        self.credential
-            .borrow()
-            .as_ref()
-            .is_some_and(|c| *c.token.borrow() == token)
+        self.current_token().as_deref() == Some(token)
     }
 
     /// Replaces the token (`setAccessToken`), for every instance of the tab holding this session.
