@@ -423,3 +423,103 @@ fn shared_prefix_counts_equal_ascii_bytes_only() {
     assert_eq!(shared_prefix("abcdefghij/é/x", "abcdefghij/é/x"), 11);
     assert_eq!(shared_prefix("abcdé", "abcdé"), 4);
 }
+
+fn session_of(
+    hs: &str,
+    token: &str,
+    refresh: Option<&js_sys::Function>,
+) -> std::rc::Rc<crate::session::Session> {
+    let mut pairs = vec![("homeserver", s(hs)), ("accessToken", s(token))];
+    if let Some(f) = refresh {
+        pairs.push(("onTokenRefresh", f.clone().into()));
+    }
+    let o = Options::from_js(&opts(&pairs)).unwrap();
+    std::rc::Rc::new(crate::session::Session::new(&o).unwrap())
+}
+
+#[test]
+fn sessions_holding_one_token_share_its_changes_until_one_ends() {
+    let a = session_of("https://h.example", "t1", None);
+    let b = session_of("https://h.example", "t1", None);
+    assert!(b.join(a.credential().unwrap()));
+    a.set_token("t2".to_owned());
+    assert_eq!(
+        b.token().ok().as_deref(),
+        Some("t2"),
+        "b adopts a's new token"
+    );
+    assert!(b.is_current("t2") && !b.is_current("t1"));
+    b.set_token("t3".to_owned());
+    assert_eq!(a.current_token().as_deref(), Some("t3"), "and a b's");
+    // An ended instance lets go: it gets no later token, and the sibling keeps the session.
+    b.end();
+    assert_eq!(b.token().map_err(|e| e.code), Err("logged_out"));
+    a.set_token("t4".to_owned());
+    assert_eq!(b.current_token(), None);
+    assert_eq!(a.current_token().as_deref(), Some("t4"));
+    assert!(
+        !b.join(a.credential().unwrap()),
+        "an ended session joins nothing"
+    );
+}
+
+#[test]
+fn another_account_or_homeserver_is_not_the_same_session() {
+    let a = session_of("https://h.example", "t1", None);
+    let other_token = session_of("https://h.example", "bob", None);
+    let other_hs = session_of("https://other.example", "t1", None);
+    assert!(!other_token.join(a.credential().unwrap()));
+    assert!(!other_hs.join(a.credential().unwrap()));
+    a.set_token("t2".to_owned());
+    assert_eq!(other_token.current_token().as_deref(), Some("bob"));
+    assert_eq!(other_hs.current_token().as_deref(), Some("t1"));
+}
+
+#[test]
+async fn one_refresh_for_the_sessions_holding_one_token() {
+    // Each instance's own onTokenRefresh counts its calls in `globalThis.refreshCalls`.
+    let f = js_sys::Function::new_no_args(
+        "globalThis.refreshCalls = (globalThis.refreshCalls || 0) + 1; \
+         return new Promise((r) => setTimeout(() => r('t2'), 20));",
+    );
+    set(&js_sys::global(), "refreshCalls", &JsValue::from(0));
+    let a = session_of("https://h.example", "t1", Some(&f));
+    let b = session_of("https://h.example", "t1", Some(&f));
+    assert!(b.join(a.credential().unwrap()));
+    let (ra, rb) = futures_join(a.refresh_token(), b.refresh_token()).await;
+    assert_eq!(ra.ok().as_deref(), Some("t2"));
+    assert_eq!(rb.ok().as_deref(), Some("t2"));
+    assert_eq!(get(&js_sys::global(), "refreshCalls").as_f64(), Some(1.0));
+    assert_eq!(a.current_token().as_deref(), Some("t2"));
+    assert_eq!(b.current_token().as_deref(), Some("t2"));
+}
+
+/// Both futures to completion, polled together (no executor crate needed).
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    let mut ra = None;
+    let mut rb = None;
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
+}

@@ -6,12 +6,15 @@
 //! answers "none" itself when no instance can (and no other copy of the SDK on the page can, see
 //! [`COPIES`]), so a question is answered exactly once and never waits for a tab that has nothing
 //! to say.
+//!
+//! It also knows the tab's sessions: the instances of one account hold one session
+//! ([`join`]), so a token one of them gets is the token every one of them answers with.
 
 use authmedia_js::protocol;
 use std::cell::Cell;
 
 use crate::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Reflect, Symbol};
 use wasm_bindgen::prelude::*;
@@ -21,9 +24,11 @@ use web_sys::{MessageEvent, MessagePort, ServiceWorkerContainer};
 use crate::channel::{speaks_protocol, start_messages};
 use crate::error::WebError;
 use crate::inner::Inner;
+use crate::session::Credential;
 use crate::util::{get_string, object, set, spawn};
 
-/// The instances holding the tab's session, and whether the page's listener is installed.
+/// The instances holding the tab's session, the tab's sessions, and whether the page's listener
+/// is installed.
 #[derive(Default)]
 struct Tab {
     /// In the order they handed the worker the session. The last live one alone answers the
@@ -31,6 +36,9 @@ struct Tab {
     /// of them. Strong references: an instance lives until its `dispose()` or `logout()` anyway
     /// (which release it here), and a failed `init` releases it too.
     holders: RefCell<Vec<Rc<Inner>>>,
+    /// The credentials of the tab's live instances, one per session (see [`join`]). Weak: a
+    /// credential lives as long as an instance that has not ended holds it.
+    sessions: RefCell<Vec<Weak<Credential>>>,
     /// Whether [`listen`] installed the page's listener.
     listening: Cell<bool>,
     /// This copy's entry in the page's list of copies (see [`COPIES`]), once [`listen`] ran.
@@ -42,10 +50,56 @@ thread_local! {
     static TAB: Tab = const {
         Tab {
             holders: RefCell::new(Vec::new()),
+            sessions: RefCell::new(Vec::new()),
             listening: Cell::new(false),
             probe: RefCell::new(None),
         }
     };
+}
+
+/// Makes a new instance one session with the tab's live instances holding the same one — the
+/// same homeserver and the same current token — so a token change on any of them
+/// (`setAccessToken`, the token an `onTokenRefresh` produced) is the token of all: whichever
+/// answers the worker's `need-session` or hands the session over gives the current token, and a
+/// sibling in the fallback fetches with it. An instance of another account (another token from
+/// the start) is a session of its own.
+pub fn join(inner: &Inner) {
+    let Some(own) = inner.session.credential() else {
+        return;
+    };
+    let Some(token) = inner.session.current_token() else {
+        return;
+    };
+    TAB.with(|t| {
+        let mut sessions = t.sessions.borrow_mut();
+        sessions.retain(|c| c.strong_count() > 0);
+        let same = sessions
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|c| c.is_session(&inner.session.hs, &token));
+        match same {
+            Some(shared) => {
+                inner.session.join(shared);
+            }
+            None => sessions.push(Rc::downgrade(&own)),
+        }
+    });
+}
+
+/// The live holders of `inner`'s session (`inner` too, when it is one): the instances a token
+/// change of `inner` reaches.
+pub fn same_session(inner: &Inner) -> Vec<Rc<Inner>> {
+    let Some(own) = inner.session.credential() else {
+        return Vec::new();
+    };
+    TAB.with(|t| {
+        t.holders
+            .borrow()
+            .iter()
+            .filter(|i| i.session.credential().is_some_and(|c| Rc::ptr_eq(&c, &own)))
+            .cloned()
+            .collect()
+    })
 }
 
 /// Records `inner` as the latest instance to hand the worker its session.

@@ -13,7 +13,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::args::{dimension, parse_mxc, parse_request};
-use crate::dispatch::{detach, hold, holds};
+use crate::dispatch::{detach, hold, holds, join, same_session};
 use crate::error::WebError;
 use crate::hydrate::{reload_failed, retry_failed};
 use crate::inner::Inner;
@@ -192,6 +192,7 @@ impl AuthMedia {
     /// registration started, boxed there into the crate's one promise bridge.
     async fn start(opts: Options, early: Option<Promise>) -> Result<JsValue, JsValue> {
         let inner = Inner::new(opts)?;
+        join(&inner);
         hold(&inner);
         let started = async {
             inner
@@ -484,12 +485,13 @@ impl AuthMedia {
                 inner.resume().await;
             }
             inner.session.link.send_token(&token).await;
-            // Only while this token is still the current one.
+            // Only while this token is still the current one; the elements of this instance
+            // (a holder once `resume` ran) and of the siblings holding its session, which have
+            // the new token too.
             if inner.session.is_current(&token) {
-                reload_failed(
-                    &inner.mounter(),
-                    &[authmedia_core::ClientCode::Unauthorized],
-                );
+                for i in same_session(&inner) {
+                    reload_failed(&i.mounter(), &[authmedia_core::ClientCode::Unauthorized]);
+                }
             }
         }));
         Ok(())

@@ -2,6 +2,10 @@
 //! logout), the negotiated API, the abort signal every authenticated fetch listens to, and the
 //! token refresh through `onTokenRefresh` (one call shared by concurrent 401s), and the link to
 //! this SDK's worker, which holds the session too. Also the page's gate: [`Session::pass`].
+//!
+//! The token and its refresh in flight are a [`Credential`], which the instances of one tab
+//! holding the same session share (`dispatch::join`): a new token of one of them is the token of
+//! all, so whichever answers the worker gives it the current one.
 
 use authmedia_js::protocol;
 use std::cell::Cell;
@@ -23,14 +27,46 @@ use crate::error::{code_of, describe, WebError};
 use crate::options::Options;
 use crate::util::{check_token, object, promise, set};
 
+/// The token of one session and its refresh in flight, shared by the instances of the tab that
+/// hold that session (same homeserver, same token when they joined). The tab's worker keeps one
+/// session per tab: an instance still holding a token its sibling replaced would hand the
+/// worker a token the homeserver may have revoked (on `need-session` after a worker restart, in
+/// a handoff), or fetch with it in the fallback.
+pub struct Credential {
+    /// `Homeserver::base()` of the session.
+    homeserver: String,
+    /// The current token.
+    token: RefCell<String>,
+    /// A token refresh in flight, shared by every instance of the session: the homeserver
+    /// rotates a refresh token once, so two concurrent refreshes of one session would fail.
+    refreshing: RefCell<Option<Promise>>,
+}
+
+impl Credential {
+    fn new(hs: &Homeserver, token: String) -> Rc<Self> {
+        Rc::new(Self {
+            homeserver: hs.base().to_owned(),
+            token: RefCell::new(token),
+            refreshing: RefCell::new(None),
+        })
+    }
+
+    /// Whether an instance of `hs` holding `token` holds this session: the same homeserver and
+    /// the same current token (an instance of another account has another token from the start).
+    pub fn is_session(&self, hs: &Homeserver, token: &str) -> bool {
+        self.homeserver == hs.base() && *self.token.borrow() == token
+    }
+}
+
 /// One signed-in session.
 pub struct Session {
     /// The homeserver.
     pub hs: Homeserver,
     /// The user id.
     pub user_id: String,
-    /// The current token (`None` after logout).
-    token: RefCell<Option<String>>,
+    /// The current token, shared with the tab's other instances of this session (`None` after
+    /// logout or dispose: an ended instance neither gets nor sends a token).
+    credential: RefCell<Option<Rc<Credential>>>,
     /// The negotiated API flavour.
     api: Cell<Api>,
     /// Set by logout and dispose.
@@ -38,8 +74,6 @@ pub struct Session {
     /// Aborted by `logout()`: every fallback fetch listens to it, so none still queued in the
     /// browser goes out with the token afterwards.
     abort: AbortController,
-    /// A token refresh in flight, shared.
-    refreshing: RefCell<Option<Promise>>,
     /// The `onTokenRefresh` option.
     on_token_refresh: Option<Function>,
     /// The stall deadline of one fetch (`fetchTimeoutMs`).
@@ -54,11 +88,13 @@ impl Session {
         Ok(Self {
             hs: opts.homeserver.clone(),
             user_id: opts.user_id.clone(),
-            token: RefCell::new(Some(opts.access_token.clone())),
+            credential: RefCell::new(Some(Credential::new(
+                &opts.homeserver,
+                opts.access_token.clone(),
+            ))),
             api: Cell::new(Api::V1),
             ended: Cell::new(false),
             abort: AbortController::new()?,
-            refreshing: RefCell::new(None),
             on_token_refresh: opts.on_token_refresh.clone(),
             fetch_timeout_ms: opts.fetch_timeout_ms,
             link: Link::new(opts.worker_url.clone()),
@@ -88,22 +124,48 @@ impl Session {
 
     /// The current token or a `logged_out` error.
     pub fn token(&self) -> Result<String, WebError> {
-        self.token.borrow().clone().ok_or_else(logged_out)
+        self.current_token().ok_or_else(logged_out)
     }
 
-    /// The current token, if any (`None` after logout).
+    /// The current token, if any (`None` after logout). Not inlined: one copy of the two
+    /// borrows for the many callers.
+    #[inline(never)]
     pub fn current_token(&self) -> Option<String> {
-        self.token.borrow().clone()
+        self.credential
+            .borrow()
+            .as_ref()
+            .map(|c| c.token.borrow().clone())
     }
 
     /// Whether `token` is still the current one.
     pub fn is_current(&self, token: &str) -> bool {
-        self.token.borrow().as_deref() == Some(token)
+        self.current_token().as_deref() == Some(token)
     }
 
-    /// Replaces the token (`setAccessToken`).
+    /// Replaces the token (`setAccessToken`), for every instance of the tab holding this session.
     pub fn set_token(&self, token: String) {
-        self.token.replace(Some(token));
+        if let Some(c) = self.credential.borrow().as_ref() {
+            c.token.replace(token);
+        }
+    }
+
+    /// The credential this session holds (`None` once ended).
+    pub fn credential(&self) -> Option<Rc<Credential>> {
+        self.credential.borrow().clone()
+    }
+
+    /// Makes `shared` this session's credential: the same session held by another instance of
+    /// the tab. Refused (`false`) when this session has ended or `shared` is not the session this
+    /// one holds (another homeserver, another token).
+    pub fn join(&self, shared: Rc<Credential>) -> bool {
+        let Some(own) = self.current_token() else {
+            return false;
+        };
+        if self.ended.get() || !shared.is_session(&self.hs, &own) {
+            return false;
+        }
+        self.credential.replace(Some(shared));
+        true
     }
 
     /// Whether logout or dispose ended this session.
@@ -115,7 +177,8 @@ impl Session {
     /// included) before anything is awaited.
     pub fn end(&self) {
         self.ended.set(true);
-        self.token.replace(None);
+        // Only this instance lets go: the siblings holding the session keep it.
+        self.credential.replace(None);
         self.abort.abort();
     }
 
@@ -165,9 +228,13 @@ impl Session {
         })
     }
 
-    /// Calls `onTokenRefresh` (one call shared by concurrent 401s) and installs the result.
+    /// Calls `onTokenRefresh` (one call shared by concurrent 401s, and by the tab's instances
+    /// holding this session) and installs the result for all of them.
     pub async fn refresh_token(self: &Rc<Self>) -> Result<String, WebError> {
-        let existing = self.refreshing.borrow().clone();
+        let Some(shared) = self.credential() else {
+            return Err(logged_out());
+        };
+        let existing = shared.refreshing.borrow().clone();
         let promise = match existing {
             Some(p) => p,
             None => {
@@ -178,13 +245,14 @@ impl Session {
                     ));
                 };
                 let me = Rc::clone(self);
+                let credential = Rc::clone(&shared);
                 let p = promise(Box::pin(async move {
                     let out = f.call0(&JsValue::UNDEFINED);
                     let res = match out {
                         Ok(v) => JsFuture::from(Promise::resolve(&v)).await,
                         Err(e) => Err(e),
                     };
-                    me.refreshing.replace(None);
+                    credential.refreshing.replace(None);
                     let v = res.map_err(|e| {
                         WebError::new(
                             "unauthorized",
@@ -199,13 +267,16 @@ impl Session {
                         )
                         .into());
                     };
+                    // The siblings holding the session take it even when this instance ended
+                    // meanwhile (the homeserver may refuse the old token already); an ended
+                    // instance holds no credential, so it gets none, and sends none.
+                    credential.token.replace(t.clone());
                     if !me.ended.get() {
-                        me.token.replace(Some(t.clone()));
                         me.link.post_token(&t);
                     }
                     Ok(JsValue::from_str(&t))
                 }));
-                self.refreshing.replace(Some(p.clone()));
+                shared.refreshing.replace(Some(p.clone()));
                 p
             }
         };
