@@ -896,3 +896,58 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
     assert_eq!(js::get(&stats, "refused").as_f64(), Some(2.0));
     assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
 }
+
+#[wasm_bindgen_test]
+async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
+    // A homeserver that announces no length (chunked, or a compressed body whose decoded size no
+    // header tells) and sends 8-byte chunks as long as they are read, up to 8000 bytes.
+    let _hs = ScriptedHomeserver::install(
+        "self.__pulled = 0; self.__cancelled = false;
+         const body = new ReadableStream({
+           pull(c) { if (self.__pulled >= 8000) { c.close(); return; }
+                     self.__pulled += 8; c.enqueue(new Uint8Array(8)); },
+           cancel() { self.__cancelled = true; },
+         });
+         return Promise.resolve(new Response(body, {status: 200}));",
+    );
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1; return ciphertext.arrayBuffer();",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[
+        ("decrypt", decrypt.into()),
+        ("storeBudgetBytes", 32.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", "endless".into()),
+            (
+                "file",
+                js::object(&[("url", "mxc://hs.example/endless".into())]),
+            ),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    let url = js::string(&reply, "url").unwrap();
+
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(answer.status(), 413);
+    assert_eq!(
+        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("too_large")
+    );
+    // The read stopped just past the limit (a chunk or two read ahead), and the rest was
+    // cancelled: the ciphertext the worker holds is bounded by the budget, not by the server.
+    let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();
+    assert!(pulled <= 64.0, "{pulled} bytes read for a limit of 32");
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true)
+    );
+    assert_eq!(js::get(&js_sys::global(), "__decrypts").as_f64(), Some(0.0));
+    assert_eq!(js::get(&worker.stats(), "inflight").as_f64(), Some(0.0));
+}

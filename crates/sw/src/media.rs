@@ -361,7 +361,8 @@ impl Fetch<'_> {
             let _ = net::protect(&headers);
             let length = net::content_length(&response);
             let body =
-                upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+                upstream::read_body_under(shared, &response, &controller, length, deadline, None)
+                    .await?;
             let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
             return Ok((
                 Outcome::Answer {
@@ -401,7 +402,8 @@ impl Fetch<'_> {
         }
         let content_type = response.headers().get("content-type").ok().flatten();
         let body =
-            upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+            upstream::read_body_under(shared, &response, &controller, length, deadline, limit)
+                .await?;
         let (body, content_type) = match (self.decrypt, limit) {
             (Some(decrypt), Some(limit)) => {
                 // Not holding an upstream slot while the module loads and decrypts.
