@@ -899,16 +899,18 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
 
 #[wasm_bindgen_test]
 async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
-    // A homeserver that announces no length (chunked, or a compressed body whose decoded size no
-    // header tells) and sends 8-byte chunks as long as they are read, up to 8000 bytes.
+    // A homeserver that sends 8-byte chunks as long as they are read, up to 8000 bytes, and
+    // announces no length (chunked, or a compressed body whose decoded size no header tells) —
+    // or, for `announced`, a length over the limit.
     let _hs = ScriptedHomeserver::install(
         "self.__pulled = 0; self.__cancelled = false;
          const body = new ReadableStream({
            pull(c) { if (self.__pulled >= 8000) { c.close(); return; }
                      self.__pulled += 8; c.enqueue(new Uint8Array(8)); },
            cancel() { self.__cancelled = true; },
-         });
-         return Promise.resolve(new Response(body, {status: 200}));",
+         }, {highWaterMark: 0});
+         const headers = request.url.endsWith('/announced') ? {'content-length': '8000'} : {};
+         return Promise.resolve(new Response(body, {status: 200, headers}));",
     );
     let decrypt = js_sys::Function::new_with_args(
         "file, ciphertext",
@@ -933,6 +935,28 @@ async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
         ]),
     );
     let url = js::string(&reply, "url").unwrap();
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", "announced".into()),
+            (
+                "file",
+                js::object(&[("url", "mxc://hs.example/announced".into())]),
+            ),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    let announced = js::string(&reply, "url").unwrap();
+
+    // Announced over the limit: refused before reading, and the body is not left open (it would
+    // hold the connection until collected).
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&announced))).await;
+    assert_eq!(answer.status(), 413);
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true)
+    );
 
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
     assert_eq!(answer.status(), 413);

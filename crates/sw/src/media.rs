@@ -392,6 +392,11 @@ impl Fetch<'_> {
         // A ciphertext is read whole (at most the store's budget) to be verified.
         let limit = self.decrypt.map(|_| shared.borrow().config.store_budget);
         if let Some(limit) = limit.filter(|limit| length.is_some_and(|n| n > *limit)) {
+            // Not read, so not left open either: an unread body holds its connection until the
+            // response is collected.
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
             return Err(Fail::too_large(limit));
         }
         let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
