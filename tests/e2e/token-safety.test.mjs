@@ -14,7 +14,8 @@
  *       mount(), blob: URLs, error messages, any request the browser made, the recorders saw or
  *       Synapse logged;
  *   (d) a cross-origin redirect target — a homeserver answering 307/308 to a CDN origin: the CDN
- *       never sees Authorization (worker and fallback, src() and download());
+ *       never sees Authorization (worker and fallback, src(), download() and an encrypted
+ *       attachment's ciphertext);
  *   (e) any request after logout — including requests queued behind the fallback's concurrency
  *       limit when logout() is called, and media requests (the worker's upstream fetches, or the
  *       fallback's) still waiting in the browser's connection queue, and (worker) a media request
@@ -38,7 +39,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadWorld } from '../../support/world.mjs';
 import * as mx from '../../support/matrix.mjs';
-import { startRecorder } from '../lib/recorder.mjs';
+import { startRecorder, PIXEL_PNG } from '../lib/recorder.mjs';
+import { encryptAttachment } from '../harness/encrypted.mjs';
 import { startStaticServer } from '../../support/static-server.mjs';
 import { REPO_ROOT } from '../../support/synapse.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
@@ -313,7 +315,7 @@ for (const mode of MODES) {
     }
   });
 
-  test(`(d) ${mode}: a 307/308 to another origin never carries the token (src() and download())`, { timeout: 120_000 }, async () => {
+  test(`(d) ${mode}: a 307/308 to another origin never carries the token (src(), download(), srcEncrypted())`, { timeout: 120_000 }, async () => {
     const cdn = await startRecorder();
     const hs = await fakeHomeserver();
     const token = `redirect-test-token-${mode}`;
@@ -322,9 +324,15 @@ for (const mode of MODES) {
     hs.redirect('/_matrix/client/v1/media/download/authmedia.test/rdl', (u) => cdn.url(`/cdndl${u.pathname}`), 307);
     // A chain: homeserver → homeserver (same origin, keeps the token) → CDN.
     hs.redirect('/_matrix/client/v1/media/download/authmedia.test/rchain', (u) => hs.url(`/_matrix/client/v1/media/download/authmedia.test/r307chain${u.search}`), 307);
+    // An encrypted attachment whose ciphertext the homeserver redirects to the CDN.
+    const { ciphertext, secrets } = encryptAttachment(PIXEL_PNG);
+    hs.redirect('/_matrix/client/v1/media/download/authmedia.test/renc', (u) => cdn.url(`/cdnenc${u.pathname}`), 307);
+    cdn.route('/cdnenc/', (req, res) => {
+      res.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/octet-stream', 'Content-Length': String(ciphertext.length), 'Cache-Control': 'no-store' }).end(ciphertext);
+    });
     const page = await openTab(mode, { homeserver: hs.origin, accessToken: token, userId: '@alice:authmedia.test' });
     try {
-      const shown = await page.evaluate(async () => {
+      const shown = await page.evaluate(async (secrets) => {
         const out = [];
         for (const [mxc, o] of [
           ['mxc://authmedia.test/r307', undefined],
@@ -336,17 +344,21 @@ for (const mode of MODES) {
           await img.decode();
           out.push(img.naturalWidth);
         }
+        const img = new Image();
+        img.src = await window.media.srcEncrypted({ url: 'mxc://authmedia.test/renc', ...secrets }, { mimetype: 'image/png' });
+        await img.decode();
+        out.push(img.naturalWidth);
         return out;
-      });
-      assert.deepEqual(shown, [1, 1, 1], 'the redirected images load');
+      }, secrets);
+      assert.deepEqual(shown, [1, 1, 1, 1], 'the redirected images load (the last one encrypted)');
       const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.evaluate(() => window.media.download('mxc://authmedia.test/rdl', 'x.png'))]);
       assert.equal(download.suggestedFilename(), 'x.png');
-      for (const p of ['/cdn307/', '/cdn308/', '/cdndl/']) await cdn.waitFor((r) => r.method === 'GET' && r.path.startsWith(p));
+      for (const p of ['/cdn307/', '/cdn308/', '/cdndl/', '/cdnenc/']) await cdn.waitFor((r) => r.method === 'GET' && r.path.startsWith(p));
       assert.deepEqual(cdn.withAuthorization(), [], 'the token followed a cross-origin redirect');
       assert.deepEqual(carrying(cdn, token), []);
       // Non-vacuous: the homeserver got the token on the first hop (and on the same-origin hop).
       const authed = hs.withAuthorization().filter((r) => r.method === 'GET').map((r) => r.path.split('/'));
-      for (const id of ['r307', 'r308', 'rchain', 'r307chain', 'rdl']) assert.ok(authed.some((segs) => segs.includes(id)), `the homeserver got no token for ${id}: ${authed.map((x) => x.at(-1))}`);
+      for (const id of ['r307', 'r308', 'rchain', 'r307chain', 'rdl', 'renc']) assert.ok(authed.some((segs) => segs.includes(id)), `the homeserver got no token for ${id}: ${authed.map((x) => x.at(-1))}`);
       assert.ok(hs.requests.every((r) => !r.url.includes(token)) && cdn.requests.every((r) => !r.url.includes(token)), 'token in a URL');
     } finally {
       await page.close();

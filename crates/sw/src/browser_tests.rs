@@ -896,3 +896,213 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
     assert_eq!(js::get(&stats, "refused").as_f64(), Some(2.0));
     assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
 }
+
+#[wasm_bindgen_test]
+async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
+    // A homeserver that sends 8-byte chunks as long as they are read, up to 8000 bytes, and
+    // announces no length (chunked, or a compressed body whose decoded size no header tells) —
+    // or, for `announced`, a length over the limit.
+    let _hs = ScriptedHomeserver::install(
+        "self.__pulled = 0; self.__cancelled = false;
+         const body = new ReadableStream({
+           pull(c) { if (self.__pulled >= 8000) { c.close(); return; }
+                     self.__pulled += 8; c.enqueue(new Uint8Array(8)); },
+           cancel() { self.__cancelled = true; },
+         }, {highWaterMark: 0});
+         const headers = request.url.endsWith('/announced') ? {'content-length': '8000'} : {};
+         return Promise.resolve(new Response(body, {status: 200, headers}));",
+    );
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1; return ciphertext.arrayBuffer();",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[
+        ("decrypt", decrypt.into()),
+        ("storeBudgetBytes", 32.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", "endless".into()),
+            (
+                "file",
+                js::object(&[("url", "mxc://hs.example/endless".into())]),
+            ),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    let url = js::string(&reply, "url").unwrap();
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", "announced".into()),
+            (
+                "file",
+                js::object(&[("url", "mxc://hs.example/announced".into())]),
+            ),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    let announced = js::string(&reply, "url").unwrap();
+
+    // Announced over the limit: refused before reading, and the body is not left open (it would
+    // hold the connection until collected).
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&announced))).await;
+    assert_eq!(answer.status(), 413);
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true)
+    );
+
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(answer.status(), 413);
+    assert_eq!(
+        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("too_large")
+    );
+    // The read stopped just past the limit (a chunk or two read ahead), and the rest was
+    // cancelled: the ciphertext the worker holds is bounded by the budget, not by the server.
+    let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();
+    assert!(pulled <= 64.0, "{pulled} bytes read for a limit of 32");
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true)
+    );
+    assert_eq!(js::get(&js_sys::global(), "__decrypts").as_f64(), Some(0.0));
+    assert_eq!(js::get(&worker.stats(), "inflight").as_f64(), Some(0.0));
+}
+
+/// A `FetchEvent` for `url` from the tab `client_id`.
+fn fetch_event_from(client_id: &str, url: &str) -> FetchEvent {
+    let request = Request::new_with_str(url).unwrap();
+    let init = FetchEventInit::new(&request);
+    init.set_client_id(Some(client_id));
+    FetchEvent::new("fetch", &init).unwrap()
+}
+
+/// A promise the test awaits instead of sleeping: `self[name]`, resolved by `self[name + 'Go']()`.
+fn js_gate(name: &str) {
+    let make = js_sys::Function::new_no_args(&format!(
+        "self.{name} = new Promise((r) => {{ self.{name}Go = r; }});"
+    ));
+    make.call0(&JsValue::UNDEFINED).unwrap();
+}
+
+async fn js_gate_reached(name: &str) {
+    let gate: js_sys::Promise = js::get(&js_sys::global(), name).dyn_into().unwrap();
+    JsFuture::from(gate).await.unwrap();
+}
+
+fn js_gate_open(name: &str) {
+    let go: js_sys::Function = js::get(&js_sys::global(), &format!("{name}Go"))
+        .dyn_into()
+        .unwrap();
+    go.call0(&JsValue::UNDEFINED).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn an_attachment_s_plaintext_stays_with_the_session_that_downloaded_it() {
+    // The homeserver serves the ciphertext for alice's token only; any other token is forbidden.
+    let hs = ScriptedHomeserver::install(
+        "if (request.headers.get('authorization') !== 'Bearer tok') return Promise.resolve(
+           new Response(JSON.stringify({errcode: 'M_FORBIDDEN', error: 'no'}),
+             {status: 403, headers: {'content-type': 'application/json'}}));
+         return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    // The module's stand-in tells when it starts (`__started`) and waits for `__hold`.
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1; self.__startedGo();
+         return self.__hold.then(() => ciphertext.arrayBuffer())
+           .then((b) => new Uint8Array(b).reverse().buffer);",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
+    worker.test_message(
+        "alice",
+        &session_message_of("https://hs.example", "@a:hs", "tok"),
+    );
+    // Another tab claiming the same user with a garbage token.
+    worker.test_message(
+        "liar",
+        &session_message_of("https://hs.example", "@a:hs", "garbage"),
+    );
+    let register = |tab: &str, id: &str| {
+        let reply = worker.test_message(
+            tab,
+            &js::object(&[
+                ("type", "authmedia:encrypted".into()),
+                ("id", id.into()),
+                (
+                    "file",
+                    js::object(&[("url", "mxc://hs.example/abc".into())]),
+                ),
+                ("mimetype", "image/png".into()),
+            ]),
+        );
+        js::string(&reply, "url").unwrap()
+    };
+    let url = register("alice", "x");
+    assert_eq!(register("liar", "x"), url, "the same id, the same URL");
+
+    js_gate("__started");
+    js_gate("__hold");
+    let alice = worker.handle_encrypted(&fetch_event_from("alice", &url));
+    js_gate_reached("__started").await;
+    // While alice's plaintext is being decrypted: the liar's request joins nothing, and is
+    // downloaded with its own token (refused by the homeserver).
+    let liar = answer_of(worker.handle_encrypted(&fetch_event_from("liar", &url))).await;
+    assert_eq!(liar.status(), 403);
+    // Alice's tab hands its session over again, claiming another user id: the same token is the
+    // same session, and its request in flight is delivered.
+    worker.test_message(
+        "alice",
+        &session_message_of("https://hs.example", "@other:hs", "tok"),
+    );
+    js_gate_open("__hold");
+    let alice = answer_of(alice).await;
+    assert_eq!(alice.status(), 200);
+    assert_eq!(bytes(&alice).await, [3, 2, 1]);
+    // Once stored, still nothing for the liar (a download of its own, refused again) nor in its
+    // `authmedia:why` beyond its own failure.
+    let liar = answer_of(worker.handle_encrypted(&fetch_event_from("liar", &url))).await;
+    assert_eq!(liar.status(), 403);
+    let seen: Vec<Option<String>> = hs
+        .seen()
+        .iter()
+        .map(|s| js::string(s, "authorization"))
+        .collect();
+    assert_eq!(
+        seen.iter()
+            .filter(|a| a.as_deref() == Some("Bearer tok"))
+            .count(),
+        1
+    );
+    assert_eq!(seen.len(), 3);
+    assert_eq!(why(&worker, "liar", &url).as_deref(), Some("forbidden"));
+    assert_eq!(why(&worker, "alice", &url), None);
+    assert_eq!(js::get(&worker.stats(), "storeEntries").as_f64(), Some(1.0));
+
+    // A logout while the next attachment is being decrypted: nothing of it is kept or delivered.
+    let url = register("alice", "y");
+    js_gate("__started");
+    js_gate("__hold");
+    let alice = worker.handle_encrypted(&fetch_event_from("alice", &url));
+    js_gate_reached("__started").await;
+    worker.test_message("alice", &js::object(&[("type", "authmedia:logout".into())]));
+    js_gate_open("__hold");
+    let alice = answer_of(alice).await;
+    assert_eq!(alice.status(), 502);
+    assert_eq!(
+        alice.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("cancelled")
+    );
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "storeEntries").as_f64(), Some(0.0));
+    assert_eq!(js::get(&stats, "decryptedWebCrypto").as_f64(), Some(2.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}

@@ -361,7 +361,8 @@ impl Fetch<'_> {
             let _ = net::protect(&headers);
             let length = net::content_length(&response);
             let body =
-                upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+                upstream::read_body_under(shared, &response, &controller, length, deadline, None)
+                    .await?;
             let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
             return Ok((
                 Outcome::Answer {
@@ -391,6 +392,11 @@ impl Fetch<'_> {
         // A ciphertext is read whole (at most the store's budget) to be verified.
         let limit = self.decrypt.map(|_| shared.borrow().config.store_budget);
         if let Some(limit) = limit.filter(|limit| length.is_some_and(|n| n > *limit)) {
+            // Not read, so not left open either: an unread body holds its connection until the
+            // response is collected.
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
             return Err(Fail::too_large(limit));
         }
         let storable = length.map_or(true, |len| shared.borrow().store.accepts(len));
@@ -401,7 +407,8 @@ impl Fetch<'_> {
         }
         let content_type = response.headers().get("content-type").ok().flatten();
         let body =
-            upstream::read_body_under(shared, &response, &controller, length, deadline).await?;
+            upstream::read_body_under(shared, &response, &controller, length, deadline, limit)
+                .await?;
         let (body, content_type) = match (self.decrypt, limit) {
             (Some(decrypt), Some(limit)) => {
                 // Not holding an upstream slot while the module loads and decrypts.

@@ -301,30 +301,40 @@ pub(crate) async fn read_body(
 ) -> Result<Blob, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     let deadline = Deadline::new(controller, timeout_ms);
-    read_body_under(shared, response, controller, length, deadline).await
+    read_body_under(shared, response, controller, length, deadline, None).await
 }
 
 /// [`read_body`] under an attempt's own `deadline` (re-armed here: the body has the whole
-/// timeout from now, and for a body read in chunks from each chunk).
+/// timeout from now, and for a body read in chunks from each chunk). With `max` (an encrypted
+/// attachment's ciphertext, which is held whole to be verified) the bytes are counted as they
+/// arrive and the read stops past `max` with [`Fail::too_large`]: the announced length does not
+/// bound what arrives (none is announced for a chunked body, and a compressed one decodes to more).
 pub(crate) async fn read_body_under(
     shared: &Shared,
     response: &Response,
     controller: &AbortController,
     length: Option<u64>,
     mut deadline: Deadline,
+    max: Option<u64>,
 ) -> Result<Blob, Fail> {
     let timeout_ms = shared.borrow().config.fetch_timeout_ms;
     deadline.rearm();
-    let read = if length.is_some_and(|len| len <= WHOLE_READ_MAX) {
+    let mut over = false;
+    let read = if max.is_none() && length.is_some_and(|len| len <= WHOLE_READ_MAX) {
         match response.blob() {
             Ok(promise) => settled(&promise).await,
             Err(e) => Err(e),
         }
     } else {
         let chunks = Array::new();
+        let mut read = 0u64;
         match read_chunks(response, controller, &mut deadline, &mut |chunk| {
-            chunks.push(chunk);
-            true
+            read = read.saturating_add(chunk.length().into());
+            over = max.is_some_and(|max| read > max);
+            if !over {
+                chunks.push(chunk);
+            }
+            !over
         })
         .await
         {
@@ -333,6 +343,9 @@ pub(crate) async fn read_body_under(
         }
     };
     drop(deadline);
+    if let Some(max) = max.filter(|_| over) {
+        return Err(Fail::too_large(max));
+    }
     match read {
         Ok(blob) => Ok(blob.unchecked_into()),
         Err(e) => Err(if timed_out(controller) {
