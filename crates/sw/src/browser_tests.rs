@@ -748,6 +748,31 @@ fn fetch_event_with(url: &str, headers: &[(&str, &str)]) -> FetchEvent {
     FetchEvent::new("fetch", &FetchEventInit::new(&request)).unwrap()
 }
 
+/// Registers an encrypted attachment (`authmedia:encrypted`) of `tab`: the file at `mxc` (no keys:
+/// the tests' stand-in `decrypt` needs none), answered with `mimetype`. The worker's reply.
+fn register_encrypted(
+    worker: &AuthMediaWorker,
+    tab: &str,
+    id: &str,
+    file: JsValue,
+    mimetype: &str,
+) -> JsValue {
+    worker.test_message(
+        tab,
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", id.into()),
+            ("file", file),
+            ("mimetype", mimetype.into()),
+        ]),
+    )
+}
+
+/// A file of `mxc` for [`register_encrypted`].
+fn file_at(mxc: &str) -> JsValue {
+    js::object(&[("url", mxc.into())])
+}
+
 async fn answer_of(promise: js_sys::Promise) -> Response {
     JsFuture::from(promise).await.unwrap().dyn_into().unwrap()
 }
@@ -781,20 +806,11 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
     ]));
     worker.test_message("", &session_message("https://hs.example"));
     let register = |id: &str, file: JsValue, mimetype: &str| {
-        let reply = worker.test_message(
-            "",
-            &js::object(&[
-                ("type", "authmedia:encrypted".into()),
-                ("id", id.into()),
-                ("file", file),
-                ("mimetype", mimetype.into()),
-            ]),
-        );
+        let reply = register_encrypted(&worker, "", id, file, mimetype);
         assert_eq!(js::get(&reply, "ok").as_bool(), Some(true), "{id}");
         js::string(&reply, "url").unwrap()
     };
-    let file =
-        |media_id: &str| js::object(&[("url", format!("mxc://hs.example/{media_id}").into())]);
+    let file = |media_id: &str| file_at(&format!("mxc://hs.example/{media_id}"));
     let video = register("v1", file("abc"), "video/mp4");
     let bad = js::object(&[("url", "mxc://hs.example/abc".into()), ("bad", true.into())]);
     let bad = register("bad", bad, "image/png");
@@ -922,32 +938,16 @@ async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
         ("storeBudgetBytes", 32.into()),
     ]));
     worker.test_message("", &session_message("https://hs.example"));
-    let reply = worker.test_message(
-        "",
-        &js::object(&[
-            ("type", "authmedia:encrypted".into()),
-            ("id", "endless".into()),
-            (
-                "file",
-                js::object(&[("url", "mxc://hs.example/endless".into())]),
-            ),
-            ("mimetype", "image/png".into()),
-        ]),
-    );
-    let url = js::string(&reply, "url").unwrap();
-    let reply = worker.test_message(
-        "",
-        &js::object(&[
-            ("type", "authmedia:encrypted".into()),
-            ("id", "announced".into()),
-            (
-                "file",
-                js::object(&[("url", "mxc://hs.example/announced".into())]),
-            ),
-            ("mimetype", "image/png".into()),
-        ]),
-    );
-    let announced = js::string(&reply, "url").unwrap();
+    let register = |id: &str| {
+        let file = file_at(&format!("mxc://hs.example/{id}"));
+        js::string(
+            &register_encrypted(&worker, "", id, file, "image/png"),
+            "url",
+        )
+        .unwrap()
+    };
+    let url = register("endless");
+    let announced = register("announced");
 
     // Announced over the limit: refused before reading, and the body is not left open (it would
     // hold the connection until collected).
@@ -1032,19 +1032,12 @@ async fn an_attachment_s_plaintext_stays_with_the_session_that_downloaded_it() {
         &session_message_of("https://hs.example", "@a:hs", "garbage"),
     );
     let register = |tab: &str, id: &str| {
-        let reply = worker.test_message(
-            tab,
-            &js::object(&[
-                ("type", "authmedia:encrypted".into()),
-                ("id", id.into()),
-                (
-                    "file",
-                    js::object(&[("url", "mxc://hs.example/abc".into())]),
-                ),
-                ("mimetype", "image/png".into()),
-            ]),
-        );
-        js::string(&reply, "url").unwrap()
+        let file = file_at("mxc://hs.example/abc");
+        js::string(
+            &register_encrypted(&worker, tab, id, file, "image/png"),
+            "url",
+        )
+        .unwrap()
     };
     let url = register("alice", "x");
     assert_eq!(register("liar", "x"), url, "the same id, the same URL");
