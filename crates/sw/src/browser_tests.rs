@@ -1106,3 +1106,65 @@ async fn an_attachment_s_plaintext_stays_with_the_session_that_downloaded_it() {
     assert_eq!(js::get(&stats, "decryptedWebCrypto").as_f64(), Some(2.0));
     assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
 }
+
+/// `promise`'s answer, or a panic naming `what` after `ms` (a hang reported as a failure).
+async fn answer_within(promise: js_sys::Promise, ms: i32, what: &str) -> Response {
+    let late = js_sys::Function::new_with_args(
+        "ms",
+        "return new Promise((_, reject) => setTimeout(() => reject('late'), ms));",
+    );
+    let late: js_sys::Promise = late
+        .call1(&JsValue::NULL, &ms.into())
+        .unwrap()
+        .unchecked_into();
+    let race = js_sys::Promise::race(&js_sys::Array::of2(&promise, &late));
+    let answer = JsFuture::from(race).await;
+    assert!(answer.is_ok(), "{what}: no answer within {ms} ms");
+    answer.unwrap().dyn_into().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn an_endless_error_body_is_read_no_further_than_its_bound() {
+    // Error answers whose JSON body never ends: 1 KiB chunks as long as they are read (each in
+    // a task of its own, so that the worker's timers still run while it reads).
+    let _hs = ScriptedHomeserver::install(
+        "self.__pulled = 0; self.__cancelled = false;
+         const status = request.url.endsWith('/gone') ? 404 : 500;
+         const body = new ReadableStream({
+           start(c) { c.enqueue(new TextEncoder().encode('{\"errcode\": \"M_NOT_FOUND\", \"error\": \"')); },
+           pull(c) { return new Promise((r) => setTimeout(() => {
+             self.__pulled += 1024; c.enqueue(new Uint8Array(1024).fill(97)); r(); }, 0)); },
+           cancel() { self.__cancelled = true; },
+         }, {highWaterMark: 0});
+         return Promise.resolve(new Response(body,
+           {status, headers: {'content-type': 'application/json'}}));",
+    );
+    let worker = AuthMediaWorker::new(options(&[
+        ("retryMaxAttempts", 1.0.into()),
+        ("fetchTimeoutMs", 4000.0.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    for (name, status, code) in [("broken", 500, "server_error"), ("gone", 404, "not_found")] {
+        let url = format!("https://hs.example/_matrix/client/v1/media/download/hs.example/{name}");
+        let answer = answer_within(worker.handle_fetch(&fetch_event(&url)), 8000, name).await;
+        // The status says what it is; the errcode was never read whole.
+        assert_eq!(answer.status(), status, "{name}");
+        assert_eq!(
+            answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+            Some(code),
+            "{name}"
+        );
+        let body = net::json(&answer).await.unwrap();
+        assert_eq!(js::string(&body, "authmedia_code").as_deref(), Some(code));
+        let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();
+        assert!(pulled <= 80.0 * 1024.0, "{name}: {pulled} bytes read");
+        assert_eq!(
+            js::get(&js_sys::global(), "__cancelled").as_bool(),
+            Some(true),
+            "{name}: the rest is cancelled"
+        );
+    }
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "timeouts").as_f64(), Some(0.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}

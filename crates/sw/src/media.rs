@@ -338,6 +338,7 @@ impl Fetch<'_> {
             response,
             controller,
             error,
+            error_body,
             deadline,
         } = answered?;
         let error = error.unwrap_or_else(|| MatrixError::from_body(response.status(), None, None));
@@ -355,15 +356,33 @@ impl Fetch<'_> {
             tab::notify(self.client_id, &note).await;
         }
         if status >= 400 {
-            // Error answers are small: kept whole and replayed for every waiter.
+            // Error answers are small: kept whole (read by `upstream::run`) and replayed for
+            // every waiter. One over the bound is answered by its status alone.
+            drop((controller, deadline));
+            let code = error.kind().client_code().as_str();
+            let Some(body) = error_body else {
+                let mut message = String::from(
+                    "authmedia service worker: the homeserver's error answer was too long to read: HTTP ",
+                );
+                authmedia_core::push_decimal(&mut message, status.into());
+                let own = net::error_response(status, "M_UNKNOWN", code, &message);
+                let body = settled(&own.blob().map_err(|e| self.broken(&e))?)
+                    .await
+                    .map_err(|e| self.broken(&e))?;
+                return Ok((
+                    Outcome::Answer {
+                        status,
+                        status_text: response.status_text(),
+                        headers: own.headers(),
+                        body: body.unchecked_into(),
+                    },
+                    None,
+                ));
+            };
             let headers =
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
-            let length = net::content_length(&response);
-            let body =
-                upstream::read_body_under(shared, &response, &controller, length, deadline, None)
-                    .await?;
-            let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
+            let _ = headers.set(net::CODE_HEADER, code);
             return Ok((
                 Outcome::Answer {
                     status,

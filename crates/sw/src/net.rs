@@ -14,7 +14,7 @@ use web_sys::{
     RequestMode, RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
-use authmedia_core::{MatrixError, Pass};
+use authmedia_core::Pass;
 
 use crate::js;
 use crate::range::RangeAnswer;
@@ -223,15 +223,4 @@ pub(crate) fn describe(error: &JsValue) -> String {
     error
         .as_string()
         .unwrap_or_else(|| "unknown error".to_owned())
-}
-
-/// Reads an error answer (a copy of it: the body stays readable) into a [`MatrixError`]; the
-/// `Retry-After` header counts when CORS lets the worker see it.
-pub(crate) async fn matrix_error(response: &Response) -> MatrixError {
-    let body = match response.clone() {
-        Ok(copy) => json(&copy).await.and_then(|v| js::error_body(&v)),
-        Err(_) => None,
-    };
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    MatrixError::from_body(response.status(), body, retry_after.as_deref())
 }
