@@ -1168,3 +1168,65 @@ async fn an_endless_error_body_is_read_no_further_than_its_bound() {
     assert_eq!(js::get(&stats, "timeouts").as_f64(), Some(0.0));
     assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
 }
+/// Registers the encrypted attachment `id` (`file`, an image) for the tab `""`: its URL.
+fn register_file(worker: &AuthMediaWorker, id: &str, file: JsValue) -> String {
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", id.into()),
+            ("file", file),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    assert_eq!(js::get(&reply, "ok").as_bool(), Some(true), "{id}");
+    js::string(&reply, "url").unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_decryption_that_never_ends_times_out_and_is_tried_again() {
+    let hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    // The first decryption (a module load, or the decryption itself) never settles.
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1;
+         if (self.__decrypts === 1) return new Promise(() => {});
+         return ciphertext.arrayBuffer().then((b) => new Uint8Array(b).reverse().buffer);",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[
+        ("decrypt", decrypt.into()),
+        ("fetchTimeoutMs", 1000.0.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "hangs",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let started = js_sys::Date::now();
+    let first = worker.handle_encrypted(&fetch_event(&url));
+    let joined = worker.handle_encrypted(&fetch_event(&url));
+    for answer in [first, joined] {
+        let answer = answer_within(answer, 5000, "the hung decryption").await;
+        assert_eq!(answer.status(), 504);
+        assert_eq!(
+            answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+            Some("timeout")
+        );
+    }
+    let took = js_sys::Date::now() - started;
+    assert!(took >= 900.0, "timed out after {took} ms");
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "storeEntries").as_f64(), Some(0.0));
+    assert_eq!(js::get(&stats, "timeouts").as_f64(), Some(1.0));
+    // Nothing kept: the next request downloads and decrypts again.
+    let again = answer_within(worker.handle_encrypted(&fetch_event(&url)), 5000, "again").await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(bytes(&again).await, [3, 2, 1]);
+    assert_eq!(js::get(&js_sys::global(), "__decrypts").as_f64(), Some(2.0));
+    assert_eq!(hs.seen().len(), 2);
+    assert_eq!(js::get(&worker.stats(), "inflight").as_f64(), Some(0.0));
+}

@@ -16,11 +16,11 @@ use authmedia_core::{
 };
 use js_sys::{Array, ArrayBuffer, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
+use web_sys::{AbortController, AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, refreshed_token, session_of};
 use crate::ending::lifecycle_side_effects;
-use crate::flight::{Fail, Flight, Joinable, Outcome};
+use crate::flight::{timed_out, Deadline, Fail, Flight, Joinable, Outcome};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::Session;
@@ -465,7 +465,10 @@ impl Fetch<'_> {
 }
 
 /// The verified plaintext of the ciphertext `body` (through the entry script's `decrypt`, which
-/// loads the decryption module on demand), or the refusal to answer with.
+/// loads the decryption module on demand), or the refusal to answer with. Under a deadline of
+/// `fetchTimeoutMs`: a module load or a decryption that never ends would otherwise hold the
+/// flight, and every later request for the attachment that joins it, for ever. It ends as a stall
+/// does (504 `timeout`), nothing kept: the next request tries again.
 async fn decrypted(shared: &Shared, d: &Decrypt, body: &Blob, limit: u64) -> Result<Blob, Fail> {
     if body.size() as u64 > limit {
         return Err(Fail::too_large(limit));
@@ -477,12 +480,25 @@ async fn decrypted(shared: &Shared, d: &Decrypt, body: &Blob, limit: u64) -> Res
     let called = decrypt
         .call2(&JsValue::UNDEFINED, &JsValue::from_str(&d.file), body)
         .and_then(|p| p.dyn_into::<Promise>());
-    let plain = match called {
-        Ok(promise) => settled(&promise).await,
-        Err(e) => Err(e),
+    let promise = called.map_err(|e| Fail::from_js(&e))?;
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    let controller = AbortController::new().map_err(|e| Fail::from_js(&e))?;
+    let deadline = Deadline::new(&controller, timeout_ms);
+    // Settles with the abort event once the deadline aborts `controller`: no function of its
+    // own, the deferred's resolver is the listener.
+    let (stop, stopped) = crate::flight::deferred();
+    let _ = controller
+        .signal()
+        .add_event_listener_with_callback("abort", &stopped);
+    let plain = settled(&Promise::race(&Array::of2(&promise, &stop))).await;
+    drop(deadline);
+    if timed_out(&controller) {
+        bump(&mut shared.borrow_mut().stats.timeouts);
+        return Err(Fail::TimedOut { ms: timeout_ms });
     }
-    .and_then(|p| p.dyn_into::<ArrayBuffer>())
-    .map_err(|e| Fail::from_js(&e))?;
+    let plain = plain
+        .and_then(|p| p.dyn_into::<ArrayBuffer>())
+        .map_err(|e| Fail::from_js(&e))?;
     bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
     Blob::new_with_buffer_source_sequence(&Array::of1(&plain))
         .map_err(|e| Fail::refused(500, "M_UNKNOWN", "internal", net::describe(&e)))
