@@ -1230,3 +1230,77 @@ async fn a_decryption_that_never_ends_times_out_and_is_tried_again() {
     assert_eq!(hs.seen().len(), 2);
     assert_eq!(js::get(&worker.stats(), "inflight").as_f64(), Some(0.0));
 }
+#[wasm_bindgen_test]
+async fn an_attachment_s_failures_carry_client_codes() {
+    // A 206 to the ciphertext download (the whole file was asked for), its body left to cancel.
+    let _hs = ScriptedHomeserver::install(
+        "self.__cancelled = false;
+         const body = new ReadableStream({
+           pull(c) { c.enqueue(new Uint8Array(8)); },
+           cancel() { self.__cancelled = true; },
+         }, {highWaterMark: 0});
+         return Promise.resolve(new Response(body, {status: 206,
+           headers: {'content-range': 'bytes 0-7/100'}}));",
+    );
+    let worker = AuthMediaWorker::new(options(&[(
+        "decrypt",
+        js_sys::Function::new_no_args("").into(),
+    )]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "partial",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(answer.status(), 502);
+    assert_eq!(
+        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("server_error")
+    );
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true),
+        "the partial body is cancelled"
+    );
+    let code: authmedia_core::ClientCode = why(&worker, "", &url).unwrap().parse().unwrap();
+    assert_eq!(code, authmedia_core::ClientCode::ServerError);
+
+    // A worker without a decryption module, and a module refusing for want of WebCrypto: the
+    // code the page fallback gives the same failure.
+    let _hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    let bare = AuthMediaWorker::new(JsValue::UNDEFINED);
+    bare.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &bare,
+        "bare",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let refusing = js_sys::Function::new_no_args(
+        "return Promise.reject({status: 502, errcode: 'AUTHMEDIA_CRYPTO_UNAVAILABLE',
+           authmedia_code: 'crypto_unavailable', error: 'no'});",
+    );
+    let module = AuthMediaWorker::new(options(&[("decrypt", refusing.into())]));
+    module.test_message("", &session_message("https://hs.example"));
+    let module_url = register_file(
+        &module,
+        "refused",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    for (worker, url) in [(&bare, &url), (&module, &module_url)] {
+        let answer = answer_of(worker.handle_encrypted(&fetch_event(url))).await;
+        let code = answer.headers().get(net::CODE_HEADER).unwrap().unwrap();
+        assert_eq!(code, "wasm_load_failed", "{url}");
+        let body = net::json(&answer).await.unwrap();
+        assert_eq!(
+            js::string(&body, "errcode").as_deref(),
+            Some("AUTHMEDIA_CRYPTO_UNAVAILABLE")
+        );
+        assert_eq!(
+            js::string(&body, "authmedia_code").as_deref(),
+            Some(code.as_str())
+        );
+    }
+}

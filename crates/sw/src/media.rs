@@ -394,12 +394,17 @@ impl Fetch<'_> {
             ));
         }
         if status != 200 && self.decrypt.is_some() {
-            // Only a whole ciphertext can be verified.
+            // Only a whole ciphertext can be verified: a partial or empty success is the
+            // server's fault, and its body (not read) is not left open holding the connection.
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
             let mut message = String::from(
                 "authmedia service worker: downloading the encrypted attachment failed: HTTP ",
             );
             authmedia_core::push_decimal(&mut message, status.into());
-            return Err(Fail::refused(502, "M_UNKNOWN", "upstream", message));
+            let code = authmedia_core::ClientCode::ServerError.as_str();
+            return Err(Fail::refused(502, "M_UNKNOWN", code, message));
         }
         if status != 200 {
             // A real 206 of a server that honours `Range`, or another success: this request's.
