@@ -1304,3 +1304,30 @@ async fn an_attachment_s_failures_carry_client_codes() {
         );
     }
 }
+#[wasm_bindgen_test]
+async fn only_upgraded_legacy_urls_count_as_upgraded() {
+    let _hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    let decrypt =
+        js_sys::Function::new_with_args("file, ciphertext", "return ciphertext.arrayBuffer();");
+    let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "e",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    assert_eq!(
+        answer_of(worker.handle_encrypted(&fetch_event(&url)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(js::get(&worker.stats(), "upgraded").as_f64(), Some(0.0));
+    let legacy = "https://hs.example/_matrix/media/v3/download/hs.example/legacy";
+    assert_eq!(fetch_response(&worker, legacy).await.status(), 200);
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "upgraded").as_f64(), Some(1.0));
+    assert_eq!(js::get(&stats, "authenticated").as_f64(), Some(2.0));
+}

@@ -296,7 +296,9 @@ impl Fetch<'_> {
         {
             let stats = &mut shared.borrow_mut().stats;
             bump(&mut stats.authenticated);
-            if self.upgraded {
+            // An attachment's download takes the legacy route only to be sent to the negotiated
+            // endpoint: no legacy URL of the page was upgraded.
+            if self.upgraded && self.decrypt.is_none() {
                 bump(&mut stats.upgraded);
             }
         }
