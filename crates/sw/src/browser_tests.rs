@@ -1331,3 +1331,35 @@ async fn only_upgraded_legacy_urls_count_as_upgraded() {
     assert_eq!(js::get(&stats, "upgraded").as_f64(), Some(1.0));
     assert_eq!(js::get(&stats, "authenticated").as_f64(), Some(2.0));
 }
+#[wasm_bindgen_test]
+async fn an_id_registered_again_with_another_file_serves_the_new_file() {
+    // Each media id has its own ciphertext; the stand-in module "decrypts" to the ciphertext.
+    let hs = ScriptedHomeserver::install(
+        "const id = request.url.split('/').pop();
+         const body = id === 'first' ? new Uint8Array([1, 1]) : new Uint8Array([2, 2, 2]);
+         return Promise.resolve(new Response(body, {status: 200}));",
+    );
+    let decrypt =
+        js_sys::Function::new_with_args("file, ciphertext", "return ciphertext.arrayBuffer();");
+    let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let file = |media: &str, sha: &str| {
+        js::object(&[
+            ("url", format!("mxc://hs.example/{media}").into()),
+            ("hashes", js::object(&[("sha256", sha.into())])),
+        ])
+    };
+    let url = register_file(&worker, "same", file("first", "AAAA"));
+    let first = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&first).await, [1, 1]);
+    // The same file again: still served from the store.
+    assert_eq!(register_file(&worker, "same", file("first", "AAAA")), url);
+    let stored = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&stored).await, [1, 1]);
+    assert_eq!(hs.seen().len(), 1);
+    // Another file under the same id: its own plaintext, never the earlier one's.
+    assert_eq!(register_file(&worker, "same", file("second", "BBBB")), url);
+    let second = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&second).await, [2, 2, 2]);
+    assert_eq!(hs.seen().len(), 2);
+}

@@ -135,7 +135,8 @@ fn replay(
 /// page's `Range` is never sent upstream (it is a range of the plaintext), and the store and
 /// flights know it under `key`, never under the ciphertext's URL.
 pub(crate) struct Decrypt {
-    /// The store and flight key of the plaintext (`authmedia/encrypted/<id>`).
+    /// The store and flight key of the plaintext (`authmedia/encrypted/<id>#<generation>`: which
+    /// file was registered under the id).
     pub(crate) key: String,
     /// The registered `EncryptedFile`, as JSON text, for the decryption module.
     pub(crate) file: String,
