@@ -368,16 +368,19 @@ impl Fetch<'_> {
                     "authmedia service worker: the homeserver's error answer was too long to read: HTTP ",
                 );
                 authmedia_core::push_decimal(&mut message, status.into());
-                let own = net::error_response(status, "M_UNKNOWN", code, &message);
-                let body = settled(&own.blob().map_err(|e| self.broken(&e))?)
-                    .await
-                    .map_err(|e| self.broken(&e))?;
+                let text = net::error_json("M_UNKNOWN", code, &message);
+                let body =
+                    Blob::new_with_str_sequence(&Array::of1(&text)).map_err(|e| self.broken(&e))?;
+                let headers = Headers::new().map_err(|e| self.broken(&e))?;
+                let _ = headers.set("content-type", "application/json");
+                let _ = net::protect(&headers);
+                let _ = headers.set(net::CODE_HEADER, code);
                 return Ok((
                     Outcome::Answer {
                         status,
                         status_text: response.status_text(),
-                        headers: own.headers(),
-                        body: body.unchecked_into(),
+                        headers,
+                        body,
                     },
                     None,
                 ));

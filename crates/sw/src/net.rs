@@ -193,12 +193,7 @@ pub(crate) use authmedia_js::protocol::CODE_HEADER;
 /// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…), also
 /// in the [`CODE_HEADER`] header.
 pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &str) -> Response {
-    let body = Object::new();
-    // Setting plain data properties on a fresh object cannot fail.
-    js::set(&body, "errcode", &errcode.into());
-    js::set(&body, "error", &message.into());
-    js::set(&body, "authmedia_code", &code.into());
-    let text: JsString = js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"));
+    let text = error_json(errcode, code, message);
     let init = ResponseInit::new();
     init.set_status(status);
     if let Ok(headers) = Headers::new() {
@@ -212,6 +207,16 @@ pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &s
         // Only reachable with an invalid status; 500 is always valid.
         Response::new().unwrap_or_else(|_| JsValue::UNDEFINED.unchecked_into())
     })
+}
+
+/// The body of [`error_response`]: `{errcode, error, authmedia_code}` as JSON text.
+pub(crate) fn error_json(errcode: &str, code: &str, message: &str) -> JsString {
+    let body = Object::new();
+    // Setting plain data properties on a fresh object cannot fail.
+    js::set(&body, "errcode", &errcode.into());
+    js::set(&body, "error", &message.into());
+    js::set(&body, "authmedia_code", &code.into());
+    js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"))
 }
 
 /// Describes a JavaScript error value for an error body (`TypeError: Failed to fetch`).
