@@ -232,7 +232,9 @@ pub(crate) async fn run(
             }
             Action::Wait { until_ms } => {
                 if let Some((Answered { response, .. }, _)) = last.take() {
-                    if let Some(body) = response.body() {
+                    // An error body was read (and its rest cancelled) already: cancelling its
+                    // locked stream would only leave a rejected promise behind.
+                    if let Some(body) = response.body().filter(|b| !b.locked()) {
                         let _ = body.cancel();
                     }
                 }
