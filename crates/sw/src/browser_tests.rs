@@ -1099,3 +1099,260 @@ async fn an_attachment_s_plaintext_stays_with_the_session_that_downloaded_it() {
     assert_eq!(js::get(&stats, "decryptedWebCrypto").as_f64(), Some(2.0));
     assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
 }
+
+/// `promise`'s answer, or a panic naming `what` after `ms` (a hang reported as a failure).
+async fn answer_within(promise: js_sys::Promise, ms: i32, what: &str) -> Response {
+    let late = js_sys::Function::new_with_args(
+        "ms",
+        "return new Promise((_, reject) => setTimeout(() => reject('late'), ms));",
+    );
+    let late: js_sys::Promise = late
+        .call1(&JsValue::NULL, &ms.into())
+        .unwrap()
+        .unchecked_into();
+    let race = js_sys::Promise::race(&js_sys::Array::of2(&promise, &late));
+    let answer = JsFuture::from(race).await;
+    assert!(answer.is_ok(), "{what}: no answer within {ms} ms");
+    answer.unwrap().dyn_into().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn an_endless_error_body_is_read_no_further_than_its_bound() {
+    // Error answers whose JSON body never ends: 1 KiB chunks as long as they are read (each in
+    // a task of its own, so that the worker's timers still run while it reads).
+    let _hs = ScriptedHomeserver::install(
+        "self.__pulled = 0; self.__cancelled = false;
+         const status = request.url.endsWith('/gone') ? 404 : 500;
+         const body = new ReadableStream({
+           start(c) { c.enqueue(new TextEncoder().encode('{\"errcode\": \"M_NOT_FOUND\", \"error\": \"')); },
+           pull(c) { return new Promise((r) => setTimeout(() => {
+             self.__pulled += 1024; c.enqueue(new Uint8Array(1024).fill(97)); r(); }, 0)); },
+           cancel() { self.__cancelled = true; },
+         }, {highWaterMark: 0});
+         return Promise.resolve(new Response(body,
+           {status, headers: {'content-type': 'application/json'}}));",
+    );
+    let worker = AuthMediaWorker::new(options(&[
+        ("retryMaxAttempts", 1.0.into()),
+        ("fetchTimeoutMs", 4000.0.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    for (name, status, code) in [("broken", 500, "server_error"), ("gone", 404, "not_found")] {
+        let url = format!("https://hs.example/_matrix/client/v1/media/download/hs.example/{name}");
+        let answer = answer_within(worker.handle_fetch(&fetch_event(&url)), 8000, name).await;
+        // The status says what it is; the errcode was never read whole.
+        assert_eq!(answer.status(), status, "{name}");
+        assert_eq!(
+            answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+            Some(code),
+            "{name}"
+        );
+        let body = net::json(&answer).await.unwrap();
+        assert_eq!(js::string(&body, "authmedia_code").as_deref(), Some(code));
+        let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();
+        assert!(pulled <= 80.0 * 1024.0, "{name}: {pulled} bytes read");
+        assert_eq!(
+            js::get(&js_sys::global(), "__cancelled").as_bool(),
+            Some(true),
+            "{name}: the rest is cancelled"
+        );
+    }
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "timeouts").as_f64(), Some(0.0));
+    assert_eq!(js::get(&stats, "inflight").as_f64(), Some(0.0));
+}
+/// Registers the encrypted attachment `id` (`file`, an image) for the tab `""`: its URL.
+fn register_file(worker: &AuthMediaWorker, id: &str, file: JsValue) -> String {
+    let reply = worker.test_message(
+        "",
+        &js::object(&[
+            ("type", "authmedia:encrypted".into()),
+            ("id", id.into()),
+            ("file", file),
+            ("mimetype", "image/png".into()),
+        ]),
+    );
+    assert_eq!(js::get(&reply, "ok").as_bool(), Some(true), "{id}");
+    js::string(&reply, "url").unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_decryption_that_never_ends_times_out_and_is_tried_again() {
+    let hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    // The first decryption (a module load, or the decryption itself) never settles.
+    let decrypt = js_sys::Function::new_with_args(
+        "file, ciphertext",
+        "self.__decrypts = (self.__decrypts || 0) + 1;
+         if (self.__decrypts === 1) return new Promise(() => {});
+         return ciphertext.arrayBuffer().then((b) => new Uint8Array(b).reverse().buffer);",
+    );
+    js::set(&js_sys::global(), "__decrypts", &0.into());
+    let worker = AuthMediaWorker::new(options(&[
+        ("decrypt", decrypt.into()),
+        ("fetchTimeoutMs", 1000.0.into()),
+    ]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "hangs",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let started = js_sys::Date::now();
+    let first = worker.handle_encrypted(&fetch_event(&url));
+    let joined = worker.handle_encrypted(&fetch_event(&url));
+    for answer in [first, joined] {
+        let answer = answer_within(answer, 5000, "the hung decryption").await;
+        assert_eq!(answer.status(), 504);
+        assert_eq!(
+            answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+            Some("timeout")
+        );
+    }
+    let took = js_sys::Date::now() - started;
+    assert!(took >= 900.0, "timed out after {took} ms");
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "storeEntries").as_f64(), Some(0.0));
+    assert_eq!(js::get(&stats, "timeouts").as_f64(), Some(1.0));
+    // Nothing kept: the next request downloads and decrypts again.
+    let again = answer_within(worker.handle_encrypted(&fetch_event(&url)), 5000, "again").await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(bytes(&again).await, [3, 2, 1]);
+    assert_eq!(js::get(&js_sys::global(), "__decrypts").as_f64(), Some(2.0));
+    assert_eq!(hs.seen().len(), 2);
+    assert_eq!(js::get(&worker.stats(), "inflight").as_f64(), Some(0.0));
+}
+#[wasm_bindgen_test]
+async fn an_attachment_s_failures_carry_client_codes() {
+    // A 206 to the ciphertext download (the whole file was asked for), its body left to cancel.
+    let _hs = ScriptedHomeserver::install(
+        "self.__cancelled = false;
+         const body = new ReadableStream({
+           pull(c) { c.enqueue(new Uint8Array(8)); },
+           cancel() { self.__cancelled = true; },
+         }, {highWaterMark: 0});
+         return Promise.resolve(new Response(body, {status: 206,
+           headers: {'content-range': 'bytes 0-7/100'}}));",
+    );
+    let worker = AuthMediaWorker::new(options(&[(
+        "decrypt",
+        js_sys::Function::new_no_args("").into(),
+    )]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "partial",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(answer.status(), 502);
+    assert_eq!(
+        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
+        Some("server_error")
+    );
+    assert_eq!(
+        js::get(&js_sys::global(), "__cancelled").as_bool(),
+        Some(true),
+        "the partial body is cancelled"
+    );
+    let code: authmedia_core::ClientCode = why(&worker, "", &url).unwrap().parse().unwrap();
+    assert_eq!(code, authmedia_core::ClientCode::ServerError);
+
+    // A worker without a decryption module, and a module refusing for want of WebCrypto: the
+    // code the page fallback gives the same failure.
+    let _hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    let bare = AuthMediaWorker::new(JsValue::UNDEFINED);
+    bare.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &bare,
+        "bare",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    let refusing = js_sys::Function::new_no_args(
+        "return Promise.reject({status: 502, errcode: 'AUTHMEDIA_CRYPTO_UNAVAILABLE',
+           authmedia_code: 'crypto_unavailable', error: 'no'});",
+    );
+    let module = AuthMediaWorker::new(options(&[("decrypt", refusing.into())]));
+    module.test_message("", &session_message("https://hs.example"));
+    let module_url = register_file(
+        &module,
+        "refused",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    for (worker, url) in [(&bare, &url), (&module, &module_url)] {
+        let answer = answer_of(worker.handle_encrypted(&fetch_event(url))).await;
+        let code = answer.headers().get(net::CODE_HEADER).unwrap().unwrap();
+        assert_eq!(code, "wasm_load_failed", "{url}");
+        let body = net::json(&answer).await.unwrap();
+        assert_eq!(
+            js::string(&body, "errcode").as_deref(),
+            Some("AUTHMEDIA_CRYPTO_UNAVAILABLE")
+        );
+        assert_eq!(
+            js::string(&body, "authmedia_code").as_deref(),
+            Some(code.as_str())
+        );
+    }
+}
+#[wasm_bindgen_test]
+async fn only_upgraded_legacy_urls_count_as_upgraded() {
+    let _hs = ScriptedHomeserver::install(
+        "return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), {status: 200}));",
+    );
+    let decrypt =
+        js_sys::Function::new_with_args("file, ciphertext", "return ciphertext.arrayBuffer();");
+    let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let url = register_file(
+        &worker,
+        "e",
+        js::object(&[("url", "mxc://hs.example/abc".into())]),
+    );
+    assert_eq!(
+        answer_of(worker.handle_encrypted(&fetch_event(&url)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(js::get(&worker.stats(), "upgraded").as_f64(), Some(0.0));
+    let legacy = "https://hs.example/_matrix/media/v3/download/hs.example/legacy";
+    assert_eq!(fetch_response(&worker, legacy).await.status(), 200);
+    let stats = worker.stats();
+    assert_eq!(js::get(&stats, "upgraded").as_f64(), Some(1.0));
+    assert_eq!(js::get(&stats, "authenticated").as_f64(), Some(2.0));
+}
+#[wasm_bindgen_test]
+async fn an_id_registered_again_with_another_file_serves_the_new_file() {
+    // Each media id has its own ciphertext; the stand-in module "decrypts" to the ciphertext.
+    let hs = ScriptedHomeserver::install(
+        "const id = request.url.split('/').pop();
+         const body = id === 'first' ? new Uint8Array([1, 1]) : new Uint8Array([2, 2, 2]);
+         return Promise.resolve(new Response(body, {status: 200}));",
+    );
+    let decrypt =
+        js_sys::Function::new_with_args("file, ciphertext", "return ciphertext.arrayBuffer();");
+    let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
+    worker.test_message("", &session_message("https://hs.example"));
+    let file = |media: &str, sha: &str| {
+        js::object(&[
+            ("url", format!("mxc://hs.example/{media}").into()),
+            ("hashes", js::object(&[("sha256", sha.into())])),
+        ])
+    };
+    let url = register_file(&worker, "same", file("first", "AAAA"));
+    let first = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&first).await, [1, 1]);
+    // The same file again: still served from the store.
+    assert_eq!(register_file(&worker, "same", file("first", "AAAA")), url);
+    let stored = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&stored).await, [1, 1]);
+    assert_eq!(hs.seen().len(), 1);
+    // Another file under the same id: its own plaintext, never the earlier one's.
+    assert_eq!(register_file(&worker, "same", file("second", "BBBB")), url);
+    let second = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
+    assert_eq!(bytes(&second).await, [2, 2, 2]);
+    assert_eq!(hs.seen().len(), 2);
+}

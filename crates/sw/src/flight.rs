@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use authmedia_core::push_decimal;
+use authmedia_core::{push_decimal, ClientCode};
 use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -219,12 +219,12 @@ impl Fail {
     }
 
     /// [`authmedia_core::AttachmentError::CryptoUnavailable`] as `refusal` answers it (see
-    /// [`Self::too_large`]).
+    /// [`Self::too_large`]), with its client code ([`client_code`]).
     pub(crate) fn crypto_unavailable() -> Self {
         Self::refused(
             502,
             "AUTHMEDIA_CRYPTO_UNAVAILABLE",
-            "crypto_unavailable",
+            ClientCode::WasmLoadFailed.as_str(),
             "authmedia service worker: encrypted attachment refused: WebCrypto could not verify or decrypt the attachment in this context".to_owned(),
         )
     }
@@ -240,9 +240,26 @@ impl Fail {
         Self::refused(
             status,
             &js::string(v, "errcode").unwrap_or_else(|| "M_UNKNOWN".to_owned()),
-            &js::string(v, "authmedia_code").unwrap_or_else(|| "internal".to_owned()),
+            client_code(&js::string(v, "authmedia_code").unwrap_or_default()),
             js::string(v, "error").unwrap_or_else(|| "authmedia service worker: failed".to_owned()),
         )
+    }
+}
+
+/// The client code for the code of a decryption refusal (`AttachmentError::code`, or the entry
+/// script's own), so that the page can tell what failed: a [`ClientCode`] as it is; WebCrypto
+/// unusable → `wasm_load_failed` (as the page fallback says when it cannot decrypt); the entry
+/// script's `decryptor_unavailable` as it is (documented on its own); any other code is a file the
+/// module refused (`invalid_length`, `missing_field`…) → `invalid_argument`, as in the fallback.
+pub(crate) fn client_code(code: &str) -> &str {
+    if let Ok(known) = code.parse::<ClientCode>() {
+        return known.as_str();
+    }
+    match code {
+        "" => ClientCode::Internal.as_str(),
+        "crypto_unavailable" => ClientCode::WasmLoadFailed.as_str(),
+        "decryptor_unavailable" => "decryptor_unavailable",
+        _ => ClientCode::InvalidArgument.as_str(),
     }
 }
 
@@ -558,13 +575,32 @@ pub(crate) fn timed_out(controller: &AbortController) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Fail;
+    use super::{client_code, Fail};
     use authmedia_core::AttachmentError;
     use authmedia_js::webcrypto::refusal;
 
     fn same(fail: &Fail, e: &AttachmentError) {
         let (status, errcode, message) = refusal(e);
-        assert_eq!(fail, &Fail::refused(status, &errcode, e.code(), message));
+        assert_eq!(
+            fail,
+            &Fail::refused(status, &errcode, client_code(e.code()), message)
+        );
+    }
+
+    #[test]
+    fn refusals_carry_client_codes() {
+        for (code, client) in [
+            ("hash_mismatch", "hash_mismatch"),
+            ("too_large", "too_large"),
+            ("internal", "internal"),
+            ("crypto_unavailable", "wasm_load_failed"),
+            ("invalid_length", "invalid_argument"),
+            ("malformed_encrypted_file", "invalid_argument"),
+            ("decryptor_unavailable", "decryptor_unavailable"),
+            ("", "internal"),
+        ] {
+            assert_eq!(client_code(code), client, "{code}");
+        }
     }
 
     #[test]

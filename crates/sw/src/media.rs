@@ -16,11 +16,11 @@ use authmedia_core::{
 };
 use js_sys::{Array, ArrayBuffer, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Blob, Headers, Request, Response, ResponseInit};
+use web_sys::{AbortController, AbortSignal, Blob, Headers, Request, Response, ResponseInit};
 
 use crate::asks::{api_for, refreshed_token, session_of};
 use crate::ending::lifecycle_side_effects;
-use crate::flight::{Fail, Flight, Joinable, Outcome};
+use crate::flight::{timed_out, Deadline, Fail, Flight, Joinable, Outcome};
 use crate::net::{self, error_response};
 use crate::range::{RangeAnswer, RangeRequest};
 use crate::sessions::Session;
@@ -135,7 +135,8 @@ fn replay(
 /// page's `Range` is never sent upstream (it is a range of the plaintext), and the store and
 /// flights know it under `key`, never under the ciphertext's URL.
 pub(crate) struct Decrypt {
-    /// The store and flight key of the plaintext (`authmedia/encrypted/<id>`).
+    /// The store and flight key of the plaintext (`authmedia/encrypted/<id>#<generation>`: which
+    /// file was registered under the id).
     pub(crate) key: String,
     /// The registered `EncryptedFile`, as JSON text, for the decryption module.
     pub(crate) file: String,
@@ -296,7 +297,9 @@ impl Fetch<'_> {
         {
             let stats = &mut shared.borrow_mut().stats;
             bump(&mut stats.authenticated);
-            if self.upgraded {
+            // An attachment's download takes the legacy route only to be sent to the negotiated
+            // endpoint: no legacy URL of the page was upgraded.
+            if self.upgraded && self.decrypt.is_none() {
                 bump(&mut stats.upgraded);
             }
         }
@@ -338,6 +341,7 @@ impl Fetch<'_> {
             response,
             controller,
             error,
+            error_body,
             deadline,
         } = answered?;
         let error = error.unwrap_or_else(|| MatrixError::from_body(response.status(), None, None));
@@ -355,15 +359,36 @@ impl Fetch<'_> {
             tab::notify(self.client_id, &note).await;
         }
         if status >= 400 {
-            // Error answers are small: kept whole and replayed for every waiter.
+            // Error answers are small: kept whole (read by `upstream::run`) and replayed for
+            // every waiter. One over the bound is answered by its status alone.
+            drop((controller, deadline));
+            let code = error.kind().client_code().as_str();
+            let Some(body) = error_body else {
+                let mut message = String::from(
+                    "authmedia service worker: the homeserver's error answer was too long to read: HTTP ",
+                );
+                authmedia_core::push_decimal(&mut message, status.into());
+                let text = net::error_json("M_UNKNOWN", code, &message);
+                let body =
+                    Blob::new_with_str_sequence(&Array::of1(&text)).map_err(|e| self.broken(&e))?;
+                let headers = Headers::new().map_err(|e| self.broken(&e))?;
+                let _ = headers.set("content-type", "application/json");
+                let _ = net::protect(&headers);
+                let _ = headers.set(net::CODE_HEADER, code);
+                return Ok((
+                    Outcome::Answer {
+                        status,
+                        status_text: response.status_text(),
+                        headers,
+                        body,
+                    },
+                    None,
+                ));
+            };
             let headers =
                 Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
-            let length = net::content_length(&response);
-            let body =
-                upstream::read_body_under(shared, &response, &controller, length, deadline, None)
-                    .await?;
-            let _ = headers.set(net::CODE_HEADER, error.kind().client_code().as_str());
+            let _ = headers.set(net::CODE_HEADER, code);
             return Ok((
                 Outcome::Answer {
                     status,
@@ -375,12 +400,17 @@ impl Fetch<'_> {
             ));
         }
         if status != 200 && self.decrypt.is_some() {
-            // Only a whole ciphertext can be verified.
+            // Only a whole ciphertext can be verified: a partial or empty success is the
+            // server's fault, and its body (not read) is not left open holding the connection.
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
             let mut message = String::from(
                 "authmedia service worker: downloading the encrypted attachment failed: HTTP ",
             );
             authmedia_core::push_decimal(&mut message, status.into());
-            return Err(Fail::refused(502, "M_UNKNOWN", "upstream", message));
+            let code = authmedia_core::ClientCode::ServerError.as_str();
+            return Err(Fail::refused(502, "M_UNKNOWN", code, message));
         }
         if status != 200 {
             // A real 206 of a server that honours `Range`, or another success: this request's.
@@ -446,7 +476,10 @@ impl Fetch<'_> {
 }
 
 /// The verified plaintext of the ciphertext `body` (through the entry script's `decrypt`, which
-/// loads the decryption module on demand), or the refusal to answer with.
+/// loads the decryption module on demand), or the refusal to answer with. Under a deadline of
+/// `fetchTimeoutMs`: a module load or a decryption that never ends would otherwise hold the
+/// flight, and every later request for the attachment that joins it, for ever. It ends as a stall
+/// does (504 `timeout`), nothing kept: the next request tries again.
 async fn decrypted(shared: &Shared, d: &Decrypt, body: &Blob, limit: u64) -> Result<Blob, Fail> {
     if body.size() as u64 > limit {
         return Err(Fail::too_large(limit));
@@ -458,12 +491,25 @@ async fn decrypted(shared: &Shared, d: &Decrypt, body: &Blob, limit: u64) -> Res
     let called = decrypt
         .call2(&JsValue::UNDEFINED, &JsValue::from_str(&d.file), body)
         .and_then(|p| p.dyn_into::<Promise>());
-    let plain = match called {
-        Ok(promise) => settled(&promise).await,
-        Err(e) => Err(e),
+    let promise = called.map_err(|e| Fail::from_js(&e))?;
+    let timeout_ms = shared.borrow().config.fetch_timeout_ms;
+    let controller = AbortController::new().map_err(|e| Fail::from_js(&e))?;
+    let deadline = Deadline::new(&controller, timeout_ms);
+    // Settles with the abort event once the deadline aborts `controller`: no function of its
+    // own, the deferred's resolver is the listener.
+    let (stop, stopped) = crate::flight::deferred();
+    let _ = controller
+        .signal()
+        .add_event_listener_with_callback("abort", &stopped);
+    let plain = settled(&Promise::race(&Array::of2(&promise, &stop))).await;
+    drop(deadline);
+    if timed_out(&controller) {
+        bump(&mut shared.borrow_mut().stats.timeouts);
+        return Err(Fail::TimedOut { ms: timeout_ms });
     }
-    .and_then(|p| p.dyn_into::<ArrayBuffer>())
-    .map_err(|e| Fail::from_js(&e))?;
+    let plain = plain
+        .and_then(|p| p.dyn_into::<ArrayBuffer>())
+        .map_err(|e| Fail::from_js(&e))?;
     bump(&mut shared.borrow_mut().stats.decrypted_webcrypto);
     Blob::new_with_buffer_source_sequence(&Array::of1(&plain))
         .map_err(|e| Fail::refused(500, "M_UNKNOWN", "internal", net::describe(&e)))

@@ -14,7 +14,7 @@ use web_sys::{
     RequestMode, RequestRedirect, Response, ResponseInit, ServiceWorkerGlobalScope,
 };
 
-use authmedia_core::{MatrixError, Pass};
+use authmedia_core::Pass;
 
 use crate::js;
 use crate::range::RangeAnswer;
@@ -193,12 +193,7 @@ pub(crate) use authmedia_js::protocol::CODE_HEADER;
 /// `authmedia_code` is the worker's own machine code (`network`, `timeout`, `no_session`…), also
 /// in the [`CODE_HEADER`] header.
 pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &str) -> Response {
-    let body = Object::new();
-    // Setting plain data properties on a fresh object cannot fail.
-    js::set(&body, "errcode", &errcode.into());
-    js::set(&body, "error", &message.into());
-    js::set(&body, "authmedia_code", &code.into());
-    let text: JsString = js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"));
+    let text = error_json(errcode, code, message);
     let init = ResponseInit::new();
     init.set_status(status);
     if let Ok(headers) = Headers::new() {
@@ -214,6 +209,16 @@ pub(crate) fn error_response(status: u16, errcode: &str, code: &str, message: &s
     })
 }
 
+/// The body of [`error_response`]: `{errcode, error, authmedia_code}` as JSON text.
+pub(crate) fn error_json(errcode: &str, code: &str, message: &str) -> JsString {
+    let body = Object::new();
+    // Setting plain data properties on a fresh object cannot fail.
+    js::set(&body, "errcode", &errcode.into());
+    js::set(&body, "error", &message.into());
+    js::set(&body, "authmedia_code", &code.into());
+    js_sys::JSON::stringify(&body).unwrap_or_else(|_| JsString::from("{}"))
+}
+
 /// Describes a JavaScript error value for an error body (`TypeError: Failed to fetch`).
 pub(crate) fn describe(error: &JsValue) -> String {
     if let Some(error) = error.dyn_ref::<js_sys::Error>() {
@@ -223,15 +228,4 @@ pub(crate) fn describe(error: &JsValue) -> String {
     error
         .as_string()
         .unwrap_or_else(|| "unknown error".to_owned())
-}
-
-/// Reads an error answer (a copy of it: the body stays readable) into a [`MatrixError`]; the
-/// `Retry-After` header counts when CORS lets the worker see it.
-pub(crate) async fn matrix_error(response: &Response) -> MatrixError {
-    let body = match response.clone() {
-        Ok(copy) => json(&copy).await.and_then(|v| js::error_body(&v)),
-        Err(_) => None,
-    };
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    MatrixError::from_body(response.status(), body, retry_after.as_deref())
 }

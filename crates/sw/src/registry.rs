@@ -22,6 +22,10 @@ pub struct Registered {
     pub file: String,
     /// The type the tab declared (made safe before it is used).
     pub mimetype: Option<String>,
+    /// Which file this is, among those registered under the id: a registration with another
+    /// file gets a new number, the same file again keeps it. Part of the attachment's store and
+    /// flight key, so that the plaintext of an earlier file under the id is never served for it.
+    pub generation: u64,
 }
 
 /// A file as a tab registers it: its `url`, read and parsed, and the whole file as JSON text.
@@ -37,11 +41,22 @@ pub struct Attachment {
 #[derive(Debug, Default)]
 pub struct Registry {
     entries: Vec<Registered>,
+    /// The next [`Registered::generation`].
+    next: u64,
 }
 
 impl Registry {
     /// Records a file for `owner`, replacing an earlier one under the same id.
     pub fn insert(&mut self, owner: &str, id: &str, file: Attachment, mimetype: Option<String>) {
+        let same = self
+            .entries
+            .iter()
+            .find(|e| e.id == id && e.owner == owner && e.file == file.json)
+            .map(|e| e.generation);
+        let generation = same.unwrap_or_else(|| {
+            self.next = self.next.wrapping_add(1);
+            self.next
+        });
         self.entries.retain(|e| !(e.id == id && e.owner == owner));
         if self.entries.len() >= MAX_FILES {
             self.entries.remove(0);
@@ -52,6 +67,7 @@ impl Registry {
             url: file.url,
             file: file.json,
             mimetype,
+            generation,
         });
     }
 
@@ -100,9 +116,21 @@ mod tests {
             reg.get("@b:hs", "id1").is_none(),
             "another user's id is invisible"
         );
+        let first = reg.get("@a:hs", "id1").unwrap().generation;
+        reg.insert("@a:hs", "id1", file(1), None);
+        assert_eq!(
+            reg.get("@a:hs", "id1").unwrap().generation,
+            first,
+            "the same file"
+        );
         reg.insert("@a:hs", "id1", file(3), None);
         assert_eq!(reg.len(), 2, "re-registering replaces");
         assert_eq!(reg.get("@a:hs", "id1").unwrap().file, r#"{"n":3}"#);
+        assert_ne!(
+            reg.get("@a:hs", "id1").unwrap().generation,
+            first,
+            "another file"
+        );
         reg.purge_user("@a:hs");
         assert!(reg.get("@a:hs", "id1").is_none());
         assert!(reg.get("@b:hs", "id2").is_some());

@@ -39,7 +39,7 @@ use web_sys::{AbortController, AbortSignal, Blob, Request, Response};
 
 use crate::flight::{timed_out, Deadline, Fail, Flight, Slot, CANCELLED};
 use crate::js;
-use crate::net::{self, matrix_error, scope};
+use crate::net::{self, scope};
 use crate::settle::settled;
 use crate::state::Shared;
 use crate::stats::bump;
@@ -111,8 +111,11 @@ pub(crate) type Refresh<'a> =
 pub(crate) struct Answered {
     pub(crate) response: Response,
     pub(crate) controller: AbortController,
-    /// What an error answer (status ≥ 400) said, read from a copy of its body.
+    /// What an error answer (status ≥ 400) said, read from its body.
     pub(crate) error: Option<MatrixError>,
+    /// That body, when it was read whole within [`ERROR_BODY_MAX`] (the response's own body is
+    /// consumed); `None` for a longer one, whose `errcode` is then unknown.
+    pub(crate) error_body: Option<Blob>,
     /// The attempt's stall deadline, paused since the headers arrived: re-armed for the body.
     pub(crate) deadline: Deadline,
 }
@@ -120,9 +123,9 @@ pub(crate) struct Answered {
 /// Executes the core's request [`Lifecycle`] for one upstream request: every `Send` takes an
 /// upstream [`Slot`], arms the stall deadline and calls `build(signal, api, token)` — which asks
 /// the gate before the token goes on the request; `Wait` sleeps, `NeedToken` calls `refresh`.
-/// Error answers are read (a copy, under the deadline) into the [`MatrixError`] the lifecycle
-/// decides on; the original stays readable for the caller. The returned [`Fail`] is the
-/// lifecycle's ending.
+/// Error answers are read (at most [`ERROR_BODY_MAX`], under the send's deadline) into the
+/// [`MatrixError`] the lifecycle decides on, their body kept in [`Answered::error_body`]. The
+/// returned [`Fail`] is the lifecycle's ending.
 pub(crate) async fn run(
     shared: &Shared,
     flight: &Flight,
@@ -188,13 +191,15 @@ pub(crate) async fn run(
                             response,
                             controller,
                             error: None,
+                            error_body: None,
                             deadline,
                         };
                         last = Some((answered, slot));
                     }
                     Ok(response) => {
-                        // Still under the deadline: an error body that never ends is a stall.
-                        let error = matrix_error(&response).await;
+                        // Still under the send's deadline (not re-armed per chunk): an error
+                        // body that never ends is a stall.
+                        let (error, error_body) = read_error(&response, &controller).await;
                         deadline.pause();
                         if timed_out(&controller) {
                             bump(&mut shared.borrow_mut().stats.timeouts);
@@ -205,6 +210,7 @@ pub(crate) async fn run(
                                 response,
                                 controller,
                                 error: Some(error),
+                                error_body,
                                 deadline,
                             };
                             last = Some((answered, slot));
@@ -226,7 +232,9 @@ pub(crate) async fn run(
             }
             Action::Wait { until_ms } => {
                 if let Some((Answered { response, .. }, _)) = last.take() {
-                    if let Some(body) = response.body() {
+                    // An error body was read (and its rest cancelled) already: cancelling its
+                    // locked stream would only leave a rejected promise behind.
+                    if let Some(body) = response.body().filter(|b| !b.locked()) {
                         let _ = body.cancel();
                     }
                 }
@@ -281,6 +289,50 @@ pub(crate) async fn run(
     }
 }
 
+/// An error answer's body is read no further than this: a Matrix JSON error is a few hundred
+/// bytes, and a longer body (an HTML error page, or one that never ends) is not held in memory
+/// for its `errcode` — its status says what it is.
+pub(crate) const ERROR_BODY_MAX: u64 = 64 * 1024;
+
+/// Reads an error answer's body, at most [`ERROR_BODY_MAX`] of it (the rest is cancelled), into
+/// the [`MatrixError`] it says and the body itself; a longer body, or one that fails, is a
+/// [`MatrixError`] of the status alone and no body. Under the send's deadline, which aborts
+/// `controller` (and so the read) when the body does not end in time.
+async fn read_error(
+    response: &Response,
+    controller: &AbortController,
+) -> (MatrixError, Option<Blob>) {
+    let chunks = Array::new();
+    let mut read = 0u64;
+    let mut over = false;
+    let done = read_chunks(response, controller, None, &mut |chunk| {
+        read = read.saturating_add(chunk.length().into());
+        over = read > ERROR_BODY_MAX;
+        if !over {
+            chunks.push(chunk);
+        }
+        !over
+    })
+    .await;
+    let body = match done {
+        Ok(()) if !over => Blob::new_with_buffer_source_sequence(&chunks).ok(),
+        _ => None,
+    };
+    let parsed = match &body {
+        Some(body) => match settled(&body.text()).await {
+            Ok(text) => text
+                .as_string()
+                .and_then(|text| js_sys::JSON::parse(&text).ok())
+                .and_then(|v| js::error_body(&v)),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let error = MatrixError::from_body(response.status(), parsed, retry_after.as_deref());
+    (error, body)
+}
+
 /// Bodies of at most this announced length are read by the browser in one `blob()` under one
 /// deadline for the whole body, instead of chunk by chunk with the deadline re-armed per chunk:
 /// no `ReadableStream`, reader or promise per chunk for a thumbnail or an error body, and the
@@ -328,7 +380,7 @@ pub(crate) async fn read_body_under(
     } else {
         let chunks = Array::new();
         let mut read = 0u64;
-        match read_chunks(response, controller, &mut deadline, &mut |chunk| {
+        match read_chunks(response, controller, Some(&mut deadline), &mut |chunk| {
             read = read.saturating_add(chunk.length().into());
             over = max.is_some_and(|max| read > max);
             if !over {
@@ -364,13 +416,13 @@ pub(crate) async fn read_body_under(
 
 /// Hands the body to `take` chunk by chunk as it arrives; `take` returning `false` stops the
 /// read (the rest is cancelled; the caller knows why). No chunk within `deadline`'s time aborts
-/// `controller` with [`TIMEOUT`]. An abort of `controller` (stall, cancellation) ends the read
+/// `controller` with [`TIMEOUT`] (without one, the caller's deadline runs for the whole read). An abort of `controller` (stall, cancellation) ends the read
 /// with its reason as the error: aborting a fetch errors its body stream, and any other body
 /// (or a browser that does not) is cancelled on abort, which ends the read — checked after it.
 pub(crate) async fn read_chunks(
     response: &Response,
     controller: &AbortController,
-    deadline: &mut Deadline,
+    mut deadline: Option<&mut Deadline>,
     take: &mut dyn FnMut(&Uint8Array) -> bool,
 ) -> Result<(), JsValue> {
     let Some(body) = response.body() else {
@@ -386,23 +438,31 @@ pub(crate) async fn read_chunks(
     if let Some(cancel) = &cancel {
         let _ = signal.add_event_listener_with_callback("abort", cancel);
     }
-    deadline.rearm();
+    if let Some(deadline) = deadline.as_deref_mut() {
+        deadline.rearm();
+    }
     loop {
         let step = settled(&read.call0(&reader)?.dyn_into::<Promise>()?).await?;
         if js::get(&step, "done").as_bool().unwrap_or(true) {
             break;
         }
-        deadline.rearm();
+        if let Some(deadline) = deadline.as_deref_mut() {
+            deadline.rearm();
+        }
         let chunk: Uint8Array = js::get(&step, "value").dyn_into()?;
         if !take(&chunk) {
-            deadline.pause();
+            if let Some(deadline) = deadline.as_deref_mut() {
+                deadline.pause();
+            }
             if let Some(cancel) = &cancel {
                 let _ = cancel.call0(&JsValue::UNDEFINED);
             }
             return Ok(());
         }
     }
-    deadline.pause();
+    if let Some(deadline) = deadline {
+        deadline.pause();
+    }
     if signal.aborted() {
         return Err(signal.reason());
     }

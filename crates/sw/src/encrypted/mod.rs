@@ -196,7 +196,13 @@ pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str)
         legacy_alias: None,
     };
     let decrypt = Decrypt {
-        key: [PATH, &id].concat(),
+        // The registration's generation too: the same id registered again with another file
+        // must not be answered from the earlier file's plaintext.
+        key: {
+            let mut key = [PATH, &id, "#"].concat();
+            authmedia_core::push_decimal(&mut key, entry.generation);
+            key
+        },
         file: entry.file,
         content_type: authmedia_core::safe_content_type(entry.mimetype.as_deref()),
     };
