@@ -33,9 +33,9 @@
  * Authorization headers and preflights announcing one; Synapse's access log names the user of each
  * request ({@alice:…} or {None}).
  */
-import { test as nodeTest, before, after } from 'node:test';
+import { test as nodeTest, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadWorld } from '../../support/world.mjs';
 import * as mx from '../../support/matrix.mjs';
@@ -82,9 +82,20 @@ const alice = () => world.users.alice;
 const bob = () => world.users.bob;
 const base = () => world.synapse.baseUrl;
 
-/** Synapse access-log lines whose request line contains `needle`. */
+/**
+ * Where the Synapse log stood when the current test began: other test files of the run share this
+ * Synapse, and may have asked for the same media at the same size (a needle matches their lines).
+ */
+let logFrom = 0;
+beforeEach(() => {
+  logFrom = statSync(world.synapse.logFile).size;
+});
+
+/** Synapse access-log lines of the current test whose request line contains `needle`. */
 function loggedLines(needle) {
-  return readFileSync(world.synapse.logFile, 'utf8')
+  return readFileSync(world.synapse.logFile)
+    .subarray(logFrom)
+    .toString('utf8')
     .split('\n')
     .filter((l) => l.includes('Processed request') && l.includes(needle));
 }
