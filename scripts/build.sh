@@ -48,13 +48,10 @@ if [ -x "$WASM_OPT" ]; then
     log "wasm-opt -Oz --converge $name"
     # --converge repeats -Oz until the binary stops shrinking; the producers and target-features
     # sections are metadata no engine reads; --low-memory-unused: see scripts/build-sw.sh.
-    # The page wasm: then once more with its control flow flattened and rebuilt (`--flatten
-    # --rereloop`, then -Oz again): binaryen's relooper finds a smaller structure for some
-    # functions than LLVM's: ~1.3 KB raw / ~0.3 KB gzipped less; the step takes about twice as long.
-    reloop=() # expanded as ${reloop[@]+…}: bash before 4.4 calls an empty array unbound under set -u
-    [ "$name" = authmedia_web ] && reloop=(-Oz --flatten --rereloop -Oz)
+    # No `--flatten --rereloop` pass: it made the page wasm ~0.3 KB gzipped smaller and its
+    # `httpUrl()` of a new request ~1.6x slower (BENCHMARKS.md, sixth round).
     "$WASM_OPT" -Oz --converge --low-memory-unused --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue ${reloop[@]+"${reloop[@]}"} \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$STAGE/${name}_bg.wasm" -o "$STAGE/${name}_bg.wasm.opt"
     mv "$STAGE/${name}_bg.wasm.opt" "$STAGE/${name}_bg.wasm"
     # One- and two-letter import/export names instead of wasm-bindgen's hashed ones, the glue
