@@ -748,6 +748,17 @@ fn fetch_event_with(url: &str, headers: &[(&str, &str)]) -> FetchEvent {
     FetchEvent::new("fetch", &FetchEventInit::new(&request)).unwrap()
 }
 
+/// `response` is an error answer of `status` whose `authmedia-code` header is `code`.
+fn assert_answer(response: &Response, status: u16, code: &str) {
+    assert_eq!(
+        (
+            response.status(),
+            response.headers().get(net::CODE_HEADER).unwrap()
+        ),
+        (status, Some(code.to_owned()))
+    );
+}
+
 /// Registers an encrypted attachment (`authmedia:encrypted`) of `tab`: the file at `mxc` (no keys:
 /// the tests' stand-in `decrypt` needs none), answered with `mimetype`. The worker's reply.
 fn register_encrypted(
@@ -877,22 +888,14 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
 
     // The module's refusal, the homeserver's error and the size limit, each as its answer.
     let refused = answer_of(worker.handle_encrypted(&fetch_event(&bad))).await;
-    assert_eq!(refused.status(), 502);
-    assert_eq!(
-        refused.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-        Some("hash_mismatch")
-    );
+    assert_answer(&refused, 502, "hash_mismatch");
     let body = net::json(&refused).await.unwrap();
     assert_eq!(
         js::string(&body, "errcode").as_deref(),
         Some("AUTHMEDIA_HASH_MISMATCH")
     );
     let missing = answer_of(worker.handle_encrypted(&fetch_event(&gone))).await;
-    assert_eq!(missing.status(), 404);
-    assert_eq!(
-        missing.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-        Some("not_found")
-    );
+    assert_answer(&missing, 404, "not_found");
     let body = net::json(&missing).await.unwrap();
     assert_eq!(js::string(&body, "errcode").as_deref(), Some("M_NOT_FOUND"));
     let too_big = answer_of(worker.handle_encrypted(&fetch_event(&big))).await;
@@ -959,11 +962,7 @@ async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
     );
 
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
-    assert_eq!(answer.status(), 413);
-    assert_eq!(
-        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-        Some("too_large")
-    );
+    assert_answer(&answer, 413, "too_large");
     // The read stopped just past the limit (a chunk or two read ahead), and the rest was
     // cancelled: the ciphertext the worker holds is bounded by the budget, not by the server.
     let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();
@@ -1089,11 +1088,7 @@ async fn an_attachment_s_plaintext_stays_with_the_session_that_downloaded_it() {
     worker.test_message("alice", &js::object(&[("type", "authmedia:logout".into())]));
     js_gate_open("__hold");
     let alice = answer_of(alice).await;
-    assert_eq!(alice.status(), 502);
-    assert_eq!(
-        alice.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-        Some("cancelled")
-    );
+    assert_answer(&alice, 502, "cancelled");
     let stats = worker.stats();
     assert_eq!(js::get(&stats, "storeEntries").as_f64(), Some(0.0));
     assert_eq!(js::get(&stats, "decryptedWebCrypto").as_f64(), Some(2.0));
@@ -1204,11 +1199,7 @@ async fn a_decryption_that_never_ends_times_out_and_is_tried_again() {
     let joined = worker.handle_encrypted(&fetch_event(&url));
     for answer in [first, joined] {
         let answer = answer_within(answer, 5000, "the hung decryption").await;
-        assert_eq!(answer.status(), 504);
-        assert_eq!(
-            answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-            Some("timeout")
-        );
+        assert_answer(&answer, 504, "timeout");
     }
     let took = js_sys::Date::now() - started;
     assert!(took >= 900.0, "timed out after {took} ms");
@@ -1246,11 +1237,7 @@ async fn an_attachment_s_failures_carry_client_codes() {
         js::object(&[("url", "mxc://hs.example/abc".into())]),
     );
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
-    assert_eq!(answer.status(), 502);
-    assert_eq!(
-        answer.headers().get(net::CODE_HEADER).unwrap().as_deref(),
-        Some("server_error")
-    );
+    assert_answer(&answer, 502, "server_error");
     assert_eq!(
         js::get(&js_sys::global(), "__cancelled").as_bool(),
         Some(true),

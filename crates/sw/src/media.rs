@@ -363,30 +363,26 @@ impl Fetch<'_> {
             // every waiter. One over the bound is answered by its status alone.
             drop((controller, deadline));
             let code = error.kind().client_code().as_str();
-            let Some(body) = error_body else {
-                let mut message = String::from(
-                    "authmedia service worker: the homeserver's error answer was too long to read: HTTP ",
-                );
-                authmedia_core::push_decimal(&mut message, status.into());
-                let text = net::error_json("M_UNKNOWN", code, &message);
-                let body =
-                    Blob::new_with_str_sequence(&Array::of1(&text)).map_err(|e| self.broken(&e))?;
-                let headers = Headers::new().map_err(|e| self.broken(&e))?;
-                let _ = headers.set("content-type", "application/json");
-                let _ = net::protect(&headers);
-                let _ = headers.set(net::CODE_HEADER, code);
-                return Ok((
-                    Outcome::Answer {
-                        status,
-                        status_text: response.status_text(),
-                        headers,
-                        body,
-                    },
-                    None,
-                ));
+            // The homeserver's own body and headers, or (a body over the bound) the worker's JSON
+            // error of the status alone; the protective headers and the code on either.
+            let (headers, body) = match error_body {
+                Some(body) => (
+                    Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?,
+                    body,
+                ),
+                None => {
+                    let mut message = String::from(
+                        "authmedia service worker: the homeserver's error answer was too long to read: HTTP ",
+                    );
+                    authmedia_core::push_decimal(&mut message, status.into());
+                    let text = net::error_json("M_UNKNOWN", code, &message);
+                    let body = Blob::new_with_str_sequence(&Array::of1(&text))
+                        .map_err(|e| self.broken(&e))?;
+                    let headers = Headers::new().map_err(|e| self.broken(&e))?;
+                    let _ = headers.set("content-type", "application/json");
+                    (headers, body)
+                }
             };
-            let headers =
-                Headers::new_with_headers(&response.headers()).map_err(|e| self.broken(&e))?;
             let _ = net::protect(&headers);
             let _ = headers.set(net::CODE_HEADER, code);
             return Ok((
