@@ -67,18 +67,7 @@ async fn range_answers_are_real_206_responses() {
         headers.get("accept-ranges").unwrap().as_deref(),
         Some("bytes")
     );
-    assert_eq!(
-        headers.get("content-type").unwrap().as_deref(),
-        Some("video/mp4")
-    );
-    assert_eq!(
-        headers.get("cache-control").unwrap().as_deref(),
-        Some("no-store")
-    );
-    assert_eq!(
-        headers.get("x-content-type-options").unwrap().as_deref(),
-        Some("nosniff")
-    );
+    assert_media_headers(&headers, "video/mp4");
     assert_eq!(
         headers.get("content-security-policy").unwrap().as_deref(),
         Some("sandbox")
@@ -748,6 +737,23 @@ fn fetch_event_with(url: &str, headers: &[(&str, &str)]) -> FetchEvent {
     FetchEvent::new("fetch", &FetchEventInit::new(&request)).unwrap()
 }
 
+/// `headers` are a media answer's: of `content_type`, `no-store`, `nosniff`.
+fn assert_media_headers(headers: &web_sys::Headers, content_type: &str) {
+    let get = |name: &str| headers.get(name).unwrap();
+    assert_eq!(
+        (
+            get("content-type"),
+            get("cache-control"),
+            get("x-content-type-options")
+        ),
+        (
+            Some(content_type.to_owned()),
+            Some("no-store".to_owned()),
+            Some("nosniff".to_owned())
+        )
+    );
+}
+
 /// `response` is an error answer of `status` whose `authmedia-code` header is `code`.
 fn assert_answer(response: &Response, status: u16, code: &str) {
     assert_eq!(
@@ -850,18 +856,7 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
     );
     assert_eq!(bytes(&part).await, [2, 3, 4]);
     let headers = whole.headers();
-    assert_eq!(
-        headers.get("content-type").unwrap().as_deref(),
-        Some("video/mp4")
-    );
-    assert_eq!(
-        headers.get("cache-control").unwrap().as_deref(),
-        Some("no-store")
-    );
-    assert_eq!(
-        headers.get("x-content-type-options").unwrap().as_deref(),
-        Some("nosniff")
-    );
+    assert_media_headers(&headers, "video/mp4");
     let seen = hs.seen();
     assert_eq!(seen.len(), 1, "one download for three requests");
     assert_eq!(

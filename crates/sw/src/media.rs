@@ -53,14 +53,7 @@ pub(crate) async fn respond(
         return passthrough(request).await;
     };
     let range = request.headers().get("range").ok().flatten();
-    let response = serve(shared, request, client_id, &session, m, range, None).await;
-    // An answer is delivered only to a tab that still has the session it was fetched for: a tab
-    // that logged out (or switched account) while it waited gets nothing of it.
-    if shared.borrow().sessions.holds(client_id, session.principal) {
-        response
-    } else {
-        Fail::Cancelled.response()
-    }
+    serve(shared, request, client_id, &session, m, range, None).await
 }
 
 /// The original request, untouched (a tab without a session, or not media after all).
@@ -145,8 +138,37 @@ pub(crate) struct Decrypt {
 }
 
 /// The answer to `m` for `session`, from the store, a flight it joins or one it starts. `range` is
-/// the `Range` asked for; `decrypt` makes it an encrypted attachment's answer.
+/// the `Range` asked for; `decrypt` makes it an encrypted attachment's answer. Delivered only to
+/// a tab that still has the session it was fetched for: a tab that logged out (or switched
+/// account) while it waited gets nothing of it.
 pub(crate) async fn serve(
+    shared: &Shared,
+    request: &Request,
+    client_id: &str,
+    session: &Session,
+    m: MediaMatch,
+    range_header: Option<String>,
+    decrypt: Option<&Decrypt>,
+) -> Response {
+    let response = undelivered(
+        shared,
+        request,
+        client_id,
+        session,
+        m,
+        range_header,
+        decrypt,
+    )
+    .await;
+    if shared.borrow().sessions.holds(client_id, session.principal) {
+        response
+    } else {
+        Fail::Cancelled.response()
+    }
+}
+
+/// [`serve`]'s answer, before the delivery check.
+async fn undelivered(
     shared: &Shared,
     request: &Request,
     client_id: &str,

@@ -41,7 +41,6 @@ use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
 
 use crate::asks::{session_of, shared_task};
-use crate::flight::Fail;
 use crate::media::{self, Decrypt};
 use crate::net;
 use crate::registry::{Attachment, Registered};
@@ -206,7 +205,8 @@ pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str)
         file: entry.file,
         content_type: authmedia_core::safe_content_type(entry.mimetype.as_deref()),
     };
-    let response = media::serve(
+    // Delivered only to a tab that still has the session it was fetched for (`media::serve`).
+    media::serve(
         shared,
         request,
         client_id,
@@ -215,13 +215,7 @@ pub(crate) async fn respond(shared: &Shared, request: &Request, client_id: &str)
         range,
         Some(&decrypt),
     )
-    .await;
-    // Delivered only to a tab that still has the session it was fetched for.
-    if shared.borrow().sessions.holds(client_id, session.principal) {
-        response
-    } else {
-        Fail::Cancelled.response()
-    }
+    .await
 }
 
 /// After a restart: asks the tab for the file behind `id` (bounded wait, shared).
