@@ -392,7 +392,11 @@
 
   if (registerListeners) {
     scope.addEventListener('install', (event) => {
-      event.waitUntil(compile().catch(() => {}).then(() => scope.skipWaiting()));
+      // The install ends once the wasm is compiled (a worker that controls pages answers them at
+      // once, not after a download). `skipWaiting` only sets a flag: asked at the start, its round
+      // trip to the browser overlaps the wasm's download instead of following it, and the worker
+      // activates as soon as the compile is done, while its wasm instantiates.
+      event.waitUntil(Promise.all([scope.skipWaiting(), compile().catch(() => {})]));
     });
     scope.addEventListener('activate', (event) => {
       event.waitUntil(scope.clients.claim());
