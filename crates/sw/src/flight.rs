@@ -248,17 +248,17 @@ impl Fail {
 
 /// The client code for the code of a decryption refusal (`AttachmentError::code`, or the entry
 /// script's own), so that the page can tell what failed: a [`ClientCode`] as it is; WebCrypto
-/// unusable → `wasm_load_failed` (as the page fallback says when it cannot decrypt); the entry
-/// script's `decryptor_unavailable` as it is (documented on its own); any other code is a file the
-/// module refused (`invalid_length`, `missing_field`…) → `invalid_argument`, as in the fallback.
+/// unusable, or the decryption module not loaded (the entry script's `wasm_load_failed`, and its
+/// earlier `decryptor_unavailable`) → `wasm_load_failed` (as the page fallback says when it cannot
+/// decrypt); any other code is a file the module refused (`invalid_length`, `missing_field`…) →
+/// `invalid_argument`, as in the fallback.
 pub(crate) fn client_code(code: &str) -> &str {
     if let Ok(known) = code.parse::<ClientCode>() {
         return known.as_str();
     }
     match code {
         "" => ClientCode::Internal.as_str(),
-        "crypto_unavailable" => ClientCode::WasmLoadFailed.as_str(),
-        "decryptor_unavailable" => "decryptor_unavailable",
+        "crypto_unavailable" | "decryptor_unavailable" => ClientCode::WasmLoadFailed.as_str(),
         _ => ClientCode::InvalidArgument.as_str(),
     }
 }
@@ -596,7 +596,8 @@ mod tests {
             ("crypto_unavailable", "wasm_load_failed"),
             ("invalid_length", "invalid_argument"),
             ("malformed_encrypted_file", "invalid_argument"),
-            ("decryptor_unavailable", "decryptor_unavailable"),
+            ("decryptor_unavailable", "wasm_load_failed"),
+            ("wasm_load_failed", "wasm_load_failed"),
             ("", "internal"),
         ] {
             assert_eq!(client_code(code), client, "{code}");
