@@ -127,7 +127,11 @@ export interface AuthMediaOptions {
    * to do (`fallbackDetail`). `false` silences it.
    */
   fallbackWarning?: boolean;
-  /** Called on 401 M_UNKNOWN_TOKEN; resolves to a new access token. */
+  /**
+   * Called on 401 M_UNKNOWN_TOKEN for the token this instance holds (once for concurrent 401s);
+   * resolves to a new access token. A 401 for a token already replaced (`setAccessToken`) is
+   * answered with the current one, without a call.
+   */
   onTokenRefresh?: () => string | Promise<string>;
   /** Byte budget of the fallback's object URLs (default 64 MiB). */
   budgetBytes?: number;

@@ -153,10 +153,12 @@
     try {
       glue = await loadDecryptor();
     } catch (error) {
+      // The client code the page knows for a wasm that did not load (the fallback says the same
+      // when its decryption module does not load); `errcode` and the text say which one.
       throw {
         status: 503,
-        errcode: 'M_UNKNOWN',
-        authmedia_code: 'decryptor_unavailable',
+        errcode: 'AUTHMEDIA_DECRYPTOR_UNAVAILABLE',
+        authmedia_code: 'wasm_load_failed',
         error: `authmedia service worker: the decryption module did not load: ${error}`,
       };
     }

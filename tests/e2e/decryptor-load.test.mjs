@@ -8,15 +8,19 @@
  * - once the file is served again, the same attachment on the same page (no reload) decrypts and
  *   shows: a failed load is retried by the next attachment;
  * - an attachment over `budgetBytes` is refused `over_budget` (reason `too_large`) with no object
- *   URL made, and the module decrypts the next one.
+ *   URL made, and the module decrypts the next one;
+ * - the same condition has the same code in both modes: a mounted attachment over the budget shows
+ *   `data-authmedia-error="over_budget"` in the fallback (`budgetBytes`) and in worker mode (the
+ *   worker's `storeBudgetBytes`, set by a site worker script that imports the package's), whose
+ *   answer is 413 `authmedia-code: over_budget` (`errcode: AUTHMEDIA_TOO_LARGE`).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../../support/world.mjs';
 import { readFixture } from '../../support/fixtures.mjs';
-import { uploadEncrypted } from '../harness/encrypted.mjs';
+import { uploadEncrypted, MOUNT_SETTLED, FETCH_JSON } from '../harness/encrypted.mjs';
 import { launchChromium } from '../lib/browser.mjs';
-import { startPageSite, waitForPackage, initInPage } from '../pages/page/site.mjs';
+import { startPageSite, waitForPackage, initInPage, openInWorkerMode } from '../pages/page/site.mjs';
 
 let world;
 let site;
@@ -25,6 +29,10 @@ let file;
 let big;
 /** The path answering 404 while set. */
 let blocked = null;
+/** The budget of both modes' over-budget test: between the two fixtures' sizes. */
+const BUDGET = 1 << 20;
+/** A site worker script: the package's worker with a store budget of `BUDGET`. */
+const SMALL_STORE_WORKER = `self.AUTHMEDIA_SW_OPTIONS = { storeBudgetBytes: ${BUDGET} };\nimportScripts('/authmedia-sw.js');\n`;
 
 before(async () => {
   world = await loadWorld();
@@ -32,6 +40,10 @@ before(async () => {
   big = await uploadEncrypted(world, 'decryptor-load-big', readFixture(world.media.mp4));
   site = await startPageSite({
     routes: (req, res, url) => {
+      if (url.pathname === '/small-store-sw.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' }).end(SMALL_STORE_WORKER);
+        return true;
+      }
       if (url.pathname !== blocked) return false;
       res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('gone');
       return true;
@@ -104,4 +116,38 @@ test('fallback: an attachment over budgetBytes → over_budget (too_large), no o
   const shown = await show(page);
   assert.equal(shown.outcome, 'load', JSON.stringify(shown));
   await page.evaluate(() => window.media.logout());
+});
+
+const attr = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+
+test('both modes: a mounted attachment over the budget shows over_budget (the worker answers 413 over_budget), one under it loads', { timeout: 120_000 }, async () => {
+  assert.ok(readFixture(world.media.mp4).length > BUDGET && readFixture(world.media.png64).length < BUDGET);
+  const html = `<img id="big" data-encrypted="${attr(JSON.stringify(big))}" data-mimetype="image/png" alt="">
+    <img id="fine" data-encrypted="${attr(JSON.stringify(file))}" data-mimetype="image/png" alt="">`;
+  const expected = { big: { state: 'error', error: 'over_budget' }, fine: { state: 'loaded', error: null } };
+  const alice = world.users.alice;
+  const opts = { homeserver: world.synapse.baseUrl, accessToken: alice.accessToken, userId: alice.userId };
+
+  const fallback = browser.page;
+  await fallback.goto(site.url('/'));
+  await waitForPackage(fallback);
+  assert.equal((await initInPage(fallback, { ...opts, fallback: 'force', budgetBytes: BUDGET })).mode, 'fallback');
+  assert.deepEqual(await fallback.evaluate(`(async (args) => { ${MOUNT_SETTLED} })(${JSON.stringify([html])})`), expected, 'fallback');
+  await fallback.evaluate(() => window.media.logout());
+
+  const own = await launchChromium();
+  try {
+    const page = own.page;
+    await openInWorkerMode(page, site.url('/'), { ...opts, workerUrl: '/small-store-sw.js' });
+    const run = (body, ...args) => page.evaluate(`(async (args) => { ${body} })(${JSON.stringify(args)})`);
+    assert.deepEqual(await run(MOUNT_SETTLED, html), expected, 'worker mode');
+    const url = await run("return (await window.media.srcEncrypted(args[0], { mimetype: 'image/png' }));", big);
+    const answer = await run(FETCH_JSON, url);
+    assert.equal(answer.status, 413, JSON.stringify(answer));
+    assert.equal(answer.json?.authmedia_code, 'over_budget');
+    assert.equal(answer.json?.errcode, 'AUTHMEDIA_TOO_LARGE');
+    await run('await window.media.logout();');
+  } finally {
+    await own.close();
+  }
 });

@@ -6,9 +6,11 @@
  * - a first visit in worker mode that shows media but no encrypted attachment downloads the
  *   worker script and its wasm, never the decryption module;
  * - the first attachment fetches it; while it answers 404 the attachment's URL answers a JSON
- *   error 503 with `authmedia-code: decryptor_unavailable` (the image does not show); once it is
- *   served again, the same URL (no reload, same worker) decrypts: a failed load is retried by the
- *   next request, not remembered;
+ *   error 503 with `authmedia-code: wasm_load_failed` (the client code the page knows for a wasm
+ *   module that did not load; `errcode: AUTHMEDIA_DECRYPTOR_UNAVAILABLE` and the error text say
+ *   which) and the image does not show; a mounted element shows `data-authmedia-error=
+ *   "wasm_load_failed"` (the page asks the worker why); once it is served again, the same URL (no
+ *   reload, same worker) decrypts: a failed load is retried by the next request, not remembered;
  * - once loaded it is fetched no more: further attachments reuse it;
  * - a ciphertext the homeserver does not have answers 404 `M_NOT_FOUND` (`authmedia-code:
  *   not_found`): the worker's media download path, which the attachment's download goes through.
@@ -20,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadWorld } from '../../support/world.mjs';
 import { readFixture } from '../../support/fixtures.mjs';
-import { uploadEncrypted, SHOW_IMAGE } from '../harness/encrypted.mjs';
+import { uploadEncrypted, SHOW_IMAGE, MOUNT_SETTLED } from '../harness/encrypted.mjs';
 import { launchChromium } from '../lib/browser.mjs';
 import { launchFirefox, launchWebKit } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
@@ -54,6 +56,8 @@ before(async () => {
 after(async () => {
   await site?.close();
 });
+
+const attr = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
 
 const alice = () => ({ homeserver: world.synapse.baseUrl, accessToken: world.users.alice.accessToken, userId: world.users.alice.userId });
 
@@ -107,11 +111,15 @@ async function scenario(engine, open, run, waitFor) {
   blocked = MODULE;
   const failed = await run(SHOW_IMAGE, files.first, 'image/png');
   assert.equal(failed.outcome, 'error', `${engine}: ${JSON.stringify(failed)}`);
+  // What the page reports for it: a mounted attachment's error code, asked of the worker.
+  const mounted = await run(MOUNT_SETTLED, `<img id="attachment" data-encrypted="${attr(JSON.stringify(files.first))}" data-mimetype="image/png" alt="">`);
+  assert.deepEqual(mounted, { attachment: { state: 'error', error: 'wasm_load_failed' } }, `${engine}: ${JSON.stringify(mounted)}`);
   const answer = await run(FETCH, failed.url);
   assert.equal(answer.status, 503, `${engine}: ${JSON.stringify(answer)}`);
-  assert.equal(answer.code, 'decryptor_unavailable', `${engine}: ${JSON.stringify(answer)}`);
-  assert.equal(answer.json?.authmedia_code, 'decryptor_unavailable');
-  assert.match(answer.json?.error ?? '', /authmedia_sw_crypto_bg\.wasm: HTTP 404/);
+  assert.equal(answer.code, 'wasm_load_failed', `${engine}: ${JSON.stringify(answer)}`);
+  assert.equal(answer.json?.authmedia_code, 'wasm_load_failed');
+  assert.equal(answer.json?.errcode, 'AUTHMEDIA_DECRYPTOR_UNAVAILABLE');
+  assert.match(answer.json?.error ?? '', /decryption module did not load: .*authmedia_sw_crypto_bg\.wasm: HTTP 404/);
   const failedLoads = requested.filter((p) => p === MODULE).length;
   assert.ok(failedLoads >= 2, `${engine}: each request tried to load it again (${failedLoads})`);
 
@@ -136,7 +144,7 @@ async function scenario(engine, open, run, waitFor) {
   await run('await window.media.logout();');
 }
 
-test('Chromium worker mode: no attachment → the decryption module is never fetched; the first attachment fetches it; a failed load answers 503 decryptor_unavailable and is retried', { timeout: 180_000 }, async () => {
+test('Chromium worker mode: no attachment → the decryption module is never fetched; the first attachment fetches it; a failed load answers 503 wasm_load_failed (also on the mounted element) and is retried', { timeout: 180_000 }, async () => {
   const browser = await launchChromium();
   try {
     const page = browser.page;

@@ -22,6 +22,7 @@ import { startStaticServer } from '../../support/static-server.mjs';
 import { startRecorder } from '../lib/recorder.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers, cdp } from '../lib/browser.mjs';
 import { waitUntil } from '../../support/procs.mjs';
+import { fnv1a32 } from '../lib/fingerprint.mjs';
 
 /** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
 const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../npm/package.json', import.meta.url), 'utf8')).version };
@@ -242,7 +243,8 @@ test('(e) revoked token → 401 → the tab gives a fresh token → the image lo
     assert.match(lines[0], / 401 /);
     assert.match(lines[1], new RegExp(`\\{${alice.userId}\\}.* 200 `));
     const asked = await page.evaluate(() => t.state.log.filter((m) => m.type === 'authmedia:need-token'));
-    assert.deepEqual(asked, [{ type: 'authmedia:need-token', userId: alice.userId }]);
+    // The question names the refused token by its fingerprint (32-bit FNV-1a), never the token.
+    assert.deepEqual(asked, [{ type: 'authmedia:need-token', userId: alice.userId, refused: fnv1a32(first.accessToken) }]);
 
     // Refused for good: the fresh token is revoked too and the tab has none to give.
     await mx.logout(base, second.accessToken);

@@ -26,7 +26,8 @@ pub enum ClientCode {
     NotFound,
     /// The homeserver says the media is too large.
     TooLarge,
-    /// Larger than the fallback's byte budget (use `download()`).
+    /// Larger than the byte budget: the fallback's `budgetBytes` (use `download()`), or for an
+    /// encrypted attachment's ciphertext the worker's `storeBudgetBytes` too.
     OverBudget,
     /// Rate limited (`M_LIMIT_EXCEEDED`), after the retries.
     RateLimited,

@@ -16,6 +16,7 @@
 //! | [`code`] | [`ClientCode`]: the one list of failure codes the app sees |
 //! | [`error`] | [`MatrixError`], [`ErrorKind`] |
 //! | [`gate`] | what may carry the token: [`admit_request`], [`CanonicalUrl`], [`authorize`] |
+//! | [`fingerprint`] | [`token_fingerprint`]: which token was refused, without the token |
 //! | [`lifecycle`] | [`Lifecycle`]: send → retry/refresh/fall back → deliver or fail, as a state machine |
 //! | [`retry`] | [`RetryPolicy`]: retry or give up after a failed request, and how long to wait |
 //! | [`attachment`] | [`EncryptedFile`]: verify and decrypt encrypted attachments |
@@ -28,6 +29,7 @@ pub mod code;
 pub mod decimal;
 pub mod endpoint;
 pub mod error;
+pub mod fingerprint;
 pub mod gate;
 pub mod homeserver;
 pub mod lifecycle;
@@ -49,6 +51,7 @@ pub use code::{ClientCode, UnknownClientCode};
 pub use decimal::push_decimal;
 pub use endpoint::{media_url, Api, MediaRequest, Method, ParseNameError, Thumbnail};
 pub use error::{ErrorBody, ErrorKind, MatrixError};
+pub use fingerprint::token_fingerprint;
 pub use gate::{admit_request, authorize, CanonicalUrl, Pass, Refusal};
 pub use homeserver::{Homeserver, HomeserverError};
 pub use lifecycle::{Action, Ending, Lifecycle};

@@ -23,6 +23,10 @@ pub const ENCRYPTED: &str = "authmedia:encrypted";
 pub const NEED_SESSION: &str = "authmedia:need-session";
 /// worker → page: a fresh token after a 401 `M_UNKNOWN_TOKEN`.
 pub const NEED_TOKEN: &str = "authmedia:need-token";
+/// The field of [`NEED_TOKEN`] naming the token the homeserver refused: its
+/// `authmedia_core::token_fingerprint` (a number), never the token. The page refreshes only when
+/// it is its current token's; otherwise it answers with its current token.
+pub const REFUSED: &str = "refused";
 /// worker → page: an encrypted attachment's file, after a worker restart.
 pub const NEED_ENCRYPTED: &str = "authmedia:need-encrypted";
 /// worker → page (notification): the homeserver refused the token.

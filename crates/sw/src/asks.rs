@@ -2,7 +2,9 @@
 //! (`authmedia:need-session`), a fresh token after a 401 (`authmedia:need-token`), and the
 //! worker's own `/versions` negotiation (through the gate, registered like a media flight).
 
-use authmedia_core::{negotiate, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL};
+use authmedia_core::{
+    negotiate, token_fingerprint, Api, CanonicalUrl, Homeserver, WORKER_PROTOCOL,
+};
 use authmedia_js::protocol;
 use js_sys::Promise;
 use wasm_bindgen::JsValue;
@@ -179,7 +181,8 @@ async fn ask_session(shared: &Shared, client_id: &str) -> Option<Session> {
 }
 
 /// After a 401 `M_UNKNOWN_TOKEN`: a token other than `used`, from the table (another request
-/// already refreshed it) or from the tab (asked once, shared by concurrent requests).
+/// already refreshed it) or from the tab (asked once, shared by concurrent requests, naming the
+/// refused token by its fingerprint).
 pub(crate) async fn refreshed_token(
     shared: &Shared,
     client_id: &str,
@@ -202,17 +205,23 @@ pub(crate) async fn refreshed_token(
         shared.clone(),
         client_id.to_owned(),
         session.user_id.clone(),
+        token_fingerprint(used),
     );
     shared_task(shared, ["token:", client_id].concat(), move || {
         promise(Box::pin(async move {
-            let (shared, client_id, user_id) = owned;
+            let (shared, client_id, user_id, refused) = owned;
             // The tab holds a session, so it speaks the protocol and always answers (`null` when
             // it cannot refresh); its refresh is a round trip to the homeserver or an identity
             // provider that may take seconds. Waited for as long as an upstream answer would be.
             let timeout = shared.borrow().config.fetch_timeout_ms;
+            // Which token was refused (its fingerprint, not the token): a tab that already holds
+            // another one answers with it instead of refreshing again.
             let question = tab::message(
                 protocol::NEED_TOKEN,
-                &[("userId", &user_id.as_str().into())],
+                &[
+                    ("userId", &user_id.as_str().into()),
+                    (protocol::REFUSED, &refused.into()),
+                ],
             );
             let answer = tab::ask(&client_id, &question, timeout).await;
             let token = answer

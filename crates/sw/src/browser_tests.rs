@@ -893,8 +893,9 @@ async fn encrypted_attachments_are_served_by_the_media_handler_with_a_decrypt_st
     assert_answer(&missing, 404, "not_found");
     let body = net::json(&missing).await.unwrap();
     assert_eq!(js::string(&body, "errcode").as_deref(), Some("M_NOT_FOUND"));
+    // Over the store's budget: the code the fallback gives for an attachment over `budgetBytes`.
     let too_big = answer_of(worker.handle_encrypted(&fetch_event(&big))).await;
-    assert_eq!(too_big.status(), 413);
+    assert_answer(&too_big, 413, "over_budget");
     let body = net::json(&too_big).await.unwrap();
     assert_eq!(
         js::string(&body, "errcode").as_deref(),
@@ -950,14 +951,14 @@ async fn a_ciphertext_without_a_length_is_read_no_further_than_the_limit() {
     // Announced over the limit: refused before reading, and the body is not left open (it would
     // hold the connection until collected).
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&announced))).await;
-    assert_eq!(answer.status(), 413);
+    assert_answer(&answer, 413, "over_budget");
     assert_eq!(
         js::get(&js_sys::global(), "__cancelled").as_bool(),
         Some(true)
     );
 
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
-    assert_answer(&answer, 413, "too_large");
+    assert_answer(&answer, 413, "over_budget");
     // The read stopped just past the limit (a chunk or two read ahead), and the rest was
     // cancelled: the ciphertext the worker holds is bounded by the budget, not by the server.
     let pulled = js::get(&js_sys::global(), "__pulled").as_f64().unwrap();

@@ -208,14 +208,20 @@ impl Fail {
     /// [`authmedia_core::AttachmentError::TooLarge`] as `refusal` answers it, the text written
     /// out: the two refusals this wasm makes itself are spelled here so that it links neither the
     /// core's `AttachmentError` texts nor their formatting (the decryption module answers the
-    /// others). The unit test below holds both to `refusal`.
+    /// others). The unit test below holds both to `refusal`. A ciphertext over the store's budget
+    /// is `over_budget`, as the fallback says of one over `budgetBytes` ([`client_code`]).
     pub(crate) fn too_large(limit: u64) -> Self {
         let mut message = String::from(
             "authmedia service worker: encrypted attachment refused: ciphertext is larger than the limit of ",
         );
         push_decimal(&mut message, limit);
         message.push_str(" bytes");
-        Self::refused(413, "AUTHMEDIA_TOO_LARGE", "too_large", message)
+        Self::refused(
+            413,
+            "AUTHMEDIA_TOO_LARGE",
+            ClientCode::OverBudget.as_str(),
+            message,
+        )
     }
 
     /// [`authmedia_core::AttachmentError::CryptoUnavailable`] as `refusal` answers it (see
@@ -247,18 +253,23 @@ impl Fail {
 }
 
 /// The client code for the code of a decryption refusal (`AttachmentError::code`, or the entry
-/// script's own), so that the page can tell what failed: a [`ClientCode`] as it is; WebCrypto
-/// unusable → `wasm_load_failed` (as the page fallback says when it cannot decrypt); the entry
-/// script's `decryptor_unavailable` as it is (documented on its own); any other code is a file the
-/// module refused (`invalid_length`, `missing_field`…) → `invalid_argument`, as in the fallback.
+/// script's own), so that the page can tell what failed, with the fallback's code for the same
+/// failure: a ciphertext over the budget (`too_large`) → `over_budget`; a [`ClientCode`] as it
+/// is; WebCrypto unusable, or the decryption module not loaded (the entry script's
+/// `wasm_load_failed`, and its earlier `decryptor_unavailable`) → `wasm_load_failed`; any other
+/// code is a file the module refused (`invalid_length`, `missing_field`…) → `invalid_argument`.
 pub(crate) fn client_code(code: &str) -> &str {
+    // Not the homeserver's `too_large` (its 413/502 `M_TOO_LARGE`, coded elsewhere): the
+    // attachment's limit, which is the budget.
+    if code == "too_large" {
+        return ClientCode::OverBudget.as_str();
+    }
     if let Ok(known) = code.parse::<ClientCode>() {
         return known.as_str();
     }
     match code {
         "" => ClientCode::Internal.as_str(),
-        "crypto_unavailable" => ClientCode::WasmLoadFailed.as_str(),
-        "decryptor_unavailable" => "decryptor_unavailable",
+        "crypto_unavailable" | "decryptor_unavailable" => ClientCode::WasmLoadFailed.as_str(),
         _ => ClientCode::InvalidArgument.as_str(),
     }
 }
@@ -591,12 +602,14 @@ mod tests {
     fn refusals_carry_client_codes() {
         for (code, client) in [
             ("hash_mismatch", "hash_mismatch"),
-            ("too_large", "too_large"),
+            ("too_large", "over_budget"),
+            ("over_budget", "over_budget"),
             ("internal", "internal"),
             ("crypto_unavailable", "wasm_load_failed"),
             ("invalid_length", "invalid_argument"),
             ("malformed_encrypted_file", "invalid_argument"),
-            ("decryptor_unavailable", "decryptor_unavailable"),
+            ("decryptor_unavailable", "wasm_load_failed"),
+            ("wasm_load_failed", "wasm_load_failed"),
             ("", "internal"),
         ] {
             assert_eq!(client_code(code), client, "{code}");

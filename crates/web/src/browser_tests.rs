@@ -494,6 +494,38 @@ async fn one_refresh_for_the_sessions_holding_one_token() {
     assert_eq!(b.current_token().as_deref(), Some("t2"));
 }
 
+#[test]
+async fn need_token_for_a_replaced_token_is_answered_without_a_refresh() {
+    use authmedia_core::token_fingerprint;
+    let fp = |t: &str| Some(f64::from(token_fingerprint(t)));
+    let f = js_sys::Function::new_no_args(
+        "globalThis.refreshCalls = (globalThis.refreshCalls || 0) + 1; \
+         return new Promise((r) => setTimeout(() => r('t3'), 20));",
+    );
+    set(&js_sys::global(), "refreshCalls", &JsValue::from(0));
+    let a = session_of("https://h.example", "t1", Some(&f));
+    a.set_token("t2".to_owned());
+    // The worker used t1, which the page already replaced: t2, no refresh.
+    assert_eq!(a.newer_than(fp("t1")).as_deref(), Some("t2"));
+    // The worker used t2, the current one: refresh; so does a worker that does not say.
+    assert_eq!(a.newer_than(fp("t2")), None);
+    assert_eq!(a.newer_than(None), None);
+    // While a refresh runs, its result is the answer.
+    let refreshing = a.refresh_token();
+    // (Polled first, the refresh is in flight when the second future asks.)
+    let (refreshed, during) = futures_join(refreshing, async { a.newer_than(fp("t1")) }).await;
+    assert_eq!(during, None);
+    assert_eq!(refreshed.ok().as_deref(), Some("t3"));
+    assert_eq!(get(&js_sys::global(), "refreshCalls").as_f64(), Some(1.0));
+    assert_eq!(a.newer_than(fp("t2")).as_deref(), Some("t3"));
+    a.end();
+    assert_eq!(
+        a.newer_than(fp("t1")),
+        None,
+        "an ended session gives nothing"
+    );
+}
+
 /// Both futures to completion, polled together (no executor crate needed).
 async fn futures_join<A: std::future::Future, B: std::future::Future>(
     a: A,

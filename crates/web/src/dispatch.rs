@@ -25,7 +25,7 @@ use crate::channel::{speaks_protocol, start_messages};
 use crate::error::WebError;
 use crate::inner::Inner;
 use crate::session::Credential;
-use crate::util::{get_string, object, set, spawn};
+use crate::util::{get, get_string, object, set, spawn};
 
 /// The instances holding the tab's session, the tab's sessions, and whether the page's listener
 /// is installed.
@@ -220,14 +220,24 @@ fn real_answer(ev: &MessageEvent, data: &JsValue, kind: &str) -> Option<Real> {
         protocol::NEED_SESSION => answerer()
             .filter(|i| is_ours(i) && speaks_protocol(data))
             .map(Real::Session),
+        // A token to give: a newer one than the worker's refused one, or a refresh.
         protocol::NEED_TOKEN => answerer()
-            .filter(|i| is_ours(i) && i.session.can_refresh())
+            .filter(|i| {
+                is_ours(i)
+                    && (i.session.can_refresh() || i.session.newer_than(refused_of(data)).is_some())
+            })
             .map(Real::Token),
         protocol::NEED_ENCRYPTED => get_string(data, "id")
             .and_then(|id| registered(&id, is_ours))
             .map(Real::Key),
         _ => None,
     }
+}
+
+/// The fingerprint of the token the worker's `need-token` says was refused (none from a worker
+/// that does not say).
+fn refused_of(data: &JsValue) -> Option<f64> {
+    get(data, protocol::REFUSED).as_f64()
 }
 
 /// Whether this copy has a real answer to the worker's question `ev` (this copy's probe in
@@ -318,7 +328,12 @@ fn dispatch(ev: &MessageEvent) {
         Some(Real::Session(i)) => reply(port.as_ref(), &i.session.handoff_message()),
         Some(Real::Key(message)) => reply(port.as_ref(), &message),
         Some(Real::Token(i)) => spawn(Box::pin(async move {
-            let token = i.session.refresh_token().await.ok();
+            // The refused token is not this session's current one: the current one is the answer,
+            // without a second refresh (which would rotate the app's refresh token needlessly).
+            let token = match i.session.newer_than(refused_of(&data)) {
+                Some(current) => Some(current),
+                None => i.session.refresh_token().await.ok(),
+            };
             // Logged out or disposed while refreshing: no token leaves any more.
             let token = token.filter(|_| !i.session.ended());
             let a = object();

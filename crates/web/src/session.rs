@@ -14,8 +14,8 @@ use crate::cell::RefCell;
 use std::rc::Rc;
 
 use authmedia_core::{
-    authorize, Api, CanonicalUrl, ClientCode, Homeserver, MediaRequest, MxcUri, Pass, Refusal,
-    WORKER_PROTOCOL,
+    authorize, token_fingerprint, Api, CanonicalUrl, ClientCode, Homeserver, MediaRequest, MxcUri,
+    Pass, Refusal, WORKER_PROTOCOL,
 };
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -226,6 +226,22 @@ impl Session {
                 refusal.to_string(),
             )
         })
+    }
+
+    /// The answer to the worker's `authmedia:need-token` without a refresh: the current token,
+    /// when the token the homeserver refused (`refused`: its fingerprint) is not that one and no
+    /// refresh is in flight (the worker used a token this session already replaced: a
+    /// `setAccessToken` that had not reached it yet). `None` when the refused token is the current
+    /// one, while a refresh runs (its result is the answer), or for a worker that does not say
+    /// which token it used.
+    pub fn newer_than(&self, refused: Option<f64>) -> Option<String> {
+        let refused = refused?;
+        let credential = self.credential()?;
+        if credential.refreshing.borrow().is_some() {
+            return None;
+        }
+        let current = credential.token.borrow().clone();
+        (f64::from(token_fingerprint(&current)) != refused).then_some(current)
     }
 
     /// Calls `onTokenRefresh` (one call shared by concurrent 401s, and by the tab's instances

@@ -19,8 +19,8 @@
 //! AES-CTR, the core's constant-time check) is not part of this wasm: the entry script fetches
 //! and instantiates it on the first encrypted request and passes it in as the `decrypt` function
 //! of the worker's options (`decrypt(fileJson, ciphertextBlob) → Promise<ArrayBuffer>`, rejecting with
-//! the JSON error shape: a refusal, or `decryptor_unavailable` when it could not be loaded — the
-//! next request tries again). It gets the ciphertext's bytes and the file, never the token: the
+//! the JSON error shape: a refusal, or 503 `AUTHMEDIA_DECRYPTOR_UNAVAILABLE` / `wasm_load_failed`
+//! when it could not be loaded — the next request tries again). It gets the ciphertext's bytes and the file, never the token: the
 //! download stays on this wasm's one token-setting path.
 //!
 //! The verified plaintext is kept in the worker's media store ([`crate::store`], keyed by the
