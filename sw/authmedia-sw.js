@@ -178,7 +178,7 @@
 
   // ----- the wasm instance ---------------------------------------------------------------------
   let compiled = null; // Promise<WebAssembly.Module>, kept across re-instantiations
-  let current = null; // the ready instance {worker, dead, kill}
+  let current = null; // the ready instance {worker, waiting, kill, died}
   let pending = null; // Promise of the next instance
   // Handed to each instance and reported in `authmedia:stats`: counters restart with an instance,
   // and this tells a trapped instance's replacement (same `startedAt`, `replaced` grows) from the
@@ -221,10 +221,16 @@
             Object.assign({}, options, { decrypt, lineage: Object.assign({}, lineage) }),
           ),
         };
-        instance.dead = new Promise((_, reject) => {
-          instance.kill = reject;
-        });
-        instance.dead.catch(() => {});
+        // The calls waiting on this instance, rejected all at once if it traps. One entry per
+        // call, removed as the call settles: racing every call against one long-lived promise
+        // instead would add a reaction to it per request that stays for the worker's life (and,
+        // in engines that do not drop a settled race's resolving functions, keeps every answer).
+        instance.waiting = new Set();
+        instance.kill = (error) => {
+          instance.died = error;
+          for (const reject of instance.waiting) reject(error);
+          instance.waiting.clear();
+        };
         current = instance;
         mark('authmedia-sw:wasm-ready');
         return instance;
@@ -278,6 +284,19 @@
     if (isTrap(event.reason)) trapped(event.reason);
   });
 
+  /** `promise`, or a rejection as soon as `instance` is killed (it trapped) before it settles. */
+  function untilDead(instance, promise) {
+    if (instance.died) return Promise.reject(instance.died);
+    return new Promise((resolve, reject) => {
+      instance.waiting.add(reject);
+      const settle = (f) => (value) => {
+        instance.waiting.delete(reject);
+        f(value);
+      };
+      promise.then(settle(resolve), settle(reject));
+    });
+  }
+
   // ----- fetch ---------------------------------------------------------------------------------
   /**
    * `instance.worker[method](event)` raced against the instance's death: a trap (thrown at once
@@ -286,7 +305,7 @@
   function answer(instance, method, event) {
     let promise;
     try {
-      promise = Promise.race([instance.worker[method](event), instance.dead]);
+      promise = untilDead(instance, instance.worker[method](event));
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -366,7 +385,7 @@
       return;
     }
     try {
-      await Promise.race([instance.worker.handleMessage(event), instance.dead]);
+      await untilDead(instance, instance.worker.handleMessage(event));
       if (event.data.type === 'authmedia:session') mark('authmedia-sw:session-stored');
     } catch (error) {
       if (isTrap(error)) poison(instance, error);
