@@ -119,6 +119,25 @@ export async function login(base, user, password, { deviceId } = {}) {
   return { userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id };
 }
 
+/**
+ * Password login asking for a refresh token (`refresh_token: true`): `{accessToken, refreshToken}`
+ * of a new device. Throws when the server gives no refresh token.
+ */
+export async function refreshableLogin(base, user, password) {
+  const res = await request(base, '/_matrix/client/v3/login', {
+    json: { type: 'm.login.password', identifier: { type: 'm.id.user', user }, password, refresh_token: true },
+  });
+  if (!res.access_token || !res.refresh_token) throw new Error(`no refreshable login: ${JSON.stringify(res)}`);
+  return { accessToken: res.access_token, refreshToken: res.refresh_token };
+}
+
+/** `POST /refresh` of `refreshToken` (each works once): the next `{accessToken, refreshToken}`. */
+export async function refreshLogin(base, refreshToken) {
+  const res = await request(base, '/_matrix/client/v3/refresh', { json: { refresh_token: refreshToken } });
+  if (!res.access_token) throw new Error(`no refresh: ${JSON.stringify(res)}`);
+  return { accessToken: res.access_token, refreshToken: res.refresh_token };
+}
+
 /** Register a guest account (`kind=guest`). */
 export async function registerGuest(base) {
   const res = await request(base, '/_matrix/client/v3/register', { json: {}, query: { kind: 'guest' } });

@@ -39,19 +39,13 @@ after(async () => {
 });
 
 /** A fresh refreshable login of alice: `{accessToken, refreshToken}`. */
-async function refreshableLogin() {
-  const r = await mx.request(world.synapse.baseUrl, '/_matrix/client/v3/login', {
-    json: { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: world.users.alice.password, refresh_token: true },
-  });
-  assert.ok(r.access_token && r.refresh_token, `a refreshable login: ${JSON.stringify(r)}`);
-  return { accessToken: r.access_token, refreshToken: r.refresh_token };
+function refreshableLogin() {
+  return mx.refreshableLogin(world.synapse.baseUrl, 'alice', world.users.alice.password);
 }
 
 /** Synapse's refresh of `refreshToken`: the next `{accessToken, refreshToken}`. */
-async function refresh(refreshToken) {
-  const r = await mx.request(world.synapse.baseUrl, '/_matrix/client/v3/refresh', { json: { refresh_token: refreshToken } });
-  assert.ok(r.access_token, `a refresh: ${JSON.stringify(r)}`);
-  return { accessToken: r.access_token, refreshToken: r.refresh_token };
+function refresh(refreshToken) {
+  return mx.refreshLogin(world.synapse.baseUrl, refreshToken);
 }
 
 /** From now on the proxy refuses `token` on every request, as a homeserver that revoked it. */
