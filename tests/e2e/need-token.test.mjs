@@ -20,7 +20,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../../support/world.mjs';
 import * as mx from '../../support/matrix.mjs';
-import { startFaultProxy } from '../lib/fault-proxy.mjs';
+import { startFaultProxy, revokeToken } from '../lib/fault-proxy.mjs';
 import { launchChromium, collectConsole } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
 import { fnv1a32 } from '../lib/fingerprint.mjs';
@@ -50,10 +50,7 @@ function refresh(refreshToken) {
 
 /** From now on the proxy refuses `token` on every request, as a homeserver that revoked it. */
 function revoke(proxy, token) {
-  proxy.fault((r) => r.method !== 'OPTIONS' && r.headers.authorization === `Bearer ${token}`, {
-    status: 401,
-    body: { errcode: 'M_UNKNOWN_TOKEN', error: 'Access token has expired', soft_logout: true },
-  });
+  revokeToken(proxy, token, 'Access token has expired');
 }
 
 /** The tokens of the media requests the proxy saw from index `from` on (`Bearer ` stripped). */

@@ -23,7 +23,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWorld } from '../../support/world.mjs';
 import * as mx from '../../support/matrix.mjs';
-import { startFaultProxy } from '../lib/fault-proxy.mjs';
+import { startFaultProxy, revokeToken } from '../lib/fault-proxy.mjs';
 import { launchChromium, collectConsole, stopServiceWorkers } from '../lib/browser.mjs';
 import { startPageSite, waitForPackage, hasWorker } from '../pages/page/site.mjs';
 
@@ -52,10 +52,7 @@ function refresh(refreshToken) {
 
 /** From now on the proxy refuses `token` on every request, as a homeserver that revoked it. */
 function revoke(proxy, token) {
-  proxy.fault((r) => r.method !== 'OPTIONS' && r.headers.authorization === `Bearer ${token}`, {
-    status: 401,
-    body: { errcode: 'M_UNKNOWN_TOKEN', error: 'Access token has been refreshed', soft_logout: true },
-  });
+  revokeToken(proxy, token, 'Access token has been refreshed');
 }
 
 /** In the page: instances by name, the tab's answers to `need-session` (their tokens), a media fetch. */

@@ -172,6 +172,17 @@ function actionKind(action) {
 }
 
 /**
+ * From now on `proxy` refuses `token` on every request but preflights, as a homeserver that
+ * revoked it: 401 `M_UNKNOWN_TOKEN` (soft logout) with `error` as its text.
+ */
+export function revokeToken(proxy, token, error = 'Access token has expired') {
+  return proxy.fault((r) => r.method !== 'OPTIONS' && r.headers.authorization === `Bearer ${token}`, {
+    status: 401,
+    body: { errcode: 'M_UNKNOWN_TOKEN', error, soft_logout: true },
+  });
+}
+
+/**
  * @param {{target: string, port?: number, host?: string}} opts
  */
 export async function startFaultProxy(opts) {
