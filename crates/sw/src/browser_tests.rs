@@ -1154,15 +1154,7 @@ async fn an_endless_error_body_is_read_no_further_than_its_bound() {
 }
 /// Registers the encrypted attachment `id` (`file`, an image) for the tab `""`: its URL.
 fn register_file(worker: &AuthMediaWorker, id: &str, file: JsValue) -> String {
-    let reply = worker.test_message(
-        "",
-        &js::object(&[
-            ("type", "authmedia:encrypted".into()),
-            ("id", id.into()),
-            ("file", file),
-            ("mimetype", "image/png".into()),
-        ]),
-    );
+    let reply = register_encrypted(worker, "", id, file, "image/png");
     assert_eq!(js::get(&reply, "ok").as_bool(), Some(true), "{id}");
     js::string(&reply, "url").unwrap()
 }
@@ -1185,11 +1177,7 @@ async fn a_decryption_that_never_ends_times_out_and_is_tried_again() {
         ("fetchTimeoutMs", 1000.0.into()),
     ]));
     worker.test_message("", &session_message("https://hs.example"));
-    let url = register_file(
-        &worker,
-        "hangs",
-        js::object(&[("url", "mxc://hs.example/abc".into())]),
-    );
+    let url = register_file(&worker, "hangs", file_at("mxc://hs.example/abc"));
     let started = js_sys::Date::now();
     let first = worker.handle_encrypted(&fetch_event(&url));
     let joined = worker.handle_encrypted(&fetch_event(&url));
@@ -1227,11 +1215,7 @@ async fn an_attachment_s_failures_carry_client_codes() {
         js_sys::Function::new_no_args("").into(),
     )]));
     worker.test_message("", &session_message("https://hs.example"));
-    let url = register_file(
-        &worker,
-        "partial",
-        js::object(&[("url", "mxc://hs.example/abc".into())]),
-    );
+    let url = register_file(&worker, "partial", file_at("mxc://hs.example/abc"));
     let answer = answer_of(worker.handle_encrypted(&fetch_event(&url))).await;
     assert_answer(&answer, 502, "server_error");
     assert_eq!(
@@ -1249,22 +1233,14 @@ async fn an_attachment_s_failures_carry_client_codes() {
     );
     let bare = AuthMediaWorker::new(JsValue::UNDEFINED);
     bare.test_message("", &session_message("https://hs.example"));
-    let url = register_file(
-        &bare,
-        "bare",
-        js::object(&[("url", "mxc://hs.example/abc".into())]),
-    );
+    let url = register_file(&bare, "bare", file_at("mxc://hs.example/abc"));
     let refusing = js_sys::Function::new_no_args(
         "return Promise.reject({status: 502, errcode: 'AUTHMEDIA_CRYPTO_UNAVAILABLE',
            authmedia_code: 'crypto_unavailable', error: 'no'});",
     );
     let module = AuthMediaWorker::new(options(&[("decrypt", refusing.into())]));
     module.test_message("", &session_message("https://hs.example"));
-    let module_url = register_file(
-        &module,
-        "refused",
-        js::object(&[("url", "mxc://hs.example/abc".into())]),
-    );
+    let module_url = register_file(&module, "refused", file_at("mxc://hs.example/abc"));
     for (worker, url) in [(&bare, &url), (&module, &module_url)] {
         let answer = answer_of(worker.handle_encrypted(&fetch_event(url))).await;
         let code = answer.headers().get(net::CODE_HEADER).unwrap().unwrap();
@@ -1289,11 +1265,7 @@ async fn only_upgraded_legacy_urls_count_as_upgraded() {
         js_sys::Function::new_with_args("file, ciphertext", "return ciphertext.arrayBuffer();");
     let worker = AuthMediaWorker::new(options(&[("decrypt", decrypt.into())]));
     worker.test_message("", &session_message("https://hs.example"));
-    let url = register_file(
-        &worker,
-        "e",
-        js::object(&[("url", "mxc://hs.example/abc".into())]),
-    );
+    let url = register_file(&worker, "e", file_at("mxc://hs.example/abc"));
     assert_eq!(
         answer_of(worker.handle_encrypted(&fetch_event(&url)))
             .await
