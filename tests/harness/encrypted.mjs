@@ -11,8 +11,8 @@
  *   uploadEncrypted(world, name, plain, mutate?) → Promise<EncryptedFile>   `mutate(ciphertext)` alters the
  *       uploaded bytes (tampering); the file keeps the original hash
  *   SHOW_IMAGE   body: args [file, mimetype] → { url, outcome: 'load'|'error', w, h } or { rejected: {code, reason} }
- *   PLAY_AND_SEEK  body: args [file, mimetype, seekTo, crossOrigin|null] → { url, played, seeked, readyState, duration, w, h };
- *       throws on a media error or a 30 s stall
+ *   PLAY_AND_SEEK  body: args [file, mimetype, seekTo, crossOrigin|null] → { url, played, replayed, seeked, readyState, duration, w, h };
+ *       throws on a media error or a 30 s stall (play.mjs: `replayed` when WebKitGTK's stuck start was pressed again)
  *   FETCH_JSON   body: args [url] → { status, type, json }
  *   missingAndTampered(world, flipped) → html for MOUNT_SETTLED: an unknown mxc, the tampered file, a good
  *       image; WHY_EXPECTED is what the SDK must report for them in either mode
@@ -22,6 +22,7 @@
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import * as mx from '../../support/matrix.mjs';
+import { PLAY_ADVANCING } from './play.mjs';
 
 const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
 
@@ -62,7 +63,7 @@ export const SHOW_IMAGE = `
   });
   return { url, outcome, w: img.naturalWidth, h: img.naturalHeight };`;
 
-export const PLAY_AND_SEEK = `
+export const PLAY_AND_SEEK = `${PLAY_ADVANCING}
   const [file, mimetype, seekTo, crossOrigin] = args;
   const url = await window.media.srcEncrypted(file, { mimetype });
   const v = document.createElement('video');
@@ -85,15 +86,13 @@ export const PLAY_AND_SEEK = `
     }, 50);
   });
   v.src = url;
-  // As engines.js: play once it can (WebKitGTK once stalled at t≈0 with play() called right after src).
+  // Play once it can, until the time advances (tests/harness/play.mjs: WebKitGTK's stuck start).
   await until(() => v.readyState >= 3, 30000);
-  await v.play();
-  await until(() => v.currentTime >= 0.3, 30000);
-  const played = v.currentTime;
+  const { playedTo: played, replayed } = await playAdvancing(v, 0.3, 30000);
   v.pause();
   v.currentTime = seekTo;
   await until(() => !v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - seekTo) < 0.5, 30000);
-  return { url, played, seeked: v.currentTime, readyState: v.readyState, duration: v.duration, w: v.videoWidth, h: v.videoHeight };`;
+  return { url, played, replayed, seeked: v.currentTime, readyState: v.readyState, duration: v.duration, w: v.videoWidth, h: v.videoHeight };`;
 
 const attr = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
 

@@ -45,7 +45,8 @@ window.e = {
 
   /**
    * A <video> (muted, preload auto) with or without `crossorigin`: waits until it can play, plays
-   * until currentTime advances, seeks to `seekTo` and waits for data there.
+   * until currentTime advances (`playAdvancing`: WebKitGTK's stuck start is pressed play again,
+   * reported as `replayed`), seeks to `seekTo` and waits for data there.
    */
   async video(src, crossOrigin, seekTo, timeoutMs = 60000) {
     const video = document.createElement('video');
@@ -83,9 +84,8 @@ window.e = {
     const canPlay = until('canplay');
     video.src = src;
     await canPlay;
-    await video.play();
-    await until('timeupdate', () => video.currentTime > 0.2);
-    const playedTo = video.currentTime;
+    // playAdvancing: tests/harness/play-advancing.js, loaded by the page.
+    const { playedTo, replayed } = await playAdvancing(video, 0.2, timeoutMs);
     video.pause();
     const seeked = until('seeked');
     video.currentTime = seekTo;
@@ -100,6 +100,7 @@ window.e = {
       videoHeight: video.videoHeight,
       buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]),
       events,
+      replayed,
     };
   },
 };

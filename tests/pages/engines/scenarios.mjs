@@ -8,7 +8,8 @@
  *   fromWebDriver(name, session)    an Engine over a tests/lib/webdriver.mjs session
  *     Engine: { name, goto(url), run(body, ...args) → value of `async (args) => { body }`, close() }
  *   startEngineSite()               static server: this directory at "/", sw/dist at "/dist/",
- *                                   tests/pages/worker at "/worker/" (its page.js protocol helpers)
+ *                                   tests/pages/worker at "/worker/" (its page.js protocol helpers),
+ *                                   tests/harness at "/harness/" (play-advancing.js)
  *   ensureWorkerBuilt()             runs scripts/build-sw.sh unless AUTHMEDIA_SKIP_SW_BUILD=1 and a build exists
  *   engineVideo(world)              uploads the 8 s mp4 every engine plays (see there) → { mxc, bytes, durationS, width, height }
  *   Scenarios (each asserts; `ctx` = { engine, world, site, video, fallbackVideo?, unique() }):
@@ -30,6 +31,7 @@ import * as mx from '../../../support/matrix.mjs';
 import { startStaticServer } from '../../../support/static-server.mjs';
 import { startRecorder } from '../../lib/recorder.mjs';
 import { waitUntil } from '../../../support/procs.mjs';
+import { PLAY_ADVANCING } from '../../harness/play.mjs';
 
 /** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
 const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../../npm/package.json', import.meta.url), 'utf8')).version };
@@ -97,7 +99,10 @@ export function ensureWorkerBuilt() {
 }
 
 export function startEngineSite() {
-  return startStaticServer({ root: HERE, mounts: { '/dist/': DIST, '/worker/': path.join(REPO, 'tests', 'pages', 'worker') } });
+  return startStaticServer({
+    root: HERE,
+    mounts: { '/dist/': DIST, '/worker/': path.join(REPO, 'tests', 'pages', 'worker'), '/harness/': path.join(REPO, 'tests', 'harness') },
+  });
 }
 
 /** Synapse access-log lines whose request line contains `needle`. */
@@ -175,6 +180,7 @@ export async function workerVideo(ctx, crossOrigin) {
   const middle = mp4.durationS / 2;
   const v = await engine.run('return e.video(args[0], args[1], args[2])', url, crossOrigin, middle);
   const where = `${engine.name}, ${label(crossOrigin)}: ${JSON.stringify(v)}`;
+  if (v.replayed) console.log(`${engine.name} engine stall at the start (tests/harness/play.mjs), pressed play again: ${where}`);
   assert.ok(v.playedTo > 0.2, `played: ${where}`);
   assert.ok(Math.abs(v.currentTime - middle) < 0.5, `seek landed: ${where}`);
   assert.ok(v.readyState >= 2, `data at the seek target: ${where}`);
@@ -311,22 +317,23 @@ async function fallbackPage(ctx, pageSite, options) {
   assert.deepEqual([r.mp4.w, r.mp4.h], [fv.width, fv.height]);
   // The video plays from its blob URL and seeks.
   const v = await engine.run(
-    `const v = document.getElementById('mp4');
+    `${PLAY_ADVANCING}
+     const v = document.getElementById('mp4');
      const wait = (name, ok) => new Promise((resolve, reject) => {
        if (ok()) return resolve();
        const timer = setTimeout(() => reject(new Error('no ' + name)), 30000);
        const on = () => { if (ok()) { clearTimeout(timer); v.removeEventListener(name, on); resolve(); } };
        v.addEventListener(name, on);
      });
-     await v.play();
-     await wait('timeupdate', () => v.currentTime > 0.2);
+     const { replayed } = await playAdvancing(v, 0.2, 30000);
      v.pause();
      const target = v.duration / 2;
      const seeked = wait('seeked', () => !v.seeking && Math.abs(v.currentTime - target) < 0.5);
      v.currentTime = target;
      await seeked;
-     return { currentTime: v.currentTime, duration: v.duration, readyState: v.readyState };`,
+     return { currentTime: v.currentTime, duration: v.duration, readyState: v.readyState, replayed };`,
   );
+  if (v.replayed) console.log(`${engine.name} fallback video: engine stall at the start (tests/harness/play.mjs), pressed play again`);
   assert.ok(Math.abs(v.currentTime - fv.durationS / 2) < 0.5 && v.readyState >= 2, `${engine.name} fallback video: ${JSON.stringify(v)}`);
   const stats = await engine.run('return window.media.stats()');
   assert.equal(stats.fallback.fetches, 4);
