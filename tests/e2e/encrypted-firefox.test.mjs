@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { loadWorld } from '../../support/world.mjs';
 import { readFixture } from '../../support/fixtures.mjs';
 import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON, MOUNT_SETTLED, missingAndTampered, WHY_EXPECTED } from '../harness/encrypted.mjs';
+import { logReplay } from '../harness/play.mjs';
 import { launchFirefox } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 
@@ -70,6 +71,7 @@ test('Firefox ESR worker: encrypted image and webm (with and without crossorigin
   for (const crossOrigin of [null, 'anonymous']) {
     const v = await ff.evaluate(PLAY_AND_SEEK, enc.webm, 'video/webm', 1.5, crossOrigin);
     const where = `crossorigin=${crossOrigin}: ${JSON.stringify(v)}`;
+    logReplay(`Firefox crossorigin=${crossOrigin}`, v);
     assert.ok(v.url.startsWith(`${origin}/authmedia/encrypted/`), where);
     assert.ok(v.played >= 0.3 && Math.abs(v.seeked - 1.5) < 0.5 && v.readyState >= 2, where);
     assert.deepEqual([v.w, v.h], [m.width, m.height], where);

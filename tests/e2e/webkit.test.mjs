@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { loadWorld } from '../../support/world.mjs';
 import { readFixture } from '../../support/fixtures.mjs';
 import { uploadEncrypted, SHOW_IMAGE, PLAY_AND_SEEK, FETCH_JSON, MOUNT_SETTLED, missingAndTampered, WHY_EXPECTED } from '../harness/encrypted.mjs';
+import { logReplay } from '../harness/play.mjs';
 import { launchWebKit } from '../lib/webdriver.mjs';
 import { startPageSite, hasWorker } from '../pages/page/site.mjs';
 import * as s from '../pages/engines/scenarios.mjs';
@@ -148,7 +149,7 @@ test('WebKit worker: encrypted image and 8 s mp4 (with and without crossorigin: 
     for (const crossOrigin of [null, 'anonymous']) {
       const v = await engine.run(PLAY_AND_SEEK, enc.mp4, 'video/mp4', middle, crossOrigin);
       const where = `crossorigin=${crossOrigin}: ${JSON.stringify(v)}`;
-      if (v.replayed) console.log(`WebKit engine stall at the start (tests/harness/play.mjs), pressed play again: ${where}`);
+      logReplay(`WebKit crossorigin=${crossOrigin}`, v);
       assert.ok(v.url.startsWith(`${origin}/authmedia/encrypted/`), where);
       assert.ok(v.played >= 0.3 && Math.abs(v.seeked - middle) < 0.5 && v.readyState >= 2, where);
       assert.deepEqual([v.w, v.h], [video.width, video.height], where);
@@ -178,7 +179,7 @@ test('WebKit fallback: encrypted image and webm (plays, seeks) as blob: URLs (fa
   // The webm, as for the fallback's plain video (an mp4 of a few MB from a blob: URL is unreliable in WebKitGTK, above).
   const m = world.media.webm;
   const v = await engine.run(PLAY_AND_SEEK, enc.webm, 'video/webm', 1, null);
-  if (v.replayed) console.log(`WebKit engine stall at the start (tests/harness/play.mjs), pressed play again: ${JSON.stringify(v)}`);
+  logReplay('WebKit fallback', v);
   assert.ok(v.url.startsWith('blob:'), JSON.stringify(v));
   assert.ok(v.played >= 0.3 && Math.abs(v.seeked - 1) < 0.5 && v.readyState >= 2, JSON.stringify(v));
   assert.deepEqual([v.w, v.h], [m.width, m.height]);

@@ -19,8 +19,12 @@
  *       rejects on a media error or after `ms` with the element's state
  * API:
  *   PLAY_ADVANCING  its source, to put at the start of a `page.evaluate` / WebDriver body that calls it
+ *   logReplay(where, result)  logs the nudge when `result.replayed` (a test shows it, never hides it)
  */
 import { readFileSync } from 'node:fs';
 
 export const PLAY_ADVANCING = readFileSync(new URL('./play-advancing.js', import.meta.url), 'utf8');
 
+export function logReplay(where, result) {
+  if (result.replayed) console.log(`${where}: engine stall at the start (tests/harness/play.mjs), pressed play again: ${JSON.stringify(result)}`);
+}

@@ -31,7 +31,7 @@ import * as mx from '../../../support/matrix.mjs';
 import { startStaticServer } from '../../../support/static-server.mjs';
 import { startRecorder } from '../../lib/recorder.mjs';
 import { waitUntil } from '../../../support/procs.mjs';
-import { PLAY_ADVANCING } from '../../harness/play.mjs';
+import { PLAY_ADVANCING, logReplay } from '../../harness/play.mjs';
 
 /** The worker's answer to an accepted session: the handshake gives its protocol and package version. */
 const SESSION_OK = { ok: true, protocol: 1, version: JSON.parse(readFileSync(new URL('../../../npm/package.json', import.meta.url), 'utf8')).version };
@@ -180,7 +180,7 @@ export async function workerVideo(ctx, crossOrigin) {
   const middle = mp4.durationS / 2;
   const v = await engine.run('return e.video(args[0], args[1], args[2])', url, crossOrigin, middle);
   const where = `${engine.name}, ${label(crossOrigin)}: ${JSON.stringify(v)}`;
-  if (v.replayed) console.log(`${engine.name} engine stall at the start (tests/harness/play.mjs), pressed play again: ${where}`);
+  logReplay(`${engine.name}, ${label(crossOrigin)}`, v);
   assert.ok(v.playedTo > 0.2, `played: ${where}`);
   assert.ok(Math.abs(v.currentTime - middle) < 0.5, `seek landed: ${where}`);
   assert.ok(v.readyState >= 2, `data at the seek target: ${where}`);
@@ -333,7 +333,7 @@ async function fallbackPage(ctx, pageSite, options) {
      await seeked;
      return { currentTime: v.currentTime, duration: v.duration, readyState: v.readyState, replayed };`,
   );
-  if (v.replayed) console.log(`${engine.name} fallback video: engine stall at the start (tests/harness/play.mjs), pressed play again`);
+  logReplay(`${engine.name} fallback video`, v);
   assert.ok(Math.abs(v.currentTime - fv.durationS / 2) < 0.5 && v.readyState >= 2, `${engine.name} fallback video: ${JSON.stringify(v)}`);
   const stats = await engine.run('return window.media.stats()');
   assert.equal(stats.fallback.fetches, 4);
